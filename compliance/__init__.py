@@ -1,0 +1,1 @@
+"""Compliance: screening of parties and paying addresses, decisions with their reasons, cases."""

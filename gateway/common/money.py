@@ -1,0 +1,106 @@
+"""Money: Decimal amounts with their currency, rounded in one place.
+
+Fiat amounts use the ISO 4217 exponent of their currency (from Babel's CLDR data: KES 2, UGX 0,
+BHD 3). Crypto assets use the display exponent below; on-chain amounts are integers in the token's
+base units and are converted here, exactly, at the chain boundary. No float enters or leaves.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from babel.numbers import get_currency_precision
+from babel.numbers import list_currencies
+
+# Display exponent of the crypto assets the gateway quotes in. A token's on-chain decimals may
+# be larger (USDT on BSC has 18); ledger and API amounts are rounded to this exponent.
+CRYPTO_ASSET_EXPONENTS: dict[str, int] = {
+    "USDC": 6,
+    "USDT": 6,
+    "EURC": 6,
+    "PYUSD": 6,
+    "DAI": 18,
+}
+
+_ISO_CURRENCIES = frozenset(list_currencies())
+
+
+class UnknownCurrencyError(ValueError):
+    """The code is neither an ISO 4217 currency nor a configured crypto asset."""
+
+
+def is_fiat(code: str) -> bool:
+    return code in _ISO_CURRENCIES and code not in CRYPTO_ASSET_EXPONENTS
+
+
+def currency_exponent(code: str) -> int:
+    """Number of decimal places of the currency or asset ``code``."""
+    if code in CRYPTO_ASSET_EXPONENTS:
+        return CRYPTO_ASSET_EXPONENTS[code]
+    if code in _ISO_CURRENCIES:
+        return int(get_currency_precision(code))
+    raise UnknownCurrencyError(f"Unknown currency or asset code {code!r}.")
+
+
+def money_round(amount: Decimal, currency: str, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+    """Round ``amount`` to the exponent of ``currency``. The only rounding helper in the code."""
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"Money amounts must be Decimal, got {type(amount).__name__}.")
+    quantum = Decimal(1).scaleb(-currency_exponent(currency))
+    return amount.quantize(quantum, rounding=rounding)
+
+
+def money_round_down(amount: Decimal, currency: str) -> Decimal:
+    """Round towards zero: what a payout may send without paying more than was covered."""
+    return money_round(amount, currency, rounding=ROUND_DOWN)
+
+
+def parse_amount(value: str | int | Decimal, currency: str) -> Decimal:
+    """Parse an amount given as a decimal string; refuse floats, NaN, infinities and excess digits."""
+    if isinstance(value, float):
+        raise TypeError("Amounts must be decimal strings, never floats.")
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a decimal amount.") from exc
+    if not amount.is_finite():
+        raise ValueError(f"{value!r} is not a finite amount.")
+    if amount != money_round(amount, currency):
+        raise ValueError(
+            f"{value!r} has more decimal places than {currency} allows "
+            f"({currency_exponent(currency)})."
+        )
+    return amount
+
+
+def to_base_units(amount: Decimal, decimals: int) -> int:
+    """Decimal token amount -> integer base units. Refuses amounts finer than one base unit."""
+    scaled = amount.scaleb(decimals)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} is finer than the token's {decimals} decimals.")
+    return int(scaled)
+
+
+def from_base_units(units: int, decimals: int) -> Decimal:
+    """Integer base units -> exact Decimal token amount."""
+    if not isinstance(units, int):
+        raise TypeError("Base units must be an int.")
+    return Decimal(units).scaleb(-decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount with its currency or asset code."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError("Money.amount must be a Decimal.")
+        currency_exponent(self.currency)
+
+    def rounded(self, rounding: str = ROUND_HALF_EVEN) -> "Money":
+        return Money(money_round(self.amount, self.currency, rounding), self.currency)
+
+    def __str__(self) -> str:
+        return f"{self.rounded().amount} {self.currency}"

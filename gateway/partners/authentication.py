@@ -1,0 +1,1 @@
+"""Partner API-key authentication (placeholder replaced by the partners app)."""

@@ -1,0 +1,214 @@
+"""Settings of the off-ramp gateway.
+
+Every value comes from the environment (read here and only here). Outside demo mode
+(``GATEWAY_DEMO=1``) the secrets have no default: a missing one stops the process at start with
+``ImproperlyConfigured`` instead of running with a guessable key.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+DEMO = env.bool("GATEWAY_DEMO", default=False)
+VAR_DIR = Path(env.str("GATEWAY_VAR_DIR", default=str(BASE_DIR / "var")))
+
+
+def _required(name: str, demo_default: str) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEMO:
+        return demo_default
+    raise ImproperlyConfigured(f"Set the environment variable {name} (required outside demo mode).")
+
+
+SECRET_KEY = _required("DJANGO_SECRET_KEY", "demo-only-insecure-secret-key-do-not-use-in-production")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEMO else [])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# Public base URL of this service, used to build provider callback URLs (Daraja ResultURL...).
+PUBLIC_BASE_URL = env.str("GATEWAY_PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "gateway.ledger",
+    "gateway.partners",
+    "gateway.transfers",
+    "gateway.webhooks",
+    "ramps.chain",
+    "ramps.liquidity",
+    "ramps.payouts",
+    "ramps.sandbox",
+    "compliance",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gateway.urls"
+WSGI_APPLICATION = "gateway.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "gateway" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# PostgreSQL in production and in the tests; SQLite only as the demo's embedded default.
+_default_database = f"sqlite:///{VAR_DIR / 'demo.sqlite3'}" if DEMO else ""
+_database_url = env.str("DATABASE_URL", default=_default_database)
+if not _database_url:
+    raise ImproperlyConfigured("Set DATABASE_URL (e.g. postgres://user@127.0.0.1:5432/gateway).")
+DATABASES = {"default": env.db_url_config(_database_url)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web server, worker and beat share one file: serialise writers, wait instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEMO and not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.partners.authentication.PartnerAPIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["gateway.partners.authentication.IsPartner"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "gateway.common.problems.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Off-ramp gateway API",
+    "DESCRIPTION": (
+        "Quote, create and follow stablecoin-to-local-money remittances. Amounts are decimal "
+        "strings, errors are RFC 9457 problem details, POST /transfers takes an Idempotency-Key."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Celery: Redis in production and tests; the demo uses kombu's filesystem transport so that it
+# needs no broker server.
+CELERY_BROKER_URL = env.str(
+    "CELERY_BROKER_URL", default="filesystem://" if DEMO else "redis://127.0.0.1:6379/0"
+)
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(_queue_dir / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.2,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CHAIN_POLL_SECONDS = env.float("CHAIN_POLL_SECONDS", default=2.0)
+TRANSFER_REDRIVE_SECONDS = env.float("TRANSFER_REDRIVE_SECONDS", default=15.0)
+CELERY_BEAT_SCHEDULE = {
+    "chains-poll": {
+        "task": "gateway.transfers.tasks.chains_poll",
+        "schedule": CHAIN_POLL_SECONDS,
+    },
+    "transfers-redrive": {
+        "task": "gateway.transfers.tasks.transfers_redrive",
+        "schedule": TRANSFER_REDRIVE_SECONDS,
+    },
+    "webhooks-redrive": {
+        "task": "gateway.webhooks.tasks.webhooks_redrive",
+        "schedule": TRANSFER_REDRIVE_SECONDS,
+    },
+}
+
+# Outbound HTTP calls (providers, venues, webhooks) never wait longer than this.
+OUTBOUND_HTTP_TIMEOUT_SECONDS = env.float("OUTBOUND_HTTP_TIMEOUT_SECONDS", default=10.0)
+# A transfer left in a non-final state longer than this is re-driven by the periodic task.
+TRANSFER_STUCK_AFTER_SECONDS = env.int("TRANSFER_STUCK_AFTER_SECONDS", default=30)
+# Quotes are firm for this long; a client cannot ask for longer.
+QUOTE_TTL_SECONDS = env.int("QUOTE_TTL_SECONDS", default=300)
+# A transfer waits this long for its deposit before it expires.
+TRANSFER_DEPOSIT_WINDOW_SECONDS = env.int("TRANSFER_DEPOSIT_WINDOW_SECONDS", default=3600)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "web3": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "ccxt": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,6 @@
+"""Shared fixtures: each area's fixtures live in ``tests/fixtures/<area>.py``."""
+
+pytest_plugins = [
+    "tests.fixtures.chain",
+    "tests.fixtures.sandbox",
+]
