@@ -1,0 +1,29 @@
+"""Partners (remittance senders using the API) and their API keys."""
+
+import uuid
+
+from django.db import models
+from rest_framework_api_key.models import AbstractAPIKey
+
+from gateway.common.models import BaseModel
+
+
+class Partner(BaseModel):
+    """A remittance sender: a fintech, wallet or exchange that calls the API."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    is_active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PartnerAPIKey(AbstractAPIKey):
+    """An API key of one partner: a public prefix plus a hashed secret (never stored in clear)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_keys")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "partner API key"
+        verbose_name_plural = "partner API keys"
