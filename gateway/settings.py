@@ -28,6 +28,16 @@ def _required(name: str, demo_default: str) -> str:
 
 SECRET_KEY = _required("DJANGO_SECRET_KEY", "demo-only-insecure-secret-key-do-not-use-in-production")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+# Personal data encryption keys (Fernet, comma-separated, newest first); see gateway.common.crypto.
+if env.str("FIELD_ENCRYPTION_KEYS", default=""):
+    FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
+elif DEMO:
+    from gateway.common.crypto import demo_key_from_secret
+
+    FIELD_ENCRYPTION_KEYS = [demo_key_from_secret(SECRET_KEY)]
+else:
+    raise ImproperlyConfigured("Set FIELD_ENCRYPTION_KEYS (required outside demo mode).")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEMO else [])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
