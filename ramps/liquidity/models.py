@@ -1,0 +1,128 @@
+"""Liquidity venues (exchanges reached through ccxt) and the conversion orders placed on them."""
+
+import uuid
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from gateway.common.models import BaseModel, MoneyField
+
+
+def _validate_exchange_id(value: str) -> None:
+    import ccxt
+
+    if value not in ccxt.exchanges:
+        raise ValidationError(f"{value!r} is not a ccxt exchange id.")
+
+
+class Venue(BaseModel):
+    """An exchange account the gateway converts on.
+
+    ``api_secret`` (and ``api_key``) are credentials: they are never logged, never shown in admin
+    lists, and ``__str__``/``__repr__`` leave them out.
+    """
+
+    name = models.SlugField(max_length=64, unique=True)
+    exchange_id = models.CharField(
+        max_length=64, validators=[_validate_exchange_id],
+        help_text="Id of the ccxt exchange class, e.g. 'luno'.",
+    )
+    api_base_url = models.URLField(
+        blank=True,
+        help_text="Origin that replaces the exchange's own API host (a sandbox); blank = the "
+                  "exchange's real URL.",
+    )
+    api_key = models.CharField(max_length=255, blank=True)
+    api_secret = models.CharField(max_length=512, blank=True)
+    is_active = models.BooleanField(default=True)
+    taker_fee_rate = models.DecimalField(
+        max_digits=10, decimal_places=8, default=Decimal("0"),
+        help_text="Fraction of the traded value the venue charges a taker (0.002 = 0.2 %).",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Venue {self.name} ({self.exchange_id})>"
+
+
+def new_client_order_id() -> str:
+    """Luno accepts letters, digits and ``_;,.-`` up to 255 characters; most venues accept this
+    shape (32 hex digits with a prefix) too."""
+    return f"gw-{uuid.uuid4().hex}"
+
+
+class ConversionOrder(BaseModel):
+    """One conversion of a base asset (USDC) into a quote currency (KES) or back, on one venue.
+
+    The row, with its ``client_order_id``, is committed before the order is sent, so that a
+    crash or a timeout is resolved by looking the order up at the venue, never by sending it again.
+    """
+
+    class Side(models.TextChoices):
+        SELL = "sell", "Sell the base asset"
+        BUY = "buy", "Buy the base asset"
+
+    class Status(models.TextChoices):
+        # Stored, not sent yet. The only status from which an order may be sent.
+        CREATED = "created", "Created"
+        # Sent (or being sent) and no answer recorded yet: the outcome is unknown until the venue
+        # is asked by client_order_id. Never sent again from here.
+        UNKNOWN = "unknown", "Unknown outcome"
+        # The venue holds it and it may still fill (a resting limit order).
+        OPEN = "open", "Open at the venue"
+        # Closed at the venue with the whole amount filled.
+        FILLED = "filled", "Filled"
+        # Closed at the venue with only part of the amount filled (depth ran out, or the rest was
+        # cancelled); the fill fields say how much.
+        PARTIALLY_FILLED = "partially_filled", "Partially filled"
+        # Refused by the venue, or closed with nothing filled. No fills, nothing to undo.
+        REJECTED = "rejected", "Rejected"
+
+    FINAL_STATUSES = frozenset({Status.FILLED, Status.PARTIALLY_FILLED, Status.REJECTED})
+
+    venue = models.ForeignKey(Venue, on_delete=models.PROTECT, related_name="conversion_orders")
+    client_order_id = models.CharField(max_length=64, unique=True, default=new_client_order_id,
+                                       editable=False)
+    reference = models.CharField(
+        max_length=128, unique=True,
+        help_text="Opaque reference of the owner (e.g. the transfer's public id); one order each.",
+    )
+    symbol = models.CharField(max_length=32, help_text="ccxt unified symbol, e.g. 'USDC/KES'.")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    amount_base = MoneyField(help_text="Amount to convert, in the base asset (USDC for USDC/KES).")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED,
+                              db_index=True)
+    venue_order_id = models.CharField(max_length=128, blank=True, db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="When the order was (last) handed to the venue.")
+    filled_base = MoneyField(default=Decimal("0"), help_text="Base asset filled, as the venue "
+                                                             "reported it.")
+    filled_quote = MoneyField(default=Decimal("0"), help_text="Quote currency filled (gross, "
+                                                              "before fees), as reported.")
+    average_price = MoneyField(null=True, blank=True,
+                               help_text="filled_quote / filled_base, quote units per base unit.")
+    fee_quote = MoneyField(default=Decimal("0"), help_text="Fee charged in the quote currency.")
+    fee_base = MoneyField(default=Decimal("0"), help_text="Fee charged in the base asset.")
+    raw = models.JSONField(default=dict, blank=True,
+                           help_text="The venue's last answer about this order, as received.")
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.amount_base} {self.symbol} ({self.status})"
+
+    @property
+    def base_currency(self) -> str:
+        return self.symbol.split("/")[0]
+
+    @property
+    def quote_currency(self) -> str:
+        return self.symbol.split("/")[1].split(":")[0]
