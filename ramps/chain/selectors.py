@@ -1,0 +1,70 @@
+"""Reads of the chain side."""
+
+import re
+
+from django.db.models import QuerySet
+
+from gateway.common.problems import NotFoundError
+from ramps.chain.errors import InvalidAssetIdError
+from ramps.chain.models import Chain, Deposit, DepositAddress, Token
+
+# CAIP-19 for an ERC-20 on an EVM chain: eip155:<chain id>/erc20:<20-byte hex address>.
+_ERC20_CAIP19 = re.compile(r"^(eip155:[0-9]{1,32})/erc20:(0x[0-9a-fA-F]{40})$")
+
+
+def chain_get(caip2: str) -> Chain:
+    try:
+        return Chain.objects.get(caip2=caip2)
+    except Chain.DoesNotExist:
+        raise NotFoundError(f"No chain {caip2!r}.", slug="chain-not-found") from None
+
+
+def chains_active() -> QuerySet[Chain]:
+    """Chains the watcher polls."""
+    return Chain.objects.filter(is_active=True).order_by("caip2")
+
+
+def token_get(*, chain_caip2: str, symbol: str) -> Token:
+    try:
+        return Token.objects.select_related("chain").get(
+            chain__caip2=chain_caip2, symbol__iexact=symbol
+        )
+    except Token.DoesNotExist:
+        raise NotFoundError(
+            f"No token {symbol!r} on chain {chain_caip2!r}.", slug="asset-not-found"
+        ) from None
+
+
+def token_get_by_caip19(caip19: str) -> Token:
+    """The token with CAIP-19 id ``caip19``; the address may be in any letter case."""
+    match = _ERC20_CAIP19.match(caip19.strip())
+    if match is None:
+        raise InvalidAssetIdError(
+            f"{caip19!r} is not an ERC-20 CAIP-19 id (eip155:<chain id>/erc20:0x<address>)."
+        )
+    chain_caip2, address = match.groups()
+    try:
+        return Token.objects.select_related("chain").get(
+            chain__caip2=chain_caip2, contract_address__iexact=address
+        )
+    except Token.DoesNotExist:
+        raise NotFoundError(f"No asset {caip19!r}.", slug="asset-not-found") from None
+
+
+def deposits_confirmed_uncredited(*, chain: Chain | None = None) -> QuerySet[Deposit]:
+    """Final deposits the gateway has not credited yet, oldest first."""
+    deposits = Deposit.objects.filter(
+        status=Deposit.Status.CONFIRMED, credited_at__isnull=True
+    ).select_related("chain", "token", "deposit_address")
+    if chain is not None:
+        deposits = deposits.filter(chain=chain)
+    return deposits.order_by("chain_id", "block_number", "log_index")
+
+
+def deposits_for_address(*, deposit_address: DepositAddress) -> QuerySet[Deposit]:
+    """Every deposit to one address, whatever its status, in chain order."""
+    return (
+        Deposit.objects.filter(deposit_address=deposit_address)
+        .select_related("chain", "token")
+        .order_by("block_number", "log_index")
+    )

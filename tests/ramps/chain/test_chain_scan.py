@@ -1,0 +1,343 @@
+"""chain_scan against a real anvil node: recording, confirmations, reorgs, RPC failures.
+
+Anvil runs in automine mode, so every transaction is mined in its own block and block numbers
+are exact; ``anvil_reorg`` replaces the newest blocks, optionally with transactions mined again.
+"""
+
+import pytest
+from eth_account import Account
+
+from ramps.chain.devchain import (
+    AnvilProcess,
+    dev_private_key,
+    free_port,
+    mine,
+    token_contract,
+    token_deploy,
+    token_mint,
+    token_transfer,
+)
+from ramps.chain.models import Chain, ChainBlock, Deposit
+from ramps.chain.services import chain_scan, deposit_address_allocate
+
+pytestmark = pytest.mark.django_db
+
+SENDER_INDEX = 1  # dev account funded by the stable_token fixture
+
+
+def _sender(anvil: AnvilProcess) -> str:
+    return anvil.w3.eth.accounts[SENDER_INDEX]
+
+
+def _pay(anvil: AnvilProcess, token: str, to: str, amount: int) -> tuple[str, int]:
+    """Transfer from the funded dev account; returns (tx hash, block number)."""
+    tx_hash = token_transfer(anvil.w3, token, to=to, amount_base_units=amount,
+                             sender=_sender(anvil))
+    receipt = anvil.w3.eth.get_transaction_receipt(tx_hash)
+    return tx_hash, receipt["blockNumber"]
+
+
+def _signed_transfer(anvil: AnvilProcess, token: str, to: str, amount: int) -> str:
+    """A signed token transfer (raw 0x hex) from the funded dev account, not sent."""
+    w3 = anvil.w3
+    sender = _sender(anvil)
+    tx = token_contract(w3, token).functions.transfer(to, amount).build_transaction(
+        {"from": sender, "nonce": w3.eth.get_transaction_count(sender),
+         "chainId": anvil.chain_id}
+    )
+    signed = Account.from_key(dev_private_key(SENDER_INDEX)).sign_transaction(tx)
+    return signed.raw_transaction.to_0x_hex()
+
+
+def _reorg(anvil: AnvilProcess, depth: int, included: list[tuple[str, int]] = ()) -> None:
+    """Replace the newest ``depth`` blocks; ``included`` = (raw tx, index of new block)."""
+    response = anvil.w3.provider.make_request(
+        "anvil_reorg", [depth, [[raw, index] for raw, index in included]]
+    )
+    assert "error" not in response, response
+
+
+def _block_hash(anvil: AnvilProcess, number: int) -> str:
+    return anvil.w3.eth.get_block(number)["hash"].to_0x_hex()
+
+
+def test_scan_records_a_deposit_once_even_when_scanned_twice(anvil, stable_token, chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=3)
+    address = deposit_address_allocate(chain=chain)
+    tx_hash, block = _pay(anvil, stable_token, address.address, 12_500_000)
+
+    first = chain_scan(chain=chain)
+
+    assert first.error == ""
+    assert first.head == block
+    assert first.cursor == block
+    assert [deposit.tx_hash for deposit in first.new_deposits] == [tx_hash]
+    deposit = Deposit.objects.get()
+    assert deposit.amount == 12_500_000
+    assert deposit.status == Deposit.Status.SEEN
+    assert deposit.block_number == block
+    assert deposit.log_index == 0
+    assert deposit.from_address == _sender(anvil)
+    assert deposit.deposit_address == address
+    assert deposit.token.contract_address == stable_token
+    assert deposit.block_hash == _block_hash(anvil, block)
+    assert deposit.confirmed_at is None
+    assert deposit.credited_at is None
+
+    # A crash after the commit means the range is scanned again from an old cursor.
+    Chain.objects.filter(pk=chain.pk).update(cursor_block=block - 1)
+    chain.refresh_from_db()
+    second = chain_scan(chain=chain)
+
+    assert second.error == ""
+    assert second.new_deposits == []
+    assert second.cursor == block
+    assert Deposit.objects.count() == 1
+    assert Deposit.objects.get().status == Deposit.Status.SEEN
+
+
+def test_deposit_is_confirmed_only_at_the_configured_depth(anvil, stable_token, chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=3)
+    address = deposit_address_allocate(chain=chain)
+    _, block = _pay(anvil, stable_token, address.address, 5_000_000)
+
+    assert chain_scan(chain=chain).confirmed_deposits == []  # 1 confirmation
+    mine(anvil.w3, 1)
+    result = chain_scan(chain=chain)  # 2 confirmations
+    assert result.confirmed_deposits == []
+    assert Deposit.objects.get().status == Deposit.Status.SEEN
+
+    mine(anvil.w3, 1)
+    result = chain_scan(chain=chain)  # 3 confirmations: head - block + 1 == 3
+
+    assert result.head == block + 2
+    assert [deposit.pk for deposit in result.confirmed_deposits] == [Deposit.objects.get().pk]
+    deposit = Deposit.objects.get()
+    assert deposit.status == Deposit.Status.CONFIRMED
+    assert deposit.confirmed_at is not None
+
+    mine(anvil.w3, 2)
+    again = chain_scan(chain=chain)
+    assert again.confirmed_deposits == []
+    assert again.new_deposits == []
+    assert Deposit.objects.get().confirmed_at == deposit.confirmed_at
+
+
+def test_transfers_to_other_addresses_are_ignored(anvil, stable_token, chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=1)
+    deposit_address_allocate(chain=chain)
+    stranger = Account.create().address
+    _, block = _pay(anvil, stable_token, stranger, 1_000_000)
+
+    result = chain_scan(chain=chain)
+
+    assert result.error == ""
+    assert result.new_deposits == []
+    assert result.cursor == block
+    assert Deposit.objects.count() == 0
+
+
+def test_unknown_tokens_and_zero_transfers_are_ignored(anvil, stable_token, chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=1)
+    address = deposit_address_allocate(chain=chain)
+    w3 = anvil.w3
+    other = token_deploy(w3, deployer=w3.eth.accounts[0], name="Other", symbol="OTH", decimals=6)
+    token_mint(w3, other, _sender(anvil), 10_000)
+    token_transfer(w3, other, to=address.address, amount_base_units=10_000, sender=_sender(anvil))
+    token_transfer(w3, stable_token, to=address.address, amount_base_units=0,
+                   sender=_sender(anvil))
+
+    result = chain_scan(chain=chain)
+
+    assert result.error == ""
+    assert result.new_deposits == []
+    assert Deposit.objects.count() == 0
+
+
+def test_scan_walks_in_ranges_of_max_log_range(anvil, stable_token, chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=1, max_log_range=2)
+    first, second = deposit_address_allocate(chain=chain), deposit_address_allocate(chain=chain)
+    payments = [_pay(anvil, stable_token, first.address, 1_000_000),
+                _pay(anvil, stable_token, second.address, 2_000_000),
+                _pay(anvil, stable_token, first.address, 3_000_000)]
+    mine(anvil.w3, 2)
+
+    result = chain_scan(chain=chain)
+
+    assert result.error == ""
+    assert result.cursor == result.head == payments[-1][1] + 2
+    recorded = [(deposit.tx_hash, deposit.deposit_address.address, deposit.amount)
+                for deposit in Deposit.objects.order_by("block_number")]
+    assert recorded == [(payments[0][0], first.address, 1_000_000),
+                        (payments[1][0], second.address, 2_000_000),
+                        (payments[2][0], first.address, 3_000_000)]
+    assert {deposit.pk for deposit in result.confirmed_deposits} == set(
+        Deposit.objects.values_list("pk", flat=True)
+    )
+    # The block hash of each range end and of each deposit block is kept for reorg checks.
+    stored = set(ChainBlock.objects.filter(chain=chain).values_list("number", flat=True))
+    assert {block for _, block in payments} <= stored
+    assert result.head in stored
+
+
+def test_two_tokens_are_scanned_together(anvil, stable_token, chain_factory):
+    w3 = anvil.w3
+    second_token = token_deploy(w3, deployer=w3.eth.accounts[0], name="Tether (local)",
+                                symbol="USDT", decimals=6)
+    token_mint(w3, second_token, _sender(anvil), 50_000_000)
+    chain = chain_factory(tokens=(stable_token, second_token), confirmations=1)
+    address = deposit_address_allocate(chain=chain)
+    _pay(anvil, stable_token, address.address, 7_000_000)
+    _pay(anvil, second_token, address.address, 9_000_000)
+
+    chain_scan(chain=chain)
+
+    assert [(deposit.token.symbol, deposit.amount) for deposit in
+            Deposit.objects.order_by("block_number")] == [("USDC", 7_000_000),
+                                                          ("USDT", 9_000_000)]
+
+
+def test_deposit_reorged_out_before_confirmation_is_never_confirmed(anvil, stable_token,
+                                                                    chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=3)
+    address = deposit_address_allocate(chain=chain)
+    _, block = _pay(anvil, stable_token, address.address, 4_000_000)
+    mine(anvil.w3, 1)
+    assert len(chain_scan(chain=chain).new_deposits) == 1
+
+    _reorg(anvil, 2)  # blocks `block` and `block + 1` replaced by empty ones
+    result = chain_scan(chain=chain)
+
+    deposit = Deposit.objects.get()
+    assert [reorged.pk for reorged in result.reorged_deposits] == [deposit.pk]
+    assert result.new_deposits == []
+    assert deposit.status == Deposit.Status.REORGED
+    assert result.cursor == result.head == block + 1
+
+    mine(anvil.w3, 5)
+    later = chain_scan(chain=chain)
+    assert later.confirmed_deposits == []
+    assert later.new_deposits == []
+    deposit.refresh_from_db()
+    assert deposit.status == Deposit.Status.REORGED
+    assert deposit.confirmed_at is None
+    assert Deposit.objects.count() == 1
+
+
+def test_deposit_mined_again_after_a_reorg_is_confirmed_once(anvil, stable_token,
+                                                              chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=3)
+    address = deposit_address_allocate(chain=chain)
+    raw = _signed_transfer(anvil, stable_token, address.address, 6_000_000)
+    tx_hash = anvil.w3.eth.send_raw_transaction(raw).to_0x_hex()
+    block = anvil.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"]
+    mine(anvil.w3, 1)
+    chain_scan(chain=chain)
+    old_hash = Deposit.objects.get().block_hash
+
+    # The same transaction lands one block later on the new branch.
+    _reorg(anvil, 2, [(raw, 1)])
+    assert anvil.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"] == block + 1
+    result = chain_scan(chain=chain)
+
+    deposit = Deposit.objects.get()
+    assert [reorged.pk for reorged in result.reorged_deposits] == [deposit.pk]
+    assert [seen.pk for seen in result.new_deposits] == [deposit.pk]
+    assert deposit.status == Deposit.Status.SEEN
+    assert deposit.block_number == block + 1
+    assert deposit.block_hash == _block_hash(anvil, block + 1) != old_hash
+
+    mine(anvil.w3, 1)
+    assert chain_scan(chain=chain).confirmed_deposits == []  # 2 of 3 confirmations
+    mine(anvil.w3, 1)
+    confirming = chain_scan(chain=chain)
+    mine(anvil.w3, 3)
+    after = chain_scan(chain=chain)
+
+    assert [confirmed.pk for confirmed in confirming.confirmed_deposits] == [deposit.pk]
+    assert after.confirmed_deposits == []
+    deposit.refresh_from_db()
+    assert deposit.status == Deposit.Status.CONFIRMED
+    assert Deposit.objects.count() == 1
+
+
+def test_deposit_mined_again_at_another_log_index_gets_a_new_row(anvil, stable_token,
+                                                                  chain_factory):
+    w3 = anvil.w3
+    chain = chain_factory(tokens=(stable_token,), confirmations=2)
+    address = deposit_address_allocate(chain=chain)
+    other = deposit_address_allocate(chain=chain)
+    second_sender = w3.eth.accounts[2]
+    token_mint(w3, stable_token, second_sender, 1_000)
+    raw = _signed_transfer(anvil, stable_token, address.address, 1_500_000)
+    tx_hash = w3.eth.send_raw_transaction(raw).to_0x_hex()
+    chain_scan(chain=chain)
+    # On the new branch a transfer of another sender comes first in the block, so the same
+    # deposit transaction's Transfer log has index 1 there.
+    blocker_tx = token_contract(w3, stable_token).functions.transfer(
+        other.address, 1_000).build_transaction(
+        {"from": second_sender, "nonce": w3.eth.get_transaction_count(second_sender),
+         "chainId": anvil.chain_id}
+    )
+    blocker = Account.from_key(dev_private_key(2)).sign_transaction(blocker_tx)
+    _reorg(anvil, 1, [(blocker.raw_transaction.to_0x_hex(), 0), (raw, 0)])
+    assert w3.eth.get_transaction_receipt(tx_hash)["logs"][0]["logIndex"] == 1
+    mine(w3, 1)
+
+    result = chain_scan(chain=chain)
+
+    assert result.error == ""
+    rows = [(row.tx_hash, row.log_index, row.deposit_address, row.status)
+            for row in Deposit.objects.order_by("pk")]
+    blocker_hash = blocker.hash.to_0x_hex()
+    assert rows == [
+        (tx_hash, 0, address, Deposit.Status.REORGED),
+        (blocker_hash, 0, other, Deposit.Status.CONFIRMED),
+        (tx_hash, 1, address, Deposit.Status.CONFIRMED),
+    ]
+
+
+def test_confirmed_deposit_reorged_deeper_than_finality_is_reported(anvil, stable_token,
+                                                                    chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=1)
+    address = deposit_address_allocate(chain=chain)
+    _pay(anvil, stable_token, address.address, 2_000_000)
+    assert len(chain_scan(chain=chain).confirmed_deposits) == 1
+
+    _reorg(anvil, 1)
+    result = chain_scan(chain=chain)
+
+    deposit = Deposit.objects.get()
+    assert [deep.pk for deep in result.deep_reorged_deposits] == [deposit.pk]
+    assert deposit.status == Deposit.Status.CONFIRMED  # never silently un-confirmed
+    chain.refresh_from_db()
+    assert chain.last_error == f"Deep reorg: confirmed deposit(s) {deposit.pk} left the chain"
+
+
+def test_rpc_failure_is_recorded_without_raising(anvil, stable_token, chain_factory):
+    dead_url = f"http://127.0.0.1:{free_port()}"
+    chain = chain_factory(tokens=(stable_token,), rpc_url=dead_url)
+    address = deposit_address_allocate(chain=chain)
+    _pay(anvil, stable_token, address.address, 1_000_000)
+
+    result = chain_scan(chain=chain)
+
+    assert result.error.startswith("ConnectionError: ")
+    assert result.head is None
+    assert result.cursor is None
+    assert not result.ok
+    chain.refresh_from_db()
+    assert chain.last_error == result.error
+    assert chain.last_polled_at is not None
+    assert chain.cursor_block is None
+    assert chain.head_block is None
+    assert Deposit.objects.count() == 0
+    assert ChainBlock.objects.count() == 0
+
+    Chain.objects.filter(pk=chain.pk).update(rpc_url=anvil.rpc_url)
+    chain.refresh_from_db()
+    recovered = chain_scan(chain=chain)
+    assert recovered.ok
+    assert len(recovered.new_deposits) == 1
+    chain.refresh_from_db()
+    assert chain.last_error == ""
