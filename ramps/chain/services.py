@@ -1,0 +1,479 @@
+"""Writes of the chain side: deposit addresses, the log watcher, confirmations and reorgs.
+
+How a scan stays correct:
+
+* The cursor (``Chain.cursor_block``) is the last block whose logs are recorded. Deposits found
+  in a range and the cursor move past that range are committed in one transaction, so a crash
+  either keeps both or neither; a rescan of a committed range inserts nothing twice, because a
+  deposit is keyed by (chain, tx_hash, log_index) under a unique constraint.
+* The hash of the last block of every range, and of every block that holds a deposit, is kept
+  in ``ChainBlock``. At the start of a pass the stored hash at the cursor is compared with the
+  node's; if they differ, the highest stored block that still matches is the fork point: the
+  cursor goes back there and ``seen`` deposits above it become ``reorged``. The rescan finds
+  the transactions that were mined again and turns their deposits back into ``seen`` with the
+  new block.
+* A ``seen`` deposit becomes ``confirmed`` only when its block is ``confirmations`` deep and the
+  node still has the same hash at that height; a different hash makes it ``reorged`` (and moves
+  the cursor back so the rescan can find it again).
+* A confirmed deposit whose block later leaves the chain is a reorg deeper than the chain's
+  finality setting. Its status stays ``confirmed`` (it may already be credited); it is reported
+  in ``ScanResult.deep_reorged_deposits``, logged as an error and stored in ``last_error`` so
+  that the gateway opens an incident instead of letting it pass silently.
+
+All writes of the watcher lock the chain row first, so two scans of one chain never interleave
+their writes, and ``deposit_address_allocate`` (which locks it too) never races a scan's
+address lookup.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import requests
+from bip_utils import Bip39SeedGenerator, Bip44, Bip44Changes, Bip44Coins, Bip44Levels
+from bip_utils.base58.base58_ex import Base58ChecksumError
+from bip_utils.bip.bip32.bip32_ex import Bip32KeyError
+from bip_utils.bip.bip44_base.bip44_base_ex import Bip44DepthError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from web3 import Web3
+from web3.exceptions import BlockNotFound, Web3Exception
+
+from gateway.common.problems import ConflictError
+from ramps.chain.client import redact_rpc_url, web3_for
+from ramps.chain.errors import (
+    DepositAlreadyCreditedError,
+    DepositNotConfirmedError,
+    InvalidXpubError,
+)
+from ramps.chain.models import Chain, ChainBlock, Deposit, DepositAddress, Token
+
+logger = logging.getLogger(__name__)
+
+# keccak256("Transfer(address,address,uint256)"), the topic of every ERC-20 Transfer event.
+TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+
+# Failures of the node or of the connection to it; anything else is a bug and propagates.
+RPC_ERRORS = (Web3Exception, requests.RequestException, OSError, ValueError, KeyError)
+
+# Stored block hashes older than this many blocks behind the cursor are pruned. They only serve
+# to find a fork point, and no reorg the gateway can repair is that deep.
+MIN_BLOCK_RETENTION = 256
+
+
+# --- deposit addresses -----------------------------------------------------------------------
+
+
+def xpub_from_mnemonic(mnemonic: str, account: int = 0) -> str:
+    """Account-level extended public key (m/44'/60'/<account>') of a BIP-39 mnemonic.
+
+    For the demo seed and the tests. In production the xpub is exported from wherever the
+    mnemonic is kept; the gateway stores only the public half and can derive addresses but
+    never spend from them.
+    """
+    seed = Bip39SeedGenerator(mnemonic).Generate()
+    node = Bip44.FromSeed(seed, Bip44Coins.ETHEREUM).Purpose().Coin().Account(account)
+    return node.PublicKey().ToExtended()
+
+
+@lru_cache(maxsize=64)
+def _account_node(xpub: str) -> Bip44:
+    if not xpub:
+        raise InvalidXpubError("The chain has no xpub configured.")
+    try:
+        node = Bip44.FromExtendedKey(xpub, Bip44Coins.ETHEREUM)
+    except Bip44DepthError as exc:
+        raise InvalidXpubError(
+            "The xpub must be at the account level m/44'/60'/<account>' (depth 3)."
+        ) from exc
+    except (Base58ChecksumError, Bip32KeyError, ValueError, TypeError) as exc:
+        raise InvalidXpubError(f"Not an extended public key: {exc}") from exc
+    if not node.IsPublicOnly():
+        # The watcher must never hold a private key (design invariant 8).
+        raise InvalidXpubError("An extended PRIVATE key was given; store only the xpub.")
+    if node.Level() != Bip44Levels.ACCOUNT:
+        raise InvalidXpubError(
+            "The xpub must be at the account level m/44'/60'/<account>' (depth 3)."
+        )
+    return node
+
+
+def deposit_address_derive(*, xpub: str, index: int) -> str:
+    """Checksummed address at <xpub>/0/<index>, i.e. m/44'/60'/<account>'/0/<index>.
+
+    The external chain (0) and the index are non-hardened, which is what lets them be derived
+    from public data alone; the holder of the mnemonic finds the same addresses at the standard
+    wallet path.
+    """
+    if index < 0 or index >= 2**31:
+        raise ValueError("A non-hardened derivation index is in [0, 2**31).")
+    node = _account_node(xpub).Change(Bip44Changes.CHAIN_EXT).AddressIndex(index)
+    return Web3.to_checksum_address(node.PublicKey().ToAddress())
+
+
+def deposit_address_allocate(*, chain: Chain) -> DepositAddress:
+    """Derive and record the chain's next deposit address; an index is never handed out twice.
+
+    The chain row is locked for the whole step, so concurrent callers take consecutive
+    indexes; the unique constraints on (chain, index) and (chain, address) back that up.
+    """
+    with transaction.atomic():
+        locked = Chain.objects.select_for_update().get(pk=chain.pk)
+        index = locked.next_address_index
+        address = deposit_address_derive(xpub=locked.xpub, index=index)
+        try:
+            with transaction.atomic():
+                deposit_address = DepositAddress.objects.create(
+                    chain=locked, address=address, derivation_index=index
+                )
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"Deposit address index {index} of {locked.caip2} is already recorded; "
+                "next_address_index is behind the recorded addresses.",
+                slug="deposit-address-index-taken",
+            ) from exc
+        locked.next_address_index = index + 1
+        locked.save(update_fields=["next_address_index", "updated_at"])
+    chain.next_address_index = locked.next_address_index
+    logger.info("allocated deposit address index %s on %s", index, locked.caip2)
+    return deposit_address
+
+
+# --- scanning ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ScanResult:
+    """What one pass of ``chain_scan`` did."""
+
+    chain_caip2: str
+    new_deposits: list[Deposit] = field(default_factory=list)
+    """Deposits first seen in this pass, or seen again in a new block after a reorg."""
+    confirmed_deposits: list[Deposit] = field(default_factory=list)
+    reorged_deposits: list[Deposit] = field(default_factory=list)
+    deep_reorged_deposits: list[Deposit] = field(default_factory=list)
+    """Confirmed deposits whose block left the chain: an incident, see the module docstring."""
+    head: int | None = None
+    cursor: int | None = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def _hex(value: bytes | str) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return value.lower() if value.startswith("0x") else "0x" + value.lower()
+
+
+def _canonical_hash(w3: Web3, number: int) -> str | None:
+    """Hash of the node's block at ``number``, or None if the node has no such block."""
+    try:
+        block = w3.eth.get_block(number)
+    except BlockNotFound:
+        return None
+    return _hex(block["hash"])
+
+
+def _cursor_set(*, locked: Chain, cursor: int | None) -> None:
+    if cursor is not None and cursor < locked.start_block:
+        cursor = None
+    locked.cursor_block = cursor
+    locked.save(update_fields=["cursor_block", "updated_at"])
+
+
+def _rewind_to(*, locked: Chain, fork_point: int, result: ScanResult) -> None:
+    """Move the cursor back to ``fork_point`` and retire what lay above it. Caller holds the
+    chain lock inside a transaction."""
+    now = timezone.now()
+    orphaned = Deposit.objects.select_for_update().filter(
+        chain=locked,
+        block_number__gt=fork_point,
+        status__in=[Deposit.Status.SEEN, Deposit.Status.CONFIRMED],
+    )
+    for deposit in orphaned:
+        if deposit.status == Deposit.Status.SEEN:
+            deposit.status = Deposit.Status.REORGED
+            deposit.updated_at = now
+            deposit.save(update_fields=["status", "updated_at"])
+            result.reorged_deposits.append(deposit)
+        else:
+            _report_deep_reorg(deposit=deposit, result=result)
+    ChainBlock.objects.filter(chain=locked, number__gt=fork_point).delete()
+    _cursor_set(locked=locked, cursor=fork_point)
+
+
+def _report_deep_reorg(*, deposit: Deposit, result: ScanResult) -> None:
+    logger.error(
+        "deep reorg on %s: confirmed deposit %s (tx %s, log %s, block %s) left the chain",
+        deposit.chain.caip2, deposit.pk, deposit.tx_hash, deposit.log_index,
+        deposit.block_number,
+    )
+    if deposit not in result.deep_reorged_deposits:
+        result.deep_reorged_deposits.append(deposit)
+
+
+def _reorg_check(*, chain: Chain, w3: Web3, result: ScanResult) -> None:
+    """Compare the stored hash at the cursor with the node; on a mismatch rewind to the fork."""
+    cursor = Chain.objects.values_list("cursor_block", flat=True).get(pk=chain.pk)
+    if cursor is None:
+        return
+    # A block whose hash still matches vouches for all its ancestors, so the highest stored
+    # block at or below the cursor decides; walking down from it finds the fork point.
+    fork_point = chain.start_block - 1
+    newest = True
+    stored = ChainBlock.objects.filter(chain=chain, number__lte=cursor).order_by("-number")
+    for block in stored.iterator():
+        if _canonical_hash(w3, block.number) == block.hash:
+            if newest:
+                return
+            fork_point = block.number
+            break
+        newest = False
+    if newest:
+        return  # nothing stored to compare with
+    logger.warning("reorg on %s: cursor %s rewinds to block %s", chain.caip2, cursor, fork_point)
+    with transaction.atomic():
+        locked = Chain.objects.select_for_update().get(pk=chain.pk)
+        if locked.cursor_block != cursor:
+            return  # another scan moved the cursor meanwhile; it owns this range
+        _rewind_to(locked=locked, fork_point=fork_point, result=result)
+
+
+@dataclass(frozen=True)
+class _TransferLog:
+    token: Token
+    to_address: str
+    from_address: str
+    amount: int
+    tx_hash: str
+    log_index: int
+    block_number: int
+    block_hash: str
+
+
+def _parse_transfer(log: dict, tokens: dict[str, Token]) -> _TransferLog | None:
+    """An ERC-20 Transfer from a known token, or None for anything else.
+
+    Logs flagged ``removed`` belong to a block the node has dropped. Zero-value transfers are
+    skipped: they move nothing and are the usual vehicle of address-poisoning spam.
+    """
+    if log.get("removed"):
+        return None
+    topics = [_hex(topic) for topic in log["topics"]]
+    token = tokens.get(log["address"].lower())
+    # Three topics: an ERC-20 Transfer; ERC-721 also indexes the token id (four topics).
+    if token is None or len(topics) != 3 or topics[0] != TRANSFER_TOPIC:
+        return None
+    data = bytes(log["data"]) if not isinstance(log["data"], str) else bytes.fromhex(
+        log["data"].removeprefix("0x")
+    )
+    if len(data) != 32:
+        return None
+    amount = int.from_bytes(data, "big")
+    if amount == 0:
+        return None
+    return _TransferLog(
+        token=token,
+        to_address=Web3.to_checksum_address("0x" + topics[2][-40:]),
+        from_address=Web3.to_checksum_address("0x" + topics[1][-40:]),
+        amount=amount,
+        tx_hash=_hex(log["transactionHash"]),
+        log_index=int(log["logIndex"]),
+        block_number=int(log["blockNumber"]),
+        block_hash=_hex(log["blockHash"]),
+    )
+
+
+def _record_transfer(*, locked: Chain, transfer: _TransferLog, deposit_address: DepositAddress,
+                     result: ScanResult) -> None:
+    deposit, created = Deposit.objects.get_or_create(
+        chain=locked,
+        tx_hash=transfer.tx_hash,
+        log_index=transfer.log_index,
+        defaults={
+            "token": transfer.token,
+            "deposit_address": deposit_address,
+            "block_number": transfer.block_number,
+            "block_hash": transfer.block_hash,
+            "from_address": transfer.from_address,
+            "amount": transfer.amount,
+            "status": Deposit.Status.SEEN,
+        },
+    )
+    if created:
+        logger.info("deposit seen on %s: tx %s log %s block %s", locked.caip2,
+                    transfer.tx_hash, transfer.log_index, transfer.block_number)
+        result.new_deposits.append(deposit)
+        return
+    deposit = Deposit.objects.select_for_update().get(pk=deposit.pk)
+    same_block = deposit.block_hash == transfer.block_hash
+    if deposit.status == Deposit.Status.CONFIRMED:
+        if not same_block:
+            _report_deep_reorg(deposit=deposit, result=result)
+        return
+    if same_block and deposit.status == Deposit.Status.SEEN:
+        return  # the same log scanned again: nothing new
+    # Mined again in another block after a reorg: back to seen, with the block it is in now.
+    deposit.status = Deposit.Status.SEEN
+    deposit.block_number = transfer.block_number
+    deposit.block_hash = transfer.block_hash
+    deposit.save(update_fields=["status", "block_number", "block_hash", "updated_at"])
+    logger.info("deposit re-included on %s: tx %s log %s now in block %s", locked.caip2,
+                transfer.tx_hash, transfer.log_index, transfer.block_number)
+    result.new_deposits.append(deposit)
+
+
+def _blocks_store(*, chain: Chain, hashes: dict[int, str]) -> None:
+    ChainBlock.objects.bulk_create(
+        [ChainBlock(chain=chain, number=number, hash=block_hash)
+         for number, block_hash in sorted(hashes.items())],
+        update_conflicts=True,
+        unique_fields=["chain", "number"],
+        update_fields=["hash", "updated_at"],
+    )
+
+
+def _scan_ranges(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> None:
+    tokens = {token.contract_address.lower(): token for token in Token.objects.filter(chain=chain)}
+    if not tokens:
+        return
+    contracts = [Web3.to_checksum_address(address) for address in tokens]
+    cursor = Chain.objects.values_list("cursor_block", flat=True).get(pk=chain.pk)
+    start = cursor + 1 if cursor is not None else chain.start_block
+    retention = max(MIN_BLOCK_RETENTION, 4 * chain.confirmations, 2 * chain.max_log_range)
+    while start <= head:
+        end = min(start + chain.max_log_range - 1, head)
+        logs = w3.eth.get_logs(
+            {"fromBlock": start, "toBlock": end, "address": contracts, "topics": [TRANSFER_TOPIC]}
+        )
+        end_hash = _canonical_hash(w3, end)
+        if end_hash is None:
+            return  # the node's head went back since it was read; the next pass sorts it out
+        transfers = [parsed for log in logs if (parsed := _parse_transfer(log, tokens))]
+        with transaction.atomic():
+            locked = Chain.objects.select_for_update().get(pk=chain.pk)
+            if locked.cursor_block != cursor:
+                return  # another scan got here first
+            recipients = {transfer.to_address for transfer in transfers}
+            addresses = {
+                deposit_address.address: deposit_address
+                for deposit_address in DepositAddress.objects.filter(
+                    chain=locked, address__in=recipients
+                )
+            } if recipients else {}
+            hashes = {end: end_hash}
+            for transfer in transfers:
+                deposit_address = addresses.get(transfer.to_address)
+                if deposit_address is None:
+                    continue
+                hashes[transfer.block_number] = transfer.block_hash
+                _record_transfer(locked=locked, transfer=transfer,
+                                 deposit_address=deposit_address, result=result)
+            _blocks_store(chain=locked, hashes=hashes)
+            ChainBlock.objects.filter(chain=locked, number__lt=end - retention).delete()
+            _cursor_set(locked=locked, cursor=end)
+        cursor = end
+        start = end + 1
+
+
+def _confirm(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> None:
+    """Confirm or retire the seen deposits that are deep enough."""
+    deepest = head - chain.confirmations + 1
+    candidates = list(
+        Deposit.objects.filter(chain=chain, status=Deposit.Status.SEEN,
+                               block_number__lte=deepest).values_list("pk", "block_number")
+    )
+    if not candidates:
+        return
+    canonical = {number: _canonical_hash(w3, number) for number in {n for _, n in candidates}}
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Chain.objects.select_for_update().get(pk=chain.pk)
+        rewind_to: int | None = None
+        deposits = Deposit.objects.select_for_update().filter(
+            pk__in=[pk for pk, _ in candidates], status=Deposit.Status.SEEN
+        ).select_related("token", "deposit_address")
+        for deposit in deposits:
+            if deposit.block_number not in canonical:
+                continue  # moved to another block since the hashes were read; next pass
+            if canonical[deposit.block_number] == deposit.block_hash:
+                deposit.status = Deposit.Status.CONFIRMED
+                deposit.confirmed_at = now
+                deposit.save(update_fields=["status", "confirmed_at", "updated_at"])
+                logger.info("deposit confirmed on %s: tx %s log %s", locked.caip2,
+                            deposit.tx_hash, deposit.log_index)
+                result.confirmed_deposits.append(deposit)
+            else:
+                deposit.status = Deposit.Status.REORGED
+                deposit.save(update_fields=["status", "updated_at"])
+                logger.warning("deposit reorged on %s: tx %s log %s (block %s replaced)",
+                               locked.caip2, deposit.tx_hash, deposit.log_index,
+                               deposit.block_number)
+                result.reorged_deposits.append(deposit)
+                candidate = deposit.block_number - 1
+                rewind_to = candidate if rewind_to is None else min(rewind_to, candidate)
+        if rewind_to is not None and (locked.cursor_block is None
+                                      or rewind_to < locked.cursor_block):
+            # The block changed under the cursor: rescan from before it so that a transaction
+            # mined again elsewhere is found.
+            _rewind_to(locked=locked, fork_point=rewind_to, result=result)
+
+
+def chain_scan(*, chain: Chain) -> ScanResult:
+    """One pass of the watcher over ``chain``: reorg check, new logs up to head, confirmations.
+
+    A failure of the node is recorded in ``chain.last_error`` and returned in the result; it
+    never raises, so a periodic task can simply call this again on its next tick.
+    """
+    result = ScanResult(chain_caip2=chain.caip2)
+    w3 = web3_for(chain)
+    try:
+        head = int(w3.eth.block_number)
+        result.head = head
+        _reorg_check(chain=chain, w3=w3, result=result)
+        _scan_ranges(chain=chain, w3=w3, head=head, result=result)
+        _confirm(chain=chain, w3=w3, head=head, result=result)
+    except RPC_ERRORS as exc:
+        result.error = redact_rpc_url(f"{type(exc).__name__}: {exc}", chain.rpc_url)[:2000]
+        logger.warning("scan of %s failed: %s", chain.caip2, result.error)
+    error = result.error
+    if not error and result.deep_reorged_deposits:
+        error = "Deep reorg: confirmed deposit(s) {} left the chain".format(
+            ", ".join(str(deposit.pk) for deposit in result.deep_reorged_deposits)
+        )
+    now = timezone.now()
+    fields: dict[str, object] = {"last_polled_at": now, "last_error": error, "updated_at": now}
+    if result.head is not None:
+        fields["head_block"] = result.head
+    Chain.objects.filter(pk=chain.pk).update(**fields)
+    chain.refresh_from_db(fields=["cursor_block", "head_block", "last_error", "last_polled_at"])
+    result.cursor = chain.cursor_block
+    return result
+
+
+# --- crediting --------------------------------------------------------------------------------
+
+
+def deposit_mark_credited(*, deposit: Deposit) -> None:
+    """Record that the gateway credited ``deposit``: at most once, and only when final.
+
+    Must run inside the caller's transaction, the one that also writes the credit, so that
+    the mark and the credit commit together or not at all.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("deposit_mark_credited must run inside the crediting transaction")
+    locked = Deposit.objects.select_for_update().get(pk=deposit.pk)
+    if locked.status != Deposit.Status.CONFIRMED:
+        raise DepositNotConfirmedError(
+            f"Deposit {locked.pk} is {locked.status}, not confirmed.",
+            extra={"deposit_status": locked.status},
+        )
+    if locked.credited_at is not None:
+        raise DepositAlreadyCreditedError(f"Deposit {locked.pk} is already credited.")
+    locked.credited_at = timezone.now()
+    locked.save(update_fields=["credited_at", "updated_at"])
+    deposit.status = locked.status
+    deposit.credited_at = locked.credited_at

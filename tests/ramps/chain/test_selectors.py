@@ -1,0 +1,93 @@
+"""Reads of the chain side."""
+
+import pytest
+from django.utils import timezone
+
+from gateway.common.problems import NotFoundError
+from ramps.chain.errors import InvalidAssetIdError
+from ramps.chain.models import Deposit
+from ramps.chain.selectors import (
+    chain_get,
+    chains_active,
+    deposits_confirmed_uncredited,
+    deposits_for_address,
+    token_get,
+    token_get_by_caip19,
+)
+from tests.ramps.chain.factories import chain_create, deposit_create, token_create
+
+pytestmark = pytest.mark.django_db
+
+USDC_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def test_chain_get():
+    chain = chain_create(caip2="eip155:137")
+
+    assert chain_get("eip155:137") == chain
+    with pytest.raises(NotFoundError):
+        chain_get("eip155:1")
+
+
+def test_chains_active_leaves_out_inactive_chains():
+    active = chain_create(caip2="eip155:137")
+    inactive = chain_create(caip2="eip155:1")
+    inactive.is_active = False
+    inactive.save()
+
+    assert list(chains_active()) == [active]
+
+
+def test_token_get_by_symbol():
+    token = token_create(chain=chain_create(caip2="eip155:137"))
+
+    assert token_get(chain_caip2="eip155:137", symbol="USDC") == token
+    assert token_get(chain_caip2="eip155:137", symbol="usdc") == token
+    with pytest.raises(NotFoundError):
+        token_get(chain_caip2="eip155:137", symbol="USDT")
+    with pytest.raises(NotFoundError):
+        token_get(chain_caip2="eip155:1", symbol="USDC")
+
+
+def test_token_caip19_round_trips_in_any_letter_case():
+    token = token_create(chain=chain_create(caip2="eip155:31337"))
+
+    assert token.caip19 == f"eip155:31337/erc20:{USDC_ADDRESS}"
+    assert token_get_by_caip19(token.caip19) == token
+    assert token_get_by_caip19(f"eip155:31337/erc20:{USDC_ADDRESS.lower()}") == token
+    with pytest.raises(NotFoundError):
+        token_get_by_caip19(f"eip155:1/erc20:{USDC_ADDRESS}")
+
+
+@pytest.mark.parametrize("malformed", [
+    "USDC", "eip155:31337", f"eip155:31337/erc721:{USDC_ADDRESS}",
+    "eip155:31337/erc20:0x1234", f"bip122:000000000019d6689c085ae165831e93/erc20:{USDC_ADDRESS}",
+])
+def test_malformed_caip19_is_a_clear_error(malformed):
+    with pytest.raises(InvalidAssetIdError):
+        token_get_by_caip19(malformed)
+
+
+def test_confirmed_uncredited_deposits_in_chain_order():
+    chain = chain_create()
+    token = token_create(chain=chain)
+    later = deposit_create(token=token, block_number=20)
+    earlier = deposit_create(token=token, block_number=10)
+    deposit_create(token=token, block_number=5, status=Deposit.Status.SEEN)
+    deposit_create(token=token, block_number=6, status=Deposit.Status.REORGED)
+    credited = deposit_create(token=token, block_number=7)
+    Deposit.objects.filter(pk=credited.pk).update(credited_at=timezone.now())
+    other_chain = chain_create(caip2="eip155:137")
+    elsewhere = deposit_create(token=token_create(chain=other_chain), block_number=1)
+
+    assert list(deposits_confirmed_uncredited(chain=chain)) == [earlier, later]
+    assert set(deposits_confirmed_uncredited()) == {earlier, later, elsewhere}
+
+
+def test_deposits_for_address_lists_every_status():
+    token = token_create(chain=chain_create())
+    first = deposit_create(token=token, block_number=3, status=Deposit.Status.REORGED)
+    second = deposit_create(token=token, block_number=4, deposit_address=first.deposit_address)
+    deposit_create(token=token, block_number=5)
+
+    assert list(deposits_for_address(deposit_address=first.deposit_address)) == [first, second]
