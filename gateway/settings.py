@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "ramps.payouts",
     "ramps.sandbox",
     "compliance",
+    "gateway.demo",
 ]
 
 MIDDLEWARE = [

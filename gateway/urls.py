@@ -3,13 +3,23 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
 from gateway.common.problems import json_problem_view
+from gateway.transfers.urls import api_urlpatterns, callback_urlpatterns
 
 urlpatterns = [
+    path("api/v1/", include(api_urlpatterns)),
+    path("callbacks/", include(callback_urlpatterns)),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
+        name="api-schema",
+    ),
+    path("api/docs/", SpectacularSwaggerView.as_view(
+        url_name="api-schema", authentication_classes=[], permission_classes=[AllowAny]
+    ), name="api-docs"),
 ]
 
 handler404 = json_problem_view(404, "not-found", "Not found")

@@ -104,3 +104,11 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.rounded().amount} {self.currency}"
+
+
+RATE_DECIMAL_PLACES = 12
+
+
+def rate_round(rate: Decimal) -> Decimal:
+    """Exchange rates are kept to 12 decimal places (rounded down: never promise more)."""
+    return rate.quantize(Decimal(1).scaleb(-RATE_DECIMAL_PLACES), rounding=ROUND_DOWN)

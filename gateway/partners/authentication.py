@@ -50,3 +50,17 @@ class PartnerAPIKeyAuthentication(authentication.BaseAuthentication):
 class IsPartner(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         return isinstance(request.user, PartnerPrincipal)
+
+
+try:
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+    class PartnerAPIKeyScheme(OpenApiAuthenticationExtension):
+        target_class = "gateway.partners.authentication.PartnerAPIKeyAuthentication"
+        name = "PartnerApiKey"
+
+        def get_security_definition(self, auto_schema):
+            return {"type": "apiKey", "in": "header", "name": "Authorization",
+                    "description": "Api-Key <prefix>.<secret>"}
+except ImportError:  # pragma: no cover - drf-spectacular is a dependency
+    pass

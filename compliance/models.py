@@ -1,0 +1,73 @@
+"""Sanctions lists as loaded, and screening decisions with their reasons.
+
+Lists are versioned: an import writes a new ``SanctionsList`` row with its entries and then
+switches ``is_active`` in one transaction, so screening never sees half a list.
+"""
+
+import uuid
+
+from django.db import models
+
+from gateway.common.models import BaseModel
+
+
+class SanctionsList(BaseModel):
+    source = models.CharField(max_length=40, help_text="e.g. ofac-sdn, ofac-crypto")
+    version = models.CharField(max_length=64, help_text="SHA-256 of the imported files")
+    published = models.CharField(max_length=40, blank=True, help_text="Publish date, if known")
+    name_count = models.PositiveIntegerField(default=0)
+    address_count = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "version"], name="sanctions_source_version"),
+            models.UniqueConstraint(fields=["source"], condition=models.Q(is_active=True),
+                                    name="sanctions_one_active_per_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}@{self.version[:12]}"
+
+
+class SanctionedName(models.Model):
+    sanctions_list = models.ForeignKey(SanctionsList, on_delete=models.CASCADE,
+                                       related_name="names")
+    entry_id = models.CharField(max_length=40, help_text="The entry id the list publishes")
+    name = models.CharField(max_length=400)
+    normalized = models.CharField(max_length=400, db_index=True,
+                                  help_text="Sorted, accent-free, lower-case name tokens")
+
+
+class SanctionedAddress(models.Model):
+    sanctions_list = models.ForeignKey(SanctionsList, on_delete=models.CASCADE,
+                                       related_name="addresses")
+    entry_id = models.CharField(max_length=40, blank=True)
+    ticker = models.CharField(max_length=12, blank=True, help_text="Label on the list; not matched on")
+    address = models.CharField(max_length=200, help_text="As published")
+    normalized = models.CharField(max_length=200, db_index=True,
+                                  help_text="Lower-case for EVM (0x...) addresses, else as published")
+
+
+class ScreeningDecision(BaseModel):
+    """The recorded outcome of screening one transfer. Nothing is paid out without one."""
+
+    class Outcome(models.TextChoices):
+        APPROVE = "approve", "Approved: may be paid out"
+        HOLD = "hold", "Held: an operator must review"
+        REJECT = "reject", "Rejected: must not be paid out"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    subject_reference = models.CharField(max_length=64, db_index=True,
+                                         help_text="Public id of the screened transfer")
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    reasons = models.JSONField(default=list, help_text="One object per rule that fired")
+    rules_version = models.CharField(max_length=40)
+    list_versions = models.JSONField(default=dict, help_text="source -> version used")
+    decided_by = models.CharField(max_length=120, default="system",
+                                  help_text="system, or the operator who decided a held case")
+    supersedes = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.outcome} ({self.subject_reference})"

@@ -1,0 +1,146 @@
+"""Corridors, quotes, transfers and their audited history, and API idempotency records."""
+
+import uuid
+
+from django.db import models
+
+from gateway.common.crypto import EncryptedJSONField
+from gateway.common.models import BaseModel, MoneyField, TokenAmountField
+from gateway.transfers.states import SENDER_STATUS, TransferState
+
+
+class Corridor(BaseModel):
+    """A route from one stablecoin on one chain to one local currency through one payout rail."""
+
+    code = models.SlugField(max_length=80, unique=True)
+    token = models.ForeignKey("chain.Token", on_delete=models.PROTECT, related_name="corridors")
+    currency_out = models.CharField(max_length=3, help_text="ISO 4217 code paid to the recipient")
+    rail = models.ForeignKey("payouts.Rail", on_delete=models.PROTECT, related_name="corridors")
+    venue = models.ForeignKey("liquidity.Venue", on_delete=models.PROTECT, related_name="corridors")
+    venue_symbol = models.CharField(max_length=20, help_text="ccxt market symbol, e.g. USDC/KES")
+    fee_fixed = MoneyField(help_text="Fixed fee in the sell asset's units")
+    fee_rate = models.DecimalField(max_digits=8, decimal_places=6, default=0,
+                                   help_text="Proportional fee on amount_in (0.01 = 1%)")
+    margin_rate = models.DecimalField(max_digits=8, decimal_places=6, default=0,
+                                      help_text="Spread kept on the venue rate (0.005 = 0.5%)")
+    min_amount_in = MoneyField(help_text="Smallest sell amount, in the sell asset's units")
+    max_amount_in = MoneyField(help_text="Largest sell amount, in the sell asset's units")
+    review_amount_in = MoneyField(
+        null=True, blank=True,
+        help_text="Transfers at or above this sell amount are held for manual review",
+    )
+    is_active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Quote(BaseModel):
+    """A firm price for one transfer: usable once, until ``expires_at``."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="quotes")
+    corridor = models.ForeignKey(Corridor, on_delete=models.PROTECT, related_name="quotes")
+    sell_asset = models.CharField(max_length=12, help_text="Asset symbol, e.g. USDC")
+    amount_in = MoneyField(help_text="What the sender deposits, in sell-asset units")
+    amount_fee = MoneyField(help_text="Total fee, in sell-asset units (part of amount_in)")
+    amount_out = MoneyField(help_text="What the recipient receives, in currency_out units")
+    currency_out = models.CharField(max_length=3)
+    rate = models.DecimalField(max_digits=30, decimal_places=12,
+                               help_text="currency_out per sell-asset unit after margin")
+    venue_rate = models.DecimalField(max_digits=30, decimal_places=12,
+                                     help_text="Venue VWAP for the size, before margin")
+    fee_details = models.JSONField(default=dict, help_text="Fee breakdown as decimal strings")
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"quote {self.public_id}"
+
+
+class Transfer(BaseModel):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT,
+                                related_name="transfers")
+    quote = models.OneToOneField(Quote, on_delete=models.PROTECT, related_name="transfer",
+                                 help_text="One quote funds at most one transfer")
+    corridor = models.ForeignKey(Corridor, on_delete=models.PROTECT, related_name="transfers")
+    state = models.CharField(max_length=24, choices=TransferState.choices,
+                             default=TransferState.AWAITING_DEPOSIT, db_index=True)
+    state_changed_at = models.DateTimeField(db_index=True)
+    external_id = models.CharField(max_length=100, blank=True,
+                                   help_text="The partner's own reference")
+    amount_in = MoneyField(help_text="Expected deposit, in sell-asset units")
+    amount_in_base_units = TokenAmountField(help_text="Expected deposit, in token base units")
+    amount_fee = MoneyField(help_text="Fee, in sell-asset units")
+    amount_out = MoneyField(help_text="Payout to the recipient, in currency_out units")
+    currency_out = models.CharField(max_length=3)
+    rate = models.DecimalField(max_digits=30, decimal_places=12)
+    deposit_address = models.OneToOneField("chain.DepositAddress", on_delete=models.PROTECT,
+                                           related_name="transfer")
+    deposit_expires_at = models.DateTimeField()
+    amount_received_base_units = TokenAmountField(
+        default=0, help_text="Credited deposits, in token base units"
+    )
+    sender = EncryptedJSONField(help_text="Sender identity (encrypted at rest)")
+    recipient = EncryptedJSONField(help_text="Recipient identity and payout account (encrypted)")
+    compliance_decision = models.ForeignKey(
+        "compliance.ScreeningDecision", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    hold_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "state_changed_at"])]
+
+    def __str__(self) -> str:
+        return f"transfer {self.public_id} ({self.state})"
+
+    @property
+    def sender_status(self) -> str:
+        return SENDER_STATUS[self.state]
+
+    @property
+    def reference(self) -> str:
+        """The opaque reference handed to ramps and compliance (they never see this model)."""
+        return str(self.public_id)
+
+
+class TransferEvent(models.Model):
+    """One row per state change: the transfer's timeline and audit trail."""
+
+    transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="events")
+    from_state = models.CharField(max_length=24, choices=TransferState.choices, blank=True)
+    to_state = models.CharField(max_length=24, choices=TransferState.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    actor = models.CharField(max_length=120, default="system")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '-'} -> {self.to_state}"
+
+
+class IdempotencyRecord(BaseModel):
+    """An ``Idempotency-Key`` seen from one partner, with the answer it got."""
+
+    class Status(models.TextChoices):
+        IN_FLIGHT = "in_flight", "First request still being processed"
+        COMPLETED = "completed", "Answered; replays return the stored response"
+
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE)
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=200)
+    request_fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path, body")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_FLIGHT)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "key"], name="idempotency_partner_key"),
+        ]

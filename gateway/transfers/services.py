@@ -1,0 +1,626 @@
+"""Quotes, transfers and the steps that move a transfer through its state machine.
+
+``transfer_transition`` is the only function that changes ``Transfer.state``. Each call is one
+database transaction that locks the transfer row, checks the transition against
+``gateway.transfers.states.TRANSITIONS``, saves the new state, writes the history row, the ledger
+entry of the step (if any) and the webhook outbox rows. The step functions below call it and
+the ramps/compliance services; each is idempotent, so a re-driven task can call it again safely.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_UP, Decimal
+from typing import Any
+
+import phonenumbers
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from compliance.models import ScreeningDecision
+from compliance.services import ScreeningSubject, screening_run
+from gateway.common.money import (
+    from_base_units,
+    money_round,
+    money_round_down,
+    parse_amount,
+    rate_round,
+    to_base_units,
+)
+from gateway.common.problems import DomainError, InvalidTransitionError, NotFoundError
+from gateway.ledger.models import LedgerAccount
+from gateway.ledger.services import Leg, credit, debit, ledger_entry_post
+from gateway.partners.models import Partner
+from gateway.transfers.models import Corridor, Quote, Transfer, TransferEvent
+from gateway.transfers.states import FINAL_STATES, TransferState, can_transition
+from gateway.webhooks.services import webhook_event_enqueue
+from ramps.chain.models import Deposit
+from ramps.chain.selectors import deposits_for_address
+from ramps.chain.services import deposit_address_allocate, deposit_mark_credited
+from ramps.liquidity.models import ConversionOrder
+from ramps.liquidity.services import (
+    InsufficientLiquidityError,
+    StaleMarketDataError,
+    conversion_order_create,
+    conversion_order_execute,
+    venue_price_quote,
+)
+from ramps.payouts.models import PayoutAttempt
+from ramps.payouts.services import (
+    payout_attempt_create,
+    payout_attempt_query,
+    payout_attempt_submit,
+)
+
+logger = logging.getLogger(__name__)
+S = TransferState
+K = LedgerAccount.Kind
+
+
+# --- errors the API shows -------------------------------------------------------------------
+
+
+class UnknownCorridorError(DomainError):
+    slug = "unknown-corridor"
+    title = "No corridor for this asset and currency"
+    status = 422
+
+
+class InvalidAmountError(DomainError):
+    slug = "invalid-amount"
+    title = "Invalid amount"
+    status = 422
+
+
+class QuoteUnavailableError(DomainError):
+    slug = "quote-unavailable"
+    title = "No price can be given right now"
+    status = 503
+
+
+class QuoteExpiredError(DomainError):
+    slug = "quote-expired"
+    title = "The quote has expired"
+    status = 422
+
+
+class QuoteUsedError(DomainError):
+    slug = "quote-already-used"
+    title = "The quote was already used for another transfer"
+    status = 409
+
+
+class InvalidRecipientError(DomainError):
+    slug = "invalid-recipient"
+    title = "The recipient cannot be paid on this corridor"
+    status = 422
+
+
+# --- quotes ---------------------------------------------------------------------------------
+
+
+def corridor_resolve(*, sell_asset: str, currency_out: str) -> Corridor:
+    """Find the active corridor for an asset (CAIP-19 id, ``SYMBOL:chain`` or ``SYMBOL``)."""
+    corridors = Corridor.objects.filter(is_active=True, currency_out=currency_out.upper())
+    corridors = corridors.select_related("token__chain", "venue", "rail")
+    asset = sell_asset.strip()
+    if "/erc20:" in asset:
+        chain_part, _, contract = asset.partition("/erc20:")
+        matches = [c for c in corridors if c.token.chain.caip2 == chain_part
+                   and c.token.contract_address.lower() == contract.lower()]
+    elif ":" in asset:
+        symbol, _, chain_name = asset.partition(":")
+        matches = [c for c in corridors if c.token.symbol == symbol.upper()
+                   and chain_name.lower() in (c.token.chain.name.lower(), c.token.chain.caip2)]
+    else:
+        matches = [c for c in corridors if c.token.symbol == asset.upper()]
+    if len(matches) != 1:
+        raise UnknownCorridorError(
+            f"No {'unique ' if matches else ''}active corridor from {sell_asset!r} to "
+            f"{currency_out!r}." + (" Name the chain (e.g. USDC:polygon)." if matches else "")
+        )
+    return matches[0]
+
+
+def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
+                 currency_out: str) -> Quote:
+    corridor = corridor_resolve(sell_asset=sell_asset, currency_out=currency_out)
+    symbol = corridor.token.symbol
+    try:
+        amount = parse_amount(amount_in, symbol)
+    except (TypeError, ValueError) as exc:
+        raise InvalidAmountError(str(exc)) from exc
+    if not corridor.min_amount_in <= amount <= corridor.max_amount_in:
+        raise InvalidAmountError(
+            f"sell_amount must be between {money_round(corridor.min_amount_in, symbol)} and "
+            f"{money_round(corridor.max_amount_in, symbol)} {symbol}."
+        )
+    fee_variable = money_round(amount * corridor.fee_rate, symbol, rounding=ROUND_UP)
+    fee_fixed = money_round(corridor.fee_fixed, symbol)
+    fee_total = fee_fixed + fee_variable
+    convertible = amount - fee_total
+    if convertible <= 0:
+        raise InvalidAmountError(f"sell_amount does not cover the fee of {fee_total} {symbol}.")
+    try:
+        price = venue_price_quote(venue=corridor.venue, symbol=corridor.venue_symbol, side="sell",
+                                  amount_base=convertible)
+    except (InsufficientLiquidityError, StaleMarketDataError) as exc:
+        raise QuoteUnavailableError(str(exc.detail if isinstance(exc, DomainError) else exc)) from exc
+    rate = rate_round(price.vwap * (Decimal(1) - corridor.margin_rate))
+    amount_out = money_round_down(convertible * rate, corridor.currency_out)
+    if amount_out <= 0:
+        raise InvalidAmountError("sell_amount is too small to pay anything out.")
+    return Quote.objects.create(
+        partner=partner, corridor=corridor, sell_asset=symbol, amount_in=amount,
+        amount_fee=fee_total, amount_out=amount_out, currency_out=corridor.currency_out,
+        rate=rate, venue_rate=rate_round(price.vwap),
+        fee_details={"fixed": str(fee_fixed), "variable": str(fee_variable),
+                     "margin_rate": str(corridor.margin_rate), "asset": symbol},
+        expires_at=timezone.now() + timedelta(seconds=settings.QUOTE_TTL_SECONDS),
+    )
+
+
+# --- the state machine ----------------------------------------------------------------------
+
+
+def transfer_status_payload(transfer: Transfer) -> dict[str, Any]:
+    return {"id": str(transfer.public_id), "status": transfer.sender_status,
+            "state": transfer.state, "external_id": transfer.external_id}
+
+
+def transfer_transition(*, transfer_id: int, to_state: str, reason: str = "",
+                        actor: str = "system", data: dict | None = None,
+                        updates: dict[str, Any] | None = None,
+                        ledger_reference: str = "", ledger_description: str = "",
+                        legs: list[Leg] | None = None,
+                        expect_from: frozenset[str] | None = None) -> Transfer:
+    """Move a transfer to ``to_state`` in one transaction (history, ledger, outbox included).
+
+    Raises ``InvalidTransitionError`` and changes nothing when the transition is not allowed
+    from the state the row holds once locked (or not in ``expect_from`` when given).
+    """
+    with transaction.atomic():
+        transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+        from_state = transfer.state
+        if expect_from is not None and from_state not in expect_from:
+            raise InvalidTransitionError(
+                f"Transfer {transfer.public_id} is {from_state}, expected one of "
+                f"{sorted(expect_from)}."
+            )
+        if not can_transition(from_state, to_state):
+            raise InvalidTransitionError(
+                f"Transfer {transfer.public_id} cannot go from {from_state} to {to_state}."
+            )
+        now = timezone.now()
+        transfer.state = to_state
+        transfer.state_changed_at = now
+        fields = ["state", "state_changed_at", "updated_at"]
+        for name, value in (updates or {}).items():
+            setattr(transfer, name, value)
+            fields.append(name)
+        transfer.save(update_fields=fields)
+        TransferEvent.objects.create(transfer=transfer, from_state=from_state, to_state=to_state,
+                                     reason=reason[:300], actor=actor, data=data or {})
+        if legs:
+            ledger_entry_post(reference=ledger_reference, description=ledger_description,
+                              legs=legs, owner_reference=transfer.reference)
+        webhook_event_enqueue(partner_id=transfer.partner_id, event_type="transfer.updated",
+                              data=transfer_status_payload(transfer))
+        if to_state not in FINAL_STATES:
+            transfer_advance_enqueue(transfer_id=transfer.pk)
+    return transfer
+
+
+def transfer_advance_enqueue(*, transfer_id: int) -> None:
+    from gateway.transfers.tasks import transfer_advance
+
+    transaction.on_commit(lambda: transfer_advance.delay(transfer_id))
+
+
+@dataclass(frozen=True)
+class PartyInput:
+    name: str
+    phone_number: str = ""
+    country: str = ""
+
+
+def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
+                    recipient: dict[str, Any], external_id: str = "") -> Transfer:
+    """Use a firm quote once: allocate a deposit address and open the transfer."""
+    with transaction.atomic():
+        quote = (
+            Quote.objects.select_for_update().select_related("corridor__token__chain",
+                                                             "corridor__rail")
+            .filter(public_id=quote_id, partner=partner).first()
+        )
+        if quote is None:
+            raise NotFoundError(f"Quote {quote_id} does not exist.", slug="unknown-quote",
+                                status=422)
+        now = timezone.now()
+        if quote.used_at is not None:
+            raise QuoteUsedError(f"Quote {quote_id} was already used.")
+        if quote.expires_at <= now:
+            raise QuoteExpiredError(f"Quote {quote_id} expired at {quote.expires_at.isoformat()}.")
+        corridor = quote.corridor
+        recipient = {**recipient, "phone_number": recipient_phone_validate(
+            phone=recipient.get("phone_number", ""), country=corridor.rail.country)}
+        deposit_address = deposit_address_allocate(chain=corridor.token.chain)
+        quote.used_at = now
+        quote.save(update_fields=["used_at", "updated_at"])
+        transfer = Transfer.objects.create(
+            partner=partner, quote=quote, corridor=corridor, state=S.AWAITING_DEPOSIT,
+            state_changed_at=now, external_id=external_id, amount_in=quote.amount_in,
+            amount_in_base_units=to_base_units(quote.amount_in, corridor.token.decimals),
+            amount_fee=quote.amount_fee, amount_out=quote.amount_out,
+            currency_out=quote.currency_out, rate=quote.rate, deposit_address=deposit_address,
+            deposit_expires_at=now + timedelta(seconds=settings.TRANSFER_DEPOSIT_WINDOW_SECONDS),
+            sender=sender, recipient=recipient,
+        )
+        TransferEvent.objects.create(transfer=transfer, from_state="", to_state=S.AWAITING_DEPOSIT,
+                                     reason="transfer created", actor=f"partner:{partner.pk}")
+        webhook_event_enqueue(partner_id=partner.pk, event_type="transfer.created",
+                              data=transfer_status_payload(transfer))
+    return transfer
+
+
+def recipient_phone_validate(*, phone: str, country: str) -> str:
+    """Parse a phone number, check it is a valid number of the rail's country; return E.164."""
+    try:
+        parsed = phonenumbers.parse(phone, country or None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidRecipientError(f"recipient.phone_number {phone!r}: {exc}") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidRecipientError(f"recipient.phone_number {phone!r} is not a valid number.")
+    region = phonenumbers.region_code_for_number(parsed)
+    if country and region != country:
+        raise InvalidRecipientError(
+            f"recipient.phone_number is a {region} number; this corridor pays out in {country}."
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+# --- deposits -------------------------------------------------------------------------------
+
+
+def transfer_for_deposit_address(*, deposit_address_id: int) -> Transfer | None:
+    return Transfer.objects.filter(deposit_address_id=deposit_address_id).first()
+
+
+def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
+    """Reflect the chain's facts about the transfer's deposit address in its state.
+
+    Seen (unconfirmed) deposits -> ``deposit_seen``; all of them reorged away -> back to
+    ``awaiting_deposit``; confirmed deposits covering the amount -> credit them and ``funded``.
+    An underpayment keeps waiting (more deposits may follow) until the deposit window ends.
+    """
+    transfer = Transfer.objects.select_related("corridor__token").get(pk=transfer_id)
+    if transfer.state not in (S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN):
+        return transfer
+    deposits = list(deposits_for_address(deposit_address=transfer.deposit_address))
+    token = transfer.corridor.token
+    live = [d for d in deposits if d.status != Deposit.Status.REORGED and d.token_id == token.pk]
+    confirmed = [d for d in live if d.status == Deposit.Status.CONFIRMED]
+    confirmed_total = sum((d.amount for d in confirmed), 0)
+    if confirmed and confirmed_total >= transfer.amount_in_base_units:
+        if transfer.state == S.AWAITING_DEPOSIT:
+            transfer = transfer_transition(
+                transfer_id=transfer.pk, to_state=S.DEPOSIT_SEEN, reason="deposit seen",
+                expect_from=frozenset({S.AWAITING_DEPOSIT}),
+            )
+        return transfer_fund(transfer_id=transfer.pk, deposits=confirmed)
+    if live and transfer.state == S.AWAITING_DEPOSIT:
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.DEPOSIT_SEEN, reason="deposit seen on chain",
+            data={"tx_hashes": sorted({d.tx_hash for d in live})},
+            expect_from=frozenset({S.AWAITING_DEPOSIT}),
+        )
+    if not live and transfer.state == S.DEPOSIT_SEEN:
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.AWAITING_DEPOSIT,
+            reason="deposit removed by a chain reorganisation",
+            expect_from=frozenset({S.DEPOSIT_SEEN}),
+        )
+    if not live and transfer.state == S.AWAITING_DEPOSIT and (
+        transfer.deposit_expires_at <= timezone.now()
+    ):
+        return transfer_transition(transfer_id=transfer.pk, to_state=S.EXPIRED,
+                                   reason="no deposit within the deposit window",
+                                   expect_from=frozenset({S.AWAITING_DEPOSIT}))
+    return transfer
+
+
+def transfer_fund(*, transfer_id: int, deposits: list[Deposit]) -> Transfer:
+    """Credit confirmed deposits and move the transfer to ``funded`` (one transaction)."""
+    transfer = Transfer.objects.select_related("corridor__token__chain").get(pk=transfer_id)
+    token = transfer.corridor.token
+    symbol = token.symbol
+    total_units = sum(d.amount for d in deposits)
+    received = money_round(from_base_units(total_units, token.decimals), symbol)
+    surplus = received - transfer.amount_in
+    custody = f"assets:custody:{token.chain.caip2}"
+    legs = [
+        debit(custody, symbol, received, kind=K.ASSET),
+        credit(f"liabilities:transfers:{symbol}", symbol, transfer.amount_in, kind=K.LIABILITY),
+    ]
+    if surplus > 0:
+        legs.append(credit("liabilities:overpayments", symbol, surplus, kind=K.LIABILITY))
+    with transaction.atomic():
+        for deposit in deposits:
+            deposit_mark_credited(deposit=Deposit.objects.select_for_update().get(pk=deposit.pk))
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.FUNDED, reason="deposit final and credited",
+            data={"received": str(received), "surplus": str(max(surplus, Decimal(0))),
+                  "deposits": [f"{d.tx_hash}:{d.log_index}" for d in deposits]},
+            updates={"amount_received_base_units": total_units},
+            ledger_reference=f"transfer:{transfer.public_id}:funding",
+            ledger_description=f"Deposit for transfer {transfer.public_id}", legs=legs,
+            expect_from=frozenset({S.DEPOSIT_SEEN}),
+        )
+
+
+# --- compliance -----------------------------------------------------------------------------
+
+
+def transfer_screen(*, transfer_id: int) -> Transfer:
+    """Record a compliance decision and act on it, in one transaction."""
+    transfer = Transfer.objects.select_related("corridor", "deposit_address").get(pk=transfer_id)
+    if transfer.state != S.FUNDED:
+        return transfer
+    paying_addresses = sorted({
+        d.from_address for d in deposits_for_address(deposit_address=transfer.deposit_address)
+        if d.credited_at is not None
+    })
+    names = [party.get("name", "") for party in (transfer.sender or {}, transfer.recipient or {})]
+    with transaction.atomic():
+        decision = screening_run(subject=ScreeningSubject(
+            reference=transfer.reference, party_names=names, addresses=paying_addresses,
+            amount_in=transfer.amount_in, review_amount_in=transfer.corridor.review_amount_in,
+        ))
+        return transfer_apply_decision(transfer_id=transfer.pk, decision=decision)
+
+
+def transfer_apply_decision(*, transfer_id: int, decision: ScreeningDecision,
+                            actor: str = "compliance") -> Transfer:
+    target = {
+        ScreeningDecision.Outcome.APPROVE: S.APPROVED,
+        ScreeningDecision.Outcome.HOLD: S.ON_HOLD,
+        ScreeningDecision.Outcome.REJECT: S.REJECTED,
+    }[decision.outcome]
+    rules = ", ".join(sorted({reason["rule"] for reason in decision.reasons})) or "no rule fired"
+    return transfer_transition(
+        transfer_id=transfer_id, to_state=target, actor=actor,
+        reason=f"compliance {decision.outcome}: {rules}",
+        data={"decision": str(decision.public_id), "rules_version": decision.rules_version},
+        updates={"compliance_decision": decision,
+                 "hold_reason": rules if target == S.ON_HOLD else ""},
+    )
+
+
+# --- conversion -----------------------------------------------------------------------------
+
+
+def transfer_convert_start(*, transfer_id: int) -> Transfer:
+    """Record the conversion order (our client order id) with the move to ``converting``."""
+    transfer = Transfer.objects.select_related("corridor__venue", "compliance_decision").get(
+        pk=transfer_id)
+    if transfer.state != S.APPROVED:
+        return transfer
+    decision = transfer.compliance_decision
+    if decision is None or decision.outcome != ScreeningDecision.Outcome.APPROVE:
+        raise InvalidTransitionError("No recorded compliance approval: nothing moves.")
+    corridor = transfer.corridor
+    with transaction.atomic():
+        order = conversion_order_create(
+            venue=corridor.venue, reference=transfer.reference, symbol=corridor.venue_symbol,
+            side="sell", amount_base=transfer.amount_in - transfer.amount_fee,
+        )
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.CONVERTING, reason="conversion order recorded",
+            data={"client_order_id": order.client_order_id, "venue": corridor.venue.name},
+            expect_from=frozenset({S.APPROVED}),
+        )
+
+
+def transfer_convert_execute(*, transfer_id: int) -> Transfer:
+    """Execute (or look up) the conversion order; on a full fill, book it and start the payout."""
+    transfer = Transfer.objects.select_related("corridor__venue", "corridor__rail",
+                                               "corridor__token").get(pk=transfer_id)
+    if transfer.state != S.CONVERTING:
+        return transfer
+    order = ConversionOrder.objects.get(reference=transfer.reference)
+    order = conversion_order_execute(order=order)
+    if order.status == ConversionOrder.Status.FILLED:
+        return transfer_convert_settle(transfer_id=transfer.pk, order=order)
+    if order.status in (ConversionOrder.Status.REJECTED, ConversionOrder.Status.PARTIALLY_FILLED):
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.ON_HOLD, actor="liquidity",
+            reason=f"conversion {order.status}: {order.last_error or 'see order'}"[:300],
+            updates={"hold_reason": f"conversion {order.status}"},
+            expect_from=frozenset({S.CONVERTING}),
+        )
+    return transfer  # open or unknown: the re-drive asks the venue again later
+
+
+def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Transfer:
+    """Book the fill and record the payout attempt with the move to ``payout_pending``."""
+    transfer = Transfer.objects.select_related("corridor__venue", "corridor__rail",
+                                               "corridor__token").get(pk=transfer_id)
+    corridor = transfer.corridor
+    symbol, fiat = corridor.token.symbol, transfer.currency_out
+    venue_account = f"assets:venue:{corridor.venue.name}"
+    sold = money_round(order.filled_base, symbol)
+    proceeds = money_round_down(order.filled_quote, fiat)
+    spread = proceeds - transfer.amount_out
+    legs = [
+        debit(f"liabilities:transfers:{symbol}", symbol, transfer.amount_in, kind=K.LIABILITY),
+        credit("revenue:fees", symbol, transfer.amount_fee, kind=K.REVENUE),
+        credit(venue_account, symbol, sold, kind=K.ASSET),
+        debit(venue_account, fiat, proceeds, kind=K.ASSET),
+        credit(f"liabilities:payouts:{fiat}", fiat, transfer.amount_out, kind=K.LIABILITY),
+    ]
+    if spread != 0:
+        legs.append(credit("revenue:fx-spread", fiat, spread, kind=K.REVENUE))
+    residual = transfer.amount_in - transfer.amount_fee - sold
+    if residual != 0:  # fill size differs from the order by rounding dust
+        legs.append(credit("revenue:conversion-dust", symbol, residual, kind=K.REVENUE))
+    recipient = transfer.recipient or {}
+    with transaction.atomic():
+        attempt = payout_attempt_create(
+            rail=corridor.rail, owner_reference=transfer.reference, amount=transfer.amount_out,
+            currency=fiat, recipient_msisdn=recipient.get("phone_number", ""),
+            remarks=f"Remittance {str(transfer.public_id)[:8]}",
+        )
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.PAYOUT_PENDING, actor="liquidity",
+            reason="converted; payout recorded",
+            data={"filled_base": str(order.filled_base), "filled_quote": str(order.filled_quote),
+                  "average_price": str(order.average_price), "payout_reference": attempt.reference},
+            ledger_reference=f"transfer:{transfer.public_id}:conversion",
+            ledger_description=f"Conversion {symbol}->{fiat} for transfer {transfer.public_id}",
+            legs=legs, expect_from=frozenset({S.CONVERTING}),
+        )
+
+
+# --- payout ---------------------------------------------------------------------------------
+
+
+def payout_callback_urls(*, rail_code: str) -> tuple[str, str]:
+    base = settings.PUBLIC_BASE_URL
+    return (base + reverse("payout-callback-result", kwargs={"rail_code": rail_code}),
+            base + reverse("payout-callback-timeout", kwargs={"rail_code": rail_code}))
+
+
+def transfer_live_attempt(*, transfer: Transfer) -> PayoutAttempt | None:
+    return (PayoutAttempt.objects.filter(owner_reference=transfer.reference)
+            .select_related("rail").order_by("-created_at", "-id").first())
+
+
+def transfer_payout_drive(*, transfer_id: int) -> Transfer:
+    """Send the recorded attempt once; resolve silence by asking the rail; act on the outcome."""
+    transfer = Transfer.objects.select_related("corridor__rail").get(pk=transfer_id)
+    if transfer.state != S.PAYOUT_PENDING:
+        return transfer
+    attempt = transfer_live_attempt(transfer=transfer)
+    if attempt is None:
+        return transfer
+    result_url, timeout_url = payout_callback_urls(rail_code=attempt.rail.code)
+    if attempt.status == PayoutAttempt.Status.CREATED:
+        attempt = payout_attempt_submit(attempt=attempt, result_url=result_url,
+                                        timeout_url=timeout_url)
+    elif attempt.status in (PayoutAttempt.Status.SUBMITTED, PayoutAttempt.Status.UNKNOWN):
+        quiet_for = (timezone.now() - attempt.updated_at).total_seconds()
+        if quiet_for >= settings.TRANSFER_STUCK_AFTER_SECONDS:
+            attempt = payout_attempt_query(attempt=attempt, result_url=result_url,
+                                           timeout_url=timeout_url)
+    return transfer_payout_outcome(transfer_id=transfer.pk)
+
+
+def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
+    """Act on the latest attempt's final status (idempotent: a final transfer stays put)."""
+    transfer = Transfer.objects.select_related("corridor__rail").get(pk=transfer_id)
+    if transfer.state != S.PAYOUT_PENDING:
+        return transfer
+    attempt = transfer_live_attempt(transfer=transfer)
+    if attempt is None:
+        return transfer
+    fiat = transfer.currency_out
+    if attempt.status == PayoutAttempt.Status.SUCCEEDED:
+        float_account = f"assets:float:{attempt.rail.code}"
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.COMPLETED, actor=f"rail:{attempt.rail.code}",
+            reason="recipient paid",
+            data={"payout_reference": attempt.reference,
+                  "provider_receipt": attempt.provider_receipt},
+            ledger_reference=f"transfer:{transfer.public_id}:payout",
+            ledger_description=f"Payout of transfer {transfer.public_id} via {attempt.rail.code}",
+            legs=[
+                debit(f"liabilities:payouts:{fiat}", fiat, transfer.amount_out, kind=K.LIABILITY),
+                credit(float_account, fiat, transfer.amount_out, kind=K.ASSET, floor=True),
+            ],
+            expect_from=frozenset({S.PAYOUT_PENDING}),
+        )
+    if attempt.status == PayoutAttempt.Status.FAILED:
+        if attempt.failure_kind == PayoutAttempt.FailureKind.RETRYABLE:
+            with transaction.atomic():
+                recipient = transfer.recipient or {}
+                retry = payout_attempt_create(
+                    rail=attempt.rail, owner_reference=transfer.reference,
+                    amount=transfer.amount_out, currency=fiat,
+                    recipient_msisdn=recipient.get("phone_number", ""),
+                    remarks=f"Remittance {str(transfer.public_id)[:8]}",
+                )
+                TransferEvent.objects.create(
+                    transfer=transfer, from_state=transfer.state, to_state=transfer.state,
+                    reason=f"payout retry after {attempt.result_code}", actor="system",
+                    data={"failed": attempt.reference, "retry": retry.reference},
+                )
+                transfer_advance_enqueue(transfer_id=transfer.pk)
+            return transfer
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED, actor=f"rail:{attempt.rail.code}",
+            reason=f"payout failed: {attempt.result_code} {attempt.result_description}"[:300],
+            data={"payout_reference": attempt.reference, "failure_kind": attempt.failure_kind},
+            expect_from=frozenset({S.PAYOUT_PENDING}),
+        )
+    return transfer
+
+
+# --- the driver -----------------------------------------------------------------------------
+
+_STEPS = {
+    S.AWAITING_DEPOSIT: lambda pk: transfer_deposit_progress(transfer_id=pk),
+    S.DEPOSIT_SEEN: lambda pk: transfer_deposit_progress(transfer_id=pk),
+    S.FUNDED: lambda pk: transfer_screen(transfer_id=pk),
+    S.APPROVED: lambda pk: transfer_convert_start(transfer_id=pk),
+    S.CONVERTING: lambda pk: transfer_convert_execute(transfer_id=pk),
+    S.PAYOUT_PENDING: lambda pk: transfer_payout_drive(transfer_id=pk),
+}
+
+
+def transfer_advance(*, transfer_id: int, max_steps: int = 10) -> Transfer:
+    """Run the next steps of a transfer until it waits on the outside world or is final.
+
+    Safe to call any number of times, from any number of workers: each step re-reads the state
+    under a row lock and does nothing if another worker moved it first.
+    """
+    transfer = Transfer.objects.get(pk=transfer_id)
+    for _ in range(max_steps):
+        step = _STEPS.get(transfer.state)
+        if step is None:
+            return transfer
+        before = transfer.state
+        try:
+            transfer = step(transfer.pk)
+        except InvalidTransitionError:
+            transfer = Transfer.objects.get(pk=transfer_id)  # another worker won; re-read
+        if transfer.state == before:
+            return transfer
+    return transfer
+
+
+def transfers_stuck(*, older_than_seconds: int) -> list[int]:
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    waiting = {S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN}
+    active = Transfer.objects.filter(state__in=set(_STEPS) - waiting, updated_at__lte=cutoff)
+    expiring = Transfer.objects.filter(state=S.AWAITING_DEPOSIT, deposit_expires_at__lte=timezone.now())
+    return sorted(set(active.values_list("pk", flat=True)[:1000])
+                  | set(expiring.values_list("pk", flat=True)[:1000]))
+
+
+def operator_decide(*, transfer_id: int, approve: bool, operator: str, note: str) -> Transfer:
+    """An operator's decision on a held transfer, recorded as a new compliance decision."""
+    from compliance.services import screening_decide_manually
+
+    transfer = Transfer.objects.select_related("compliance_decision").get(pk=transfer_id)
+    if transfer.state != S.ON_HOLD or transfer.compliance_decision is None:
+        raise InvalidTransitionError("Only a transfer held by compliance can be decided.")
+    with transaction.atomic():
+        decision = screening_decide_manually(
+            decision=transfer.compliance_decision,
+            outcome=ScreeningDecision.Outcome.APPROVE if approve else ScreeningDecision.Outcome.REJECT,
+            operator=operator, note=note,
+        )
+        return transfer_apply_decision(transfer_id=transfer.pk, decision=decision,
+                                       actor=f"operator:{operator}")

@@ -1,0 +1,86 @@
+"""The transfer state machine: every state, every allowed transition, in one place.
+
+``TRANSITIONS`` is the only source of truth; ``gateway.transfers.services.transfer_transition``
+is the only code that changes ``Transfer.state`` and it refuses anything not listed here.
+The status a sender sees (SEP-31 vocabulary) is coarser and derived by ``SENDER_STATUS``.
+"""
+
+from django.db import models
+
+
+class TransferState(models.TextChoices):
+    AWAITING_DEPOSIT = "awaiting_deposit", "Awaiting deposit: address issued, nothing received"
+    DEPOSIT_SEEN = "deposit_seen", "Deposit seen on chain, waiting for finality"
+    FUNDED = "funded", "Deposit final and credited; compliance decision pending"
+    ON_HOLD = "on_hold", "Held for an operator (compliance case or conversion problem)"
+    APPROVED = "approved", "Compliance approved; conversion not started"
+    CONVERTING = "converting", "Conversion order recorded and being executed on a venue"
+    PAYOUT_PENDING = "payout_pending", "Payout attempt recorded and sent to the rail"
+    COMPLETED = "completed", "Recipient paid (final)"
+    PAYOUT_FAILED = "payout_failed", "Payout failed definitively; recipient fix or refund needed"
+    REJECTED = "rejected", "Compliance rejected; funds must be returned"
+    REFUND_PENDING = "refund_pending", "Refund to the sender being sent"
+    REFUNDED = "refunded", "Funds returned to the sender (final)"
+    EXPIRED = "expired", "No deposit within the deposit window (final)"
+
+
+S = TransferState
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.AWAITING_DEPOSIT: frozenset({S.DEPOSIT_SEEN, S.EXPIRED}),
+    S.DEPOSIT_SEEN: frozenset({S.FUNDED, S.AWAITING_DEPOSIT}),
+    S.FUNDED: frozenset({S.APPROVED, S.ON_HOLD, S.REJECTED}),
+    S.ON_HOLD: frozenset({S.APPROVED, S.REJECTED}),
+    S.APPROVED: frozenset({S.CONVERTING, S.ON_HOLD}),
+    S.CONVERTING: frozenset({S.PAYOUT_PENDING, S.ON_HOLD}),
+    S.PAYOUT_PENDING: frozenset({S.COMPLETED, S.PAYOUT_FAILED}),
+    S.PAYOUT_FAILED: frozenset({S.PAYOUT_PENDING, S.REFUND_PENDING}),
+    S.REJECTED: frozenset({S.REFUND_PENDING}),
+    S.REFUND_PENDING: frozenset({S.REFUNDED}),
+    S.COMPLETED: frozenset(),
+    S.REFUNDED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+FINAL_STATES = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
+
+# States in which the gateway itself must act next (the re-drive task looks at these).
+ACTIVE_STATES = frozenset({S.FUNDED, S.APPROVED, S.CONVERTING, S.PAYOUT_PENDING})
+
+
+class SenderStatus(models.TextChoices):
+    """Stellar SEP-31 statuses, as wallets and anchors know them."""
+
+    PENDING_SENDER = "pending_sender"
+    PENDING_RECEIVER = "pending_receiver"
+    PENDING_EXTERNAL = "pending_external"
+    PENDING_CUSTOMER_INFO_UPDATE = "pending_customer_info_update"
+    PENDING_TRANSACTION_INFO_UPDATE = "pending_transaction_info_update"
+    ON_HOLD = "on_hold"
+    COMPLETED = "completed"
+    REFUNDED = "refunded"
+    EXPIRED = "expired"
+    ERROR = "error"
+
+
+SENDER_STATUS: dict[str, str] = {
+    S.AWAITING_DEPOSIT: SenderStatus.PENDING_SENDER,
+    S.DEPOSIT_SEEN: SenderStatus.PENDING_SENDER,
+    S.FUNDED: SenderStatus.PENDING_RECEIVER,
+    S.ON_HOLD: SenderStatus.ON_HOLD,
+    S.APPROVED: SenderStatus.PENDING_RECEIVER,
+    S.CONVERTING: SenderStatus.PENDING_RECEIVER,
+    S.PAYOUT_PENDING: SenderStatus.PENDING_EXTERNAL,
+    S.COMPLETED: SenderStatus.COMPLETED,
+    S.PAYOUT_FAILED: SenderStatus.PENDING_TRANSACTION_INFO_UPDATE,
+    S.REJECTED: SenderStatus.ERROR,
+    S.REFUND_PENDING: SenderStatus.PENDING_EXTERNAL,
+    S.REFUNDED: SenderStatus.REFUNDED,
+    S.EXPIRED: SenderStatus.EXPIRED,
+}
+
+assert set(TRANSITIONS) == set(TransferState.values) == set(SENDER_STATUS)
+
+
+def can_transition(from_state: str, to_state: str) -> bool:
+    return to_state in TRANSITIONS.get(from_state, frozenset())

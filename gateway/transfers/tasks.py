@@ -1,0 +1,46 @@
+"""Thin Celery tasks: take ids, call one service. Enqueued on commit; re-driven periodically."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+from gateway.transfers.services import transfer_advance as transfer_advance_service
+from gateway.transfers.services import transfers_stuck
+from gateway.transfers.watch import chain_poll
+
+logger = logging.getLogger(__name__)
+
+# Only errors that a later try can fix are retried: network trouble talking to a venue, a rail
+# or the node. Validation and domain errors are final for the task (the state records them).
+TRANSIENT_ERRORS = (ConnectionError, TimeoutError, OSError)
+
+
+@shared_task(name="gateway.transfers.tasks.transfer_advance", autoretry_for=TRANSIENT_ERRORS,
+             retry_backoff=2, retry_backoff_max=60, max_retries=8)
+def transfer_advance(transfer_id: int) -> str:
+    return transfer_advance_service(transfer_id=transfer_id).state
+
+
+@shared_task(name="gateway.transfers.tasks.transfers_redrive")
+def transfers_redrive() -> int:
+    """Re-enqueue transfers that sat in a non-final state too long (a lost message, a crash)."""
+    stuck = transfers_stuck(older_than_seconds=settings.TRANSFER_STUCK_AFTER_SECONDS)
+    for pk in stuck:
+        transfer_advance.delay(pk)
+    return len(stuck)
+
+
+@shared_task(name="gateway.transfers.tasks.chains_poll")
+def chains_poll() -> int:
+    """Scan every active chain once and hand what changed to the transfers it concerns."""
+    from ramps.chain.models import Chain
+
+    touched = 0
+    for chain_pk in Chain.objects.filter(is_active=True).values_list("pk", flat=True):
+        transfer_ids = chain_poll(chain_id=chain_pk)
+        touched += len(transfer_ids)
+        for pk in transfer_ids:
+            transaction.on_commit(lambda pk=pk: transfer_advance.delay(pk))
+    return touched

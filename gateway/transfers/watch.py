@@ -1,0 +1,53 @@
+"""Glue between the chain watcher (ramps.chain) and transfers: which transfers a scan touched."""
+
+import logging
+
+from django.db import transaction
+
+from gateway.common.problems import InvalidTransitionError
+from gateway.transfers.models import Transfer
+from gateway.transfers.services import transfer_transition
+from gateway.transfers.states import TransferState
+from ramps.chain.models import Chain
+from ramps.chain.selectors import deposits_confirmed_uncredited
+from ramps.chain.services import chain_scan
+
+logger = logging.getLogger(__name__)
+
+
+def chain_poll(*, chain_id: int) -> list[int]:
+    """Scan one chain (skipped if another worker holds it) and return the transfer ids whose
+    deposits changed or are confirmed and not yet credited."""
+    with transaction.atomic():
+        chain = Chain.objects.select_for_update(skip_locked=True).filter(pk=chain_id).first()
+        if chain is None:
+            return []
+        result = chain_scan(chain=chain)
+    address_ids = {d.deposit_address_id for d in result.new_deposits}
+    address_ids |= {d.deposit_address_id for d in result.confirmed_deposits}
+    address_ids |= {d.deposit_address_id for d in result.reorged_deposits}
+    address_ids |= {d.deposit_address_id for d in deposits_confirmed_uncredited(chain=chain)}
+    if result.error:
+        logger.warning("chain %s scan error: %s", chain.caip2, result.error)
+    for deposit in result.deep_reorged_deposits:
+        transfer_hold_for_deep_reorg(deposit_address_id=deposit.deposit_address_id,
+                                     tx_hash=deposit.tx_hash)
+    return list(Transfer.objects.filter(deposit_address_id__in=address_ids)
+                .values_list("pk", flat=True))
+
+
+def transfer_hold_for_deep_reorg(*, deposit_address_id: int, tx_hash: str) -> None:
+    """A credited deposit left the chain: stop the transfer where it can still be stopped and
+    make the incident loud. (Transfers already paid out need an operator: logged as an error.)"""
+    transfer = Transfer.objects.filter(deposit_address_id=deposit_address_id).first()
+    logger.error("deep reorg removed credited deposit %s (transfer %s)", tx_hash,
+                 transfer.public_id if transfer else "none")
+    if transfer is None:
+        return
+    try:
+        transfer_transition(transfer_id=transfer.pk, to_state=TransferState.ON_HOLD,
+                            actor="chain", reason=f"credited deposit {tx_hash} reorged away",
+                            updates={"hold_reason": "deep chain reorganisation"})
+    except InvalidTransitionError:
+        logger.error("transfer %s is %s and cannot be held automatically after a deep reorg",
+                     transfer.public_id, transfer.state)

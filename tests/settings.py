@@ -1,0 +1,14 @@
+"""Settings for the test run: environment defaults, then the real settings module.
+
+Every default can be overridden from outside (DATABASE_URL, CELERY_BROKER_URL...).
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gateway")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("GATEWAY_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1rZXktMzItYnl0ZXMtbG9uZy1mb3ItZmVybiE=")
+
+from gateway.settings import *  # noqa: E402, F403
