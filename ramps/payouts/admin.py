@@ -1,0 +1,48 @@
+"""Operators see rails (without their secrets) and read, never edit, attempts and callbacks."""
+
+from django.contrib import admin
+
+from ramps.payouts.models import PayoutAttempt, PayoutCallback, Rail
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Attempts and callbacks are facts recorded by the services; the admin only shows them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Rail)
+class RailAdmin(admin.ModelAdmin):
+    list_display = ("code", "kind", "country", "currency", "min_amount", "max_amount", "is_active")
+    list_filter = ("kind", "country", "is_active")
+    search_fields = ("code",)
+    # Credentials hold passwords and keys: never rendered in the admin.
+    exclude = ("credentials",)
+    readonly_fields = ("credential_names", "created_at", "updated_at")
+
+    @admin.display(description="Credentials set")
+    def credential_names(self, obj):
+        return ", ".join(sorted((obj.credentials or {}).keys())) or "-"
+
+
+@admin.register(PayoutAttempt)
+class PayoutAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "owner_reference", "rail", "amount", "currency", "status",
+                    "failure_kind", "created_at")
+    list_filter = ("status", "failure_kind", "rail")
+    search_fields = ("reference", "owner_reference", "provider_reference", "provider_receipt")
+    date_hierarchy = "created_at"
+
+
+@admin.register(PayoutCallback)
+class PayoutCallbackAdmin(ReadOnlyAdmin):
+    list_display = ("id", "rail", "reference", "attempt", "processing_status", "created_at")
+    list_filter = ("processing_status", "rail")
+    search_fields = ("reference",)

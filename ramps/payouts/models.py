@@ -1,0 +1,138 @@
+"""Payout rails and the facts recorded about each payout: attempts and provider callbacks.
+
+The gateway decides when a transfer is paid out; this app records what was asked of a provider and
+what the provider answered, so that every payment can be traced to exactly one reference.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from gateway.common.models import BaseModel, MoneyField
+
+
+class Rail(BaseModel):
+    """A configured way to pay out: one provider account in one country and currency."""
+
+    class Kind(models.TextChoices):
+        MPESA_B2C = "mpesa_b2c", "M-Pesa Daraja B2C"
+        MOMO_DISBURSEMENT = "momo_disbursement", "MTN MoMo Disbursement"
+
+    code = models.SlugField(max_length=40, unique=True, help_text="Stable name, e.g. mpesa-ke.")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 of the recipients.")
+    currency = models.CharField(max_length=3, help_text="ISO 4217 code paid out.")
+    base_url = models.URLField(max_length=300)
+    credentials = models.JSONField(
+        default=dict, blank=True,
+        help_text=(
+            "Daraja: consumer_key, consumer_secret, shortcode, initiator_name, initiator_password, "
+            "certificate_pem, command_id. MoMo: api_user, api_key, subscription_key, "
+            "target_environment."
+        ),
+    )
+    min_amount = MoneyField(help_text="Smallest payout, in units of currency.")
+    max_amount = MoneyField(help_text="Largest payout, in units of currency.")
+    is_active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class PayoutAttempt(BaseModel):
+    """One request to a provider to pay one recipient, under one idempotency reference."""
+
+    class Status(models.TextChoices):
+        # Stored with its reference, nothing sent yet; may be sent.
+        CREATED = "created", "Created"
+        # The provider accepted the request; its final result is awaited.
+        SUBMITTED = "submitted", "Submitted"
+        # The provider confirmed the money reached the recipient. Final.
+        SUCCEEDED = "succeeded", "Succeeded"
+        # The provider confirmed nothing was paid. Final; a new attempt may follow.
+        FAILED = "failed", "Failed"
+        # The request may or may not have been processed (timeout, dropped connection, crash
+        # while sending). Resolved only by asking the provider, never by sending again.
+        UNKNOWN = "unknown", "Outcome unknown"
+
+    class FailureKind(models.TextChoices):
+        # A new attempt may succeed later (provider busy or unavailable).
+        RETRYABLE = "retryable", "Retryable"
+        # The same payout will never succeed (recipient invalid or not registered).
+        FINAL = "final", "Final"
+        # Something on the operator's side must change first (float, credentials, configuration).
+        NEEDS_OPERATOR = "needs_operator", "Needs an operator"
+
+    LIVE_STATUSES = (Status.CREATED, Status.SUBMITTED, Status.SUCCEEDED, Status.UNKNOWN)
+    FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED)
+
+    rail = models.ForeignKey(Rail, on_delete=models.PROTECT, related_name="attempts")
+    reference = models.CharField(
+        max_length=64, unique=True,
+        help_text="Idempotency reference sent to the provider (Daraja OriginatorConversationID, "
+                  "MoMo X-Reference-Id and externalId).",
+    )
+    owner_reference = models.CharField(
+        max_length=64, db_index=True, help_text="Opaque id of what is paid (the transfer's id).")
+    amount = MoneyField(help_text="Amount paid to the recipient, in units of currency.")
+    currency = models.CharField(max_length=3)
+    recipient_msisdn = models.CharField(max_length=16, help_text="E.164, with the plus sign.")
+    remarks = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED,
+                              db_index=True)
+    failure_kind = models.CharField(max_length=16, choices=FailureKind.choices, blank=True)
+    provider_reference = models.CharField(
+        max_length=64, blank=True,
+        help_text="Daraja ConversationID or MoMo financialTransactionId.")
+    provider_receipt = models.CharField(
+        max_length=64, blank=True, help_text="Receipt the recipient sees (M-Pesa TransactionID).")
+    result_code = models.CharField(max_length=64, blank=True)
+    result_description = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    raw_result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_reference"],
+                condition=Q(status__in=["created", "submitted", "succeeded", "unknown"]),
+                name="payouts_one_live_attempt_per_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+
+class PayoutCallback(BaseModel):
+    """A provider notification exactly as received, with what processing made of it."""
+
+    class ProcessingStatus(models.TextChoices):
+        # Stored, not processed yet (or processing stopped before the end).
+        RECEIVED = "received", "Received"
+        # Changed its attempt.
+        APPLIED = "applied", "Applied"
+        # Matched an attempt that already had this or a final result: changed nothing.
+        DUPLICATE = "duplicate", "Duplicate"
+        # No attempt has this reference: kept for the operator, never trusted.
+        UNMATCHED = "unmatched", "Unmatched"
+        # Could not be parsed or applied; see error.
+        ERROR = "error", "Error"
+
+    rail = models.ForeignKey(Rail, on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="callbacks")
+    attempt = models.ForeignKey(PayoutAttempt, on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="callbacks")
+    reference = models.CharField(max_length=64, blank=True, db_index=True)
+    body = models.JSONField()
+    headers = models.JSONField(default=dict, blank=True)
+    processing_status = models.CharField(max_length=16, choices=ProcessingStatus.choices,
+                                         default=ProcessingStatus.RECEIVED)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"callback {self.pk} {self.reference} ({self.processing_status})"

@@ -1,0 +1,355 @@
+"""Payout writes: create an attempt, send it once, record callbacks, resolve by asking.
+
+No double payout rests on three rules kept here:
+
+* an attempt's reference is stored (committed) before anything is sent, and every request to the
+  provider for that attempt carries the same reference, which the provider de-duplicates;
+* an attempt is sent only from ``created``, after claiming it under a row lock: the claim moves
+  it to ``unknown`` in a committed transaction before the call, so a crash or a second worker
+  can never send it again; only the provider's answer moves it on;
+* an outcome that is not known is resolved by asking the provider, never by sending again (the
+  one exception: MoMo says it never received the reference, and the resend reuses it).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import phonenumbers
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from gateway.common.money import money_round_down
+from gateway.common.problems import ConflictError, DomainError
+from ramps.payouts.models import PayoutAttempt, PayoutCallback, Rail
+from ramps.payouts.rails import (
+    QueryOutcome,
+    RailCallbackError,
+    RailError,
+    RailNotSentError,
+    SubmitOutcome,
+    rail_client,
+)
+
+logger = logging.getLogger(__name__)
+
+Status = PayoutAttempt.Status
+Processing = PayoutCallback.ProcessingStatus
+
+# Header names never stored with a callback (credentials or session data).
+_UNSAFE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
+
+
+class PayoutValidationError(DomainError):
+    slug = "payout-invalid"
+    title = "The payout cannot be made as requested"
+    status = 422
+
+
+class PayoutRailUnavailableError(DomainError):
+    """The provider could not be reached; nothing was sent. Trying later is safe."""
+
+    slug = "payout-rail-unavailable"
+    title = "The payout provider is unavailable"
+    status = 503
+
+
+class PayoutConflictError(ConflictError):
+    slug = "payout-conflict"
+    title = "Another payout is live for this transfer"
+
+
+@dataclass(frozen=True)
+class CallbackRecordResult:
+    callback: PayoutCallback
+    attempt: PayoutAttempt | None
+    changed: bool
+
+
+# -- create ------------------------------------------------------------------------------------
+
+
+def _recipient_e164(recipient_msisdn: str, country: str) -> str:
+    try:
+        number = phonenumbers.parse(recipient_msisdn, country)
+    except phonenumbers.NumberParseException as exc:
+        raise PayoutValidationError(f"{recipient_msisdn!r} is not a phone number.") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise PayoutValidationError(f"{recipient_msisdn!r} is not a valid phone number.")
+    region = phonenumbers.region_code_for_number(number)
+    if region != country:
+        raise PayoutValidationError(
+            f"{recipient_msisdn!r} is a number of {region or 'no country'}; this rail pays "
+            f"numbers of {country}.")
+    if phonenumbers.number_type(number) not in (phonenumbers.PhoneNumberType.MOBILE,
+                                                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        raise PayoutValidationError(f"{recipient_msisdn!r} is not a mobile number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def payout_attempt_create(*, rail: Rail, owner_reference: str, amount: Decimal, currency: str,
+                          recipient_msisdn: str, remarks: str) -> PayoutAttempt:
+    """Validate and store a new attempt (status ``created``) with a fresh reference.
+
+    Call it inside the caller's transaction so the attempt commits with the state change that
+    asked for it. If ``owner_reference`` already has a live attempt, that attempt is returned
+    (the same payout asked for twice), unless it pays something else, which is a conflict.
+    """
+    if not rail.is_active:
+        raise PayoutValidationError(f"Rail {rail.code} is not active.")
+    if currency != rail.currency:
+        raise PayoutValidationError(f"Rail {rail.code} pays {rail.currency}, not {currency}.")
+    if not isinstance(amount, Decimal):
+        raise PayoutValidationError("The amount must be a Decimal.")
+    msisdn = _recipient_e164(recipient_msisdn, rail.country)
+    rounded = money_round_down(amount, currency)
+    if rounded <= 0:
+        raise PayoutValidationError(f"{amount} {currency} is not a payable amount.")
+    if rounded < rail.min_amount:
+        raise PayoutValidationError(
+            f"{rounded} {currency} is below the minimum of {rail.min_amount} for {rail.code}.")
+    if rounded > rail.max_amount:
+        raise PayoutValidationError(
+            f"{rounded} {currency} is above the maximum of {rail.max_amount} for {rail.code}.")
+    remarks = " ".join(remarks.split())
+    if not 2 <= len(remarks) <= 100:
+        raise PayoutValidationError("Remarks must be 2 to 100 characters.")
+    try:
+        with transaction.atomic():
+            return PayoutAttempt.objects.create(
+                rail=rail, reference=str(uuid.uuid4()), owner_reference=owner_reference,
+                amount=rounded, currency=currency, recipient_msisdn=msisdn, remarks=remarks,
+            )
+    except IntegrityError:
+        existing = (PayoutAttempt.objects
+                    .filter(owner_reference=owner_reference, status__in=PayoutAttempt.LIVE_STATUSES)
+                    .first())
+        if existing is None:
+            raise
+    if (existing.rail_id, existing.amount, existing.currency, existing.recipient_msisdn) != (
+            rail.pk, rounded, currency, msisdn):
+        raise PayoutConflictError(
+            f"{owner_reference} already has live payout {existing.reference} "
+            f"({existing.status}) with other details.")
+    return existing
+
+
+# -- submit ------------------------------------------------------------------------------------
+
+
+def _locked(attempt_id: int) -> PayoutAttempt:
+    return PayoutAttempt.objects.select_for_update().select_related("rail").get(pk=attempt_id)
+
+
+def _save(attempt: PayoutAttempt, *fields: str) -> None:
+    attempt.save(update_fields=[*fields, "updated_at"])
+
+
+def _apply_submit_outcome(attempt: PayoutAttempt, outcome: SubmitOutcome) -> None:
+    """Record the synchronous answer on a claimed attempt; the row is locked."""
+    if outcome.provider_reference and not attempt.provider_reference:
+        attempt.provider_reference = outcome.provider_reference[:64]
+        _save(attempt, "provider_reference")
+    if attempt.status != Status.UNKNOWN:
+        # A callback got here first and settled it; its verdict stands.
+        return
+    attempt.result_code = outcome.result_code[:64]
+    attempt.result_description = outcome.result_description
+    fields = ["result_code", "result_description"]
+    if outcome.status == "accepted":
+        attempt.status = Status.SUBMITTED
+        fields.append("status")
+    elif outcome.status == "rejected":
+        attempt.status = Status.FAILED
+        attempt.failure_kind = outcome.failure_kind
+        attempt.completed_at = timezone.now()
+        attempt.raw_result = outcome.raw
+        fields += ["status", "failure_kind", "completed_at", "raw_result"]
+    _save(attempt, *fields)
+
+
+def _send(attempt: PayoutAttempt, *, result_url: str, timeout_url: str) -> PayoutAttempt:
+    """Send a claimed attempt (status ``unknown``, committed) and record the answer."""
+    try:
+        outcome = rail_client(attempt.rail).submit(attempt, result_url=result_url,
+                                                   timeout_url=timeout_url)
+    except RailNotSentError as exc:
+        return _release_claim(attempt, exc)
+    with transaction.atomic():
+        locked = _locked(attempt.pk)
+        _apply_submit_outcome(locked, outcome)
+    logger.info("Payout %s sent: %s -> %s", locked.reference, outcome.status, locked.status)
+    return locked
+
+
+def _release_claim(attempt: PayoutAttempt, exc: RailNotSentError) -> PayoutAttempt:
+    """Nothing left: hand the attempt back to ``created`` so that a later try may send it."""
+    logger.warning("Payout %s not sent: %s", attempt.reference, exc)
+    with transaction.atomic():
+        locked = _locked(attempt.pk)
+        if locked.status == Status.UNKNOWN and locked.submitted_at == attempt.submitted_at:
+            locked.status = Status.CREATED
+            locked.submitted_at = None
+            locked.result_description = f"not sent: {exc}"
+            _save(locked, "status", "submitted_at", "result_description")
+    raise PayoutRailUnavailableError(f"Payout {attempt.reference} was not sent: {exc}") from exc
+
+
+def payout_attempt_submit(*, attempt: PayoutAttempt, result_url: str,
+                          timeout_url: str) -> PayoutAttempt:
+    """Send the attempt to its provider, once.
+
+    Only an attempt in ``created`` is sent; any other is returned as it is. Must not run inside
+    a transaction: the claim has to be committed before the request leaves. Raises
+    ``PayoutRailUnavailableError`` (attempt back in ``created``) when the provider could not be
+    reached at all.
+    """
+    with transaction.atomic(durable=True):
+        locked = _locked(attempt.pk)
+        if locked.status != Status.CREATED:
+            return locked
+        locked.status = Status.UNKNOWN
+        locked.submitted_at = timezone.now()
+        _save(locked, "status", "submitted_at")
+    return _send(locked, result_url=result_url, timeout_url=timeout_url)
+
+
+# -- results (callbacks and queries) -----------------------------------------------------------
+
+
+def _apply_result(attempt: PayoutAttempt, result: QueryOutcome) -> bool:
+    """Move a locked attempt by a provider's verdict. Returns whether anything changed."""
+    if attempt.is_final:
+        return False
+    now = timezone.now()
+    if result.status in ("succeeded", "failed"):
+        attempt.status = Status.SUCCEEDED if result.status == "succeeded" else Status.FAILED
+        attempt.failure_kind = result.failure_kind if result.status == "failed" else ""
+        if result.provider_reference:
+            attempt.provider_reference = result.provider_reference[:64]
+        if result.provider_receipt:
+            attempt.provider_receipt = result.provider_receipt[:64]
+        attempt.result_code = result.result_code[:64]
+        attempt.result_description = result.result_description
+        attempt.completed_at = now
+        attempt.raw_result = result.raw
+        attempt.submitted_at = attempt.submitted_at or now
+        _save(attempt, "status", "failure_kind", "provider_reference", "provider_receipt",
+              "result_code", "result_description", "completed_at", "raw_result", "submitted_at")
+        return True
+    if result.status == "pending" and attempt.status == Status.UNKNOWN:
+        # The provider holds the request: no longer unknown, its result is awaited.
+        attempt.status = Status.SUBMITTED
+        if result.provider_reference and not attempt.provider_reference:
+            attempt.provider_reference = result.provider_reference[:64]
+        _save(attempt, "status", "provider_reference")
+        return True
+    if result.status == "not_found" and attempt.status == Status.UNKNOWN:
+        # The provider cannot say (Daraja's status query failed or knows nothing). Sending again
+        # could pay twice, so the attempt stays unknown for an operator to settle.
+        attempt.failure_kind = PayoutAttempt.FailureKind.NEEDS_OPERATOR
+        attempt.result_code = result.result_code[:64]
+        attempt.result_description = result.result_description
+        _save(attempt, "failure_kind", "result_code", "result_description")
+    return False
+
+
+def _conflicts(attempt: PayoutAttempt, result: QueryOutcome) -> bool:
+    """A verdict that contradicts the attempt's final state: money may have moved unexpectedly."""
+    if not attempt.is_final or result.status not in ("succeeded", "failed"):
+        return False
+    return (result.status == "succeeded") != (attempt.status == Status.SUCCEEDED)
+
+
+def _safe_headers(headers: dict[str, Any]) -> dict[str, str]:
+    return {str(key): str(value) for key, value in (headers or {}).items()
+            if str(key).lower() not in _UNSAFE_HEADERS}
+
+
+def payout_callback_record(*, rail: Rail, body: Any,
+                           headers: dict[str, Any]) -> CallbackRecordResult:
+    """Store a provider callback as received, then apply it to its attempt at most once.
+
+    The raw body is saved first, so nothing is lost if processing fails. A callback whose
+    reference matches no attempt of this rail is kept as ``unmatched`` and changes nothing. For a
+    rail with a synchronous status request (MoMo), the verdict applied is the provider's answer to
+    that request, not the unsigned callback body.
+    """
+    callback = PayoutCallback.objects.create(rail=rail, body=body, headers=_safe_headers(headers))
+    client = rail_client(rail)
+    try:
+        result = client.parse_callback(body, headers)
+    except RailCallbackError as exc:
+        callback.processing_status = Processing.ERROR
+        callback.error = str(exc)
+        callback.save(update_fields=["processing_status", "error", "updated_at"])
+        return CallbackRecordResult(callback, None, False)
+    callback.reference = result.reference[:64]
+    attempt = PayoutAttempt.objects.filter(rail=rail, reference=result.reference).first()
+    if attempt is None:
+        callback.processing_status = Processing.UNMATCHED
+        callback.save(update_fields=["reference", "processing_status", "updated_at"])
+        logger.warning("Payout callback %s for unknown reference %s on %s", callback.pk,
+                       result.reference, rail.code)
+        return CallbackRecordResult(callback, None, False)
+    callback.attempt = attempt
+    if client.synchronous_query and not attempt.is_final:
+        try:
+            result = client.query(attempt, result_url="", timeout_url="")
+        except RailError as exc:
+            callback.error = f"could not confirm with the provider: {exc}"
+            callback.save(update_fields=["reference", "attempt", "error", "updated_at"])
+            return CallbackRecordResult(callback, attempt, False)
+    with transaction.atomic():
+        attempt = _locked(attempt.pk)
+        was_final = attempt.is_final
+        if _conflicts(attempt, result):
+            callback.processing_status = Processing.ERROR
+            callback.error = (f"provider reports {result.status} for an attempt already "
+                              f"{attempt.status}")
+            logger.error("Payout %s: callback %s says %s but the attempt is %s",
+                         attempt.reference, callback.pk, result.status, attempt.status)
+            changed = False
+        else:
+            changed = _apply_result(attempt, result)
+            callback.processing_status = Processing.DUPLICATE if was_final else Processing.APPLIED
+        callback.save(update_fields=["reference", "attempt", "processing_status", "error",
+                                     "updated_at"])
+    return CallbackRecordResult(callback, attempt, changed)
+
+
+def payout_attempt_query(*, attempt: PayoutAttempt, result_url: str,
+                         timeout_url: str) -> PayoutAttempt:
+    """Ask the provider about a non-final attempt and apply its answer.
+
+    MoMo answers at once. Daraja's answer arrives later at ``result_url`` and is applied by
+    ``payout_callback_record``; the attempt is returned unchanged meanwhile. If MoMo has never
+    received an attempt whose outcome is unknown, it is sent again under the same reference (MoMo
+    refuses a second transfer with it, so at most one can exist).
+    """
+    attempt = PayoutAttempt.objects.select_related("rail").get(pk=attempt.pk)
+    if attempt.is_final:
+        return attempt
+    client = rail_client(attempt.rail)
+    try:
+        outcome = client.query(attempt, result_url=result_url, timeout_url=timeout_url)
+    except RailError as exc:
+        raise PayoutRailUnavailableError(
+            f"Status of {attempt.reference} unavailable: {exc}") from exc
+    if outcome is None:
+        return attempt
+    if outcome.status == "not_found":
+        if attempt.status == Status.UNKNOWN and client.synchronous_query:
+            logger.info("Payout %s unknown to the provider; sending again under the same "
+                        "reference", attempt.reference)
+            return _send(attempt, result_url=result_url, timeout_url=timeout_url)
+        return attempt
+    with transaction.atomic():
+        locked = _locked(attempt.pk)
+        _apply_result(locked, outcome)
+    return locked
+
