@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,10 @@ def free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """True if nothing listens on ``port``. SO_REUSEADDR, as servers set it, lets a port that
+    only has connections in TIME_WAIT (a node just stopped) count as free."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -189,7 +192,13 @@ class AnvilProcess:
         return self._process is not None and self._process.poll() is None
 
     def web3(self) -> Web3:
+        """A fresh Web3 client of this node."""
         return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 10}))
+
+    @cached_property
+    def w3(self) -> Web3:
+        """A Web3 client of this node, shared by the callers of this object."""
+        return self.web3()
 
     def __enter__(self) -> "AnvilProcess":
         return self.start()

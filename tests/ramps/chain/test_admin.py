@@ -1,0 +1,59 @@
+"""The operators' admin pages of the chain side."""
+
+import pytest
+from bip_utils import Bip39SeedGenerator, Bip44, Bip44Coins
+from django.urls import reverse
+from django.utils import timezone
+
+from ramps.chain.devchain import ANVIL_MNEMONIC
+from ramps.chain.models import Chain
+from tests.ramps.chain.factories import chain_create, deposit_create, token_create
+
+pytestmark = pytest.mark.django_db
+
+
+def test_chain_list_shows_head_cursor_lag_and_error(admin_client):
+    chain = chain_create()
+    Chain.objects.filter(pk=chain.pk).update(
+        head_block=120, cursor_block=100, last_error="ConnectionError: <rpc> refused",
+        last_polled_at=timezone.now(),
+    )
+
+    response = admin_client.get(reverse("admin:chain_chain_changelist"))
+
+    assert response.status_code == 200
+    row = next(row for row in response.context["cl"].result_list if row.pk == chain.pk)
+    assert row.lag_blocks == 20
+    assert row._lag == 20
+    body = response.content.decode()
+    assert "ConnectionError: &lt;rpc&gt; refused" in body
+    assert "Lag (blocks)" in body
+
+
+def test_deposits_are_listed_read_only(admin_client):
+    deposit = deposit_create(token=token_create(chain=chain_create()), amount=25_000_000)
+
+    listing = admin_client.get(reverse("admin:chain_deposit_changelist"))
+    change = admin_client.get(reverse("admin:chain_deposit_change", args=[deposit.pk]))
+    add = admin_client.get(reverse("admin:chain_deposit_add"))
+
+    assert listing.status_code == 200
+    assert "25.000000 USDC" in listing.content.decode()
+    assert change.status_code == 200
+    assert not change.context["has_change_permission"]
+    assert add.status_code == 403
+
+
+def test_chain_form_refuses_a_private_key(admin_client):
+    xprv = (Bip44.FromSeed(Bip39SeedGenerator(ANVIL_MNEMONIC).Generate(), Bip44Coins.ETHEREUM)
+            .Purpose().Coin().Account(0).PrivateKey().ToExtended())
+    data = {"caip2": "eip155:137", "name": "Polygon", "chain_id": 137,
+            "rpc_url": "http://127.0.0.1:1", "confirmations": 64, "max_log_range": 1000,
+            "xpub": xprv, "start_block": 0, "is_active": "on",
+            "tokens-TOTAL_FORMS": 0, "tokens-INITIAL_FORMS": 0}
+
+    response = admin_client.post(reverse("admin:chain_chain_add"), data)
+
+    assert response.status_code == 200
+    assert "PRIVATE" in str(response.context["adminform"].form.errors["xpub"])
+    assert not Chain.objects.filter(caip2="eip155:137").exists()
