@@ -1,0 +1,31 @@
+"""Domain errors of the chain side."""
+
+from gateway.common.problems import ConflictError, DomainError
+
+
+class InvalidXpubError(DomainError):
+    """The chain's key is not an account-level extended public key."""
+
+    slug = "invalid-xpub"
+    title = "Invalid extended public key"
+
+
+class InvalidAssetIdError(DomainError):
+    """A CAIP-19 asset id that does not parse."""
+
+    slug = "invalid-asset-id"
+    title = "Invalid CAIP-19 asset id"
+
+
+class DepositNotConfirmedError(ConflictError):
+    """Only a confirmed (final) deposit may be credited."""
+
+    slug = "deposit-not-confirmed"
+    title = "The deposit is not final"
+
+
+class DepositAlreadyCreditedError(ConflictError):
+    """A deposit is credited at most once."""
+
+    slug = "deposit-already-credited"
+    title = "The deposit is already credited"
