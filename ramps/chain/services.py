@@ -433,9 +433,18 @@ def chain_scan(*, chain: Chain) -> ScanResult:
     try:
         head = int(w3.eth.block_number)
         result.head = head
-        _reorg_check(chain=chain, w3=w3, result=result)
-        _scan_ranges(chain=chain, w3=w3, head=head, result=result)
-        _confirm(chain=chain, w3=w3, head=head, result=result)
+        cursor = Chain.objects.values_list("cursor_block", flat=True).get(pk=chain.pk)
+        if cursor is not None and head < cursor:
+            # A node that lags (or one behind a load balancer) must not look like a reorg:
+            # treating its missing blocks as orphaned would raise false deep-reorg incidents.
+            # If the chain really got shorter, the hash check finds it once it grows again.
+            result.error = (
+                f"Node head {head} is behind the scan cursor {cursor}; waiting for it."
+            )
+        else:
+            _reorg_check(chain=chain, w3=w3, result=result)
+            _scan_ranges(chain=chain, w3=w3, head=head, result=result)
+            _confirm(chain=chain, w3=w3, head=head, result=result)
     except RPC_ERRORS as exc:
         result.error = redact_rpc_url(f"{type(exc).__name__}: {exc}", chain.rpc_url)[:2000]
         logger.warning("scan of %s failed: %s", chain.caip2, result.error)

@@ -5,6 +5,7 @@ are exact; ``anvil_reorg`` replaces the newest blocks, optionally with transacti
 """
 
 import pytest
+from django.db import transaction
 from eth_account import Account
 
 from ramps.chain.devchain import (
@@ -312,6 +313,51 @@ def test_confirmed_deposit_reorged_deeper_than_finality_is_reported(anvil, stabl
     assert deposit.status == Deposit.Status.CONFIRMED  # never silently un-confirmed
     chain.refresh_from_db()
     assert chain.last_error == f"Deep reorg: confirmed deposit(s) {deposit.pk} left the chain"
+
+
+def test_node_behind_the_cursor_waits_then_the_reorg_is_found(anvil, stable_token,
+                                                                chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=2)
+    address = deposit_address_allocate(chain=chain)
+    _, block = _pay(anvil, stable_token, address.address, 3_000_000)
+    chain_scan(chain=chain)
+    response = anvil.w3.provider.make_request("anvil_rollback", [1])
+    assert "error" not in response, response
+
+    behind = chain_scan(chain=chain)
+
+    assert behind.error == (
+        f"Node head {block - 1} is behind the scan cursor {block}; waiting for it."
+    )
+    assert behind.reorged_deposits == []
+    assert Deposit.objects.get().status == Deposit.Status.SEEN
+    chain.refresh_from_db()
+    assert chain.cursor_block == block
+    assert chain.last_error == behind.error
+
+    mine(anvil.w3, 2)
+    caught_up = chain_scan(chain=chain)
+
+    assert caught_up.error == ""
+    assert [deposit.pk for deposit in caught_up.reorged_deposits] == [Deposit.objects.get().pk]
+    assert caught_up.deep_reorged_deposits == []
+    assert Deposit.objects.get().status == Deposit.Status.REORGED
+    assert caught_up.cursor == block + 1
+
+
+def test_scan_inside_a_transaction_that_holds_the_chain_lock(anvil, stable_token,
+                                                             chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=1)
+    address = deposit_address_allocate(chain=chain)
+    _pay(anvil, stable_token, address.address, 8_000_000)
+
+    with transaction.atomic():
+        locked = Chain.objects.select_for_update().get(pk=chain.pk)
+        result = chain_scan(chain=locked)
+
+    assert result.error == ""
+    assert len(result.new_deposits) == len(result.confirmed_deposits) == 1
+    assert Deposit.objects.get().status == Deposit.Status.CONFIRMED
 
 
 def test_rpc_failure_is_recorded_without_raising(anvil, stable_token, chain_factory):
