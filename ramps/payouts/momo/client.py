@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from gateway.common.money import money_round
 from ramps.payouts.http import http_timeout, surely_not_sent, token_cache
 from ramps.payouts.rails import (
     FINAL,
@@ -142,7 +143,8 @@ class MomoClient:
             headers["X-Callback-Url"] = result_url
         note = attempt.remarks or "Payout"
         body = {
-            "amount": str(attempt.amount),
+            # The stored value carries 18 places; MoMo gets the currency's own (a no-op rounding).
+            "amount": str(money_round(attempt.amount, attempt.currency)),
             "currency": attempt.currency,
             "externalId": attempt.reference,
             "payee": {"partyIdType": "MSISDN", "partyId": attempt.recipient_msisdn.lstrip("+")},

@@ -17,6 +17,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from gateway.common.money import money_round
 from ramps.payouts.http import http_timeout, surely_not_sent, token_cache
 from ramps.payouts.rails import (
     FINAL,
@@ -54,9 +55,10 @@ def _plain(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _amount_for_wire(amount: Decimal) -> int | str:
+def _amount_for_wire(amount: Decimal, currency: str) -> int | str:
     """Daraja takes the amount as a JSON number; whole amounts go as integers, others as their
-    exact decimal text (never a float)."""
+    exact decimal text in the currency's exponent (never a float)."""
+    amount = money_round(amount, currency)
     if amount == amount.to_integral_value():
         return int(amount)
     return str(amount)
@@ -141,7 +143,7 @@ class DarajaClient:
             "InitiatorName": self.credentials["initiator_name"],
             "SecurityCredential": self._security_credential(),
             "CommandID": self.credentials.get("command_id") or "BusinessPayment",
-            "Amount": _amount_for_wire(attempt.amount),
+            "Amount": _amount_for_wire(attempt.amount, attempt.currency),
             "PartyA": self.credentials["shortcode"],
             "PartyB": attempt.recipient_msisdn.lstrip("+"),
             "Remarks": attempt.remarks or "Payout",
