@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from compliance.models import ScreeningDecision, SanctionsList
+from compliance.models import SanctionsList, ScreeningDecision
 
 
 @admin.register(SanctionsList)

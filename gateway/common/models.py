@@ -1,7 +1,9 @@
 """Base model and the money field types shared by every app."""
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -13,23 +15,54 @@ class BaseModel(models.Model):
         abstract = True
 
 
-class MoneyField(models.DecimalField):
-    """A fiat or decimal asset amount. 18 decimal places covers every asset's exponent; the
-    value is rounded to its currency's exponent by ``gateway.common.money.money_round`` before
-    it gets here."""
+class MoneyField(models.Field):
+    """A fiat or decimal asset amount (``Decimal``), never a float.
 
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("max_digits", 40)
-        kwargs.setdefault("decimal_places", 18)
-        super().__init__(*args, **kwargs)
+    18 decimal places cover every asset's exponent; the value is rounded to its currency's
+    exponent by ``gateway.common.money.money_round`` before it gets here. PostgreSQL stores
+    NUMERIC(40,18). SQLite (the demo) would turn a decimal column into a binary float, so there
+    the exact decimal text is stored instead, and sums are done in Python
+    (``gateway.ledger.selectors.amount_sum``).
+    """
 
-    def deconstruct(self):
-        name, path, args, kwargs = super().deconstruct()
-        if kwargs.get("max_digits") == 40:
-            del kwargs["max_digits"]
-        if kwargs.get("decimal_places") == 18:
-            del kwargs["decimal_places"]
-        return name, path, args, kwargs
+    description = "Exact decimal money amount"
+    max_digits = 40
+    decimal_places = 18
+
+    def db_type(self, connection):
+        if connection.vendor == "postgresql":
+            return f"numeric({self.max_digits},{self.decimal_places})"
+        return "text"
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or isinstance(value, Decimal):
+            return value
+        return Decimal(str(value))
+
+    def to_python(self, value):
+        if value is None or isinstance(value, Decimal):
+            return value
+        if isinstance(value, float):
+            raise ValidationError("Money amounts are never floats.")
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation as exc:
+            raise ValidationError(f"{value!r} is not a decimal amount.") from exc
+
+    def get_prep_value(self, value):
+        return self.to_python(super().get_prep_value(value))
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is None or connection.vendor == "postgresql":
+            return value
+        return str(value)
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"form_class": forms.DecimalField,
+                                    "max_digits": self.max_digits,
+                                    "decimal_places": self.decimal_places, **kwargs})
 
 
 class TokenAmountField(models.Field):

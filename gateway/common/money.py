@@ -8,8 +8,7 @@ base units and are converted here, exactly, at the chain boundary. No float ente
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from babel.numbers import get_currency_precision
-from babel.numbers import list_currencies
+from babel.numbers import get_currency_precision, list_currencies
 
 # Display exponent of the crypto assets the gateway quotes in. A token's on-chain decimals may
 # be larger (USDT on BSC has 18); ledger and API amounts are rounded to this exponent.

@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.db.models import Sum
 
+from gateway.common.money import money_round
 from gateway.ledger.models import JournalEntry, LedgerAccount, Posting
+from gateway.ledger.selectors import account_balance_by_id
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -33,12 +34,9 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
     list_display = ["code", "currency", "kind", "balance", "must_not_go_negative"]
     list_filter = ["kind", "currency"]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_balance=Sum("postings__amount"))
-
-    @admin.display(description="balance (debit +)", ordering="_balance")
+    @admin.display(description="balance (debit +)")
     def balance(self, obj):
-        return obj._balance or 0
+        return money_round(account_balance_by_id(account_id=obj.pk), obj.currency)
 
 
 @admin.register(JournalEntry)

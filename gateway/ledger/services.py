@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 
 from gateway.common.money import money_round
 from gateway.common.problems import DomainError
 from gateway.ledger.models import JournalEntry, LedgerAccount, Posting
+from gateway.ledger.selectors import account_balance_by_id
 
 
 class UnbalancedEntryError(DomainError):
@@ -105,8 +105,8 @@ def ledger_entry_post(*, reference: str, description: str, legs: list[Leg],
             for leg in legs if leg.amount != 0
         ])
         for account_id in guarded_ids:
-            balance = Posting.objects.filter(account_id=account_id).aggregate(s=Sum("amount"))["s"]
-            if balance is not None and balance < 0:
+            balance = account_balance_by_id(account_id=account_id)
+            if balance < 0:
                 account = next(a for a in accounts.values() if a.pk == account_id)
                 raise NegativeBalanceError(
                     f"{account.code} [{account.currency}] would go negative ({balance})."

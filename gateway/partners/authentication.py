@@ -7,7 +7,6 @@ against its stored hash; ``request.auth`` is the key and ``request.partner`` its
 from typing import Any
 
 from rest_framework import authentication, exceptions, permissions
-from rest_framework_api_key.permissions import KeyParser
 
 from gateway.partners.models import Partner, PartnerAPIKey
 
@@ -25,11 +24,18 @@ class PartnerPrincipal:
         return f"partner:{self.partner.name}"
 
 
-class PartnerAPIKeyAuthentication(authentication.BaseAuthentication):
-    key_parser = KeyParser()
+def api_key_from_headers(meta: dict) -> str:
+    """``Authorization: Api-Key <key>`` or ``X-API-Key: <key>``; empty string if neither."""
+    authorization = meta.get("HTTP_AUTHORIZATION", "")
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() == "api-key" and key.strip():
+        return key.strip()
+    return meta.get("HTTP_X_API_KEY", "").strip()
 
+
+class PartnerAPIKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request) -> tuple[PartnerPrincipal, PartnerAPIKey] | None:
-        key = self.key_parser.get(request._request)
+        key = api_key_from_headers(request.META)
         if not key:
             return None
         try:

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from gateway.common.problems import PROBLEM_CONTENT_TYPE, NotFoundError
 from gateway.transfers.idempotency import idempotent_call
+from gateway.transfers.models import Transfer
 from gateway.transfers.selectors import transfer_get_for_partner
 from gateway.transfers.serializers import (
     QuoteRequestSerializer,
@@ -21,7 +22,6 @@ from gateway.transfers.serializers import (
     TransferResponseSerializer,
 )
 from gateway.transfers.services import quote_create, transfer_create, transfer_payout_outcome
-from gateway.transfers.models import Transfer
 
 logger = logging.getLogger(__name__)
 

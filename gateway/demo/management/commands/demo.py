@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
-from django.db.models import Sum
 
+from gateway.common.money import money_round
 from gateway.demo.remittance import RemittanceError, remittance_send
 from gateway.demo.seed import demo_seed
 from gateway.demo.stack import (
@@ -30,8 +30,7 @@ from gateway.demo.stack import (
     workers_start,
 )
 from gateway.demo.webhook_receiver import WebhookReceiver
-from gateway.ledger.models import Posting
-from gateway.ledger.selectors import entries_for_owner, unbalanced_entries
+from gateway.ledger.selectors import entries_for_owner, trial_balance, unbalanced_entries
 from gateway.transfers.models import Transfer
 from ramps.chain.devchain import (
     AnvilProcess,
@@ -199,13 +198,13 @@ class Command(BaseCommand):
             self.say(f"    {entry.reference}")
             for posting in entry.postings.all():
                 side = "Dr" if posting.amount > 0 else "Cr"
-                self.say(f"        {side} {posting.account.code:<34} {abs(posting.amount):>18,f} "
+                amount = money_round(abs(posting.amount), posting.currency)
+                self.say(f"        {side} {posting.account.code:<34} {amount:>16,f} "
                          f"{posting.currency}")
         unbalanced = unbalanced_entries()
-        totals = {row["currency"]: row["total"] for row in
-                  Posting.objects.values("currency").annotate(total=Sum("amount"))}
+        totals = trial_balance()
         balanced = not unbalanced and all(total == Decimal(0) for total in totals.values())
-        self.say(f"    trial balance per currency: "
+        self.say("    trial balance per currency: "
                  + ", ".join(f"{c}={t:f}" for c, t in sorted(totals.items()))
                  + ("  (balanced)" if balanced else f"  UNBALANCED {unbalanced}"))
         statuses = receiver.statuses_for(transfer_id)
