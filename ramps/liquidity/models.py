@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from gateway.common.crypto import decrypt_text, encrypt_text
 from gateway.common.models import BaseModel, MoneyField
 
 
@@ -14,6 +15,23 @@ def _validate_exchange_id(value: str) -> None:
 
     if value not in ccxt.exchanges:
         raise ValidationError(f"{value!r} is not a ccxt exchange id.")
+
+
+class EncryptedTextField(models.TextField):
+    """Text stored encrypted with the project's field keys (``gateway.common.crypto``), so that a
+    database dump does not hand out venue credentials. The attribute is the plaintext; an empty
+    value stays empty. Not searchable, by design."""
+
+    def from_db_value(self, value, expression, connection):
+        if not value:
+            return value
+        return decrypt_text(value)
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if not value:
+            return value
+        return encrypt_text(value)
 
 
 class Venue(BaseModel):
@@ -34,7 +52,7 @@ class Venue(BaseModel):
                   "exchange's real URL.",
     )
     api_key = models.CharField(max_length=255, blank=True)
-    api_secret = models.CharField(max_length=512, blank=True)
+    api_secret = EncryptedTextField(blank=True)
     is_active = models.BooleanField(default=True)
     taker_fee_rate = models.DecimalField(
         max_digits=10, decimal_places=8, default=Decimal("0"),

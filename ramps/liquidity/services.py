@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.common.problems import DomainError
+from gateway.common.problems import ConflictError, DomainError
 
 from .client import order_id_by_client_order_id, to_decimal, venue_exchange
 from .models import ConversionOrder, Venue
@@ -161,7 +161,7 @@ def conversion_order_create(*, venue: Venue, reference: str, symbol: str, side: 
 
     Meant to run inside the caller's transaction, so that the order exists exactly when the
     state change that needs it is committed. A second call with the same reference returns the
-    first order; with other terms it raises ``ConflictError``-like ``InvalidConversionError``.
+    first order; with other terms it raises ``ConflictError``.
     """
     _check_side(side)
     if not isinstance(amount_base, Decimal) or not amount_base.is_finite() or amount_base <= 0:
@@ -177,7 +177,7 @@ def conversion_order_create(*, venue: Venue, reference: str, symbol: str, side: 
         order, created = ConversionOrder.objects.get(reference=reference), False
     if not created and (order.venue_id, order.symbol, order.side, order.amount_base) != (
             venue.pk, symbol, side, amount_base):
-        raise InvalidConversionError(
+        raise ConflictError(
             f"A conversion order with reference {reference} exists with other terms.")
     if created:
         logger.info("Conversion order %s stored: %s %s %s on %s", order.client_order_id, side,

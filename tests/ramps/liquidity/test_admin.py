@@ -75,3 +75,14 @@ def test_refresh_action_settles_an_unknown_order(admin_client, exchange_venue, e
     assert order.status == ConversionOrder.Status.FILLED
     assert order.filled_base == Decimal("10")
     assert len(exchange_sandbox.order_attempts) == 1
+
+
+def test_venue_secret_is_encrypted_at_rest(exchange_venue):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT api_secret FROM liquidity_venue WHERE id = %s", [exchange_venue.pk])
+        stored = cursor.fetchone()[0]
+
+    assert exchange_venue.api_secret not in stored
+    assert Venue.objects.get(pk=exchange_venue.pk).api_secret == exchange_venue.api_secret

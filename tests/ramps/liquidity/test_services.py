@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from gateway.common.problems import ConflictError
 from ramps.liquidity.models import ConversionOrder, Venue
 from ramps.liquidity.services import (
     InsufficientLiquidityError,
@@ -146,7 +147,7 @@ def test_create_is_idempotent_by_reference(exchange_venue):
 def test_create_with_the_same_reference_and_other_terms_is_refused(exchange_venue):
     _order(exchange_venue, amount="250")
 
-    with pytest.raises(InvalidConversionError):
+    with pytest.raises(ConflictError):
         _order(exchange_venue, amount="251")
     assert ConversionOrder.objects.get().amount_base == Decimal("250")
 
