@@ -26,7 +26,8 @@ digit scenario                behaviour
 
 A reused ``X-Reference-Id`` gets 409 RESOURCE_ALREADY_EXIST and pays nothing. The callback goes
 to ``X-Callback-Url`` with method PUT (``callback_method`` changes it) and the same body as
-``GET /disbursement/v1_0/transfer/{referenceId}``.
+``GET /disbursement/v1_0/transfer/{referenceId}``. A FAILED transfer's ``reason`` is an
+object ``{"code": ..., "message": ...}`` as in MoMo's API description.
 
 Sandbox-only paths: ``GET /_sandbox/payments``, ``GET /_sandbox/callbacks``, ``GET /_sandbox/state``
 and ``POST /_sandbox/control`` (``scenario``, ``callback_delay``, ``hang_seconds``,
@@ -227,9 +228,13 @@ class MomoSandbox(SandboxServer):
                 "reason": None,
             }
             if scenario == "insufficient_float":
-                transfer.update(status="FAILED", reason="NOT_ENOUGH_FUNDS")
+                transfer.update(status="FAILED", reason={
+                    "code": "NOT_ENOUGH_FUNDS",
+                    "message": "The payer does not have enough funds."})
             elif scenario == "invalid_recipient":
-                transfer.update(status="FAILED", reason="PAYEE_NOT_FOUND")
+                transfer.update(status="FAILED", reason={
+                    "code": "PAYEE_NOT_FOUND",
+                    "message": "The payee could not be found."})
             elif scenario == "stuck_pending":
                 transfer.update(status="PENDING")
             else:
@@ -284,7 +289,7 @@ class MomoSandbox(SandboxServer):
             "status": transfer["status"],
         }
         if transfer["reason"]:
-            body["reason"] = transfer["reason"]
+            body["reason"] = dict(transfer["reason"])
         if body["financialTransactionId"] is None:
             del body["financialTransactionId"]
         return body
