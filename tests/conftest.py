@@ -2,5 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.chain",
+    "tests.fixtures.exchange",
     "tests.fixtures.sandbox",
 ]

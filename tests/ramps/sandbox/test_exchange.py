@@ -8,7 +8,6 @@ import pytest
 import requests
 
 from ramps.sandbox.exchange import DEFAULT_API_KEY, DEFAULT_API_SECRET, ExchangeSandbox
-from tests.fixtures.exchange import *  # noqa: F403 - until tests/conftest.py lists the plugin
 
 
 def _client(sandbox, *, key=None, secret=None, timeout_ms=5000):
