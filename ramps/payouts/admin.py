@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from ramps.payouts.models import PayoutAttempt, PayoutCallback, Rail
+from ramps.payouts.models import PayoutAttempt, PayoutAttemptEvent, PayoutCallback, Rail
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -32,6 +32,17 @@ class RailAdmin(admin.ModelAdmin):
         return ", ".join(sorted((obj.credentials or {}).keys())) or "-"
 
 
+class PayoutAttemptEventInline(admin.TabularInline):
+    model = PayoutAttemptEvent
+    fields = ("created_at", "from_status", "to_status", "source", "detail")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(PayoutAttempt)
 class PayoutAttemptAdmin(ReadOnlyAdmin):
     list_display = ("reference", "owner_reference", "rail", "amount", "currency", "status",
@@ -39,6 +50,7 @@ class PayoutAttemptAdmin(ReadOnlyAdmin):
     list_filter = ("status", "failure_kind", "rail")
     search_fields = ("reference", "owner_reference", "provider_reference", "provider_receipt")
     date_hierarchy = "created_at"
+    inlines = [PayoutAttemptEventInline]
 
 
 @admin.register(PayoutCallback)
@@ -46,3 +58,4 @@ class PayoutCallbackAdmin(ReadOnlyAdmin):
     list_display = ("id", "rail", "reference", "attempt", "processing_status", "created_at")
     list_filter = ("processing_status", "rail")
     search_fields = ("reference",)
+

@@ -136,3 +136,20 @@ class PayoutCallback(BaseModel):
 
     def __str__(self) -> str:
         return f"callback {self.pk} {self.reference} ({self.processing_status})"
+
+
+class PayoutAttemptEvent(BaseModel):
+    """One status change of an attempt: the audit trail an operator reads to see what happened
+    and why (which answer, callback or query moved it)."""
+
+    attempt = models.ForeignKey(PayoutAttempt, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, choices=PayoutAttempt.Status.choices)
+    to_status = models.CharField(max_length=16, choices=PayoutAttempt.Status.choices)
+    source = models.CharField(max_length=32, help_text="submit, release, callback or query.")
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.attempt_id}: {self.from_status} -> {self.to_status} ({self.source})"

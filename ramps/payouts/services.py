@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from gateway.common.money import money_round_down
 from gateway.common.problems import ConflictError, DomainError
-from ramps.payouts.models import PayoutAttempt, PayoutCallback, Rail
+from ramps.payouts.models import PayoutAttempt, PayoutAttemptEvent, PayoutCallback, Rail
 from ramps.payouts.rails import (
     QueryOutcome,
     RailCallbackError,
@@ -149,6 +149,14 @@ def _save(attempt: PayoutAttempt, *fields: str) -> None:
     attempt.save(update_fields=[*fields, "updated_at"])
 
 
+def _record_transition(attempt: PayoutAttempt, from_status: str, source: str) -> None:
+    if attempt.status != from_status:
+        PayoutAttemptEvent.objects.create(
+            attempt=attempt, from_status=from_status, to_status=attempt.status, source=source,
+            detail=" ".join(filter(None, [attempt.result_code, attempt.result_description])),
+        )
+
+
 def _apply_submit_outcome(attempt: PayoutAttempt, outcome: SubmitOutcome) -> None:
     """Record the synchronous answer on a claimed attempt; the row is locked."""
     if outcome.provider_reference and not attempt.provider_reference:
@@ -157,6 +165,7 @@ def _apply_submit_outcome(attempt: PayoutAttempt, outcome: SubmitOutcome) -> Non
     if attempt.status != Status.UNKNOWN:
         # A callback got here first and settled it; its verdict stands.
         return
+    from_status = attempt.status
     attempt.result_code = outcome.result_code[:64]
     attempt.result_description = outcome.result_description
     fields = ["result_code", "result_description"]
@@ -170,6 +179,7 @@ def _apply_submit_outcome(attempt: PayoutAttempt, outcome: SubmitOutcome) -> Non
         attempt.raw_result = outcome.raw
         fields += ["status", "failure_kind", "completed_at", "raw_result"]
     _save(attempt, *fields)
+    _record_transition(attempt, from_status, "submit")
 
 
 def _send(attempt: PayoutAttempt, *, result_url: str, timeout_url: str) -> PayoutAttempt:
@@ -196,6 +206,7 @@ def _release_claim(attempt: PayoutAttempt, exc: RailNotSentError) -> PayoutAttem
             locked.submitted_at = None
             locked.result_description = f"not sent: {exc}"
             _save(locked, "status", "submitted_at", "result_description")
+            _record_transition(locked, Status.UNKNOWN, "release")
     raise PayoutRailUnavailableError(f"Payout {attempt.reference} was not sent: {exc}") from exc
 
 
@@ -215,14 +226,22 @@ def payout_attempt_submit(*, attempt: PayoutAttempt, result_url: str,
         locked.status = Status.UNKNOWN
         locked.submitted_at = timezone.now()
         _save(locked, "status", "submitted_at")
+        _record_transition(locked, Status.CREATED, "submit")
     return _send(locked, result_url=result_url, timeout_url=timeout_url)
 
 
 # -- results (callbacks and queries) -----------------------------------------------------------
 
 
-def _apply_result(attempt: PayoutAttempt, result: QueryOutcome) -> bool:
-    """Move a locked attempt by a provider's verdict. Returns whether anything changed."""
+def _apply_result(attempt: PayoutAttempt, result: QueryOutcome, *, source: str) -> bool:
+    """Move a locked attempt by a provider's verdict. Returns whether its status changed."""
+    from_status = attempt.status
+    changed = _apply_verdict(attempt, result)
+    _record_transition(attempt, from_status, source)
+    return changed
+
+
+def _apply_verdict(attempt: PayoutAttempt, result: QueryOutcome) -> bool:
     if attempt.is_final:
         return False
     now = timezone.now()
@@ -315,7 +334,7 @@ def payout_callback_record(*, rail: Rail, body: Any,
                          attempt.reference, callback.pk, result.status, attempt.status)
             changed = False
         else:
-            changed = _apply_result(attempt, result)
+            changed = _apply_result(attempt, result, source="callback")
             callback.processing_status = Processing.DUPLICATE if was_final else Processing.APPLIED
         callback.save(update_fields=["reference", "attempt", "processing_status", "error",
                                      "updated_at"])
@@ -350,6 +369,6 @@ def payout_attempt_query(*, attempt: PayoutAttempt, result_url: str,
         return attempt
     with transaction.atomic():
         locked = _locked(attempt.pk)
-        _apply_result(locked, outcome)
+        _apply_result(locked, outcome, source="query")
     return locked
 

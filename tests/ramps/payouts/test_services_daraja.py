@@ -35,6 +35,10 @@ def _payments(sandbox, reference):
     return [p for p in sandbox.payments if p["reference"] == reference]
 
 
+def _events(attempt):
+    return list(attempt.events.values_list("from_status", "to_status", "source"))
+
+
 def _submit(attempt, receiver):
     return payout_attempt_submit(attempt=attempt, **_urls(receiver, attempt))
 
@@ -68,6 +72,9 @@ def test_success_result_is_applied_once(daraja_rail, daraja_sandbox, callback_re
     assert second.callback.processing_status == PayoutCallback.ProcessingStatus.DUPLICATE
     assert attempt.updated_at == updated_at
     assert PayoutCallback.objects.filter(attempt=attempt).count() == 2
+    assert _events(attempt) == [("created", "unknown", "submit"),
+                                ("unknown", "submitted", "submit"),
+                                ("submitted", "succeeded", "callback")]
 
 
 def test_callback_sent_twice_changes_the_attempt_once(daraja_rail, daraja_sandbox,
@@ -179,6 +186,8 @@ def test_timeout_after_payment_is_unknown_then_resolved_by_status_query(
     assert attempt.status == Status.SUCCEEDED
     assert attempt.provider_receipt == payment["transaction_id"]
     assert attempt.provider_reference == payment["conversation_id"]
+    assert _events(attempt) == [("created", "unknown", "submit"),
+                                ("unknown", "succeeded", "callback")]
 
 
 def test_stuck_payment_stays_submitted_when_status_says_pending(daraja_rail, daraja_sandbox,
@@ -231,6 +240,8 @@ def test_unreachable_provider_releases_the_claim(daraja_rail, callback_receiver)
     assert attempt.status == Status.CREATED
     assert attempt.submitted_at is None
     assert attempt.result_description.startswith("not sent")
+    assert _events(attempt) == [("created", "unknown", "submit"),
+                                ("unknown", "created", "release")]
 
 
 def test_callback_for_unknown_reference_is_stored_unmatched(daraja_rail):
