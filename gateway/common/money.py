@@ -63,6 +63,8 @@ def parse_amount(value: str | int | Decimal, currency: str) -> Decimal:
         raise ValueError(f"{value!r} is not a decimal amount.") from exc
     if not amount.is_finite():
         raise ValueError(f"{value!r} is not a finite amount.")
+    if amount.adjusted() > 24:
+        raise ValueError(f"{value!r} is too large.")
     if amount != money_round(amount, currency):
         raise ValueError(
             f"{value!r} has more decimal places than {currency} allows "

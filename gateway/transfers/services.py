@@ -43,12 +43,14 @@ from ramps.liquidity.models import ConversionOrder
 from ramps.liquidity.services import (
     InsufficientLiquidityError,
     StaleMarketDataError,
+    VenueUnavailableError,
     conversion_order_create,
     conversion_order_execute,
     venue_price_quote,
 )
 from ramps.payouts.models import PayoutAttempt
 from ramps.payouts.services import (
+    PayoutRailUnavailableError,
     payout_attempt_create,
     payout_attempt_query,
     payout_attempt_submit,
@@ -146,8 +148,8 @@ def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
     try:
         price = venue_price_quote(venue=corridor.venue, symbol=corridor.venue_symbol, side="sell",
                                   amount_base=convertible)
-    except (InsufficientLiquidityError, StaleMarketDataError) as exc:
-        raise QuoteUnavailableError(str(exc.detail if isinstance(exc, DomainError) else exc)) from exc
+    except (InsufficientLiquidityError, StaleMarketDataError, VenueUnavailableError) as exc:
+        raise QuoteUnavailableError(exc.detail) from exc
     rate = rate_round(price.vwap * (Decimal(1) - corridor.margin_rate))
     amount_out = money_round_down(convertible * rate, corridor.currency_out)
     if amount_out <= 0:
@@ -430,7 +432,11 @@ def transfer_convert_execute(*, transfer_id: int) -> Transfer:
     if transfer.state != S.CONVERTING:
         return transfer
     order = ConversionOrder.objects.get(reference=transfer.reference)
-    order = conversion_order_execute(order=order)
+    try:
+        order = conversion_order_execute(order=order)
+    except VenueUnavailableError as exc:
+        logger.warning("venue unavailable for transfer %s: %s", transfer.public_id, exc.detail)
+        return transfer  # nothing was sent; the re-drive tries again
     if order.status == ConversionOrder.Status.FILLED:
         return transfer_convert_settle(transfer_id=transfer.pk, order=order)
     if order.status in (ConversionOrder.Status.REJECTED, ConversionOrder.Status.PARTIALLY_FILLED):
@@ -507,8 +513,13 @@ def transfer_payout_drive(*, transfer_id: int) -> Transfer:
         return transfer
     result_url, timeout_url = payout_callback_urls(rail_code=attempt.rail.code)
     if attempt.status == PayoutAttempt.Status.CREATED:
-        attempt = payout_attempt_submit(attempt=attempt, result_url=result_url,
-                                        timeout_url=timeout_url)
+        try:
+            attempt = payout_attempt_submit(attempt=attempt, result_url=result_url,
+                                            timeout_url=timeout_url)
+        except PayoutRailUnavailableError as exc:
+            logger.warning("rail %s unreachable for transfer %s: %s", attempt.rail.code,
+                           transfer.public_id, exc.detail)
+            return transfer  # nothing was sent; the re-drive tries again
     elif attempt.status in (PayoutAttempt.Status.SUBMITTED, PayoutAttempt.Status.UNKNOWN):
         quiet_for = (timezone.now() - attempt.updated_at).total_seconds()
         if quiet_for >= settings.TRANSFER_STUCK_AFTER_SECONDS:

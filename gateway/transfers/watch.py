@@ -2,8 +2,6 @@
 
 import logging
 
-from django.db import transaction
-
 from gateway.common.problems import InvalidTransitionError
 from gateway.transfers.models import Transfer
 from gateway.transfers.services import transfer_transition
@@ -16,13 +14,13 @@ logger = logging.getLogger(__name__)
 
 
 def chain_poll(*, chain_id: int) -> list[int]:
-    """Scan one chain (skipped if another worker holds it) and return the transfer ids whose
-    deposits changed or are confirmed and not yet credited."""
-    with transaction.atomic():
-        chain = Chain.objects.select_for_update(skip_locked=True).filter(pk=chain_id).first()
-        if chain is None:
-            return []
-        result = chain_scan(chain=chain)
+    """Scan one chain and return the ids of transfers whose deposits changed or are confirmed
+    and not yet credited. ``chain_scan`` commits range by range and is safe to run from two
+    workers at once (unique keys decide), so no lock is held across its RPC calls."""
+    chain = Chain.objects.filter(pk=chain_id, is_active=True).first()
+    if chain is None:
+        return []
+    result = chain_scan(chain=chain)
     address_ids = {d.deposit_address_id for d in result.new_deposits}
     address_ids |= {d.deposit_address_id for d in result.confirmed_deposits}
     address_ids |= {d.deposit_address_id for d in result.reorged_deposits}
