@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-DEMO_ARGS := $(if $(ONCE),--once,)
+DEMO_ARGS := $(if $(ONCE),--once,) $(if $(DEMO_PORT_BASE),--port-base $(DEMO_PORT_BASE),)
 
 .PHONY: install demo sandbox test lint contracts clean
 
