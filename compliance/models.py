@@ -38,15 +38,24 @@ class SanctionedName(models.Model):
     normalized = models.CharField(max_length=400, db_index=True,
                                   help_text="Sorted, accent-free, lower-case name tokens")
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.entry_id})"
+
 
 class SanctionedAddress(models.Model):
     sanctions_list = models.ForeignKey(SanctionsList, on_delete=models.CASCADE,
                                        related_name="addresses")
     entry_id = models.CharField(max_length=40, blank=True)
-    ticker = models.CharField(max_length=12, blank=True, help_text="Label on the list; not matched on")
+    ticker = models.CharField(max_length=12, blank=True,
+                              help_text="Label on the list; not matched on")
     address = models.CharField(max_length=200, help_text="As published")
-    normalized = models.CharField(max_length=200, db_index=True,
-                                  help_text="Lower-case for EVM (0x...) addresses, else as published")
+    normalized = models.CharField(
+        max_length=200, db_index=True,
+        help_text="Lower-case for EVM (0x...) addresses, else as published",
+    )
+
+    def __str__(self) -> str:
+        return self.address
 
 
 class ScreeningDecision(BaseModel):

@@ -26,7 +26,7 @@ def _required(name: str, demo_default: str) -> str:
     raise ImproperlyConfigured(f"Set the environment variable {name} (required outside demo mode).")
 
 
-SECRET_KEY = _required("DJANGO_SECRET_KEY", "demo-only-insecure-secret-key-do-not-use-in-production")
+SECRET_KEY = _required("DJANGO_SECRET_KEY", "demo-only-insecure-secret-key-never-in-production")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 # Personal data encryption keys (Fernet, comma-separated, newest first); see gateway.common.crypto.
@@ -138,7 +138,9 @@ SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEMO and n
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.partners.authentication.PartnerAPIKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "gateway.partners.authentication.PartnerAPIKeyAuthentication"
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["gateway.partners.authentication.IsPartner"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],

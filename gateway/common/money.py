@@ -54,7 +54,7 @@ def money_round_down(amount: Decimal, currency: str) -> Decimal:
 
 
 def parse_amount(value: str | int | Decimal, currency: str) -> Decimal:
-    """Parse an amount given as a decimal string; refuse floats, NaN, infinities and excess digits."""
+    """Parse a decimal-string amount; refuse floats, NaN, infinities and excess digits."""
     if isinstance(value, float):
         raise TypeError("Amounts must be decimal strings, never floats.")
     try:

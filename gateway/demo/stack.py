@@ -3,6 +3,7 @@
 Every child writes to ``<var>/logs/<name>.log``; ``Stack.stop()`` ends them all (also on Ctrl-C).
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -76,20 +77,16 @@ class Stack:
     def stop(self) -> None:
         for child in reversed(self.children):
             if child.process.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 10
         for child in reversed(self.children):
             remaining = max(0.1, deadline - time.monotonic())
             try:
                 child.process.wait(timeout=remaining)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 child.process.wait(timeout=5)
         self.children.clear()
 

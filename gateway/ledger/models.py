@@ -20,7 +20,8 @@ class LedgerAccount(BaseModel):
         REVENUE = "revenue", "Revenue (credit-normal: fees and spreads earned)"
         EXPENSE = "expense", "Expense (debit-normal: costs)"
 
-    code = models.CharField(max_length=160, help_text="Hierarchical name, e.g. assets:float:mpesa-ke")
+    code = models.CharField(max_length=160,
+                            help_text="Hierarchical name, e.g. assets:float:mpesa-ke")
     currency = models.CharField(max_length=12, help_text="ISO 4217 code or crypto asset symbol")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     must_not_go_negative = models.BooleanField(
@@ -31,7 +32,8 @@ class LedgerAccount(BaseModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["code", "currency"], name="ledger_account_code_currency"),
+            models.UniqueConstraint(fields=["code", "currency"],
+                                    name="ledger_account_code_currency"),
         ]
         ordering = ["code", "currency"]
 

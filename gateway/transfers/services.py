@@ -615,7 +615,8 @@ def transfers_stuck(*, older_than_seconds: int) -> list[int]:
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     waiting = {S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN}
     active = Transfer.objects.filter(state__in=set(_STEPS) - waiting, updated_at__lte=cutoff)
-    expiring = Transfer.objects.filter(state=S.AWAITING_DEPOSIT, deposit_expires_at__lte=timezone.now())
+    expiring = Transfer.objects.filter(state=S.AWAITING_DEPOSIT,
+                                       deposit_expires_at__lte=timezone.now())
     return sorted(set(active.values_list("pk", flat=True)[:1000])
                   | set(expiring.values_list("pk", flat=True)[:1000]))
 
@@ -630,7 +631,8 @@ def operator_decide(*, transfer_id: int, approve: bool, operator: str, note: str
     with transaction.atomic():
         decision = screening_decide_manually(
             decision=transfer.compliance_decision,
-            outcome=ScreeningDecision.Outcome.APPROVE if approve else ScreeningDecision.Outcome.REJECT,
+            outcome=(ScreeningDecision.Outcome.APPROVE if approve
+                     else ScreeningDecision.Outcome.REJECT),
             operator=operator, note=note,
         )
         return transfer_apply_decision(transfer_id=transfer.pk, decision=decision,

@@ -27,7 +27,9 @@ class Command(BaseCommand):
                 if not files:
                     sdn = path / "sdn.csv"
                     if not sdn.exists():
-                        raise CommandError(f"{path}: no sdn.csv and no sanctioned_addresses_*.json.")
+                        raise CommandError(
+                            f"{path}: no sdn.csv and no sanctioned_addresses_*.json."
+                        )
                     files, source = [sdn], "ofac-sdn"
             elif path.is_file() and path.suffix.lower() == ".csv":
                 files, source = [path], "ofac-sdn"

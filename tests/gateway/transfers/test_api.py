@@ -51,7 +51,8 @@ def assert_problem(response, status, slug):
     body = response.json()
     assert body["type"] == f"/problems/{slug}"
     assert body["status"] == status
-    assert body["title"] and body["detail"]
+    assert body["title"]
+    assert body["detail"]
     return body
 
 
@@ -74,7 +75,8 @@ def test_quote_prices_the_size_on_the_venue_and_states_fees_and_expiry(partner_c
     assert quote.rate == (quote.venue_rate * Decimal("0.996")).quantize(Decimal("1e-12"),
                                                                          rounding="ROUND_DOWN")
     assert Decimal(body["buy_amount"]) == quote.amount_out
-    assert isinstance(body["buy_amount"], str) and isinstance(body["rate"], str)
+    assert isinstance(body["buy_amount"], str)
+    assert isinstance(body["rate"], str)
     assert timezone.now() < quote.expires_at <= timezone.now() + timedelta(minutes=5)
 
 
@@ -92,14 +94,14 @@ def test_request_without_api_key_is_401_problem(corridor):
 
 
 def test_request_with_wrong_api_key_is_401_problem(db, corridor):
-    partner, key = make_partner()
+    _, key = make_partner()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key[:-2]}xx")
     assert_problem(post(client, "/api/v1/quotes", quote_body()), 401, "unauthenticated")
 
 
 def test_x_api_key_header_is_accepted(db, corridor):
-    partner, key = make_partner()
+    _, key = make_partner()
     client = APIClient()
     assert post(client, "/api/v1/quotes", quote_body(), HTTP_X_API_KEY=key).status_code == 201
 
@@ -242,7 +244,9 @@ def test_personal_data_is_encrypted_at_rest(partner_client, corridor):
     with connection.cursor() as cursor:
         cursor.execute("SELECT sender, recipient FROM transfers_transfer")
         sender, recipient = cursor.fetchone()
-    assert "Amina" not in sender and "Joseph" not in recipient and "254708" not in recipient
+    assert "Amina" not in sender
+    assert "Joseph" not in recipient
+    assert "254708" not in recipient
     assert Transfer.objects.get().recipient["name"] == "Joseph Mwangi"
 
 
