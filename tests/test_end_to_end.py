@@ -7,7 +7,6 @@ the Daraja client with its asynchronous callback, Standard Webhooks verified by 
 
 import json
 import os
-import random
 import subprocess
 import sys
 import uuid
@@ -19,18 +18,10 @@ import psycopg
 import pytest
 import redis
 
-from gateway.demo.stack import port_is_free
+from gateway.demo.stack import free_port_base
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
-
-
-def free_port_base(count: int = 6) -> int:
-    for _ in range(200):
-        base = random.randrange(20000, 40000)
-        if all(port_is_free(base + offset) for offset in range(count)):
-            return base
-    raise RuntimeError("no free port range")
 
 
 @pytest.fixture

@@ -33,6 +33,17 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def free_port_base(count: int = 6, low: int = 20000, high: int = 40000) -> int:
+    """A base port N such that N..N+count-1 are all free right now (for tests and scripts)."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(low, high)
+        if all(port_is_free(base + offset) for offset in range(count)):
+            return base
+    raise StackError("no free range of ports found")
+
+
 def ports_check(ports: dict[str, int]) -> None:
     busy = [f"{port} ({name})" for name, port in ports.items() if not port_is_free(port)]
     if busy:

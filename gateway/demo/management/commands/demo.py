@@ -37,6 +37,7 @@ from ramps.chain.devchain import (
     AnvilStartError,
     PortInUseError,
     ToolMissingError,
+    anvil_binary,
     dev_private_key,
     token_deploy,
     token_mint,
@@ -75,6 +76,7 @@ class Command(BaseCommand):
         receiver: WebhookReceiver | None = None
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
+            anvil_binary()  # a missing tool is reported before anything starts
             ports_check(ports)
             self.step("preparing the database")
             self.fresh_demo_storage(var_dir)
