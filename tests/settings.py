@@ -7,7 +7,9 @@ import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gateway")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
-os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+# In-process tests publish tasks to kombu's in-memory transport (nothing consumes them there);
+# the end-to-end test runs a real worker against Redis (E2E_BROKER_URL).
+os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 os.environ.setdefault("GATEWAY_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1rZXktMzItYnl0ZXMtbG9uZy1mb3ItZmVybiE=")
 
