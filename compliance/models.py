@@ -78,5 +78,11 @@ class ScreeningDecision(BaseModel):
     supersedes = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+")
 
+    class Meta:
+        constraints = [
+            # A held decision is superseded at most once (one operator decision per case).
+            models.UniqueConstraint(fields=["supersedes"], name="decision_superseded_once"),
+        ]
+
     def __str__(self) -> str:
         return f"{self.outcome} ({self.subject_reference})"

@@ -53,7 +53,9 @@ class ParsedList:
     addresses: list[tuple[str, str, str]] = field(default_factory=list)  # (entry_id, ticker, addr)
 
 
-_AKA = re.compile(r"a\.k\.a\.\s+'([^']+)'")
+# An alias is quoted, and may itself hold apostrophes (AL-QA'QA, ''FOOPIE''): it ends at the
+# quote that is followed by the end of the alias list item (";", ".", ",", ")" or the end).
+_AKA = re.compile(r"a\.k\.a\.\s+'(.+?)'(?=\s*(?:;|,|\)|\.(?:\s|$)|$))")
 _DIGITAL_ADDRESS = re.compile(r"Digital Currency Address - ([A-Z0-9]+)\s+([A-Za-z0-9]+)")
 
 
@@ -72,7 +74,10 @@ def sanctions_parse_ofac_sdn_csv(path: Path) -> ParsedList:
             entry_id = row[0].strip()
             parsed.names.append((entry_id, _ofac_field(row[1])))
             remarks = _ofac_field(row[11]) if len(row) > 11 else ""
-            parsed.names.extend((entry_id, alias) for alias in _AKA.findall(remarks))
+            parsed.names.extend(
+                (entry_id, alias.strip("' ")) for alias in _AKA.findall(remarks)
+                if alias.strip("' ")
+            )
             parsed.addresses.extend(
                 (entry_id, ticker, address) for ticker, address in _DIGITAL_ADDRESS.findall(remarks)
             )
@@ -85,9 +90,13 @@ def sanctions_parse_crypto_address_json(paths: Iterable[Path]) -> ParsedList:
     for path in paths:
         ticker = path.stem.rsplit("_", 1)[-1].upper()
         data = json.loads(path.read_text())
-        if not isinstance(data, list):
-            raise SanctionsImportError(f"{path.name}: expected a JSON array of addresses.")
-        parsed.addresses.extend(("", ticker, str(address)) for address in data)
+        if not isinstance(data, list) or not all(
+            isinstance(address, str) and address.strip() for address in data
+        ):
+            raise SanctionsImportError(
+                f"{path.name}: expected a JSON array of address strings; active list kept."
+            )
+        parsed.addresses.extend(("", ticker, address.strip()) for address in data)
     return parsed
 
 
@@ -198,9 +207,15 @@ def screening_decide_manually(*, decision: ScreeningDecision, outcome: str, oper
         raise DomainError("An operator approves or rejects.", slug="invalid-outcome", status=422)
     if not note.strip():
         raise DomainError("A reason is required.", slug="reason-required", status=422)
-    return ScreeningDecision.objects.create(
-        subject_reference=decision.subject_reference, outcome=outcome,
-        reasons=[*decision.reasons, {"rule": "operator", "note": note, "operator": operator}],
-        rules_version=decision.rules_version, list_versions=decision.list_versions,
-        decided_by=operator, supersedes=decision,
-    )
+    with transaction.atomic():
+        # Lock the held decision: two operators deciding at once get one decision, not two.
+        ScreeningDecision.objects.select_for_update().get(pk=decision.pk)
+        if ScreeningDecision.objects.filter(supersedes=decision).exists():
+            raise DomainError("This case was already decided.", slug="decision-already-made",
+                              status=409)
+        return ScreeningDecision.objects.create(
+            subject_reference=decision.subject_reference, outcome=outcome,
+            reasons=[*decision.reasons, {"rule": "operator", "note": note, "operator": operator}],
+            rules_version=decision.rules_version, list_versions=decision.list_versions,
+            decided_by=operator, supersedes=decision,
+        )

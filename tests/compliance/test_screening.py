@@ -231,10 +231,6 @@ def test_manual_decision_needs_a_note_and_approve_or_reject(held, outcome, note,
     assert list(ScreeningDecision.objects.values_list("pk", flat=True)) == [held.pk]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG compliance/services.py screening_decide_manually checks only decision.outcome == hold; "
-    "a held decision that an operator already decided can be decided again (even the opposite "
-    "way), leaving two superseding decisions for one case."))
 def test_a_held_decision_is_decided_once(held):
     screening_decide_manually(decision=held, outcome=Outcome.APPROVE, operator="ops-a",
                               note="ID checked")
