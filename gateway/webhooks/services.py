@@ -64,8 +64,10 @@ def webhook_delivery_send(*, delivery_id: int) -> WebhookDelivery:
                                body=body)
         delivery.attempts += 1
         try:
+            # Redirects are not followed: a 3xx means the body did not reach a receiver.
             response = requests.post(delivery.endpoint.url, data=body.encode(), headers=headers,
-                                     timeout=settings.OUTBOUND_HTTP_TIMEOUT_SECONDS)
+                                     timeout=settings.OUTBOUND_HTTP_TIMEOUT_SECONDS,
+                                     allow_redirects=False)
             delivery.last_status_code = response.status_code
             ok = 200 <= response.status_code < 300
             delivery.last_error = "" if ok else response.text[:500]

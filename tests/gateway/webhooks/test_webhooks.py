@@ -250,10 +250,6 @@ def test_a_slow_endpoint_times_out_and_is_retried_later(receiver, endpoint, sett
     assert sent.last_error.startswith("ReadTimeout: ")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG gateway/webhooks/services.py webhook_delivery_send: requests.post follows redirects, "
-    "so a 302 turns the POST into a GET elsewhere and the delivery is marked delivered "
-    "although no receiver got the body (Standard Webhooks: a 3xx is a failure)."))
 def test_a_redirect_is_a_failed_attempt_and_is_not_followed(receiver, endpoint):
     delivery = enqueue(endpoint)
     receiver.reply(302, Location=receiver.url("/elsewhere"))
