@@ -5,7 +5,7 @@ rest of the system (approve or reject a held transfer), never by editing a row.
 """
 
 from django.contrib import admin, messages
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from gateway.common.problems import DomainError
@@ -22,33 +22,31 @@ _STATE_COLOURS = {
 
 
 def timeline_svg(events: list[TransferEvent]) -> str:
-    """A horizontal timeline: one dot per state, spaced by elapsed time (log-scaled)."""
+    """A horizontal timeline: one dot per state in order, the time spent between states written
+    on the segment that joins them; scrolls sideways when it is wider than the page."""
     if not events:
         return ""
-    import math
-
-    start = events[0].created_at
-    offsets = [math.log1p((e.created_at - start).total_seconds()) for e in events]
-    span = max(offsets[-1], 1e-9)
-    width, left, right = 900, 40, 40
-    xs = [left + (width - left - right) * (o / span) for o in offsets]
-    # Keep labels from overlapping: at least 70 px between consecutive dots.
-    for i in range(1, len(xs)):
-        xs[i] = max(xs[i], xs[i - 1] + 70)
-    width = int(max(width, xs[-1] + right + 60))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="110" '
-             f'role="img" aria-label="transfer timeline" style="font:11px sans-serif">',
-             f'<line x1="{left}" y1="40" x2="{xs[-1]}" y2="40" stroke="#90a4ae" stroke-width="2"/>']
-    for x, event in zip(xs, events, strict=True):
+    step, left, top = 120, 60, 44
+    width = left * 2 + step * (len(events) - 1)
+    parts = [f'<div style="overflow-x:auto"><svg xmlns="http://www.w3.org/2000/svg" '
+             f'width="{width}" height="100" viewBox="0 0 {width} 100" '
+             f'style="font:11px sans-serif" role="img" aria-label="transfer timeline">',
+             f'<line x1="{left}" y1="{top}" x2="{left + step * (len(events) - 1)}" y2="{top}" '
+             f'stroke="#90a4ae" stroke-width="2"/>']
+    for index, event in enumerate(events):
+        x = left + step * index
         colour = _STATE_COLOURS.get(event.to_state, "#1565c0")
-        elapsed = (event.created_at - start).total_seconds()
-        parts.append(f'<circle cx="{x:.0f}" cy="40" r="7" fill="{colour}"/>')
-        parts.append(f'<text x="{x:.0f}" y="22" text-anchor="middle">{event.to_state}</text>')
-        parts.append(f'<text x="{x:.0f}" y="62" text-anchor="middle" fill="#555">'
-                     f'+{elapsed:.1f}s</text>')
-        parts.append(f'<text x="{x:.0f}" y="76" text-anchor="middle" fill="#888">'
+        parts.append(f'<circle cx="{x}" cy="{top}" r="7" fill="{colour}"><title>'
+                     f'{escape(event.reason)}</title></circle>')
+        parts.append(f'<text x="{x}" y="{top - 16}" text-anchor="middle">'
+                     f'{escape(event.to_state)}</text>')
+        parts.append(f'<text x="{x}" y="{top + 24}" text-anchor="middle" fill="#666">'
                      f'{event.created_at:%H:%M:%S}</text>')
-    parts.append("</svg>")
+        if index:
+            gap = (event.created_at - events[index - 1].created_at).total_seconds()
+            parts.append(f'<text x="{x - step / 2:.0f}" y="{top + 44}" text-anchor="middle" '
+                         f'fill="#999">+{gap:.1f}s</text>')
+    parts.append("</svg></div>")
     return "".join(parts)
 
 
@@ -56,8 +54,16 @@ class TransferEventInline(admin.TabularInline):
     model = TransferEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", "from_state", "to_state", "reason", "actor", "data"]
+    fields = ["created_at", "from_state_code", "to_state_code", "reason", "actor", "data"]
     readonly_fields = fields
+
+    @admin.display(description="from")
+    def from_state_code(self, obj: TransferEvent) -> str:
+        return obj.from_state or "-"
+
+    @admin.display(description="to")
+    def to_state_code(self, obj: TransferEvent) -> str:
+        return obj.to_state
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -93,6 +99,12 @@ class TransferAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Everything on the page is read-only: no save buttons.
+        extra_context = {**(extra_context or {}), "show_save": False,
+                         "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Timeline")
     def timeline(self, obj: Transfer) -> str:

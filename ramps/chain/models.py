@@ -117,6 +117,7 @@ class DepositAddress(BaseModel):
 
     class Meta:
         ordering = ["chain", "derivation_index"]
+        verbose_name_plural = "deposit addresses"
         constraints = [
             models.UniqueConstraint(
                 fields=["chain", "address"], name="chain_deposit_address_unique_address"
