@@ -1,21 +1,9 @@
 from django.contrib import admin
 
+from gateway.common.admin import ReadOnlyAdmin
 from gateway.common.money import money_round
 from gateway.ledger.models import JournalEntry, LedgerAccount, Posting
 from gateway.ledger.selectors import account_balance_by_id
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Ledger rows are append-only: nothing is added, changed or deleted from the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class PostingInline(admin.TabularInline):

@@ -6,22 +6,10 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from web3 import Web3
 
+from gateway.common.admin import ReadOnlyAdmin
 from ramps.chain.errors import InvalidXpubError
 from ramps.chain.models import Chain, ChainBlock, Deposit, DepositAddress, Token
 from ramps.chain.services import chain_scan, deposit_address_derive
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Facts recorded by the watcher: shown, never edited by hand."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ChainForm(forms.ModelForm):

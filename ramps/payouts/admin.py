@@ -2,20 +2,8 @@
 
 from django.contrib import admin
 
+from gateway.common.admin import ReadOnlyAdmin
 from ramps.payouts.models import PayoutAttempt, PayoutAttemptEvent, PayoutCallback, Rail
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Attempts and callbacks are facts recorded by the services; the admin only shows them."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Rail)
