@@ -53,15 +53,25 @@ class ParsedList:
     addresses: list[tuple[str, str, str]] = field(default_factory=list)  # (entry_id, ticker, addr)
 
 
-# An alias is quoted, and may itself hold apostrophes (AL-QA'QA, ''FOOPIE''): it ends at the
-# quote that is followed by the end of the alias list item (";", ".", ",", ")" or the end).
-_AKA = re.compile(r"a\.k\.a\.\s+'(.+?)'(?=\s*(?:;|,|\)|\.(?:\s|$)|$))")
+# Remarks are ";"-separated items; an alias item is "a.k.a. '<alias>'" (also f.k.a./n.k.a.), and
+# the alias may itself hold quotes and commas (AL-QA'QA, ''FOOPIE'', 'AL-DARDA', Abu'): it is
+# everything between the item's first and last quote.
+_AKA_ITEM = re.compile(r"^[afn]\.k\.a\.\s+'(.*)'\)?$")
 _DIGITAL_ADDRESS = re.compile(r"Digital Currency Address - ([A-Z0-9]+)\s+([A-Za-z0-9]+)")
 
 
 def _ofac_field(value: str) -> str:
     value = value.strip()
     return "" if value == "-0-" else value
+
+
+def sdn_remarks_aliases(remarks: str) -> list[str]:
+    aliases = []
+    for item in remarks.split(";"):
+        match = _AKA_ITEM.match(item.strip().rstrip(".").strip())
+        if match and match.group(1).strip("' "):
+            aliases.append(match.group(1).strip("' "))
+    return aliases
 
 
 def sanctions_parse_ofac_sdn_csv(path: Path) -> ParsedList:
@@ -74,10 +84,7 @@ def sanctions_parse_ofac_sdn_csv(path: Path) -> ParsedList:
             entry_id = row[0].strip()
             parsed.names.append((entry_id, _ofac_field(row[1])))
             remarks = _ofac_field(row[11]) if len(row) > 11 else ""
-            parsed.names.extend(
-                (entry_id, alias.strip("' ")) for alias in _AKA.findall(remarks)
-                if alias.strip("' ")
-            )
+            parsed.names.extend((entry_id, alias) for alias in sdn_remarks_aliases(remarks))
             parsed.addresses.extend(
                 (entry_id, ticker, address) for ticker, address in _DIGITAL_ADDRESS.findall(remarks)
             )

@@ -282,11 +282,6 @@ def test_sdn_aliases_with_apostrophes_are_indexed_whole(tmp_path):
     assert {h.entry_id for h in sanctioned_name_hits(names=["Foopie"])} == {"6925"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG compliance/services.py _AKA: the alias ends at the first quote followed by ','; an alias "
-    "in 'LAST', First' form whose last name ends in an apostrophe is cut there: entry 21266 "
-    "'AL-DARDA', Abu' -> 'AL-DARDA', entry 11177 'ABU-AL-KARKH', 'Yusuf' -> 'ABU-AL-KARKH', so "
-    "'Abu al-Darda'' is not matched."))
 def test_sdn_aliases_in_last_comma_first_form_ending_in_an_apostrophe_are_indexed_whole(
         tmp_path):
     sdn = tmp_path / "sdn.csv"
