@@ -5,6 +5,7 @@ Screening rules (``RULES_VERSION``), each recorded as a reason when it fires:
 - ``sanctioned-address``: a paying or refund address is on an active list -> reject.
 - ``sanctioned-name``: a party's normalised name equals a listed name or alias -> hold.
 - ``amount-review``: the amount reaches the corridor's review threshold -> hold.
+- ``lists-missing``: no sanctions list is loaded at all -> hold (fail closed).
 
 The strongest outcome wins (reject > hold > approve). Fuzzy name matching, KYC tiers and
 monitoring rules extend this set without changing its interface.
@@ -191,6 +192,10 @@ def screening_run(*, subject: ScreeningSubject) -> ScreeningDecision:
             "list_version": hit.sanctions_list.version, "entry_id": hit.entry_id,
             "matched_name": hit.name,
         })
+    list_versions = active_list_versions()
+    if not list_versions:
+        # Fail closed: with no list loaded nothing can be cleared.
+        reasons.append({"rule": "lists-missing", "detail": "no active sanctions list"})
     if subject.review_amount_in is not None and subject.amount_in >= subject.review_amount_in:
         reasons.append({
             "rule": "amount-review", "amount_in": str(subject.amount_in),
@@ -200,7 +205,7 @@ def screening_run(*, subject: ScreeningSubject) -> ScreeningDecision:
         outcome = ScreeningDecision.Outcome.HOLD
     return ScreeningDecision.objects.create(
         subject_reference=subject.reference, outcome=outcome, reasons=reasons,
-        rules_version=RULES_VERSION, list_versions=active_list_versions(),
+        rules_version=RULES_VERSION, list_versions=list_versions,
     )
 
 

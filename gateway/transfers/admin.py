@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 from gateway.common.problems import DomainError
 from gateway.ledger.selectors import entries_for_owner
 from gateway.transfers.models import Corridor, Quote, Transfer, TransferEvent
-from gateway.transfers.services import operator_decide
+from gateway.transfers.services import operator_decide, transfer_release_hold
 from gateway.transfers.states import FINAL_STATES, TransferState
 
 _STATE_COLOURS = {
@@ -77,7 +77,7 @@ class TransferAdmin(admin.ModelAdmin):
     search_fields = ["public_id", "external_id", "deposit_address__address"]
     date_hierarchy = "created_at"
     inlines = [TransferEventInline]
-    actions = ["approve_held", "reject_held"]
+    actions = ["approve_held", "reject_held", "release_held"]
     readonly_fields = ["public_id", "partner", "quote", "corridor", "state", "sender_status",
                        "state_changed_at", "external_id", "amount_in", "amount_in_base_units",
                        "amount_fee", "amount_out", "currency_out", "rate", "deposit_address",
@@ -144,6 +144,17 @@ class TransferAdmin(admin.ModelAdmin):
     @admin.action(description="Approve selected held transfers")
     def approve_held(self, request, queryset):
         self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Release selected transfers held for float or conversion")
+    def release_held(self, request, queryset):
+        for transfer in queryset:
+            try:
+                transfer_release_hold(transfer_id=transfer.pk,
+                                      operator=request.user.get_username(),
+                                      note="released in admin")
+                self.message_user(request, f"{transfer.public_id}: released.")
+            except DomainError as exc:
+                self.message_user(request, f"{transfer.public_id}: {exc.detail}", messages.ERROR)
 
     @admin.action(description="Reject selected held transfers")
     def reject_held(self, request, queryset):

@@ -30,8 +30,14 @@ from gateway.common.money import (
     to_base_units,
 )
 from gateway.common.problems import DomainError, InvalidTransitionError, NotFoundError
-from gateway.ledger.models import LedgerAccount
-from gateway.ledger.services import Leg, credit, debit, ledger_entry_post
+from gateway.ledger.models import JournalEntry, LedgerAccount
+from gateway.ledger.services import (
+    Leg,
+    NegativeBalanceError,
+    credit,
+    debit,
+    ledger_entry_post,
+)
 from gateway.partners.models import Partner
 from gateway.transfers.models import Corridor, Quote, Transfer, TransferEvent
 from gateway.transfers.states import FINAL_STATES, TransferState, can_transition
@@ -324,9 +330,17 @@ def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
             reason="deposit removed by a chain reorganisation",
             expect_from=frozenset({S.DEPOSIT_SEEN}),
         )
-    if not live and transfer.state == S.AWAITING_DEPOSIT and (
-        transfer.deposit_expires_at <= timezone.now()
-    ):
+    window_over = transfer.deposit_expires_at <= timezone.now()
+    if live and transfer.state == S.DEPOSIT_SEEN and window_over and len(confirmed) == len(live):
+        received = money_round(from_base_units(confirmed_total, token.decimals), token.symbol)
+        expected = money_round(transfer.amount_in, token.symbol)
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.ON_HOLD, actor="chain",
+            reason=f"underpaid: {received} of {expected} {token.symbol} received "
+                   f"when the deposit window ended",
+            updates={"hold_reason": "underpaid"}, expect_from=frozenset({S.DEPOSIT_SEEN}),
+        )
+    if not live and transfer.state == S.AWAITING_DEPOSIT and window_over:
         return transfer_transition(transfer_id=transfer.pk, to_state=S.EXPIRED,
                                    reason="no deposit within the deposit window",
                                    expect_from=frozenset({S.AWAITING_DEPOSIT}))
@@ -349,6 +363,11 @@ def transfer_fund(*, transfer_id: int, deposits: list[Deposit]) -> Transfer:
     if surplus > 0:
         legs.append(credit("liabilities:overpayments", symbol, surplus, kind=K.LIABILITY))
     with transaction.atomic():
+        # The transfer row is locked first: a worker that lost the race sees it funded and
+        # leaves, before it touches any deposit.
+        locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
+        if locked.state != S.DEPOSIT_SEEN:
+            return locked
         for deposit in deposits:
             deposit_mark_credited(deposit=Deposit.objects.select_for_update().get(pk=deposit.pk))
         return transfer_transition(
@@ -449,8 +468,20 @@ def transfer_convert_execute(*, transfer_id: int) -> Transfer:
     return transfer  # open or unknown: the re-drive asks the venue again later
 
 
+def float_accounts(rail_code: str) -> tuple[str, str]:
+    """The rail's float: what is free to pay out, and what is earmarked for sent payouts."""
+    return f"assets:float:{rail_code}", f"assets:float-reserved:{rail_code}"
+
+
 def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Transfer:
-    """Book the fill and record the payout attempt with the move to ``payout_pending``."""
+    """Book the fill, reserve the payout on the rail's float and record the payout attempt,
+    with the move to ``payout_pending`` (one transaction).
+
+    The reservation moves the amount from the rail's free float to its reserved float; the free
+    float cannot go negative, so two transfers cannot both spend the last float, and a payout the
+    float cannot cover is never sent: the transfer is held (the conversion stays booked) until
+    the float is topped up and an operator releases it.
+    """
     transfer = Transfer.objects.select_related("corridor__venue", "corridor__rail",
                                                "corridor__token").get(pk=transfer_id)
     corridor = transfer.corridor
@@ -459,7 +490,7 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
     sold = money_round(order.filled_base, symbol)
     proceeds = money_round_down(order.filled_quote, fiat)
     spread = proceeds - transfer.amount_out
-    legs = [
+    conversion_legs = [
         debit(f"liabilities:transfers:{symbol}", symbol, transfer.amount_in, kind=K.LIABILITY),
         credit("revenue:fees", symbol, transfer.amount_fee, kind=K.REVENUE),
         credit(venue_account, symbol, sold, kind=K.ASSET),
@@ -467,12 +498,42 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
         credit(f"liabilities:payouts:{fiat}", fiat, transfer.amount_out, kind=K.LIABILITY),
     ]
     if spread != 0:
-        legs.append(credit("revenue:fx-spread", fiat, spread, kind=K.REVENUE))
+        conversion_legs.append(credit("revenue:fx-spread", fiat, spread, kind=K.REVENUE))
     residual = transfer.amount_in - transfer.amount_fee - sold
     if residual != 0:  # fill size differs from the order by rounding dust
-        legs.append(credit("revenue:conversion-dust", symbol, residual, kind=K.REVENUE))
+        conversion_legs.append(credit("revenue:conversion-dust", symbol, residual,
+                                      kind=K.REVENUE))
+    conversion_reference = f"transfer:{transfer.public_id}:conversion"
+    if JournalEntry.objects.filter(reference=conversion_reference).exists():
+        conversion_legs = []  # booked before the transfer was held for float
+    free, reserved = float_accounts(corridor.rail.code)
     recipient = transfer.recipient or {}
+    fill = {"filled_base": str(order.filled_base), "filled_quote": str(order.filled_quote),
+            "average_price": str(order.average_price)}
     with transaction.atomic():
+        locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
+        if locked.state != S.CONVERTING:
+            return locked
+        if conversion_legs:
+            ledger_entry_post(reference=conversion_reference, owner_reference=transfer.reference,
+                              description=f"Conversion {symbol}->{fiat} for transfer "
+                                          f"{transfer.public_id}", legs=conversion_legs)
+        try:
+            with transaction.atomic():
+                ledger_entry_post(
+                    reference=f"transfer:{transfer.public_id}:float-reservation",
+                    description=f"Float reserved for transfer {transfer.public_id}",
+                    owner_reference=transfer.reference,
+                    legs=[credit(free, fiat, transfer.amount_out, kind=K.ASSET, floor=True),
+                          debit(reserved, fiat, transfer.amount_out, kind=K.ASSET)],
+                )
+        except NegativeBalanceError as exc:
+            return transfer_transition(
+                transfer_id=transfer.pk, to_state=S.ON_HOLD, actor="treasury",
+                reason=f"rail float too low: {exc.detail}"[:300], data=fill,
+                updates={"hold_reason": "insufficient rail float"},
+                expect_from=frozenset({S.CONVERTING}),
+            )
         attempt = payout_attempt_create(
             rail=corridor.rail, owner_reference=transfer.reference, amount=transfer.amount_out,
             currency=fiat, recipient_msisdn=recipient.get("phone_number", ""),
@@ -480,13 +541,30 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
         )
         return transfer_transition(
             transfer_id=transfer.pk, to_state=S.PAYOUT_PENDING, actor="liquidity",
-            reason="converted; payout recorded",
-            data={"filled_base": str(order.filled_base), "filled_quote": str(order.filled_quote),
-                  "average_price": str(order.average_price), "payout_reference": attempt.reference},
-            ledger_reference=f"transfer:{transfer.public_id}:conversion",
-            ledger_description=f"Conversion {symbol}->{fiat} for transfer {transfer.public_id}",
-            legs=legs, expect_from=frozenset({S.CONVERTING}),
+            reason="converted; float reserved; payout recorded",
+            data={**fill, "payout_reference": attempt.reference},
+            expect_from=frozenset({S.CONVERTING}),
         )
+
+
+def transfer_release_hold(*, transfer_id: int, operator: str, note: str) -> Transfer:
+    """Release a transfer held for a treasury or conversion reason (not a compliance case):
+    it goes back to ``approved`` and continues from its recorded conversion order, if any."""
+    if not note.strip():
+        raise DomainError("A reason is required.", slug="reason-required", status=422)
+    transfer = Transfer.objects.select_related("compliance_decision").get(pk=transfer_id)
+    decision = transfer.compliance_decision
+    if transfer.state != S.ON_HOLD or decision is None or (
+        decision.outcome != ScreeningDecision.Outcome.APPROVE
+    ):
+        raise InvalidTransitionError(
+            "Only a held transfer that compliance approved can be released; a compliance case "
+            "is decided with approve/reject."
+        )
+    return transfer_transition(transfer_id=transfer.pk, to_state=S.APPROVED,
+                               actor=f"operator:{operator}", reason=f"released: {note}"[:300],
+                               updates={"hold_reason": ""},
+                               expect_from=frozenset({S.ON_HOLD}))
 
 
 # --- payout ---------------------------------------------------------------------------------
@@ -538,7 +616,7 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
         return transfer
     fiat = transfer.currency_out
     if attempt.status == PayoutAttempt.Status.SUCCEEDED:
-        float_account = f"assets:float:{attempt.rail.code}"
+        _, reserved = float_accounts(attempt.rail.code)
         return transfer_transition(
             transfer_id=transfer.pk, to_state=S.COMPLETED, actor=f"rail:{attempt.rail.code}",
             reason="recipient paid",
@@ -548,7 +626,7 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
             ledger_description=f"Payout of transfer {transfer.public_id} via {attempt.rail.code}",
             legs=[
                 debit(f"liabilities:payouts:{fiat}", fiat, transfer.amount_out, kind=K.LIABILITY),
-                credit(float_account, fiat, transfer.amount_out, kind=K.ASSET, floor=True),
+                credit(reserved, fiat, transfer.amount_out, kind=K.ASSET, floor=True),
             ],
             expect_from=frozenset({S.PAYOUT_PENDING}),
         )
@@ -615,8 +693,7 @@ def transfers_stuck(*, older_than_seconds: int) -> list[int]:
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     waiting = {S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN}
     active = Transfer.objects.filter(state__in=set(_STEPS) - waiting, updated_at__lte=cutoff)
-    expiring = Transfer.objects.filter(state=S.AWAITING_DEPOSIT,
-                                       deposit_expires_at__lte=timezone.now())
+    expiring = Transfer.objects.filter(state__in=waiting, deposit_expires_at__lte=timezone.now())
     return sorted(set(active.values_list("pk", flat=True)[:1000])
                   | set(expiring.values_list("pk", flat=True)[:1000]))
 

@@ -28,7 +28,7 @@ S = TransferState
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.AWAITING_DEPOSIT: frozenset({S.DEPOSIT_SEEN, S.EXPIRED}),
-    S.DEPOSIT_SEEN: frozenset({S.FUNDED, S.AWAITING_DEPOSIT}),
+    S.DEPOSIT_SEEN: frozenset({S.FUNDED, S.AWAITING_DEPOSIT, S.ON_HOLD}),
     S.FUNDED: frozenset({S.APPROVED, S.ON_HOLD, S.REJECTED}),
     S.ON_HOLD: frozenset({S.APPROVED, S.REJECTED}),
     S.APPROVED: frozenset({S.CONVERTING, S.ON_HOLD}),

@@ -78,6 +78,10 @@ def webhook_delivery_send(*, delivery_id: int) -> WebhookDelivery:
         if ok:
             delivery.status = WebhookDelivery.Status.DELIVERED
             delivery.delivered_at = now
+        elif delivery.last_status_code == 410:
+            # 410 Gone: the receiver says the endpoint no longer exists; stop sending to it.
+            delivery.status = WebhookDelivery.Status.FAILED
+            WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(is_active=False)
         elif delivery.attempts >= MAX_ATTEMPTS:
             delivery.status = WebhookDelivery.Status.FAILED
         else:

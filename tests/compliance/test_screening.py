@@ -238,3 +238,17 @@ def test_a_held_decision_is_decided_once(held):
         screening_decide_manually(decision=held, outcome=Outcome.REJECT, operator="ops-b",
                                   note="second opinion")
     assert ScreeningDecision.objects.filter(supersedes=held).count() == 1
+
+
+@pytest.mark.django_db
+def test_with_no_list_loaded_nothing_is_cleared():
+    from compliance.models import SanctionsList
+    from compliance.services import ScreeningSubject, screening_run
+
+    SanctionsList.objects.update(is_active=False)
+    decision = screening_run(subject=ScreeningSubject(
+        reference="t-none", party_names=["Jane Doe"], addresses=[], amount_in=Decimal("10"),
+        review_amount_in=None))
+    assert decision.outcome == "hold"
+    assert decision.reasons == [{"rule": "lists-missing", "detail": "no active sanctions list"}]
+    assert decision.list_versions == {}

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from compliance.models import SanctionsList, ScreeningDecision
 from compliance.services import sanctions_import
-from gateway.common.problems import InvalidTransitionError
+from gateway.common.problems import DomainError, InvalidTransitionError
 from gateway.ledger.models import JournalEntry, LedgerAccount
 from gateway.ledger.selectors import account_balance
 from gateway.ledger.services import credit, debit, ledger_entry_post
@@ -30,6 +30,8 @@ from gateway.transfers.services import (
     operator_decide,
     transfer_advance,
     transfer_fund,
+    transfer_release_hold,
+    transfer_transition,
     transfers_stuck,
 )
 from gateway.transfers.states import TransferState
@@ -154,7 +156,7 @@ def test_confirmed_deposit_runs_to_payout_and_the_daraja_result_completes_it(
     attempt = PayoutAttempt.objects.get(owner_reference=transfer.reference)
     assert (attempt.status, attempt.amount, attempt.recipient_msisdn) == (
         PayoutAttempt.Status.SUBMITTED, Decimal("12700.00"), PAID)
-    assert entries(transfer) == ["funding", "conversion"]
+    assert entries(transfer) == ["funding", "conversion", "float-reservation"]
 
     [result] = callbacks_to_receiver.wait_for(attempt.reference)
     assert result.path == "/callbacks/payouts/mpesa-ke/result"
@@ -168,7 +170,7 @@ def test_confirmed_deposit_runs_to_payout_and_the_daraja_result_completes_it(
     assert transfer.sender_status == "completed"
     assert attempt.status == PayoutAttempt.Status.SUCCEEDED
     assert len(payments(daraja_sandbox, attempt)) == 1
-    assert entries(transfer) == ["funding", "conversion", "payout"]
+    assert entries(transfer) == ["funding", "conversion", "float-reservation", "payout"]
     assert account_balance(code="assets:float:mpesa-ke", currency="KES") == (
         RAIL_FLOAT - Decimal("12700.00"))
     assert account_balance(code="liabilities:payouts:KES", currency="KES") == Decimal("0.00")
@@ -243,7 +245,7 @@ def test_the_sandbox_posts_its_results_to_the_live_gateway_and_a_duplicate_is_ig
     assert sorted(PayoutCallback.objects.filter(attempt=attempt)
                   .values_list("processing_status", flat=True)) == [
         PayoutCallback.ProcessingStatus.APPLIED, PayoutCallback.ProcessingStatus.DUPLICATE]
-    assert entries(transfer) == ["funding", "conversion", "payout"]
+    assert entries(transfer) == ["funding", "conversion", "float-reservation", "payout"]
     assert path(transfer).count((S.PAYOUT_PENDING, S.COMPLETED)) == 1
     assert len(payments(daraja_sandbox, attempt)) == 1
 
@@ -317,8 +319,7 @@ def test_a_deposit_for_an_expired_transfer_is_never_credited(corridor):
     assert transfer_advance(transfer_id=transfer.pk).state == S.EXPIRED
     deposit = add_deposit(transfer)
     assert transfer_advance(transfer_id=transfer.pk).state == S.EXPIRED
-    with pytest.raises(InvalidTransitionError):
-        transfer_fund(transfer_id=transfer.pk, deposits=[deposit])
+    assert transfer_fund(transfer_id=transfer.pk, deposits=[deposit]).state == S.EXPIRED
     deposit.refresh_from_db()
     transfer.refresh_from_db()
     assert deposit.credited_at is None
@@ -452,17 +453,12 @@ def test_two_workers_advancing_one_transfer_convert_and_pay_once(corridor, daraj
     [attempt] = PayoutAttempt.objects.filter(owner_reference=transfer.reference)
     callbacks_to_receiver.wait_for(attempt.reference)
     assert len(payments(daraja_sandbox, attempt)) == 1
-    assert entries(transfer) == ["funding", "conversion"]
+    assert entries(transfer) == ["funding", "conversion", "float-reservation"]
     assert path(transfer).count((S.APPROVED, S.CONVERTING)) == 1
     assert path(transfer).count((S.CONVERTING, S.PAYOUT_PENDING)) == 1
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG gateway/transfers/services.py transfer_fund/transfer_advance: a worker that read "
-    "deposit_seen before another worker funded the transfer raises DepositAlreadyCreditedError "
-    "(ConflictError) from deposit_mark_credited instead of doing nothing; transfer_advance only "
-    "absorbs InvalidTransitionError."))
 def test_a_worker_that_loses_the_funding_race_does_nothing(corridor):
     transfer = new_transfer(corridor, state=S.DEPOSIT_SEEN)
     deposit = add_deposit(transfer)
@@ -477,8 +473,8 @@ def test_a_worker_that_loses_the_funding_race_does_nothing(corridor):
             connection.close()
 
     with transaction.atomic():
-        # Hold the deposit's row lock, as a first worker crediting it does.
-        Deposit.objects.select_for_update().get(pk=deposit.pk)
+        # Hold the transfer's row lock, as a first worker funding it does.
+        Transfer.objects.select_for_update().get(pk=transfer.pk)
         worker = threading.Thread(target=late_worker)
         worker.start()
         deadline = time.monotonic() + 10
@@ -492,7 +488,7 @@ def test_a_worker_that_loses_the_funding_race_does_nothing(corridor):
                     break
                 time.sleep(0.01)
             else:
-                pytest.fail("the second worker never waited for the deposit")
+                pytest.fail("the second worker never waited for the transfer")
         transfer_fund(transfer_id=transfer.pk, deposits=[deposit])
     worker.join(30)
     transfer.refresh_from_db()
@@ -520,14 +516,10 @@ def test_transfers_stuck_returns_active_transfers_left_alone_and_expiring_ones(c
     assert approved_recent.pk not in transfers_stuck(older_than_seconds=60)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG gateway/transfers/services.py transfer_convert_settle/transfer_payout_drive: the rail "
-    "float (assets:float:<rail>, floor=True) is checked only when the completed payout is booked "
-    "in transfer_payout_outcome, after the money left; with too little float the payout is "
-    "still sent and the transfer then cannot complete."))
 def test_no_payout_is_sent_when_the_rail_float_cannot_cover_it(db, exchange_venue, daraja_rail,
                                                                daraja_sandbox, queued,
                                                                callbacks_to_receiver):
+    sanctions_import(source="ofac-crypto", files=sorted(CRYPTO_DIR.glob("*.json")))
     corridor = make_corridor(venue=exchange_venue, rail=daraja_rail)
     ledger_entry_post(
         reference="test:float:small", description="Opening float",
@@ -536,6 +528,66 @@ def test_no_payout_is_sent_when_the_rail_float_cannot_cover_it(db, exchange_venu
     )
     transfer = new_transfer(corridor)
     add_deposit(transfer)
-    transfer_advance(transfer_id=transfer.pk)
-    for attempt in PayoutAttempt.objects.filter(owner_reference=transfer.reference):
-        assert payments(daraja_sandbox, attempt) == []
+    transfer = transfer_advance(transfer_id=transfer.pk)
+    assert transfer.state == S.ON_HOLD
+    assert transfer.hold_reason == "insufficient rail float"
+    assert not PayoutAttempt.objects.filter(owner_reference=transfer.reference).exists()
+    assert entries(transfer) == ["funding", "conversion"]
+    assert account_balance(code="assets:float:mpesa-ke", currency="KES") == Decimal("100.00")
+
+
+# --- holds that are not compliance cases ----------------------------------------------------
+
+
+def test_a_float_hold_is_released_after_a_top_up_and_pays_once(db, exchange_venue, daraja_rail,
+                                                                daraja_sandbox, queued,
+                                                                callbacks_to_receiver):
+    sanctions_import(source="ofac-crypto", files=sorted(CRYPTO_DIR.glob("*.json")))
+    corridor = make_corridor(venue=exchange_venue, rail=daraja_rail)
+    transfer = new_transfer(corridor)
+    add_deposit(transfer)
+    assert transfer_advance(transfer_id=transfer.pk).state == S.ON_HOLD
+    ledger_entry_post(
+        reference="test:float:top-up", description="Top-up",
+        legs=[debit("assets:float:mpesa-ke", "KES", Decimal("20000.00"), kind=K.ASSET,
+                    floor=True),
+              credit("equity:opening-balances", "KES", Decimal("20000.00"), kind=K.EQUITY)],
+    )
+    with pytest.raises(DomainError):
+        transfer_release_hold(transfer_id=transfer.pk, operator="ops", note=" ")
+    transfer_release_hold(transfer_id=transfer.pk, operator="ops", note="float topped up")
+    transfer = transfer_advance(transfer_id=transfer.pk)
+    assert transfer.state == S.PAYOUT_PENDING
+    assert ConversionOrder.objects.filter(reference=transfer.reference).count() == 1
+    assert entries(transfer) == ["funding", "conversion", "float-reservation"]
+    assert account_balance(code="assets:float:mpesa-ke", currency="KES") == (
+        Decimal("20000.00") - transfer.amount_out)
+    assert account_balance(code="assets:float-reserved:mpesa-ke", currency="KES") == (
+        transfer.amount_out)
+
+
+def test_a_compliance_hold_cannot_be_released_as_a_treasury_hold(corridor):
+    transfer = new_transfer(corridor, state=S.FUNDED)
+    held = ScreeningDecision.objects.create(
+        subject_reference=transfer.reference, outcome=ScreeningDecision.Outcome.HOLD,
+        reasons=[{"rule": "amount-review"}], rules_version="t", list_versions={})
+    transfer_transition(transfer_id=transfer.pk, to_state=S.ON_HOLD,
+                        updates={"compliance_decision": held})
+    with pytest.raises(InvalidTransitionError):
+        transfer_release_hold(transfer_id=transfer.pk, operator="ops", note="looks fine")
+    assert Transfer.objects.get(pk=transfer.pk).state == S.ON_HOLD
+
+
+def test_an_underpaid_transfer_is_held_when_its_deposit_window_ends(corridor):
+    transfer = new_transfer(corridor)
+    add_deposit(transfer, amount=40_000_000)
+    assert transfer_advance(transfer_id=transfer.pk).state == S.DEPOSIT_SEEN
+    Transfer.objects.filter(pk=transfer.pk).update(
+        deposit_expires_at=timezone.now() - timedelta(seconds=1))
+    assert transfer.pk in transfers_stuck(older_than_seconds=3600)
+    transfer = transfer_advance(transfer_id=transfer.pk)
+    assert transfer.state == S.ON_HOLD
+    assert transfer.hold_reason == "underpaid"
+    assert "40.000000 of 100.000000 USDC" in transfer.events.order_by("-id").first().reason
+    assert entries(transfer) == []
+    assert_nothing_moved_money(transfer)

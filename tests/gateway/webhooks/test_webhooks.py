@@ -313,3 +313,16 @@ def test_redrive_queues_only_pending_deliveries_that_are_due(endpoint, monkeypat
     WebhookDelivery.objects.filter(pk=failed.pk).update(status=Status.FAILED)
     assert tasks.webhooks_redrive() == 1
     assert queued == [due.pk]
+
+
+def test_410_gone_disables_the_endpoint_and_stops_sending(receiver, endpoint):
+    delivery = enqueue(endpoint)
+    receiver.reply(410, b"gone")
+    sent = webhook_delivery_send(delivery_id=delivery.pk)
+    sent.refresh_from_db()
+    endpoint.refresh_from_db()
+    assert sent.status == Status.FAILED
+    assert sent.attempts == 1
+    assert endpoint.is_active is False
+    assert webhook_delivery_send(delivery_id=delivery.pk).attempts == 1
+    assert len(receiver.requests) == 1
