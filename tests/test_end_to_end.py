@@ -93,6 +93,7 @@ def test_one_remittance_from_chain_deposit_to_mpesa_payout(tmp_path, e2e_databas
             (transfer_id,))]
         assert entries == [f"transfer:{transfer_id}:funding",
                            f"transfer:{transfer_id}:conversion",
+                           f"transfer:{transfer_id}:float-reservation",
                            f"transfer:{transfer_id}:payout"]
         unbalanced = conn.execute(
             "SELECT entry_id, currency, sum(amount) FROM ledger_posting "
@@ -107,9 +108,12 @@ def test_one_remittance_from_chain_deposit_to_mpesa_payout(tmp_path, e2e_databas
         paid_out = conn.execute(
             "SELECT amount_out FROM transfers_transfer WHERE public_id = %s",
             (transfer_id,)).fetchone()[0]
-        float_spent = conn.execute(
-            "SELECT -sum(p.amount) FROM ledger_posting p JOIN ledger_ledgeraccount a "
+        float_movements = dict(conn.execute(
+            "SELECT a.code, sum(p.amount) FROM ledger_posting p JOIN ledger_ledgeraccount a "
             "ON a.id = p.account_id JOIN ledger_journalentry j ON j.id = p.entry_id "
-            "WHERE a.code = 'assets:float:mpesa-ke' AND j.owner_reference = %s",
-            (transfer_id,)).fetchone()[0]
-        assert float_spent == paid_out == Decimal(summary["amount_out"])
+            "WHERE a.code LIKE 'assets:float%%' AND j.owner_reference = %s GROUP BY a.code",
+            (transfer_id,)).fetchall())
+        # Reserved out of the free float, then paid out of the reservation.
+        assert float_movements == {"assets:float:mpesa-ke": -paid_out,
+                                   "assets:float-reserved:mpesa-ke": Decimal(0)}
+        assert paid_out == Decimal(summary["amount_out"])
