@@ -26,6 +26,46 @@ class Chain(BaseModel):
         max_length=500,
         help_text="JSON-RPC endpoint. May embed a provider key, so it is never logged.",
     )
+    class Finality(models.TextChoices):
+        # A deposit is final ``confirmations`` blocks deep (proof-of-work style chains, L2s
+        # whose nodes do not serve the tags).
+        DEPTH = "depth", "Fixed depth"
+        # A deposit is final once its block is at or below the node's ``safe`` block.
+        SAFE = "safe", "safe block tag"
+        # A deposit is final once its block is at or below the node's ``finalized`` block
+        # (Ethereum proof-of-stake finality, about two epochs).
+        FINALIZED = "finalized", "finalized block tag"
+
+    finality = models.CharField(
+        max_length=16, choices=Finality.choices, default=Finality.DEPTH,
+        help_text="How the watcher decides that a deposit is final.",
+    )
+    poll_interval_seconds = models.PositiveIntegerField(
+        default=5, validators=[MinValueValidator(1)],
+        help_text="Least time between two polls of this chain (slow chains need fewer).",
+    )
+    log_range_current = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text=(
+            "Block range the watcher currently asks for in one eth_getLogs call; shrinks when "
+            "the node refuses or times out, grows back towards max_log_range when it is healthy."
+        ),
+    )
+    treasury_address = models.CharField(
+        max_length=42, blank=True,
+        help_text="EIP-55 address that deposit addresses are swept to.",
+    )
+    gas_topup_wei = TokenAmountField(
+        default=0,
+        help_text=(
+            "Native coin (wei) sent to a deposit address that cannot pay for its sweep; 0 means "
+            "twice the sweep's own gas cost."
+        ),
+    )
+    stuck_after_seconds = models.PositiveIntegerField(
+        default=180,
+        help_text="A sent transaction without a receipt this long is replaced with higher fees.",
+    )
     confirmations = models.PositiveIntegerField(
         default=12,
         validators=[MinValueValidator(1)],
@@ -86,7 +126,16 @@ class Token(BaseModel):
     chain = models.ForeignKey(Chain, on_delete=models.PROTECT, related_name="tokens")
     symbol = models.CharField(max_length=20)
     contract_address = models.CharField(max_length=42, help_text="EIP-55 checksummed address.")
-    decimals = models.PositiveSmallIntegerField()
+    decimals = models.PositiveSmallIntegerField(
+        help_text="Read from the contract when the token is added; never typed by hand."
+    )
+    is_accepted = models.BooleanField(
+        default=True,
+        help_text=(
+            "Deposits of a watched but not accepted token are recorded and flagged for an "
+            "operator (refund), never credited."
+        ),
+    )
 
     class Meta:
         ordering = ["chain", "symbol"]
@@ -113,6 +162,13 @@ class DepositAddress(BaseModel):
     address = models.CharField(max_length=42, help_text="EIP-55 checksummed address.")
     derivation_index = models.PositiveIntegerField(
         help_text="Index i of the path <xpub>/0/i the address was derived at."
+    )
+    closed_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text=(
+            "When its owner (a transfer) stopped accepting deposits; later deposits are still "
+            "recorded, flagged for an operator."
+        ),
     )
 
     class Meta:
@@ -154,7 +210,20 @@ class Deposit(BaseModel):
     block_hash = models.CharField(max_length=66, help_text="0x-prefixed lowercase hex.")
     from_address = models.CharField(max_length=42, help_text="EIP-55 checksummed payer.")
     amount = TokenAmountField(help_text="Amount in the token's integer base units.")
+    class Flag(models.TextChoices):
+        # Nothing unusual: the gateway may credit it once confirmed.
+        NONE = "", "None"
+        # Paid to an address whose owner had already closed it (transfer expired, completed or
+        # cancelled): an operator refunds it or attaches it by hand.
+        ADDRESS_CLOSED = "address_closed", "Address closed"
+        # A token the chain watches but does not accept: never credited, refund case.
+        TOKEN_NOT_ACCEPTED = "token_not_accepted", "Token not accepted"
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SEEN)
+    flag = models.CharField(
+        max_length=32, choices=Flag.choices, default=Flag.NONE, blank=True,
+        help_text="Why an operator must look at this deposit; empty when nothing is unusual.",
+    )
     confirmed_at = models.DateTimeField(null=True, blank=True)
     credited_at = models.DateTimeField(
         null=True, blank=True, help_text="When the gateway credited it to a transfer."
@@ -195,3 +264,145 @@ class ChainBlock(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.chain.caip2} #{self.number} {self.hash}"
+
+
+class ChainIncident(BaseModel):
+    """Something on a chain that operators must resolve by hand; never closed automatically.
+
+    A reorg deeper than the chain's finality setting after a deposit was confirmed (and perhaps
+    credited) is the main case: the gateway freezes the transfers it touches until an operator
+    resolves the incident.
+    """
+
+    class Kind(models.TextChoices):
+        DEEP_REORG = "deep_reorg", "Reorg deeper than finality"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    chain = models.ForeignKey(Chain, on_delete=models.PROTECT, related_name="incidents")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    deposit = models.ForeignKey(
+        Deposit, on_delete=models.PROTECT, null=True, blank=True, related_name="incidents"
+    )
+    block_number = models.PositiveBigIntegerField(null=True, blank=True)
+    detail = models.TextField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolution_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One incident per deposit and kind, however many scans see the same reorg.
+            models.UniqueConstraint(fields=["deposit", "kind"],
+                                    name="chain_incident_unique_deposit_kind"),
+        ]
+        indexes = [models.Index(fields=["chain", "status"], name="chain_incident_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.chain.caip2} ({self.status})"
+
+
+class AddressNonce(BaseModel):
+    """Next nonce of an address the gateway sends from, allocated under a row lock.
+
+    The node's pending count is not enough: two workers reading it at once get the same nonce
+    and one transaction replaces the other.
+    """
+
+    chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="nonces")
+    address = models.CharField(max_length=42, help_text="EIP-55 checksummed sender.")
+    next_nonce = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "address"], name="chain_nonce_unique_address"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} on {self.chain.caip2}: next nonce {self.next_nonce}"
+
+
+class OutboundTransaction(BaseModel):
+    """A transaction the gateway sends: a sweep, a refund or a gas top-up.
+
+    The row (with its reference, nonce, fees and signed bytes) is committed before anything is
+    broadcast, so a crash never leads to a second, different transaction for one reference: the
+    next attempt broadcasts the same signed bytes again or replaces them with the same nonce.
+    """
+
+    class Kind(models.TextChoices):
+        SWEEP = "sweep", "Sweep to treasury"
+        REFUND = "refund", "Refund"
+        GAS_TOPUP = "gas_topup", "Gas top-up"
+
+    class Status(models.TextChoices):
+        # Stored, nothing signed or sent yet.
+        CREATED = "created", "Created"
+        # A sweep waiting for its gas top-up to be mined.
+        WAITING_GAS = "waiting_gas", "Waiting for gas"
+        # Signed and handed to the node (perhaps more than once, same nonce); no receipt yet.
+        BROADCAST = "broadcast", "Broadcast"
+        # Mined with status 1.
+        CONFIRMED = "confirmed", "Confirmed"
+        # Mined and reverted, or refused for good: an operator decides what next.
+        FAILED = "failed", "Failed"
+
+    chain = models.ForeignKey(Chain, on_delete=models.PROTECT, related_name="outbound")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reference = models.CharField(
+        max_length=120, unique=True,
+        help_text="Idempotency reference of the caller; one transaction per reference, ever.",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
+    token = models.ForeignKey(
+        Token, on_delete=models.PROTECT, null=True, blank=True, related_name="outbound",
+        help_text="Empty for the chain's native coin (gas top-ups).",
+    )
+    deposit = models.ForeignKey(
+        Deposit, on_delete=models.PROTECT, null=True, blank=True, related_name="outbound",
+        help_text="The deposit a refund returns (part of).",
+    )
+    source_derivation_index = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Deposit address index that signs (sweeps); empty for the hot wallet.",
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children",
+        help_text="The sweep a gas top-up pays for.",
+    )
+    from_address = models.CharField(max_length=42)
+    to_address = models.CharField(max_length=42)
+    amount = TokenAmountField(help_text="Token (or wei) amount in integer base units.")
+    nonce = models.PositiveBigIntegerField(null=True, blank=True)
+    gas_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    max_fee_per_gas = TokenAmountField(null=True, blank=True, help_text="wei per gas")
+    max_priority_fee_per_gas = TokenAmountField(null=True, blank=True, help_text="wei per gas")
+    tx_hash = models.CharField(max_length=66, blank=True, help_text="Newest broadcast hash.")
+    raw_transaction = models.TextField(
+        blank=True, help_text="Signed bytes of the newest attempt (public data, no key)."
+    )
+    attempts = models.JSONField(
+        default=list, blank=True,
+        help_text="Every signed attempt: hash, fees and time; replacements share the nonce.",
+    )
+    broadcast_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    block_number = models.PositiveBigIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain", "from_address", "nonce"], name="chain_outbound_unique_nonce",
+                condition=models.Q(nonce__isnull=False),
+            ),
+        ]
+        indexes = [models.Index(fields=["chain", "status"], name="chain_outbound_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.reference} ({self.status})"

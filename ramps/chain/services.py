@@ -46,7 +46,8 @@ from ramps.chain.errors import (
     DepositNotConfirmedError,
     InvalidXpubError,
 )
-from ramps.chain.models import Chain, ChainBlock, Deposit, DepositAddress, Token
+from ramps.chain.models import Chain, ChainBlock, ChainIncident, Deposit, DepositAddress, Token
+from ramps.chain.watchlist import address_watchlist
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,11 @@ class ScanResult:
     reorged_deposits: list[Deposit] = field(default_factory=list)
     deep_reorged_deposits: list[Deposit] = field(default_factory=list)
     """Confirmed deposits whose block left the chain: an incident, see the module docstring."""
+    incidents_opened: list[ChainIncident] = field(default_factory=list)
+    logs_scanned: int = 0
+    log_range: int | None = None
+    """Block range per eth_getLogs call at the end of the pass (after any adapting)."""
+    range_shrinks: int = 0
     head: int | None = None
     cursor: int | None = None
     error: str = ""
@@ -206,6 +212,11 @@ def _rewind_to(*, locked: Chain, fork_point: int, result: ScanResult) -> None:
 
 
 def _report_deep_reorg(*, deposit: Deposit, result: ScanResult) -> None:
+    """Open (once) an incident for a confirmed deposit whose block left the chain.
+
+    Runs inside the scan's transaction, so the incident and the rewind commit together; the
+    unique (deposit, kind) constraint keeps it to one incident however often it is seen.
+    """
     logger.error(
         "deep reorg on %s: confirmed deposit %s (tx %s, log %s, block %s) left the chain",
         deposit.chain.caip2, deposit.pk, deposit.tx_hash, deposit.log_index,
@@ -213,6 +224,20 @@ def _report_deep_reorg(*, deposit: Deposit, result: ScanResult) -> None:
     )
     if deposit not in result.deep_reorged_deposits:
         result.deep_reorged_deposits.append(deposit)
+    incident, created = ChainIncident.objects.get_or_create(
+        deposit=deposit, kind=ChainIncident.Kind.DEEP_REORG,
+        defaults={
+            "chain_id": deposit.chain_id,
+            "block_number": deposit.block_number,
+            "detail": (
+                f"Confirmed deposit {deposit.pk} (tx {deposit.tx_hash}, log {deposit.log_index}, "
+                f"block {deposit.block_number} {deposit.block_hash}) left the chain; "
+                f"credited: {'yes' if deposit.credited_at else 'no'}."
+            ),
+        },
+    )
+    if created:
+        result.incidents_opened.append(incident)
 
 
 def _reorg_check(*, chain: Chain, w3: Web3, result: ScanResult) -> None:
@@ -254,6 +279,10 @@ class _TransferLog:
     block_hash: str
 
 
+def _int(value: int | str) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
 def _parse_transfer(log: dict, tokens: dict[str, Token]) -> _TransferLog | None:
     """An ERC-20 Transfer from a known token, or None for anything else.
 
@@ -281,14 +310,29 @@ def _parse_transfer(log: dict, tokens: dict[str, Token]) -> _TransferLog | None:
         from_address=Web3.to_checksum_address("0x" + topics[1][-40:]),
         amount=amount,
         tx_hash=_hex(log["transactionHash"]),
-        log_index=int(log["logIndex"]),
-        block_number=int(log["blockNumber"]),
+        log_index=_int(log["logIndex"]),
+        block_number=_int(log["blockNumber"]),
         block_hash=_hex(log["blockHash"]),
     )
 
 
+def _deposit_flag(*, w3: Web3, transfer: _TransferLog, deposit_address: DepositAddress) -> str:
+    """Why an operator must see this deposit, or "" when it may be credited normally.
+
+    A closed address is judged by the deposit's block time, not the time it was scanned, so a
+    watcher that lags never flags a payment that arrived in time.
+    """
+    if not transfer.token.is_accepted:
+        return Deposit.Flag.TOKEN_NOT_ACCEPTED
+    if deposit_address.closed_at is not None:
+        block = w3.eth.get_block(transfer.block_hash)
+        if int(block["timestamp"]) >= deposit_address.closed_at.timestamp():
+            return Deposit.Flag.ADDRESS_CLOSED
+    return Deposit.Flag.NONE
+
+
 def _record_transfer(*, locked: Chain, transfer: _TransferLog, deposit_address: DepositAddress,
-                     result: ScanResult) -> None:
+                     result: ScanResult, flag: str = "") -> None:
     deposit, created = Deposit.objects.get_or_create(
         chain=locked,
         tx_hash=transfer.tx_hash,
@@ -301,11 +345,13 @@ def _record_transfer(*, locked: Chain, transfer: _TransferLog, deposit_address: 
             "from_address": transfer.from_address,
             "amount": transfer.amount,
             "status": Deposit.Status.SEEN,
+            "flag": flag,
         },
     )
     if created:
-        logger.info("deposit seen on %s: tx %s log %s block %s", locked.caip2,
-                    transfer.tx_hash, transfer.log_index, transfer.block_number)
+        logger.info("deposit seen on %s: tx %s log %s block %s%s", locked.caip2,
+                    transfer.tx_hash, transfer.log_index, transfer.block_number,
+                    f" (flagged {flag})" if flag else "")
         result.new_deposits.append(deposit)
         return
     deposit = Deposit.objects.select_for_update().get(pk=deposit.pk)
@@ -336,52 +382,144 @@ def _blocks_store(*, chain: Chain, hashes: dict[int, str]) -> None:
     )
 
 
+class _RangeRefusedError(Exception):
+    """The node would not serve this eth_getLogs range: too many blocks or results, or timed
+    out. A smaller range may work."""
+
+
+# Fragments of the messages nodes and hosted providers use to refuse a getLogs range (geth,
+# erigon, Alchemy, Infura, QuickNode, Ankr, BSC nodes...).
+_RANGE_REFUSALS = (
+    "range", "too many", "too large", "limit", "exceed", "response size", "timeout",
+    "timed out", "10000 results", "query returned more than",
+)
+
+# Consecutive answered ranges before the range doubles again towards ``max_log_range``.
+_GROW_AFTER = 2
+# Refusals in one pass before the pass gives up and reports the node as failing.
+_MAX_SHRINKS_PER_PASS = 24
+
+
+def _logs_fetch(*, w3: Web3, start: int, end: int, contracts: list[str]) -> list[dict]:
+    """Raw ``eth_getLogs`` answer (hex strings, no web3 formatting, which costs more than the
+    call itself at high log rates)."""
+    try:
+        response = w3.provider.make_request(
+            "eth_getLogs",
+            [{"fromBlock": hex(start), "toBlock": hex(end), "address": contracts,
+              "topics": [TRANSFER_TOPIC]}],
+        )
+    except requests.Timeout as exc:
+        raise _RangeRefusedError(f"timeout: {exc}") from exc
+    error = response.get("error")
+    if error:
+        message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+        if any(fragment in message.lower() for fragment in _RANGE_REFUSALS):
+            raise _RangeRefusedError(message)
+        raise ValueError(f"eth_getLogs failed: {message}")
+    logs = response.get("result")
+    if not isinstance(logs, list):
+        raise ValueError("eth_getLogs answered without a list of logs")
+    return logs
+
+
 def _scan_ranges(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> None:
+    """Record the Transfer logs to deposit addresses from the cursor up to ``head``.
+
+    The range per call adapts: halved when the node refuses it or times out, doubled again
+    after a few answered ranges (never above ``max_log_range``); the size reached is kept on
+    the chain so that the next pass starts where this one ended. Logs are matched against
+    an in-memory set of the chain's deposit addresses, so the cost per log does not depend
+    on how many addresses are open; only the few hits are looked up in the database.
+    """
     tokens = {token.contract_address.lower(): token for token in Token.objects.filter(chain=chain)}
     if not tokens:
         return
     contracts = [Web3.to_checksum_address(address) for address in tokens]
+    watchlist = address_watchlist(chain=chain)
     cursor = Chain.objects.values_list("cursor_block", flat=True).get(pk=chain.pk)
     start = cursor + 1 if cursor is not None else chain.start_block
     retention = max(MIN_BLOCK_RETENTION, 4 * chain.confirmations, 2 * chain.max_log_range)
-    while start <= head:
-        end = min(start + chain.max_log_range - 1, head)
-        logs = w3.eth.get_logs(
-            {"fromBlock": start, "toBlock": end, "address": contracts, "topics": [TRANSFER_TOPIC]}
-        )
-        end_hash = _canonical_hash(w3, end)
-        if end_hash is None:
-            return  # the node's head went back since it was read; the next pass sorts it out
-        transfers = [parsed for log in logs if (parsed := _parse_transfer(log, tokens))]
-        with transaction.atomic():
-            locked = Chain.objects.select_for_update().get(pk=chain.pk)
-            if locked.cursor_block != cursor:
-                return  # another scan got here first
-            recipients = {transfer.to_address for transfer in transfers}
-            addresses = {
-                deposit_address.address: deposit_address
-                for deposit_address in DepositAddress.objects.filter(
-                    chain=locked, address__in=recipients
-                )
-            } if recipients else {}
-            hashes = {end: end_hash}
-            for transfer in transfers:
-                deposit_address = addresses.get(transfer.to_address)
-                if deposit_address is None:
-                    continue
-                hashes[transfer.block_number] = transfer.block_hash
-                _record_transfer(locked=locked, transfer=transfer,
-                                 deposit_address=deposit_address, result=result)
-            _blocks_store(chain=locked, hashes=hashes)
-            ChainBlock.objects.filter(chain=locked, number__lt=end - retention).delete()
-            _cursor_set(locked=locked, cursor=end)
-        cursor = end
-        start = end + 1
+    span = min(chain.log_range_current or chain.max_log_range, chain.max_log_range)
+    answered = 0
+    try:
+        while start <= head:
+            end = min(start + span - 1, head)
+            try:
+                logs = _logs_fetch(w3=w3, start=start, end=end, contracts=contracts)
+            except _RangeRefusedError as exc:
+                result.range_shrinks += 1
+                if span == 1 or result.range_shrinks > _MAX_SHRINKS_PER_PASS:
+                    raise ValueError(f"eth_getLogs refused blocks {start}-{end}: {exc}") from exc
+                span = max(1, span // 2)
+                answered = 0
+                logger.info("eth_getLogs on %s refused %s blocks (%s); range now %s",
+                            chain.caip2, end - start + 1, exc, span)
+                continue
+            end_hash = _canonical_hash(w3, end)
+            if end_hash is None:
+                return  # the node's head went back since it was read; the next pass sorts it out
+            result.logs_scanned += len(logs)
+            # Cheap pre-filter on the raw topic before any parsing or checksumming.
+            candidates = [log for log in logs
+                          if len(log["topics"]) == 3 and log["topics"][2][-40:].lower()
+                          in watchlist.addresses]
+            with transaction.atomic():
+                locked = Chain.objects.select_for_update().get(pk=chain.pk)
+                if locked.cursor_block != cursor:
+                    return  # another scan got here first
+                if watchlist.refresh():
+                    # Addresses allocated since the pre-filter: filter again, now under the
+                    # chain lock that allocation also takes, so none can be missed.
+                    candidates = [log for log in logs
+                                  if len(log["topics"]) == 3 and log["topics"][2][-40:].lower()
+                                  in watchlist.addresses]
+                transfers = [parsed for log in candidates
+                             if (parsed := _parse_transfer(log, tokens))]
+                recipients = {transfer.to_address for transfer in transfers}
+                addresses = {
+                    deposit_address.address: deposit_address
+                    for deposit_address in DepositAddress.objects.filter(
+                        chain=locked, address__in=recipients
+                    )
+                } if recipients else {}
+                hashes = {end: end_hash}
+                for transfer in transfers:
+                    deposit_address = addresses.get(transfer.to_address)
+                    if deposit_address is None:
+                        continue
+                    hashes[transfer.block_number] = transfer.block_hash
+                    flag = _deposit_flag(w3=w3, transfer=transfer,
+                                         deposit_address=deposit_address)
+                    _record_transfer(locked=locked, transfer=transfer,
+                                     deposit_address=deposit_address, result=result, flag=flag)
+                _blocks_store(chain=locked, hashes=hashes)
+                ChainBlock.objects.filter(chain=locked, number__lt=end - retention).delete()
+                _cursor_set(locked=locked, cursor=end)
+            cursor = end
+            start = end + 1
+            answered += 1
+            if answered >= _GROW_AFTER and span < chain.max_log_range:
+                span = min(chain.max_log_range, span * 2)
+                answered = 0
+    finally:
+        result.log_range = span
+        if span != chain.log_range_current:
+            Chain.objects.filter(pk=chain.pk).update(log_range_current=span)
+            chain.log_range_current = span
+
+
+def _final_block(*, chain: Chain, w3: Web3, head: int) -> int:
+    """Highest block whose deposits are final under the chain's finality setting."""
+    if chain.finality == Chain.Finality.DEPTH:
+        return head - chain.confirmations + 1
+    block = w3.eth.get_block(str(chain.finality))
+    return int(block["number"])
 
 
 def _confirm(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> None:
     """Confirm or retire the seen deposits that are deep enough."""
-    deepest = head - chain.confirmations + 1
+    deepest = _final_block(chain=chain, w3=w3, head=head)
     candidates = list(
         Deposit.objects.filter(chain=chain, status=Deposit.Status.SEEN,
                                block_number__lte=deepest).values_list("pk", "block_number")
