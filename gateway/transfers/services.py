@@ -16,6 +16,7 @@ from typing import Any
 import phonenumbers
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
@@ -658,8 +659,25 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
 
 # --- the driver -----------------------------------------------------------------------------
 
+def transfer_hold_review(*, transfer_id: int) -> Transfer:
+    """A held compliance case decided elsewhere (the admin, a case queue with maker-checker)
+    leaves a superseding decision; apply it to the transfer. Idempotent."""
+    transfer = Transfer.objects.select_related("compliance_decision").get(pk=transfer_id)
+    held = transfer.compliance_decision
+    if transfer.state != S.ON_HOLD or held is None or (
+        held.outcome != ScreeningDecision.Outcome.HOLD
+    ):
+        return transfer
+    decided = ScreeningDecision.objects.filter(supersedes=held).first()
+    if decided is None:
+        return transfer
+    return transfer_apply_decision(transfer_id=transfer.pk, decision=decided,
+                                   actor=f"operator:{decided.decided_by}")
+
+
 _STEPS = {
     S.AWAITING_DEPOSIT: lambda pk: transfer_deposit_progress(transfer_id=pk),
+    S.ON_HOLD: lambda pk: transfer_hold_review(transfer_id=pk),
     S.DEPOSIT_SEEN: lambda pk: transfer_deposit_progress(transfer_id=pk),
     S.FUNDED: lambda pk: transfer_screen(transfer_id=pk),
     S.APPROVED: lambda pk: transfer_convert_start(transfer_id=pk),
@@ -692,10 +710,15 @@ def transfer_advance(*, transfer_id: int, max_steps: int = 10) -> Transfer:
 def transfers_stuck(*, older_than_seconds: int) -> list[int]:
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     waiting = {S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN}
-    active = Transfer.objects.filter(state__in=set(_STEPS) - waiting, updated_at__lte=cutoff)
+    active = Transfer.objects.filter(state__in=set(_STEPS) - waiting - {S.ON_HOLD},
+                                     updated_at__lte=cutoff)
     expiring = Transfer.objects.filter(state__in=waiting, deposit_expires_at__lte=timezone.now())
+    decided = Transfer.objects.filter(
+        state=S.ON_HOLD, compliance_decision__outcome=ScreeningDecision.Outcome.HOLD,
+    ).filter(Exists(ScreeningDecision.objects.filter(supersedes=OuterRef("compliance_decision"))))
     return sorted(set(active.values_list("pk", flat=True)[:1000])
-                  | set(expiring.values_list("pk", flat=True)[:1000]))
+                  | set(expiring.values_list("pk", flat=True)[:1000])
+                  | set(decided.values_list("pk", flat=True)[:1000]))
 
 
 def operator_decide(*, transfer_id: int, approve: bool, operator: str, note: str) -> Transfer:
@@ -706,11 +729,10 @@ def operator_decide(*, transfer_id: int, approve: bool, operator: str, note: str
     if transfer.state != S.ON_HOLD or transfer.compliance_decision is None:
         raise InvalidTransitionError("Only a transfer held by compliance can be decided.")
     with transaction.atomic():
-        decision = screening_decide_manually(
+        screening_decide_manually(
             decision=transfer.compliance_decision,
             outcome=(ScreeningDecision.Outcome.APPROVE if approve
                      else ScreeningDecision.Outcome.REJECT),
             operator=operator, note=note,
         )
-        return transfer_apply_decision(transfer_id=transfer.pk, decision=decision,
-                                       actor=f"operator:{operator}")
+        return transfer_hold_review(transfer_id=transfer.pk)

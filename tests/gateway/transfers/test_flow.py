@@ -591,3 +591,23 @@ def test_an_underpaid_transfer_is_held_when_its_deposit_window_ends(corridor):
     assert "40.000000 of 100.000000 USDC" in transfer.events.order_by("-id").first().reason
     assert entries(transfer) == []
     assert_nothing_moved_money(transfer)
+
+
+def test_a_case_decided_outside_the_transfer_admin_is_picked_up_by_the_redrive(corridor):
+    from compliance.services import screening_decide_manually
+
+    transfer = new_transfer(corridor, state=S.FUNDED)
+    held = ScreeningDecision.objects.create(
+        subject_reference=transfer.reference, outcome=ScreeningDecision.Outcome.HOLD,
+        reasons=[{"rule": "amount-review"}], rules_version="t", list_versions={})
+    transfer_transition(transfer_id=transfer.pk, to_state=S.ON_HOLD,
+                        updates={"compliance_decision": held})
+    assert transfer.pk not in transfers_stuck(older_than_seconds=0)
+    assert transfer_advance(transfer_id=transfer.pk).state == S.ON_HOLD
+    screening_decide_manually(decision=held, outcome=ScreeningDecision.Outcome.REJECT,
+                              operator="checker", note="risk confirmed")
+    assert transfer.pk in transfers_stuck(older_than_seconds=0)
+    transfer = transfer_advance(transfer_id=transfer.pk)
+    assert transfer.state == S.REJECTED
+    assert transfer.compliance_decision.supersedes_id == held.pk
+    assert transfer.events.order_by("-id").first().actor == "operator:checker"

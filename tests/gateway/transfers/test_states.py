@@ -131,7 +131,7 @@ def test_concurrent_transitions_from_two_processes_have_exactly_one_winner():
     for process in processes:
         process.start()
     for process in processes:
-        process.join(60)
-    results = sorted(queue.get(timeout=5) for _ in processes)
+        process.join(180)
+    results = sorted(queue.get(timeout=60) for _ in processes)
     assert results == ["refused", "won"]
     assert Transfer.objects.get(pk=transfer.pk).events.count() == 2
