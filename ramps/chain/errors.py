@@ -29,3 +29,17 @@ class DepositAlreadyCreditedError(ConflictError):
 
     slug = "deposit-already-credited"
     title = "The deposit is already credited"
+
+
+class ChainConfigError(DomainError):
+    """A chain or token that cannot be configured as given (wrong chain id, not a token...)."""
+
+    slug = "chain-config-invalid"
+    title = "Invalid chain or token configuration"
+
+
+class OutboundRefusedError(DomainError):
+    """A sweep or refund that must not be sent as asked."""
+
+    slug = "outbound-refused"
+    title = "The transaction cannot be sent"

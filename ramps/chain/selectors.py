@@ -6,7 +6,14 @@ from django.db.models import QuerySet
 
 from gateway.common.problems import NotFoundError
 from ramps.chain.errors import InvalidAssetIdError
-from ramps.chain.models import Chain, Deposit, DepositAddress, Token
+from ramps.chain.models import (
+    Chain,
+    ChainIncident,
+    Deposit,
+    DepositAddress,
+    OutboundTransaction,
+    Token,
+)
 
 # CAIP-19 for an ERC-20 on an EVM chain: eip155:<chain id>/erc20:<20-byte hex address>.
 _ERC20_CAIP19 = re.compile(r"^(eip155:[0-9]{1,32})/erc20:(0x[0-9a-fA-F]{40})$")
@@ -68,3 +75,35 @@ def deposits_for_address(*, deposit_address: DepositAddress) -> QuerySet[Deposit
         .select_related("chain", "token")
         .order_by("block_number", "log_index")
     )
+
+
+def chain_incidents_open(*, chain: Chain | None = None) -> QuerySet[ChainIncident]:
+    """Incidents no operator has resolved yet, oldest first; the gateway keeps the transfers
+    they touch frozen while any is open."""
+    incidents = ChainIncident.objects.filter(status=ChainIncident.Status.OPEN).select_related(
+        "chain", "deposit", "deposit__deposit_address"
+    )
+    if chain is not None:
+        incidents = incidents.filter(chain=chain)
+    return incidents.order_by("created_at", "pk")
+
+
+def deposits_flagged(*, chain: Chain | None = None) -> QuerySet[Deposit]:
+    """Deposits an operator must look at (closed address, token not accepted)."""
+    deposits = Deposit.objects.exclude(flag=Deposit.Flag.NONE).select_related(
+        "chain", "token", "deposit_address"
+    )
+    if chain is not None:
+        deposits = deposits.filter(chain=chain)
+    return deposits.order_by("chain_id", "block_number", "log_index")
+
+
+def outbound_transactions_pending(*, chain: Chain | None = None) -> QuerySet[OutboundTransaction]:
+    """Sweeps, refunds and top-ups without a final outcome yet."""
+    pending = OutboundTransaction.objects.filter(status__in=[
+        OutboundTransaction.Status.CREATED, OutboundTransaction.Status.WAITING_GAS,
+        OutboundTransaction.Status.BROADCAST,
+    ]).select_related("chain", "token")
+    if chain is not None:
+        pending = pending.filter(chain=chain)
+    return pending.order_by("created_at", "pk")

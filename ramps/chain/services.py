@@ -26,6 +26,7 @@ address lookup.
 """
 
 import logging
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -40,8 +41,9 @@ from web3 import Web3
 from web3.exceptions import BlockNotFound, Web3Exception
 
 from gateway.common.problems import ConflictError
-from ramps.chain.client import redact_rpc_url, web3_for
+from ramps.chain.client import redact_rpc_url, web3_for, web3_for_url
 from ramps.chain.errors import (
+    ChainConfigError,
     DepositAlreadyCreditedError,
     DepositNotConfirmedError,
     InvalidXpubError,
@@ -60,6 +62,181 @@ RPC_ERRORS = (Web3Exception, requests.RequestException, OSError, ValueError, Key
 # Stored block hashes older than this many blocks behind the cursor are pruned. They only serve
 # to find a fork point, and no reorg the gateway can repair is that deep.
 MIN_BLOCK_RETENTION = 256
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+_CAIP2_EIP155 = re.compile(r"^eip155:([1-9][0-9]{0,19})$")
+
+# The part of the ERC-20 ABI needed to check a token: metadata and balances.
+ERC20_ABI = [
+    {"type": "function", "name": "decimals", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "", "type": "uint8"}]},
+    {"type": "function", "name": "symbol", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "", "type": "string"}]},
+    {"type": "function", "name": "balanceOf", "stateMutability": "view",
+     "inputs": [{"name": "owner", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    # Declared without outputs so that USDT-style tokens, which return nothing, encode the
+    # same; success is judged from the receipt status, never from return data.
+    {"type": "function", "name": "transfer", "stateMutability": "nonpayable",
+     "inputs": [{"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}],
+     "outputs": []},
+]
+
+
+def _checksum(address: str, *, what: str) -> str:
+    address = (address or "").strip()
+    if not Web3.is_address(address):
+        raise ChainConfigError(f"{what} {address!r} is not an EVM address.")
+    if address != address.lower() and address != address.upper() and (
+            not Web3.is_checksum_address(address)):
+        raise ChainConfigError(f"{what} {address!r} has a wrong EIP-55 checksum (a typo?).")
+    return Web3.to_checksum_address(address)
+
+
+def chain_add(*, caip2: str, name: str, rpc_url: str, confirmations: int = 12,
+              finality: str = Chain.Finality.DEPTH, poll_interval_seconds: int = 5,
+              max_log_range: int = 1000, xpub: str = "", treasury_address: str = "",
+              start_block: int | None = None) -> Chain:
+    """Configure a chain after checking the node really serves it.
+
+    The node's ``eth_chainId`` must equal the CAIP-2 id (an RPC URL of another chain would
+    hand out addresses and credit deposits on the wrong chain); the ``safe``/``finalized``
+    tag, when chosen, must be served; scanning starts at the node's head unless told.
+    """
+    match = _CAIP2_EIP155.match((caip2 or "").strip())
+    if match is None:
+        raise ChainConfigError(f"{caip2!r} is not an EVM CAIP-2 id (eip155:<chain id>).")
+    chain_id = int(match.group(1))
+    if finality not in Chain.Finality.values:
+        raise ChainConfigError(f"Finality must be one of {', '.join(Chain.Finality.values)}.")
+    if confirmations < 1 or max_log_range < 1 or poll_interval_seconds < 1:
+        raise ChainConfigError("confirmations, max_log_range and poll interval must be >= 1.")
+    if xpub:
+        deposit_address_derive(xpub=xpub.strip(), index=0)
+    treasury = _checksum(treasury_address, what="Treasury address") if treasury_address else ""
+    w3 = web3_for_url(rpc_url)
+    try:
+        node_chain_id = int(w3.eth.chain_id)
+        head = int(w3.eth.block_number)
+        if finality != Chain.Finality.DEPTH:
+            w3.eth.get_block(str(finality))
+    except RPC_ERRORS as exc:
+        raise ChainConfigError(
+            "The node did not answer: " + redact_rpc_url(f"{type(exc).__name__}: {exc}", rpc_url)
+        ) from exc
+    if node_chain_id != chain_id:
+        raise ChainConfigError(
+            f"The node serves chain id {node_chain_id}, not {chain_id} ({caip2})."
+        )
+    try:
+        with transaction.atomic():
+            chain = Chain.objects.create(
+                caip2=caip2.strip(), name=name, chain_id=chain_id, rpc_url=rpc_url,
+                confirmations=confirmations, finality=finality,
+                poll_interval_seconds=poll_interval_seconds, max_log_range=max_log_range,
+                xpub=xpub.strip(), treasury_address=treasury,
+                start_block=head + 1 if start_block is None else start_block,
+            )
+    except IntegrityError as exc:
+        raise ConflictError(f"Chain {caip2} is already configured.",
+                            slug="chain-exists") from exc
+    logger.info("chain %s added (chain id %s, finality %s)", caip2, chain_id, finality)
+    return chain
+
+
+def _token_metadata(*, chain: Chain, contract_address: str) -> tuple[int, str]:
+    """(decimals, symbol) read from the contract; refuses an address without code."""
+    w3 = web3_for(chain)
+    try:
+        if not w3.eth.get_code(contract_address):
+            raise ChainConfigError(
+                f"No contract at {contract_address} on {chain.caip2}: not a token address."
+            )
+        contract = w3.eth.contract(address=contract_address, abi=ERC20_ABI)
+        decimals = int(contract.functions.decimals().call())
+        try:
+            symbol = str(contract.functions.symbol().call())
+        except RPC_ERRORS:
+            symbol = ""  # some old tokens return bytes32; the operator gives the symbol
+    except ChainConfigError:
+        raise
+    except RPC_ERRORS as exc:
+        raise ChainConfigError(
+            f"Could not read decimals() of {contract_address} on {chain.caip2}: "
+            + redact_rpc_url(f"{type(exc).__name__}: {exc}", chain.rpc_url)
+        ) from exc
+    if not 0 <= decimals <= 36:
+        raise ChainConfigError(f"decimals() of {contract_address} returned {decimals}.")
+    return decimals, symbol
+
+
+def token_add(*, chain: Chain, contract_address: str, symbol: str = "",
+              expected_decimals: int | None = None, is_accepted: bool = True) -> Token:
+    """Configure a token with the decimals its contract reports.
+
+    Decimals are never typed by hand: a wrong value scales every amount by a power of ten.
+    ``expected_decimals`` (what the operator believes) must match the contract when given.
+    """
+    address = _checksum(contract_address, what="Token contract")
+    decimals, contract_symbol = _token_metadata(chain=chain, contract_address=address)
+    if expected_decimals is not None and expected_decimals != decimals:
+        raise ChainConfigError(
+            f"The contract reports {decimals} decimals, not {expected_decimals}."
+        )
+    symbol = (symbol or contract_symbol).strip()
+    if not symbol or len(symbol) > 20:
+        raise ChainConfigError("Give the token's symbol (at most 20 characters).")
+    try:
+        with transaction.atomic():
+            token = Token.objects.create(chain=chain, symbol=symbol, contract_address=address,
+                                         decimals=decimals, is_accepted=is_accepted)
+    except IntegrityError as exc:
+        raise ConflictError(f"{symbol} or {address} is already configured on {chain.caip2}.",
+                            slug="token-exists") from exc
+    logger.info("token %s (%s, %s decimals) added on %s", symbol, address, decimals, chain.caip2)
+    return token
+
+
+def token_decimals_check(*, token: Token) -> int:
+    """Read the token's decimals again; raises if the contract disagrees with the stored value."""
+    decimals, _ = _token_metadata(chain=token.chain, contract_address=token.contract_address)
+    if decimals != token.decimals:
+        raise ChainConfigError(
+            f"{token}: stored decimals {token.decimals}, the contract reports {decimals}."
+        )
+    return decimals
+
+
+def deposit_address_close(*, deposit_address: DepositAddress) -> None:
+    """Record that the address's owner accepts no more deposits (idempotent).
+
+    Deposits that arrive later are still recorded, flagged ``address_closed`` for an operator.
+    """
+    DepositAddress.objects.filter(pk=deposit_address.pk, closed_at__isnull=True).update(
+        closed_at=timezone.now(), updated_at=timezone.now()
+    )
+    deposit_address.refresh_from_db(fields=["closed_at"])
+
+
+def chain_incident_resolve(*, incident: ChainIncident, resolved_by: str, note: str) -> None:
+    """An operator closes an incident; the note says what was done about the money."""
+    if not note.strip():
+        raise ChainConfigError("Say how the incident was resolved.")
+    with transaction.atomic():
+        locked = ChainIncident.objects.select_for_update().get(pk=incident.pk)
+        if locked.status == ChainIncident.Status.RESOLVED:
+            raise ConflictError(f"Incident {locked.pk} is already resolved.",
+                                slug="incident-resolved")
+        locked.status = ChainIncident.Status.RESOLVED
+        locked.resolved_at = timezone.now()
+        locked.resolved_by = resolved_by
+        locked.resolution_note = note.strip()
+        locked.save(update_fields=["status", "resolved_at", "resolved_by", "resolution_note",
+                                   "updated_at"])
+    incident.status = locked.status
+    incident.resolved_at = locked.resolved_at
 
 
 # --- deposit addresses -----------------------------------------------------------------------
