@@ -15,7 +15,15 @@ class Corridor(BaseModel):
     code = models.SlugField(max_length=80, unique=True)
     token = models.ForeignKey("chain.Token", on_delete=models.PROTECT, related_name="corridors")
     currency_out = models.CharField(max_length=3, help_text="ISO 4217 code paid to the recipient")
-    rail = models.ForeignKey("payouts.Rail", on_delete=models.PROTECT, related_name="corridors")
+    class PayoutMethod(models.TextChoices):
+        MOBILE_MONEY = "mobile_money", "Mobile-money wallet through a payout rail"
+        CASH_PICKUP = "cash_pickup", "Cash collected at a partner agent with a redemption code"
+
+    payout_method = models.CharField(max_length=16, choices=PayoutMethod.choices,
+                                     default=PayoutMethod.MOBILE_MONEY)
+    rail = models.ForeignKey("payouts.Rail", on_delete=models.PROTECT, related_name="corridors",
+                             null=True, blank=True,
+                             help_text="Required for mobile money; unused for cash pickup")
     venue = models.ForeignKey("liquidity.Venue", on_delete=models.PROTECT, related_name="corridors")
     venue_symbol = models.CharField(max_length=20, help_text="ccxt market symbol, e.g. USDC/KES")
     fee_fixed = MoneyField(help_text="Fixed fee in the sell asset's units")
@@ -30,6 +38,14 @@ class Corridor(BaseModel):
         help_text="Transfers at or above this sell amount are held for manual review",
     )
     is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(payout_method="mobile_money", rail__isnull=True),
+                name="corridor_mobile_money_has_rail",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.code

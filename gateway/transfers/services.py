@@ -253,8 +253,9 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
         if quote.expires_at <= now:
             raise QuoteExpiredError(f"Quote {quote_id} expired at {quote.expires_at.isoformat()}.")
         corridor = quote.corridor
+        rail_country = corridor.rail.country if corridor.rail else ""
         recipient = {**recipient, "phone_number": recipient_phone_validate(
-            phone=recipient.get("phone_number", ""), country=corridor.rail.country)}
+            phone=recipient.get("phone_number", ""), country=rail_country)}
         deposit_address = deposit_address_allocate(chain=corridor.token.chain)
         quote.used_at = now
         quote.save(update_fields=["used_at", "updated_at"])
