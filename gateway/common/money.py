@@ -48,9 +48,18 @@ def money_round(amount: Decimal, currency: str, rounding: str = ROUND_HALF_EVEN)
     return amount.quantize(quantum, rounding=rounding)
 
 
-def money_round_down(amount: Decimal, currency: str) -> Decimal:
-    """Round towards zero: what a payout may send without paying more than was covered."""
-    return money_round(amount, currency, rounding=ROUND_DOWN)
+def money_round_down(amount: Decimal, currency: str, *, exponent: int | None = None) -> Decimal:
+    """Round towards zero: what a payout may send without paying more than was covered.
+
+    ``exponent`` narrows the currency's own (a rail that pays whole shillings: 0); it can never
+    keep more places than the currency has.
+    """
+    if exponent is None:
+        return money_round(amount, currency, rounding=ROUND_DOWN)
+    if not 0 <= exponent <= currency_exponent(currency):
+        raise ValueError(f"{currency} cannot be paid with {exponent} decimal places.")
+    return money_round(amount, currency, rounding=ROUND_DOWN).quantize(
+        Decimal(1).scaleb(-exponent), rounding=ROUND_DOWN)
 
 
 def parse_amount(value: str | int | Decimal, currency: str) -> Decimal:

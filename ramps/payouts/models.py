@@ -32,10 +32,43 @@ class Rail(BaseModel):
     )
     min_amount = MoneyField(help_text="Smallest payout, in units of currency.")
     max_amount = MoneyField(help_text="Largest payout, in units of currency.")
+    amount_exponent = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="Decimal places the provider accepts; empty means the currency's own. M-Pesa "
+                  "pays whole shillings (0): amounts are rounded down to it.")
+    retry_backoff_seconds = models.PositiveIntegerField(
+        default=30, help_text="Wait before the first retry of a retryable failure; doubles each "
+                              "time.")
+    retry_deadline_seconds = models.PositiveIntegerField(
+        default=6 * 3600, help_text="No retry is started later than this after the first attempt "
+                                    "of a payout; the payout then fails for an operator.")
     is_active = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return self.code
+
+
+class RailFloatReport(BaseModel):
+    """A balance the provider reported for the rail's account, kept as evidence for the float
+    reconciliation (the ledger says what the float should be; this says what the provider says)."""
+
+    class Source(models.TextChoices):
+        RESULT = "result", "Payment result"
+        BALANCE = "balance", "Balance request"
+
+    rail = models.ForeignKey(Rail, on_delete=models.PROTECT, related_name="float_reports")
+    amount = MoneyField(help_text="Available balance, in units of currency.")
+    currency = models.CharField(max_length=3)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    reference = models.CharField(max_length=64, blank=True,
+                                 help_text="Payout reference of the result that carried it.")
+    raw = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.rail_id}: {self.amount} {self.currency} ({self.source})"
 
 
 class PayoutAttempt(BaseModel):
@@ -87,6 +120,8 @@ class PayoutAttempt(BaseModel):
         max_length=64, blank=True, help_text="Receipt the recipient sees (M-Pesa TransactionID).")
     result_code = models.CharField(max_length=64, blank=True)
     result_description = models.TextField(blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="A retry is not sent before this time (backoff).")
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     raw_result = models.JSONField(null=True, blank=True)

@@ -7,6 +7,7 @@ in its own client module (``mpesa/client.py``, ``momo/client.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
@@ -51,6 +52,18 @@ class QueryOutcome:
     result_description: str = ""
     failure_kind: str = ""
     raw: Any = None
+    # The rail account's available balance, when the provider reports it with the result
+    # (Daraja does in every B2C result).
+    float_balance: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class BalanceReport:
+    """An account balance as a provider reported it."""
+
+    amount: Decimal
+    currency: str
+    raw: Any = None
 
 
 # A callback carries the same facts as a query answer, plus the reference it belongs to.
@@ -82,6 +95,16 @@ class RailClient(Protocol):
               timeout_url: str) -> QueryOutcome | None: ...
 
     def parse_callback(self, body: Any, headers: dict[str, str]) -> CallbackResult: ...
+
+    def recipient_active(self, msisdn: str) -> bool | None:
+        """Whether the recipient can receive money, asked before paying; None when the API has
+        no such check (Daraja)."""
+        ...
+
+    def balance(self) -> BalanceReport | None:
+        """The account's available balance asked synchronously; None when the provider only
+        reports it with results (Daraja)."""
+        ...
 
 
 def rail_client(rail: Rail) -> RailClient:

@@ -13,6 +13,7 @@ No double payout rests on three rules kept here:
 
 from __future__ import annotations
 
+import datetime
 import logging
 import uuid
 from dataclasses import dataclass
@@ -25,7 +26,13 @@ from django.utils import timezone
 
 from gateway.common.money import money_round_down
 from gateway.common.problems import ConflictError, DomainError
-from ramps.payouts.models import PayoutAttempt, PayoutAttemptEvent, PayoutCallback, Rail
+from ramps.payouts.models import (
+    PayoutAttempt,
+    PayoutAttemptEvent,
+    PayoutCallback,
+    Rail,
+    RailFloatReport,
+)
 from ramps.payouts.rails import (
     QueryOutcome,
     RailCallbackError,
@@ -56,6 +63,15 @@ class PayoutRailUnavailableError(DomainError):
     slug = "payout-rail-unavailable"
     title = "The payout provider is unavailable"
     status = 503
+
+
+class PayoutRetryDeadlineError(DomainError):
+    """A retryable failure came too late: the rail's retry deadline has passed, so the payout
+    fails for an operator (or the sender) instead of being tried again."""
+
+    slug = "payout-retry-deadline"
+    title = "The payout cannot be retried any more"
+    status = 409
 
 
 class PayoutConflictError(ConflictError):
@@ -106,7 +122,10 @@ def payout_attempt_create(*, rail: Rail, owner_reference: str, amount: Decimal, 
     if not isinstance(amount, Decimal):
         raise PayoutValidationError("The amount must be a Decimal.")
     msisdn = _recipient_e164(recipient_msisdn, rail.country)
-    rounded = money_round_down(amount, currency)
+    try:
+        rounded = money_round_down(amount, currency, exponent=rail.amount_exponent)
+    except ValueError as exc:
+        raise PayoutValidationError(f"Rail {rail.code} is misconfigured: {exc}") from exc
     if rounded <= 0:
         raise PayoutValidationError(f"{amount} {currency} is not a payable amount.")
     if rounded < rail.min_amount:
@@ -118,11 +137,13 @@ def payout_attempt_create(*, rail: Rail, owner_reference: str, amount: Decimal, 
     remarks = " ".join(remarks.split())
     if not 2 <= len(remarks) <= 100:
         raise PayoutValidationError("Remarks must be 2 to 100 characters.")
+    not_before = _retry_not_before(rail=rail, owner_reference=owner_reference)
     try:
         with transaction.atomic():
             return PayoutAttempt.objects.create(
                 rail=rail, reference=str(uuid.uuid4()), owner_reference=owner_reference,
                 amount=rounded, currency=currency, recipient_msisdn=msisdn, remarks=remarks,
+                not_before=not_before,
             )
     except IntegrityError:
         existing = (PayoutAttempt.objects
@@ -136,6 +157,32 @@ def payout_attempt_create(*, rail: Rail, owner_reference: str, amount: Decimal, 
             f"{owner_reference} already has live payout {existing.reference} "
             f"({existing.status}) with other details.")
     return existing
+
+
+def _retry_not_before(*, rail: Rail, owner_reference: str) -> datetime.datetime | None:
+    """When a new attempt may be sent, given the owner's earlier retryable failures.
+
+    The wait doubles with each retryable failure (``retry_backoff_seconds``, then twice that...),
+    so a busy provider is not hammered; past ``retry_deadline_seconds`` from the first attempt no
+    retry starts at all, so money is not left in limbo for ever.
+    """
+    earlier = list(PayoutAttempt.objects.filter(owner_reference=owner_reference)
+                   .order_by("created_at", "pk").values_list("created_at", "status",
+                                                             "failure_kind"))
+    retryable = [row for row in earlier
+                 if row[1] == Status.FAILED and row[2] == PayoutAttempt.FailureKind.RETRYABLE]
+    if not retryable:
+        return None
+    now = timezone.now()
+    first_created = earlier[0][0]
+    if (now - first_created).total_seconds() > rail.retry_deadline_seconds:
+        raise PayoutRetryDeadlineError(
+            f"{owner_reference}: {len(retryable)} retryable failure(s) since "
+            f"{first_created.isoformat()}; the {rail.code} retry deadline of "
+            f"{rail.retry_deadline_seconds}s has passed.")
+    delay = rail.retry_backoff_seconds * 2 ** min(len(retryable) - 1, 16)
+    return min(now + datetime.timedelta(seconds=delay),
+               first_created + datetime.timedelta(seconds=rail.retry_deadline_seconds))
 
 
 # -- submit ------------------------------------------------------------------------------------
@@ -210,18 +257,44 @@ def _release_claim(attempt: PayoutAttempt, exc: RailNotSentError) -> PayoutAttem
     raise PayoutRailUnavailableError(f"Payout {attempt.reference} was not sent: {exc}") from exc
 
 
+def _waiting(attempt: PayoutAttempt) -> bool:
+    return attempt.not_before is not None and attempt.not_before > timezone.now()
+
+
 def payout_attempt_submit(*, attempt: PayoutAttempt, result_url: str,
                           timeout_url: str) -> PayoutAttempt:
     """Send the attempt to its provider, once.
 
-    Only an attempt in ``created`` is sent; any other is returned as it is. Must not run inside
-    a transaction: the claim has to be committed before the request leaves. Raises
-    ``PayoutRailUnavailableError`` (attempt back in ``created``) when the provider could not be
-    reached at all.
+    Only an attempt in ``created`` whose backoff (``not_before``) has passed is sent; any other
+    is returned as it is. Where the provider offers an account-holder check (MoMo), the
+    recipient is checked first, and an inactive one fails the attempt (final) without sending.
+    Must not run inside a transaction: the claim has to be committed before the request leaves.
+    Raises ``PayoutRailUnavailableError`` (attempt back in ``created``) when the provider could
+    not be reached at all.
     """
+    current = PayoutAttempt.objects.select_related("rail").get(pk=attempt.pk)
+    if current.status != Status.CREATED or _waiting(current):
+        return current
+    client = rail_client(current.rail)
+    try:
+        active = client.recipient_active(current.recipient_msisdn)
+    except RailError as exc:
+        raise PayoutRailUnavailableError(
+            f"Recipient of {current.reference} could not be checked: {exc}") from exc
     with transaction.atomic(durable=True):
         locked = _locked(attempt.pk)
         if locked.status != Status.CREATED:
+            return locked
+        if active is False:
+            # Refused before anything is sent: the recipient has to be corrected, not retried.
+            locked.status = Status.FAILED
+            locked.failure_kind = PayoutAttempt.FailureKind.FINAL
+            locked.result_code = "ACCOUNT_HOLDER_INACTIVE"
+            locked.result_description = "The provider reports no active account for the recipient."
+            locked.completed_at = timezone.now()
+            _save(locked, "status", "failure_kind", "result_code", "result_description",
+                  "completed_at")
+            _record_transition(locked, Status.CREATED, "recipient_check")
             return locked
         locked.status = Status.UNKNOWN
         locked.submitted_at = timezone.now()
@@ -238,6 +311,11 @@ def _apply_result(attempt: PayoutAttempt, result: QueryOutcome, *, source: str) 
     from_status = attempt.status
     changed = _apply_verdict(attempt, result)
     _record_transition(attempt, from_status, source)
+    if changed and result.float_balance is not None:
+        RailFloatReport.objects.create(
+            rail=attempt.rail, amount=result.float_balance, currency=attempt.rail.currency,
+            source=RailFloatReport.Source.RESULT, reference=attempt.reference,
+            raw={"result_code": result.result_code})
     return changed
 
 
@@ -372,3 +450,28 @@ def payout_attempt_query(*, attempt: PayoutAttempt, result_url: str,
         _apply_result(locked, outcome, source="query")
     return locked
 
+
+
+# -- float ---------------------------------------------------------------------------------------
+
+
+def rail_float_reported(*, rail: Rail) -> RailFloatReport | None:
+    """The provider's latest word on the rail's available float, for reconciliation against the
+    ledger's float accounts.
+
+    A provider with a balance request (MoMo) is asked now and the answer recorded; one that
+    reports the balance only with results (Daraja) gives the latest recorded one, or None
+    before any. Raises ``PayoutRailUnavailableError`` when the balance request fails.
+    """
+    try:
+        report = rail_client(rail).balance()
+    except RailError as exc:
+        raise PayoutRailUnavailableError(f"Balance of {rail.code} unavailable: {exc}") from exc
+    if report is None:
+        return RailFloatReport.objects.filter(rail=rail).order_by("-created_at", "-pk").first()
+    if report.currency != rail.currency:
+        logger.warning("Rail %s reports its balance in %s, not %s", rail.code, report.currency,
+                       rail.currency)
+    return RailFloatReport.objects.create(rail=rail, amount=report.amount,
+                                          currency=report.currency,
+                                          source=RailFloatReport.Source.BALANCE, raw=report.raw)

@@ -9,6 +9,7 @@ confirm it with a status request before acting on it.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -19,6 +20,7 @@ from ramps.payouts.rails import (
     FINAL,
     NEEDS_OPERATOR,
     RETRYABLE,
+    BalanceReport,
     CallbackResult,
     QueryOutcome,
     RailCallbackError,
@@ -31,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 TOKEN_PATH = "/disbursement/token/"  # noqa: S105 - a URL path, not a secret
 TRANSFER_PATH = "/disbursement/v1_0/transfer"
+BALANCE_PATH = "/disbursement/v1_0/account/balance"
 
 # MoMo error codes (in error bodies and in a FAILED transfer's reason) by what can be done.
 REASON_FAILURE_KINDS: dict[str, str] = {
@@ -194,11 +197,34 @@ class MomoClient:
         return _result_from_status(_json(response), attempt.reference)
 
     def account_holder_active(self, msisdn: str) -> bool:
-        response = self._request(
-            "GET", f"/disbursement/v1_0/accountholder/msisdn/{msisdn.lstrip('+')}/active")
+        try:
+            response = self._request(
+                "GET", f"/disbursement/v1_0/accountholder/msisdn/{msisdn.lstrip('+')}/active")
+        except requests.RequestException as exc:
+            raise RailError(f"MoMo account holder check failed: {type(exc).__name__}") from exc
         if response.status_code != 200:
             raise RailError(f"MoMo account holder check answered HTTP {response.status_code}")
-        return bool(_json(response).get("result"))
+        return _json(response).get("result") is True
+
+    def recipient_active(self, msisdn: str) -> bool | None:
+        return self.account_holder_active(msisdn)
+
+    def balance(self) -> BalanceReport:
+        try:
+            response = self._request("GET", BALANCE_PATH)
+        except requests.RequestException as exc:
+            raise RailError(f"MoMo balance request failed: {type(exc).__name__}") from exc
+        payload = _json(response)
+        if response.status_code != 200:
+            raise RailError(f"MoMo balance request answered HTTP {response.status_code}")
+        try:
+            amount = Decimal(str(payload["availableBalance"]))
+        except (KeyError, ArithmeticError) as exc:
+            raise RailError("MoMo balance without a decimal availableBalance") from exc
+        currency = str(payload.get("currency") or "")
+        if not amount.is_finite() or len(currency) != 3:
+            raise RailError("MoMo balance with an unusable amount or currency")
+        return BalanceReport(amount, currency, raw=payload)
 
     def parse_callback(self, body: Any, headers: dict[str, str]) -> CallbackResult:
         if not isinstance(body, dict) or not body.get("externalId"):

@@ -189,6 +189,12 @@ class DarajaClient:
                 f"{payload.get('errorMessage', payload.get('ResponseDescription', ''))}".strip())
         return None
 
+    def recipient_active(self, msisdn: str) -> bool | None:
+        return None  # Daraja B2C has no recipient check; 2040 comes with the result
+
+    def balance(self) -> None:
+        return None  # reported with each B2C result (see _float_balance)
+
     # -- callbacks -----------------------------------------------------------------------------
 
     def parse_callback(self, body: Any, headers: dict[str, str]) -> CallbackResult:
@@ -207,12 +213,29 @@ class DarajaClient:
                   "provider_reference": _plain(result.get("ConversationID")), "raw": body}
         if code == "0":
             receipt = parameters.get("TransactionReceipt") or result.get("TransactionID")
-            return CallbackResult("succeeded", provider_receipt=_plain(receipt), **common)
+            return CallbackResult("succeeded", provider_receipt=_plain(receipt),
+                                  float_balance=_float_balance(parameters), **common)
         if _plain(result.get("ResultType")) == "1":
             # A queue-timeout notice: the request expired in Daraja's queue, no verdict on money.
             return CallbackResult("pending", **common)
         return CallbackResult("failed", failure_kind=RESULT_FAILURE_KINDS.get(code, NEEDS_OPERATOR),
                               **common)
+
+
+def _float_balance(parameters: dict[str, Any]) -> Decimal | None:
+    """The balance a B2C result reports for the account payouts are drawn from: B2C payments
+    debit the utility account; the working account is used when no utility figure is given."""
+    for key in ("B2CUtilityAccountAvailableFunds", "B2CWorkingAccountAvailableFunds"):
+        value = parameters.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            amount = Decimal(str(value))
+        except ArithmeticError:
+            continue
+        if amount.is_finite():
+            return amount
+    return None
 
 
 def _status_result(result: dict[str, Any], parameters: dict[str, Any], code: str,

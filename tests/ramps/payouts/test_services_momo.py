@@ -3,6 +3,8 @@
 import uuid
 from decimal import Decimal
 
+import pytest
+
 from ramps.payouts.models import PayoutAttempt, PayoutCallback
 from ramps.payouts.rails import rail_client
 from ramps.payouts.services import (
@@ -97,7 +99,46 @@ def test_callback_is_confirmed_with_the_provider_before_it_counts(momo_rail, mom
     assert recorded.callback.body == forged
 
 
-def test_invalid_recipient_fails_final(momo_rail, momo_sandbox, callback_receiver):
+def test_inactive_account_holder_fails_final_before_anything_is_sent(
+        momo_rail, momo_sandbox, callback_receiver):
+    attempt = _submit(_create(momo_rail, 2), callback_receiver)
+    assert attempt.status == Status.FAILED
+    assert attempt.failure_kind == PayoutAttempt.FailureKind.FINAL
+    assert attempt.result_code == "ACCOUNT_HOLDER_INACTIVE"
+    assert attempt.submitted_at is None
+    assert momo_sandbox.transfers.get(attempt.reference) is None
+    assert _payments(momo_sandbox, attempt.reference) == []
+    assert list(attempt.events.values_list("from_status", "to_status", "source")) == [
+        ("created", "failed", "recipient_check")]
+    # A second submit of the failed attempt sends nothing either.
+    assert _submit(attempt, callback_receiver).status == Status.FAILED
+    assert momo_sandbox.transfers.get(attempt.reference) is None
+
+
+def test_account_holder_check_unavailable_sends_nothing(momo_rail, momo_sandbox,
+                                                        callback_receiver, monkeypatch):
+    from ramps.payouts.momo.client import MomoClient
+    from ramps.payouts.rails import RailError
+    from ramps.payouts.services import PayoutRailUnavailableError
+
+    def broken(self, msisdn):
+        raise RailError("MoMo account holder check answered HTTP 503")
+
+    monkeypatch.setattr(MomoClient, "account_holder_active", broken)
+    attempt = _create(momo_rail, 0)
+    with pytest.raises(PayoutRailUnavailableError):
+        _submit(attempt, callback_receiver)
+    attempt.refresh_from_db()
+    assert attempt.status == Status.CREATED
+    assert momo_sandbox.transfers.get(attempt.reference) is None
+
+
+def test_invalid_recipient_reported_by_the_transfer_fails_final(
+        momo_rail, momo_sandbox, callback_receiver, monkeypatch):
+    # The holder check can pass and the transfer still fail (the account closed in between).
+    from ramps.payouts.momo.client import MomoClient
+
+    monkeypatch.setattr(MomoClient, "account_holder_active", lambda self, msisdn: True)
     attempt = _submit(_create(momo_rail, 2), callback_receiver)
     [callback] = callback_receiver.wait_for(attempt.reference)
     assert callback.body["status"] == "FAILED"
