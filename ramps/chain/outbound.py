@@ -1,0 +1,470 @@
+"""Writes of the sending side: sweeps to the treasury, refunds, gas top-ups, their receipts.
+
+Each transaction goes through the same steps, each committed before the next external call:
+
+1. ``*_create`` stores the row under its caller's idempotency ``reference`` (unique). The same
+   reference with the same content returns the stored row; with other content it is refused.
+2. ``*_execute`` locks the row, allocates the sender's next nonce from ``AddressNonce`` (a row
+   lock per sending address, so concurrent sends never share a nonce), fixes fees and gas,
+   asks the signer to sign, and commits the signed bytes and their hash as ``broadcast``.
+   Only then are the bytes handed to the node. A row already past ``created`` is never signed
+   again by ``execute``: a second call, a retry or a concurrent worker sends nothing new.
+3. ``outbound_transactions_refresh`` follows them: a receipt at the chain's finality marks
+   the row ``confirmed`` (or ``failed`` when it reverted); signed bytes the node has lost are
+   broadcast again as they are; a transaction without a receipt after ``stuck_after_seconds``
+   is replaced by one with the same nonce and fees raised by a quarter, so only one of the
+   attempts can ever be mined.
+
+A sweep from a deposit address that cannot pay its own gas first gets a gas top-up from the
+hot wallet (a child row with reference ``<sweep reference>:gas``) and waits for it.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+
+from gateway.common.problems import ConflictError
+from ramps.chain.client import redact_rpc_url, web3_for
+from ramps.chain.errors import OutboundRefusedError
+from ramps.chain.models import (
+    AddressNonce,
+    Chain,
+    Deposit,
+    DepositAddress,
+    OutboundTransaction,
+    Token,
+)
+from ramps.chain.services import ERC20_ABI, RPC_ERRORS
+from ramps.chain.signer import Signer, signer_get
+
+logger = logging.getLogger(__name__)
+
+NATIVE_TRANSFER_GAS = 21_000
+# Fee increase of a replacement; nodes require at least 10% on both fee fields.
+FEE_BUMP_NUMERATOR, FEE_BUMP_DENOMINATOR = 5, 4
+# Margin on the node's gas estimate of a token transfer.
+GAS_MARGIN_NUMERATOR, GAS_MARGIN_DENOMINATOR = 6, 5
+_OPEN = (OutboundTransaction.Status.CREATED, OutboundTransaction.Status.WAITING_GAS,
+         OutboundTransaction.Status.BROADCAST)
+
+
+def _address(value: str, *, what: str) -> str:
+    value = (value or "").strip()
+    if not Web3.is_address(value):
+        raise OutboundRefusedError(f"{what} {value!r} is not an EVM address.")
+    if value != value.lower() and value != value.upper() and not Web3.is_checksum_address(value):
+        raise OutboundRefusedError(f"{what} {value!r} has a wrong EIP-55 checksum.")
+    checksummed = Web3.to_checksum_address(value)
+    if int(checksummed, 16) == 0:
+        raise OutboundRefusedError(f"{what} is the zero address.")
+    return checksummed
+
+
+def _amount(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise OutboundRefusedError("The amount must be a positive integer of base units.")
+    return value
+
+
+def _reference(value: str) -> str:
+    value = (value or "").strip()
+    if not value or len(value) > 120:
+        raise OutboundRefusedError("A reference of 1 to 120 characters is required.")
+    return value
+
+
+def _store(*, reference: str, defaults: dict) -> OutboundTransaction:
+    """Create the row for ``reference`` or return the stored one if it asked the same thing."""
+    try:
+        with transaction.atomic():
+            outbound, created = OutboundTransaction.objects.get_or_create(
+                reference=reference, defaults=defaults)
+    except IntegrityError as exc:  # e.g. a nonce clash cannot happen here; be explicit anyway
+        raise ConflictError(f"Reference {reference} could not be stored: {exc}",
+                            slug="outbound-reference-conflict") from exc
+    if not created:
+        for name in ("kind", "chain", "token", "to_address", "amount", "deposit"):
+            if getattr(outbound, name) != defaults.get(name):
+                raise ConflictError(
+                    f"Reference {reference} is already used for another transaction "
+                    f"({name} differs).", slug="outbound-reference-reused")
+    return outbound
+
+
+# --- creation ---------------------------------------------------------------------------------
+
+
+def sweep_create(*, deposit_address: DepositAddress, token: Token, reference: str,
+                 amount_base_units: int | None = None) -> OutboundTransaction:
+    """Store a sweep of ``token`` from ``deposit_address`` to the chain's treasury.
+
+    Without an amount, the address's whole token balance (read now) is swept.
+    """
+    chain = deposit_address.chain
+    if token.chain_id != chain.pk:
+        raise OutboundRefusedError(f"{token} is not on {chain.caip2}.")
+    if not chain.treasury_address:
+        raise OutboundRefusedError(f"{chain.caip2} has no treasury address to sweep to.")
+    reference = _reference(reference)
+    if amount_base_units is None:
+        stored = OutboundTransaction.objects.filter(reference=reference).first()
+        if stored is not None:
+            return stored if stored.kind == OutboundTransaction.Kind.SWEEP else _store(
+                reference=reference, defaults={"kind": OutboundTransaction.Kind.SWEEP})
+        w3 = web3_for(chain)
+        try:
+            amount_base_units = int(w3.eth.contract(address=token.contract_address,
+                                                    abi=ERC20_ABI)
+                                    .functions.balanceOf(deposit_address.address).call())
+        except RPC_ERRORS as exc:
+            raise OutboundRefusedError("Could not read the balance to sweep: " + redact_rpc_url(
+                f"{type(exc).__name__}: {exc}", chain.rpc_url)) from exc
+        if amount_base_units == 0:
+            raise OutboundRefusedError(f"{deposit_address.address} holds no {token.symbol}.")
+    return _store(reference=reference, defaults={
+        "chain": chain, "kind": OutboundTransaction.Kind.SWEEP, "token": token, "deposit": None,
+        "source_derivation_index": deposit_address.derivation_index,
+        "from_address": deposit_address.address,
+        "to_address": _address(chain.treasury_address, what="Treasury address"),
+        "amount": _amount(amount_base_units),
+    })
+
+
+def refund_create(*, deposit_or_reference: Deposit | str, to_address: str,
+                  amount_base_units: int, reference: str,
+                  signer: Signer | None = None) -> OutboundTransaction:
+    """Store a refund of (part of) a deposit, paid from the hot wallet in the deposit's token.
+
+    ``deposit_or_reference`` is the ``Deposit`` or its reference ``<caip2>:<tx hash>:<log
+    index>``. The amount may not exceed the deposit's less what earlier refunds of the same
+    deposit already took (all of them, sent or not), so two references can never refund one
+    deposit twice over.
+    """
+    deposit = _deposit_resolve(deposit_or_reference)
+    amount = _amount(amount_base_units)
+    destination = _address(to_address, what="Refund address")
+    signer = signer or signer_get()
+    with transaction.atomic():
+        Deposit.objects.select_for_update().get(pk=deposit.pk)  # serialises refunds of it
+        existing = OutboundTransaction.objects.filter(reference=reference).first()
+        if existing is None:
+            refunded = sum(OutboundTransaction.objects.filter(
+                deposit=deposit, kind=OutboundTransaction.Kind.REFUND,
+            ).exclude(status=OutboundTransaction.Status.FAILED).values_list("amount", flat=True))
+            if refunded + amount > deposit.amount:
+                raise OutboundRefusedError(
+                    f"Refund of {amount} exceeds deposit {deposit.pk}: {deposit.amount} paid, "
+                    f"{refunded} already refunded.")
+        return _store(reference=_reference(reference), defaults={
+            "chain": deposit.chain, "kind": OutboundTransaction.Kind.REFUND,
+            "token": deposit.token, "deposit": deposit, "source_derivation_index": None,
+            "from_address": signer.hot_wallet_address(), "to_address": destination,
+            "amount": amount,
+        })
+
+
+def _deposit_resolve(deposit_or_reference: Deposit | str) -> Deposit:
+    if isinstance(deposit_or_reference, Deposit):
+        return Deposit.objects.select_related("chain", "token").get(pk=deposit_or_reference.pk)
+    caip2, _, rest = str(deposit_or_reference).rpartition(":")  # log index after the last ':'
+    caip2, _, tx_hash = caip2.rpartition(":")
+    deposit = Deposit.objects.select_related("chain", "token").filter(
+        chain__caip2=caip2, tx_hash=tx_hash.lower(),
+        log_index=int(rest) if rest.isdigit() else -1).first()
+    if deposit is None:
+        raise OutboundRefusedError(f"No deposit {deposit_or_reference!r} "
+                                   "(expected <caip2>:<tx hash>:<log index>).")
+    return deposit
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+def _fees(w3: Web3) -> tuple[int, int]:
+    """(max fee, priority fee) per gas for a transaction sent now."""
+    base = int(w3.eth.get_block("latest").get("baseFeePerGas") or w3.eth.gas_price)
+    priority = int(w3.eth.max_priority_fee)
+    return 2 * base + priority, priority
+
+
+def _gas_limit(w3: Web3, outbound: OutboundTransaction) -> int:
+    if outbound.token_id is None:
+        return NATIVE_TRANSFER_GAS
+    estimate = int(w3.eth.estimate_gas(_call(outbound)))
+    return estimate * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR
+
+
+def _call(outbound: OutboundTransaction) -> dict:
+    """``from``/``to``/``value``/``data`` of the transaction."""
+    if outbound.token_id is None:
+        return {"from": outbound.from_address, "to": outbound.to_address,
+                "value": outbound.amount, "data": "0x"}
+    contract = Web3().eth.contract(address=outbound.token.contract_address, abi=ERC20_ABI)
+    data = contract.encode_abi("transfer", args=[outbound.to_address, outbound.amount])
+    return {"from": outbound.from_address, "to": outbound.token.contract_address, "value": 0,
+            "data": data}
+
+
+def _nonce_allocate(*, chain: Chain, address: str, node_pending: int) -> int:
+    """Next nonce of ``address``, taken under its row lock. Caller is inside a transaction.
+
+    The node's pending count raises it when something else sent from the address; the stored
+    value keeps it when the node forgot a transaction of ours that will be broadcast again.
+    """
+    AddressNonce.objects.get_or_create(chain=chain, address=address,
+                                       defaults={"next_nonce": node_pending})
+    row = AddressNonce.objects.select_for_update().get(chain=chain, address=address)
+    nonce = max(row.next_nonce, node_pending)
+    row.next_nonce = nonce + 1
+    row.save(update_fields=["next_nonce", "updated_at"])
+    return nonce
+
+
+def _sign(*, outbound: OutboundTransaction, signer: Signer) -> None:
+    """Sign the row's transaction as it stands and record the attempt (not saved here)."""
+    tx = {**_call(outbound), "nonce": outbound.nonce, "gas": outbound.gas_limit,
+          "maxFeePerGas": outbound.max_fee_per_gas,
+          "maxPriorityFeePerGas": outbound.max_priority_fee_per_gas,
+          "chainId": outbound.chain.chain_id, "type": 2}
+    signed = signer.sign_transaction(transaction=tx,
+                                     derivation_index=outbound.source_derivation_index)
+    now = timezone.now()
+    outbound.tx_hash = signed.tx_hash
+    outbound.raw_transaction = signed.raw_transaction
+    outbound.attempts = [*outbound.attempts, {
+        "tx_hash": signed.tx_hash, "max_fee_per_gas": str(outbound.max_fee_per_gas),
+        "max_priority_fee_per_gas": str(outbound.max_priority_fee_per_gas),
+        "signed_at": now.isoformat()}]
+    outbound.status = OutboundTransaction.Status.BROADCAST
+    outbound.broadcast_at = now
+
+
+def _broadcast(*, w3: Web3, outbound: OutboundTransaction) -> None:
+    """Hand the stored bytes to the node. Failures are recorded, not raised: the bytes are
+    committed, so ``outbound_transactions_refresh`` sends them again or finds their receipt."""
+    try:
+        w3.eth.send_raw_transaction(outbound.raw_transaction)
+        error = ""
+    except RPC_ERRORS as exc:
+        error = redact_rpc_url(f"{type(exc).__name__}: {exc}", outbound.chain.rpc_url)[:2000]
+        if "already known" in error.lower():
+            error = ""
+        else:
+            logger.warning("broadcast of %s %s failed: %s", outbound.kind, outbound.reference,
+                           error)
+    OutboundTransaction.objects.filter(pk=outbound.pk).update(last_error=error,
+                                                              updated_at=timezone.now())
+    outbound.last_error = error
+
+
+def _execute(*, outbound: OutboundTransaction, signer: Signer | None) -> OutboundTransaction:
+    signer = signer or signer_get()
+    chain = outbound.chain
+    w3 = web3_for(chain)
+    topup: OutboundTransaction | None = None
+    try:
+        node_pending = int(w3.eth.get_transaction_count(outbound.from_address, "pending"))
+        max_fee, priority = _fees(w3)
+        with transaction.atomic():
+            locked = OutboundTransaction.objects.select_for_update().select_related(
+                "chain", "token").get(pk=outbound.pk)
+            if locked.status == OutboundTransaction.Status.WAITING_GAS:
+                child = locked.children.filter(kind=OutboundTransaction.Kind.GAS_TOPUP).first()
+                if child is None or child.status != OutboundTransaction.Status.CONFIRMED:
+                    return locked
+                locked.status = OutboundTransaction.Status.CREATED
+            if locked.status != OutboundTransaction.Status.CREATED:
+                return locked  # signed before: never a second, different transaction
+            gas_limit = _gas_limit(w3, locked)
+            if locked.kind == OutboundTransaction.Kind.SWEEP:
+                topup = _gas_topup_needed(w3=w3, sweep=locked, gas_cost=gas_limit * max_fee,
+                                          signer=signer)
+                if topup is not None:
+                    locked.status = OutboundTransaction.Status.WAITING_GAS
+                    locked.save(update_fields=["status", "updated_at"])
+            if topup is None:
+                locked.nonce = _nonce_allocate(chain=chain, address=locked.from_address,
+                                               node_pending=node_pending)
+                locked.gas_limit = gas_limit
+                locked.max_fee_per_gas = max_fee
+                locked.max_priority_fee_per_gas = priority
+                _sign(outbound=locked, signer=signer)
+                locked.save(update_fields=[
+                    "status", "nonce", "gas_limit", "max_fee_per_gas",
+                    "max_priority_fee_per_gas", "tx_hash", "raw_transaction", "attempts",
+                    "broadcast_at", "updated_at"])
+    except RPC_ERRORS as exc:
+        error = redact_rpc_url(f"{type(exc).__name__}: {exc}", chain.rpc_url)[:2000]
+        OutboundTransaction.objects.filter(pk=outbound.pk).update(last_error=error)
+        logger.warning("%s %s not sent: %s", outbound.kind, outbound.reference, error)
+        outbound.refresh_from_db()
+        return outbound
+    if topup is not None:
+        logger.info("sweep %s waits for gas top-up %s", locked.reference, topup.reference)
+        _execute(outbound=topup, signer=signer)
+        return locked
+    logger.info("%s %s signed: nonce %s tx %s", locked.kind, locked.reference, locked.nonce,
+                locked.tx_hash)
+    _broadcast(w3=w3, outbound=locked)
+    return locked
+
+
+def _gas_topup_needed(*, w3: Web3, sweep: OutboundTransaction, gas_cost: int,
+                      signer: Signer) -> OutboundTransaction | None:
+    """The gas top-up the sweep waits for, created if the address cannot pay ``gas_cost``."""
+    existing = sweep.children.filter(kind=OutboundTransaction.Kind.GAS_TOPUP).first()
+    if existing is not None and existing.status == OutboundTransaction.Status.CONFIRMED:
+        return None
+    if existing is None and int(w3.eth.get_balance(sweep.from_address)) >= gas_cost:
+        return None
+    amount = sweep.chain.gas_topup_wei or 2 * gas_cost
+    if existing is not None:
+        return existing
+    return OutboundTransaction.objects.create(
+        chain=sweep.chain, kind=OutboundTransaction.Kind.GAS_TOPUP,
+        reference=f"{sweep.reference}:gas"[:120], token=None, parent=sweep,
+        from_address=signer.hot_wallet_address(), to_address=sweep.from_address,
+        amount=int(amount))
+
+
+def sweep_execute(*, outbound: OutboundTransaction,
+                  signer: Signer | None = None) -> OutboundTransaction:
+    """Send a stored sweep (after a gas top-up if the address needs one); safe to repeat."""
+    if outbound.kind != OutboundTransaction.Kind.SWEEP:
+        raise OutboundRefusedError(f"{outbound.reference} is a {outbound.kind}, not a sweep.")
+    return _execute(outbound=outbound, signer=signer)
+
+
+def refund_execute(*, outbound: OutboundTransaction,
+                   signer: Signer | None = None) -> OutboundTransaction:
+    """Send a stored refund; safe to repeat, it never signs a second transaction."""
+    if outbound.kind != OutboundTransaction.Kind.REFUND:
+        raise OutboundRefusedError(f"{outbound.reference} is a {outbound.kind}, not a refund.")
+    return _execute(outbound=outbound, signer=signer)
+
+
+# --- following --------------------------------------------------------------------------------
+
+
+@dataclass
+class RefreshResult:
+    confirmed: list[OutboundTransaction] = field(default_factory=list)
+    failed: list[OutboundTransaction] = field(default_factory=list)
+    replaced: list[OutboundTransaction] = field(default_factory=list)
+    rebroadcast: list[OutboundTransaction] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _receipt(w3: Web3, outbound: OutboundTransaction):
+    for attempt in reversed(outbound.attempts):
+        try:
+            return w3.eth.get_transaction_receipt(attempt["tx_hash"])
+        except TransactionNotFound:
+            continue
+    return None
+
+
+def outbound_transactions_refresh(*, chain: Chain, signer: Signer | None = None,
+                                  ) -> RefreshResult:
+    """Follow every open outbound transaction of ``chain`` one step (see the module docstring).
+
+    Never raises for a node failure: the error is collected and the next call tries again.
+    """
+    result = RefreshResult()
+    w3 = web3_for(chain)
+    pending = list(OutboundTransaction.objects.filter(chain=chain, status__in=_OPEN)
+                   .select_related("chain", "token").order_by("created_at", "pk"))
+    for outbound in pending:
+        try:
+            _refresh_one(w3=w3, outbound=outbound, signer=signer, result=result)
+        except RPC_ERRORS as exc:
+            error = redact_rpc_url(f"{type(exc).__name__}: {exc}", chain.rpc_url)[:2000]
+            result.errors.append(f"{outbound.reference}: {error}")
+            logger.warning("refresh of %s failed: %s", outbound.reference, error)
+    # Sweeps whose gas arrived in this pass go out now rather than on the next one.
+    for sweep in OutboundTransaction.objects.filter(
+            chain=chain, status=OutboundTransaction.Status.WAITING_GAS,
+            children__status=OutboundTransaction.Status.CONFIRMED).select_related("chain", "token"):
+        _execute(outbound=sweep, signer=signer)
+    return result
+
+
+def _refresh_one(*, w3: Web3, outbound: OutboundTransaction, signer: Signer | None,
+                 result: RefreshResult) -> None:
+    chain = outbound.chain
+    if outbound.status == OutboundTransaction.Status.CREATED:
+        _execute(outbound=outbound, signer=signer)  # crashed or failed before signing
+        return
+    if outbound.status != OutboundTransaction.Status.BROADCAST:
+        return
+    receipt = _receipt(w3, outbound)
+    if receipt is not None:
+        head = int(w3.eth.block_number)
+        if head - int(receipt["blockNumber"]) + 1 < chain.confirmations:
+            return  # mined, not final yet
+        succeeded = int(receipt["status"]) == 1
+        now = timezone.now()
+        OutboundTransaction.objects.filter(pk=outbound.pk, status=outbound.status).update(
+            status=(OutboundTransaction.Status.CONFIRMED if succeeded
+                    else OutboundTransaction.Status.FAILED),
+            tx_hash=receipt["transactionHash"].to_0x_hex(),
+            block_number=int(receipt["blockNumber"]), confirmed_at=now, updated_at=now,
+            last_error="" if succeeded else "reverted on chain")
+        outbound.refresh_from_db()
+        (result.confirmed if succeeded else result.failed).append(outbound)
+        logger.info("%s %s %s in block %s", outbound.kind, outbound.reference,
+                    outbound.status, outbound.block_number)
+        return
+    mined_nonce = int(w3.eth.get_transaction_count(outbound.from_address, "latest"))
+    if mined_nonce > outbound.nonce:
+        # Another transaction took the nonce (sent outside the gateway): ours can never be
+        # mined. An operator decides; sending again would need a new reference.
+        OutboundTransaction.objects.filter(pk=outbound.pk).update(
+            status=OutboundTransaction.Status.FAILED, updated_at=timezone.now(),
+            last_error=f"nonce {outbound.nonce} was used by another transaction")
+        outbound.refresh_from_db()
+        result.failed.append(outbound)
+        logger.error("%s %s: nonce %s used by another transaction", outbound.kind,
+                     outbound.reference, outbound.nonce)
+        return
+    if timezone.now() - outbound.broadcast_at >= timedelta(seconds=chain.stuck_after_seconds):
+        _replace(w3=w3, outbound=outbound, signer=signer or signer_get())
+        result.replaced.append(outbound)
+        return
+    try:
+        w3.eth.get_transaction(outbound.tx_hash)
+    except TransactionNotFound:
+        _broadcast(w3=w3, outbound=outbound)  # the node lost it: the same bytes again
+        result.rebroadcast.append(outbound)
+
+
+def _replace(*, w3: Web3, outbound: OutboundTransaction, signer: Signer) -> None:
+    """Same nonce, fees raised by a quarter (at least to today's fees), signed and stored
+    before it is broadcast."""
+    max_fee, priority = _fees(w3)
+    with transaction.atomic():
+        locked = OutboundTransaction.objects.select_for_update().select_related(
+            "chain", "token").get(pk=outbound.pk)
+        if locked.status != OutboundTransaction.Status.BROADCAST or (
+                locked.tx_hash != outbound.tx_hash):
+            return  # another worker finished or replaced it meanwhile
+        locked.max_priority_fee_per_gas = max(
+            priority, -(-locked.max_priority_fee_per_gas * FEE_BUMP_NUMERATOR
+                        // FEE_BUMP_DENOMINATOR))
+        locked.max_fee_per_gas = max(
+            max_fee, -(-locked.max_fee_per_gas * FEE_BUMP_NUMERATOR // FEE_BUMP_DENOMINATOR),
+            locked.max_priority_fee_per_gas)
+        _sign(outbound=locked, signer=signer)
+        locked.save(update_fields=["max_fee_per_gas", "max_priority_fee_per_gas", "tx_hash",
+                                   "raw_transaction", "attempts", "broadcast_at", "status",
+                                   "updated_at"])
+    logger.warning("%s %s stuck: replaced with tx %s (nonce %s, max fee %s)", locked.kind,
+                   locked.reference, locked.tx_hash, locked.nonce, locked.max_fee_per_gas)
+    _broadcast(w3=w3, outbound=locked)
+    outbound.__dict__.update({name: getattr(locked, name) for name in (
+        "tx_hash", "attempts", "max_fee_per_gas", "max_priority_fee_per_gas", "broadcast_at")})
