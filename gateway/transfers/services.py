@@ -240,8 +240,8 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
     """Use a firm quote once: allocate a deposit address and open the transfer."""
     with transaction.atomic():
         quote = (
-            Quote.objects.select_for_update().select_related("corridor__token__chain",
-                                                             "corridor__rail")
+            Quote.objects.select_for_update(of=("self",))
+            .select_related("corridor__token__chain", "corridor__rail")
             .filter(public_id=quote_id, partner=partner).first()
         )
         if quote is None:
