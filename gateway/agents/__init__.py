@@ -1,0 +1,1 @@
+"""Cash pickup through partner agents: networks, agents, staff, redemption codes, agent float."""
