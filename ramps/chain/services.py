@@ -618,6 +618,8 @@ def _scan_ranges(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> No
     start = cursor + 1 if cursor is not None else chain.start_block
     retention = max(MIN_BLOCK_RETENTION, 4 * chain.confirmations, 2 * chain.max_log_range)
     span = min(chain.log_range_current or chain.max_log_range, chain.max_log_range)
+    # A size the node refused in this pass is not tried again in it; the next pass probes.
+    ceiling = chain.max_log_range
     answered = 0
     try:
         while start <= head:
@@ -628,6 +630,7 @@ def _scan_ranges(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> No
                 result.range_shrinks += 1
                 if span == 1 or result.range_shrinks > _MAX_SHRINKS_PER_PASS:
                     raise ValueError(f"eth_getLogs refused blocks {start}-{end}: {exc}") from exc
+                ceiling = max(1, span // 2)
                 span = max(1, span // 2)
                 answered = 0
                 logger.info("eth_getLogs on %s refused %s blocks (%s); range now %s",
@@ -676,8 +679,8 @@ def _scan_ranges(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> No
             cursor = end
             start = end + 1
             answered += 1
-            if answered >= _GROW_AFTER and span < chain.max_log_range:
-                span = min(chain.max_log_range, span * 2)
+            if answered >= _GROW_AFTER and span < ceiling:
+                span = min(ceiling, span * 2)
                 answered = 0
     finally:
         result.log_range = span
