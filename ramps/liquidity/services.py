@@ -20,7 +20,13 @@ from django.utils import timezone
 
 from gateway.common.problems import ConflictError, DomainError
 
-from .client import order_id_by_client_order_id, to_decimal, venue_exchange
+from .client import (
+    client_order_params,
+    order_fetch,
+    order_id_by_client_order_id,
+    to_decimal,
+    venue_exchange,
+)
 from .models import ConversionOrder, Venue
 
 logger = logging.getLogger(__name__)
@@ -291,7 +297,8 @@ def _fills(exchange: ccxt.Exchange, order: ConversionOrder, venue_order: dict[st
 
 def _record_fills(exchange: ccxt.Exchange, order: ConversionOrder) -> ConversionOrder:
     try:
-        venue_order = exchange.fetch_order(order.venue_order_id, order.symbol)
+        venue_order = order_fetch(exchange, venue_order_id=order.venue_order_id,
+                                  symbol=order.symbol)
         changes = _fills(exchange, order, venue_order)
     except ccxt.BaseError as exc:
         logger.warning("Conversion order %s placed as %s; its fills are not known yet: %s",
@@ -330,9 +337,9 @@ def conversion_order_execute(*, order: ConversionOrder) -> ConversionOrder:
         # Nothing was sent yet: hand the order back for a later attempt.
         _release(order, f"venue unavailable: {type(exc).__name__}")
         raise VenueUnavailableError(f"{venue.name} cannot be reached.") from exc
-    params: dict[str, Any] = {"client_order_id": order.client_order_id}
+    params: dict[str, Any] = client_order_params(exchange, order.client_order_id)
     if order_type == "limit":
-        params["time_in_force"] = "IOC"
+        params["time_in_force"] = "immediateorcancel" if exchange.id == "bitso" else "IOC"
     try:
         placed = exchange.create_order(order.symbol, order_type, order.side, amount, price,
                                        params)
