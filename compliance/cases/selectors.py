@@ -1,0 +1,34 @@
+"""Case reads: the queue and the suspicious-activity report."""
+
+from compliance.cases.models import Case
+
+
+def case_queue():
+    """Cases still to be worked, oldest first (the proposed ones before the rest)."""
+    return Case.objects.exclude(status=Case.Status.CLOSED).order_by("created_at", "pk")
+
+
+def _decision(decision) -> dict:
+    return {"id": str(decision.public_id), "outcome": decision.outcome,
+            "decided_by": decision.decided_by, "rules_version": decision.rules_version,
+            "list_versions": decision.list_versions, "at": decision.created_at.isoformat()}
+
+
+def case_sar_report(*, case: Case) -> dict:
+    case = Case.objects.select_related("decision", "resolution").get(pk=case.pk)
+    return {
+        "report": "suspicious-activity", "case_id": str(case.public_id),
+        "subject_reference": case.subject_reference, "status": case.status,
+        "outcome": case.proposed_outcome if case.status == Case.Status.CLOSED else "",
+        "outcome_label": case.outcome_label,
+        "opened_at": case.created_at.isoformat(),
+        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+        "reasons": case.reasons,
+        "held_decision": _decision(case.decision),
+        "resolution_decision": _decision(case.resolution) if case.resolution else None,
+        "events": [{"at": e.created_at.isoformat(), "kind": e.kind, "actor": e.actor,
+                    "note": e.note, "data": e.data} for e in case.events.all()],
+        "attachments": [{"at": a.created_at.isoformat(), "file": a.file.name,
+                         "sha256": a.sha256, "description": a.description,
+                         "uploaded_by": a.uploaded_by} for a in case.attachments.all()],
+    }
