@@ -58,6 +58,13 @@ class Venue(BaseModel):
         max_digits=10, decimal_places=8, default=Decimal("0"),
         help_text="Fraction of the traded value the venue charges a taker (0.002 = 0.2 %).",
     )
+    min_order_base = MoneyField(
+        null=True, blank=True,
+        help_text="Smallest order the router sends here, in the base asset; blank = no floor.")
+    max_order_base = MoneyField(
+        null=True, blank=True,
+        help_text="Largest order the router sends here, in the base asset (a risk limit per "
+                  "venue); blank = no cap beyond the book's depth.")
 
     class Meta:
         ordering = ["name"]
@@ -144,3 +151,64 @@ class ConversionOrder(BaseModel):
     @property
     def quote_currency(self) -> str:
         return self.symbol.split("/")[1].split(":")[0]
+
+
+class FxReferenceRate(BaseModel):
+    """A reference exchange rate from an outside source (a central bank fixing, a rates feed),
+    used to cross a venue price into a currency no venue quotes (USDC/USD x USD/KES).
+
+    One row per pair, overwritten by each observation; ``observed_at`` is the source's own time,
+    and a rate older than ``LIQUIDITY_FX_MAX_AGE_SECONDS`` is never used.
+    """
+
+    base = models.CharField(max_length=12, help_text="Currency priced (USD in USD/KES).")
+    quote = models.CharField(max_length=12, help_text="Currency it is priced in (KES).")
+    rate = MoneyField(help_text="Units of quote per one unit of base.")
+    source = models.CharField(max_length=64)
+    observed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["base", "quote"],
+                                               name="fx_reference_one_per_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.base}/{self.quote} {self.rate} ({self.source})"
+
+
+class LiquidityReservation(BaseModel):
+    """Venue depth held for a firm quote, so that two firm quotes do not promise the same
+    levels of a book. Reserved depth is skipped when the router prices the next quote.
+
+    Used once: the first ``consume`` wins; expires server-side at ``expires_at`` whatever the
+    client asked for beyond the cap.
+    """
+
+    class Status(models.TextChoices):
+        # Holding depth until expires_at.
+        ACTIVE = "active", "Active"
+        # Used by the transfer that accepted the quote; holds nothing any more.
+        CONSUMED = "consumed", "Consumed"
+        # Given back before expiry (quote withdrawn, transfer failed).
+        RELEASED = "released", "Released"
+        # Reached expires_at unused.
+        EXPIRED = "expired", "Expired"
+
+    quote_reference = models.CharField(max_length=128, unique=True,
+                                       help_text="The firm quote's reference; one reservation "
+                                                 "each.")
+    venue = models.ForeignKey(Venue, on_delete=models.PROTECT, related_name="reservations")
+    symbol = models.CharField(max_length=32)
+    side = models.CharField(max_length=4, choices=ConversionOrder.Side.choices)
+    amount_base = MoneyField(help_text="Depth held, in the base asset.")
+    expires_at = models.DateTimeField(db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE,
+                              db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["venue", "symbol", "side", "status"],
+                                name="reservation_depth_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.amount_base} {self.symbol} on {self.venue} ({self.status})"

@@ -27,13 +27,15 @@ from .client import (
     to_decimal,
     venue_exchange,
 )
-from .models import ConversionOrder, Venue
+from .models import ConversionOrder, FxReferenceRate, LiquidityReservation, Venue
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BOOK_MAX_AGE_SECONDS = 30
 # An order the venue still does not know this long after it was sent never reached it.
 DEFAULT_UNKNOWN_ORDER_GRACE_SECONDS = 60
+# A firm quote holds venue depth at most this long, whatever expiry its client asks for.
+DEFAULT_FIRM_QUOTE_MAX_SECONDS = 120
 
 
 class LiquidityError(DomainError):
@@ -403,3 +405,133 @@ def _not_found(order: ConversionOrder) -> ConversionOrder:
     _release(order, "not found at the venue after the grace period")
     order.refresh_from_db()
     return order
+
+
+# -- firm-quote reservations -------------------------------------------------------------------
+
+
+class ReservationError(LiquidityError):
+    slug = "quote-not-usable"
+    title = "The firm quote cannot be used"
+    status = 409
+
+
+class ReservationExpiredError(ReservationError):
+    slug = "quote-expired"
+    title = "The firm quote has expired"
+    status = 410
+
+
+def firm_quote_expiry(*, requested: dt.datetime | None = None) -> dt.datetime:
+    """The server-side expiry of a firm quote: what the client asked for, capped at
+    ``LIQUIDITY_FIRM_QUOTE_MAX_SECONDS`` from now (the cap when nothing was asked)."""
+    cap = timezone.now() + dt.timedelta(seconds=getattr(
+        settings, "LIQUIDITY_FIRM_QUOTE_MAX_SECONDS", DEFAULT_FIRM_QUOTE_MAX_SECONDS))
+    if requested is None:
+        return cap
+    if requested <= timezone.now():
+        raise InvalidConversionError("The requested expiry is in the past.")
+    return min(requested, cap)
+
+
+def liquidity_reserve(*, quote_reference: str, venue: Venue, symbol: str, amount_base: Decimal,
+                      expires_at: dt.datetime | None = None,
+                      side: str = ConversionOrder.Side.SELL) -> LiquidityReservation:
+    """Hold ``amount_base`` of ``venue``'s ``symbol`` depth for the firm quote
+    ``quote_reference`` until ``expires_at`` (capped, see ``firm_quote_expiry``).
+
+    Idempotent by reference: the same terms return the first reservation, other terms raise
+    ``ConflictError``. The unique constraint, not a prior read, decides.
+    """
+    _check_side(side)
+    if not isinstance(amount_base, Decimal) or not amount_base.is_finite() or amount_base <= 0:
+        raise InvalidConversionError("amount_base must be a positive Decimal.")
+    expiry = firm_quote_expiry(requested=expires_at)
+    try:
+        with transaction.atomic():
+            reservation, created = LiquidityReservation.objects.get_or_create(
+                quote_reference=quote_reference,
+                defaults={"venue": venue, "symbol": symbol, "side": side,
+                          "amount_base": amount_base, "expires_at": expiry})
+    except IntegrityError:
+        reservation, created = LiquidityReservation.objects.get(
+            quote_reference=quote_reference), False
+    if not created and (reservation.venue_id, reservation.symbol, reservation.side,
+                        reservation.amount_base) != (venue.pk, symbol, side, amount_base):
+        raise ConflictError(f"Quote {quote_reference} already holds other liquidity.")
+    if created:
+        logger.info("Reserved %s %s on %s for quote %s until %s", amount_base, symbol,
+                    venue.name, quote_reference, expiry.isoformat())
+    return reservation
+
+
+def _close(quote_reference: str, *, to_status: str) -> LiquidityReservation:
+    with transaction.atomic():
+        reservation = (LiquidityReservation.objects.select_for_update()
+                       .filter(quote_reference=quote_reference).first())
+        if reservation is None:
+            raise ReservationError(f"No firm quote {quote_reference} holds liquidity.")
+        if reservation.status == to_status == LiquidityReservation.Status.RELEASED:
+            return reservation
+        if reservation.status != LiquidityReservation.Status.ACTIVE:
+            raise ReservationError(
+                f"Firm quote {quote_reference} is already {reservation.status}.",
+                extra={"reservation_status": reservation.status})
+        if (to_status == LiquidityReservation.Status.CONSUMED
+                and reservation.expires_at <= timezone.now()):
+            reservation.status = LiquidityReservation.Status.EXPIRED
+            reservation.closed_at = timezone.now()
+            reservation.save(update_fields=["status", "closed_at", "updated_at"])
+            expired = True
+        else:
+            reservation.status = to_status
+            reservation.closed_at = timezone.now()
+            reservation.save(update_fields=["status", "closed_at", "updated_at"])
+            expired = False
+    if expired:
+        raise ReservationExpiredError(f"Firm quote {quote_reference} expired at "
+                                      f"{reservation.expires_at.isoformat()}.")
+    return reservation
+
+
+def liquidity_reservation_consume(*, quote_reference: str) -> LiquidityReservation:
+    """Use the firm quote's reservation, once. A second use raises ``ReservationError``; use
+    after expiry raises ``ReservationExpiredError`` (and records the expiry). Locks the row, so
+    of two concurrent uses exactly one wins."""
+    return _close(quote_reference, to_status=LiquidityReservation.Status.CONSUMED)
+
+
+def liquidity_reservation_release(*, quote_reference: str) -> LiquidityReservation:
+    """Give the depth back before expiry; releasing twice is harmless. A consumed or expired
+    reservation is left as it is and ``ReservationError`` raised."""
+    return _close(quote_reference, to_status=LiquidityReservation.Status.RELEASED)
+
+
+def liquidity_reservations_expire() -> int:
+    """Mark active reservations past their expiry as expired; returns how many. The router
+    already ignores them (it filters on ``expires_at``): this keeps the table's status honest
+    for operators and reports."""
+    now = timezone.now()
+    count = LiquidityReservation.objects.filter(
+        status=LiquidityReservation.Status.ACTIVE, expires_at__lte=now,
+    ).update(status=LiquidityReservation.Status.EXPIRED, closed_at=now, updated_at=now)
+    if count:
+        logger.info("%s liquidity reservations expired", count)
+    return count
+
+
+def fx_reference_record(*, base: str, quote: str, rate: Decimal, source: str,
+                        observed_at: dt.datetime) -> FxReferenceRate:
+    """Store the latest reference rate for base/quote (an older observation never overwrites a
+    newer one)."""
+    if not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0:
+        raise InvalidConversionError("rate must be a positive Decimal.")
+    base, quote = base.upper(), quote.upper()
+    with transaction.atomic():
+        reference, created = FxReferenceRate.objects.select_for_update().get_or_create(
+            base=base, quote=quote,
+            defaults={"rate": rate, "source": source, "observed_at": observed_at})
+        if not created and observed_at >= reference.observed_at:
+            reference.rate, reference.source, reference.observed_at = rate, source, observed_at
+            reference.save(update_fields=["rate", "source", "observed_at", "updated_at"])
+    return reference
