@@ -12,10 +12,12 @@ from gateway.common.models import BaseModel
 
 
 class SanctionsList(BaseModel):
-    source = models.CharField(max_length=40, help_text="e.g. ofac-sdn, ofac-crypto")
+    source = models.CharField(max_length=40,
+                              help_text="ofac-sdn, ofac-crypto or un-consolidated")
     version = models.CharField(max_length=64, help_text="SHA-256 of the imported files")
     published = models.CharField(max_length=40, blank=True, help_text="Publish date, if known")
-    name_count = models.PositiveIntegerField(default=0)
+    entry_count = models.PositiveIntegerField(default=0, help_text="Listed parties")
+    name_count = models.PositiveIntegerField(default=0, help_text="Names and aliases")
     address_count = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=False)
 
@@ -37,6 +39,14 @@ class SanctionedName(models.Model):
     name = models.CharField(max_length=400)
     normalized = models.CharField(max_length=400, db_index=True,
                                   help_text="Sorted, accent-free, lower-case name tokens")
+    is_primary = models.BooleanField(default=True, help_text="False for an alias")
+    entry_type = models.CharField(max_length=20, blank=True,
+                                  help_text="individual, entity, vessel, aircraft")
+    dates_of_birth = models.JSONField(
+        default=list, blank=True,
+        help_text="Of the entry: YYYY-MM-DD, YYYY-MM, YYYY or YYYY/YYYY (a range of years)")
+    countries = models.JSONField(default=list, blank=True,
+                                 help_text="Of the entry: ISO 3166-1 alpha-2 codes")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.entry_id})"
@@ -56,6 +66,31 @@ class SanctionedAddress(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+
+class ScreeningWhitelist(BaseModel):
+    """A false positive an operator cleared: one customer, one list entry, until it expires.
+
+    Keyed by the list source and published entry id (not a list version), so it survives list
+    refreshes; it lapses on ``expires_at`` and must then be reviewed again.
+    """
+
+    customer_reference = models.CharField(max_length=64,
+                                          help_text="The customer's reference, as screened")
+    list_source = models.CharField(max_length=40)
+    entry_id = models.CharField(max_length=40, help_text="The entry id the list publishes")
+    reason = models.TextField()
+    author = models.CharField(max_length=120)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer_reference", "list_source", "entry_id"],
+                                    name="whitelist_one_per_customer_entry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_reference} / {self.list_source}:{self.entry_id}"
 
 
 class ScreeningDecision(BaseModel):

@@ -21,3 +21,140 @@ def address_normalize(address: str) -> str:
     if _EVM_ADDRESS.match(address):
         return address.lower()
     return address
+
+
+# --- fuzzy matching forms --------------------------------------------------------------------
+#
+# name_normalize above is the exact-match key stored on each list name. The matcher needs more:
+# transliterated tokens in reading order, company suffixes removed, and a phonetic key per token
+# so that spelling variants of one name (Mohammed / Muhammad, Sergei / Sergey) meet in the index.
+
+from functools import lru_cache  # noqa: E402
+
+from anyascii import anyascii  # noqa: E402
+
+_TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
+_APOSTROPHES = re.compile(r"['`\u2018\u2019\u02bc\u02bb]")
+
+# Legal-form words that say nothing about who the entity is; stripped from the end of a name
+# (as token sequences, because "S.A." tokenises to "s a"). Longest first.
+_COMPANY_SUFFIXES: tuple[tuple[str, ...], ...] = tuple(sorted(
+    (tuple(suffix.split()) for suffix in (
+        "s a de c v", "s a s", "s a", "s l", "s r l", "s p a", "s a r l", "l l c", "l t d",
+        "co ltd", "company limited", "co limited", "pvt ltd", "private limited",
+        "ltd", "llc", "limited", "inc", "incorporated", "corp", "corporation", "company", "co",
+        "gmbh", "ag", "plc", "srl", "sarl", "sas", "sa", "sl", "spa", "bv", "nv", "oy", "ab",
+        "as", "jsc", "ojsc", "pjsc", "cjsc", "ooo", "zao", "oao", "pao", "llp", "lp", "fze",
+        "fzco", "fzc", "fz llc", "dmcc", "pte", "pte ltd", "pty", "pty ltd", "sdn bhd", "bhd",
+        "tic", "ltd sti", "sti", "as", "kg", "gmbh co kg", "scs", "sac", "s a c", "eirl", "cia",
+        "establishment", "est", "trading", "enterprises", "enterprise", "group", "holding",
+        "holdings", "international", "intl",
+    )),
+    key=len, reverse=True,
+))
+
+# Spelling folds applied before vowels are dropped, so transliterations of one sound agree.
+_PHONETIC_FOLDS = (
+    ("sch", "s"), ("tch", "c"), ("dzh", "j"), ("dj", "j"), ("ph", "f"), ("kh", "h"),
+    ("gh", "g"), ("sh", "s"), ("ch", "c"), ("dh", "d"), ("th", "t"), ("ck", "k"), ("q", "k"),
+    ("x", "ks"), ("z", "s"), ("w", "v"), ("y", "i"), ("ou", "u"), ("oo", "u"), ("ee", "i"),
+)
+_VOWELS = frozenset("aeiou")
+
+
+def _ascii_casefold(text: str) -> str:
+    return anyascii(text).casefold()
+
+
+def name_tokens(name: str) -> tuple[str, ...]:
+    """Transliterated lower-case tokens in reading order: "POTEKHIN, Danil" -> (danil, potekhin).
+
+    Lists write individuals "LAST, First"; the part after the first comma is moved to the front.
+    Apostrophes vanish inside a token (Qa'qa -> qaqa) rather than splitting it.
+    """
+    text = _APOSTROPHES.sub("", _ascii_casefold(name))
+    if text.count(",") == 1:
+        last, first = text.split(",", 1)
+        first_tokens = tuple(token for token in _TOKEN_SPLIT.split(first) if token)
+        # "ANGLO-CARIBBEAN CO., LTD." is a company with a legal form, not "LAST, First".
+        if first_tokens and strip_company_suffixes(("x", *first_tokens)) != ("x",):
+            text = f"{first} {last}"
+    return tuple(token for token in _TOKEN_SPLIT.split(text) if token)
+
+
+def strip_company_suffixes(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """Remove legal-form suffixes from the end (repeatedly), never the whole name."""
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _COMPANY_SUFFIXES:
+            size = len(suffix)
+            if len(tokens) > size and tokens[-size:] == suffix:
+                tokens = tokens[:-size]
+                changed = True
+                break
+    return tokens
+
+
+@lru_cache(maxsize=65536)
+def token_key(token: str) -> str:
+    """A phonetic skeleton: folds transliteration variants, keeps the first letter, drops the
+    other vowels and doubled letters (muhammad, mohammed -> mhmd; sergei, sergey -> srg)."""
+    folded = token
+    for source, target in _PHONETIC_FOLDS:
+        folded = folded.replace(source, target)
+    if not folded:
+        return token
+    skeleton = [folded[0]]
+    for char in folded[1:]:
+        if char in _VOWELS or char == "h":
+            continue
+        if char != skeleton[-1]:
+            skeleton.append(char)
+    return "".join(skeleton)
+
+
+# Country names as lists write them, beyond the CLDR English names babel knows.
+_COUNTRY_ALIASES = {
+    "korea north": "KP", "north korea": "KP", "democratic peoples republic of korea": "KP",
+    "korea democratic peoples republic of": "KP", "korea south": "KR", "south korea": "KR",
+    "republic of korea": "KR", "russia": "RU", "russian federation": "RU", "iran": "IR",
+    "iran islamic republic of": "IR", "syria": "SY", "syrian arab republic": "SY",
+    "burma": "MM", "myanmar": "MM", "congo democratic republic of the": "CD",
+    "democratic republic of the congo": "CD", "congo republic of the": "CG", "congo": "CG",
+    "venezuela": "VE", "venezuela bolivarian republic of": "VE", "bolivia": "BO",
+    "tanzania": "TZ", "united republic of tanzania": "TZ", "vietnam": "VN", "viet nam": "VN",
+    "laos": "LA", "lao peoples democratic republic": "LA", "moldova": "MD",
+    "republic of moldova": "MD", "turkey": "TR", "turkiye": "TR", "cote divoire": "CI",
+    "ivory coast": "CI", "west bank": "PS", "gaza": "PS", "palestinian": "PS",
+    "state of palestine": "PS", "palestine": "PS", "united kingdom": "GB", "uk": "GB",
+    "united kingdom of great britain and northern ireland": "GB", "united states": "US",
+    "usa": "US", "united states of america": "US", "the netherlands": "NL",
+    "netherlands": "NL", "kosovo": "XK", "czech republic": "CZ", "czechia": "CZ",
+    "macedonia": "MK", "north macedonia": "MK", "swaziland": "SZ", "eswatini": "SZ",
+    "cape verde": "CV", "brunei": "BN", "micronesia": "FM", "bahamas": "BS", "gambia": "GM",
+    "the gambia": "GM", "region crimea": "UA", "crimea": "UA", "sudan": "SD",
+    "south sudan": "SS", "libya": "LY", "yemen": "YE", "iraq": "IQ", "afghanistan": "AF",
+}
+
+
+def _country_key(name: str) -> str:
+    return " ".join(_TOKEN_SPLIT.split(_APOSTROPHES.sub("", _ascii_casefold(name)))).strip()
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    from babel import Locale
+
+    names = {_country_key(label): code for code, label in Locale("en").territories.items()
+             if len(code) == 2 and code.isalpha()}
+    names.update(_COUNTRY_ALIASES)
+    return names
+
+
+def country_code(country: str) -> str:
+    """ISO 3166-1 alpha-2 for a code or an English country name as lists write it; "" if unknown."""
+    country = (country or "").strip()
+    if len(country) == 2 and country.isalpha():
+        return country.upper()
+    return _country_names().get(_country_key(country), "")

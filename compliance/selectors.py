@@ -1,7 +1,17 @@
-"""Reads of the active sanctions lists."""
+"""Reads of the active sanctions lists, and the in-memory name index built from them."""
 
-from compliance.models import SanctionedAddress, SanctionedName, SanctionsList
+import threading
+
+from django.utils import timezone
+
+from compliance.models import (
+    SanctionedAddress,
+    SanctionedName,
+    SanctionsList,
+    ScreeningWhitelist,
+)
 from compliance.normalize import address_normalize, name_normalize
+from compliance.screening.matcher import ListedName, NameIndex
 
 
 def active_list_versions() -> dict[str, str]:
@@ -20,6 +30,7 @@ def sanctioned_address_hits(*, addresses: list[str]) -> list[SanctionedAddress]:
 
 
 def sanctioned_name_hits(*, names: list[str]) -> list[SanctionedName]:
+    """Exact matches on the normalised name (accents, case and order aside)."""
     normalized = {name_normalize(n) for n in names if n and n.strip()}
     if not normalized:
         return []
@@ -28,3 +39,57 @@ def sanctioned_name_hits(*, names: list[str]) -> list[SanctionedName]:
             sanctions_list__is_active=True, normalized__in=normalized
         ).select_related("sanctions_list")
     )
+
+
+def listed_names(*, lists: list[SanctionsList], entry_ids: set[str] | None = None
+                 ) -> list[ListedName]:
+    """The names of some list versions (optionally only some entries), as the matcher reads them."""
+    names: list[ListedName] = []
+    for sanctions_list in lists:
+        rows = SanctionedName.objects.filter(sanctions_list=sanctions_list)
+        if entry_ids is not None:
+            rows = rows.filter(entry_id__in=entry_ids)
+        names.extend(
+            ListedName(sanctions_list.source, sanctions_list.version, entry_id, name, entry_type,
+                       tuple(dates_of_birth), tuple(countries))
+            for entry_id, name, entry_type, dates_of_birth, countries in rows.order_by(
+                "pk").values_list("entry_id", "name", "entry_type", "dates_of_birth",
+                                  "countries").iterator(chunk_size=5000)
+        )
+    return names
+
+
+_index_lock = threading.Lock()
+_index_cache: dict[tuple, NameIndex] = {}
+
+
+def active_name_index() -> tuple[NameIndex | None, dict[str, str]]:
+    """(index of every active list's names, source -> version), or (None, ...) with no names.
+
+    Built once per process for a set of active versions (about a second for the SDN list) and
+    kept until another version becomes active; a query then costs no database read but this one.
+    """
+    active = list(SanctionsList.objects.filter(is_active=True).order_by("source"))
+    versions = {sanctions_list.source: sanctions_list.version for sanctions_list in active}
+    named = [sanctions_list for sanctions_list in active if sanctions_list.name_count]
+    if not named:
+        return None, versions
+    key = tuple((sanctions_list.pk, sanctions_list.version) for sanctions_list in named)
+    index = _index_cache.get(key)
+    if index is None:
+        with _index_lock:
+            index = _index_cache.get(key)
+            if index is None:
+                index = NameIndex(listed_names(lists=named))
+                _index_cache.clear()
+                _index_cache[key] = index
+    return index, versions
+
+
+def whitelisted_entries(*, customer_reference: str) -> set[tuple[str, str]]:
+    """(list source, entry id) an operator cleared for this customer, not yet expired."""
+    if not customer_reference:
+        return set()
+    return set(ScreeningWhitelist.objects.filter(
+        customer_reference=customer_reference, expires_at__gt=timezone.now(),
+    ).values_list("list_source", "entry_id"))

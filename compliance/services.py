@@ -3,42 +3,81 @@
 Screening rules (``RULES_VERSION``), each recorded as a reason when it fires:
 
 - ``sanctioned-address``: a paying or refund address is on an active list -> reject.
-- ``sanctioned-name``: a party's normalised name equals a listed name or alias -> hold.
+- ``sanctioned-name``: a party's name matches a listed name or alias at or above the review
+  threshold (fuzzy, see ``compliance.screening.matcher``) -> hold. A name hit is held, never
+  rejected: a true match means the funds must be blocked and reported, not returned, and that is
+  an operator's call.
+- ``whitelisted-name``: a hit an operator cleared for this customer and entry -> recorded only.
 - ``amount-review``: the amount reaches the corridor's review threshold -> hold.
 - ``lists-missing``: no sanctions list is loaded at all -> hold (fail closed).
 
-The strongest outcome wins (reject > hold > approve). Fuzzy name matching, KYC tiers and
-monitoring rules extend this set without changing its interface.
+The strongest outcome wins (reject > hold > approve).
 """
 
-import csv
 import hashlib
-import json
-import re
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from compliance.models import (
     SanctionedAddress,
     SanctionedName,
     SanctionsList,
     ScreeningDecision,
+    ScreeningWhitelist,
 )
-from compliance.normalize import address_normalize, name_normalize
+from compliance.normalize import address_normalize, country_code, name_normalize
+from compliance.sanctions.config import screening_thresholds
+from compliance.sanctions.parsers import (
+    ParsedList,
+    SanctionsParseError,
+    sanctions_parse_crypto_address_json,
+    sanctions_parse_ofac_legacy_set,
+    sanctions_parse_ofac_sdn_csv,
+    sanctions_parse_un_xml,
+    sdn_remarks_aliases,
+)
+from compliance.screening.matcher import NameIndex, Thresholds, valid_date_of_birth
 from compliance.selectors import (
-    active_list_versions,
+    active_name_index,
+    listed_names,
     sanctioned_address_hits,
-    sanctioned_name_hits,
+    whitelisted_entries,
 )
 from gateway.common.problems import DomainError
 
-RULES_VERSION = "2026.11-1"
+__all__ = [
+    "RULES_VERSION",
+    "ListDiff",
+    "NameScreening",
+    "SanctionsImportError",
+    "ScreeningParty",
+    "ScreeningSubject",
+    "name_screen",
+    "rescreen_names",
+    "sanctions_import",
+    "sanctions_list_diff",
+    "sanctions_parse_crypto_address_json",
+    "sanctions_parse_ofac_legacy_set",
+    "sanctions_parse_ofac_sdn_csv",
+    "sanctions_parse_un_xml",
+    "screening_decide_manually",
+    "screening_run",
+    "screening_whitelist_add",
+    "sdn_remarks_aliases",
+]
 
-Progress = Callable[[int, int], None]
+logger = logging.getLogger(__name__)
+
+RULES_VERSION = "2026.11-2"
+SOURCES = ("ofac-sdn", "ofac-crypto", "un-consolidated")
+_CHUNK = 5000
 
 
 class SanctionsImportError(DomainError):
@@ -47,132 +86,164 @@ class SanctionsImportError(DomainError):
     status = 422
 
 
-@dataclass
-class ParsedList:
-    source: str
-    names: list[tuple[str, str]] = field(default_factory=list)  # (entry_id, name)
-    addresses: list[tuple[str, str, str]] = field(default_factory=list)  # (entry_id, ticker, addr)
+Progress = Callable[[int, int], None]  # progress(done, total) while rows are written
 
 
-# Remarks are ";"-separated items; an alias item is "a.k.a. '<alias>'" (also f.k.a./n.k.a.), and
-# the alias may itself hold quotes and commas (AL-QA'QA, ''FOOPIE'', 'AL-DARDA', Abu'): it is
-# everything between the item's first and last quote.
-_AKA_ITEM = re.compile(r"^[afn]\.k\.a\.\s+'(.*)'\)?$")
-_DIGITAL_ADDRESS = re.compile(r"Digital Currency Address - ([A-Z0-9]+)\s+([A-Za-z0-9]+)")
-
-
-def _ofac_field(value: str) -> str:
-    value = value.strip()
-    return "" if value == "-0-" else value
-
-
-def sdn_remarks_aliases(remarks: str) -> list[str]:
-    aliases = []
-    for item in remarks.split(";"):
-        match = _AKA_ITEM.match(item.strip().rstrip(".").strip())
-        if match and match.group(1).strip("' "):
-            aliases.append(match.group(1).strip("' "))
-    return aliases
-
-
-def sanctions_parse_ofac_sdn_csv(path: Path) -> ParsedList:
-    """OFAC SDN.CSV (no header): ent_num, name, type, program, ..., remarks (column 12)."""
-    parsed = ParsedList(source="ofac-sdn")
-    with path.open(newline="", encoding="latin-1") as handle:
-        for row in csv.reader(handle):
-            if len(row) < 2 or not row[0].strip().isdigit():
-                continue
-            entry_id = row[0].strip()
-            parsed.names.append((entry_id, _ofac_field(row[1])))
-            remarks = _ofac_field(row[11]) if len(row) > 11 else ""
-            parsed.names.extend((entry_id, alias) for alias in sdn_remarks_aliases(remarks))
-            parsed.addresses.extend(
-                (entry_id, ticker, address) for ticker, address in _DIGITAL_ADDRESS.findall(remarks)
-            )
-    return parsed
-
-
-def sanctions_parse_crypto_address_json(paths: Iterable[Path]) -> ParsedList:
-    """One JSON array of addresses per ticker, file named sanctioned_addresses_<TICKER>.json."""
-    parsed = ParsedList(source="ofac-crypto")
-    for path in paths:
-        ticker = path.stem.rsplit("_", 1)[-1].upper()
-        data = json.loads(path.read_text())
-        if not isinstance(data, list) or not all(
-            isinstance(address, str) and address.strip() for address in data
-        ):
-            raise SanctionsImportError(
-                f"{path.name}: expected a JSON array of address strings; active list kept."
-            )
-        parsed.addresses.extend(("", ticker, address.strip()) for address in data)
-    return parsed
+def _parse(source: str, files: list[Path]) -> ParsedList:
+    if source == "ofac-sdn":
+        if len(files) == 1:
+            return sanctions_parse_ofac_sdn_csv(files[0])
+        if len(files) == 4:
+            return sanctions_parse_ofac_legacy_set(files)
+        raise SanctionsImportError(
+            "ofac-sdn takes one sdn.csv or the four-file set (sdn, add, alt, sdn_comments).")
+    if source == "ofac-crypto":
+        return sanctions_parse_crypto_address_json(files)
+    if source == "un-consolidated":
+        if len(files) != 1:
+            raise SanctionsImportError("un-consolidated takes exactly one XML file.")
+        return sanctions_parse_un_xml(files[0])
+    raise SanctionsImportError(f"Unknown list source {source!r}.")
 
 
 def sanctions_import(*, source: str, files: list[Path], published: str = "",
-                     progress: Progress | None = None) -> SanctionsList:
+                     progress: Progress | None = None,
+                     min_ratio: float | None = None) -> SanctionsList:
     """Load a list version and make it the active one for its source, atomically.
 
-    Fails closed: an empty or unparsable list raises and leaves the active version in place.
+    Fails closed: an empty or unparsable list raises and leaves the active version in place; so
+    does, with ``min_ratio``, a list with fewer entries than that share of the active one.
     """
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(path.read_bytes())
-    if source == "ofac-sdn":
-        if len(files) != 1:
-            raise SanctionsImportError("ofac-sdn takes exactly one sdn.csv file.")
-        parsed = sanctions_parse_ofac_sdn_csv(files[0])
-    elif source == "ofac-crypto":
-        parsed = sanctions_parse_crypto_address_json(files)
-    else:
-        raise SanctionsImportError(f"Unknown list source {source!r}.")
+    try:
+        parsed = _parse(source, files)
+    except SanctionsParseError as exc:
+        raise SanctionsImportError(str(exc)) from exc
     if not parsed.names and not parsed.addresses:
         raise SanctionsImportError(f"{source}: the files hold no entries; active list kept.")
+    entry_count = len(parsed.entries)
+    size = entry_count or len(parsed.addresses)
+    if min_ratio is not None:
+        current = SanctionsList.objects.filter(source=source, is_active=True).first()
+        current_size = current and (current.entry_count or current.address_count)
+        if current_size and size < min_ratio * current_size:
+            raise SanctionsImportError(
+                f"{source}: {size} entries against {current_size} active, below "
+                f"{min_ratio:.0%}; active list kept.")
 
-    total = len(parsed.names) + len(parsed.addresses)
-    done = 0
+    names = [
+        SanctionedName(entry_id=entry.entry_id, name=name[:400],
+                       normalized=name_normalize(name)[:400], is_primary=position == 0,
+                       entry_type=entry.entry_type, dates_of_birth=entry.dates_of_birth,
+                       countries=entry.countries)
+        for entry in parsed.entries.values() for position, name in enumerate(entry.names)
+    ]
+    total = len(names) + len(parsed.addresses)
     with transaction.atomic():
         sanctions_list, created = SanctionsList.objects.get_or_create(
             source=source, version=digest.hexdigest(),
-            defaults={"published": published, "name_count": len(parsed.names),
-                      "address_count": len(parsed.addresses)},
+            defaults={"published": published or parsed.published, "entry_count": entry_count,
+                      "name_count": len(names), "address_count": len(parsed.addresses)},
         )
         if created:
-            for start in range(0, len(parsed.names), 2000):
-                chunk = parsed.names[start:start + 2000]
-                SanctionedName.objects.bulk_create(
-                    SanctionedName(sanctions_list=sanctions_list, entry_id=entry_id, name=name,
-                                   normalized=name_normalize(name))
-                    for entry_id, name in chunk if name
-                )
-                done += len(chunk)
+            for start in range(0, len(names), _CHUNK):
+                chunk = names[start:start + _CHUNK]
+                for row in chunk:
+                    row.sanctions_list = sanctions_list
+                SanctionedName.objects.bulk_create(chunk)
                 if progress:
-                    progress(done, total)
+                    progress(start + len(chunk), total)
             SanctionedAddress.objects.bulk_create(
                 SanctionedAddress(sanctions_list=sanctions_list, entry_id=entry_id, ticker=ticker,
                                   address=address, normalized=address_normalize(address))
                 for entry_id, ticker, address in parsed.addresses
             )
-        done = total
         if progress:
-            progress(done, total)
+            progress(total, total)
         SanctionsList.objects.filter(source=source, is_active=True).exclude(
             pk=sanctions_list.pk
         ).update(is_active=False)
         if not sanctions_list.is_active:
             sanctions_list.is_active = True
             sanctions_list.save(update_fields=["is_active", "updated_at"])
+    logger.info("sanctions list %s version %s active (%s entries, %s names, %s addresses)",
+                source, sanctions_list.version[:12], entry_count, len(names),
+                len(parsed.addresses))
     return sanctions_list
+
+
+# --- name screening ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScreeningParty:
+    """A person or business to screen; date of birth (YYYY-MM-DD) and country (ISO alpha-2 or
+    an English name) raise or lower a score; the customer reference selects whitelists."""
+
+    name: str
+    date_of_birth: str = ""
+    country: str = ""
+    customer_reference: str = ""
+
+
+@dataclass
+class NameScreening:
+    name: str
+    decision: str  # clear, review, block
+    score: float
+    hits: list[dict] = field(default_factory=list)  # Hit.explain(), best first
+    whitelisted: list[dict] = field(default_factory=list)
+
+
+def _screen_party(index: NameIndex, party: ScreeningParty, thresholds: Thresholds,
+                  whitelist: set[tuple[str, str]]) -> NameScreening:
+    try:
+        date_of_birth = valid_date_of_birth(party.date_of_birth.strip())
+    except ValueError as exc:
+        raise DomainError(f"Date of birth {party.date_of_birth!r} is not YYYY-MM-DD.",
+                          slug="invalid-date-of-birth", status=422) from exc
+    country = country_code(party.country) if party.country.strip() else ""
+    if party.country.strip() and not country:
+        raise DomainError(f"Country {party.country!r} is not an ISO 3166 code or known name.",
+                          slug="invalid-country", status=422)
+    hits = index.search(party.name, thresholds=thresholds, date_of_birth=date_of_birth,
+                        country=country)
+    kept = [hit for hit in hits if (hit.listed.list_source, hit.listed.entry_id) not in whitelist]
+    cleared = [hit for hit in hits if hit not in kept]
+    score = kept[0].score if kept else 0.0
+    return NameScreening(
+        name=party.name, decision=thresholds.decide(score) if kept else "clear",
+        score=round(score, 4), hits=[hit.explain(thresholds) for hit in kept],
+        whitelisted=[hit.explain(thresholds) for hit in cleared],
+    )
+
+
+def name_screen(*, party: ScreeningParty) -> NameScreening:
+    """Screen one name against every active list's names (for the ``screen`` command, KYC)."""
+    index, _ = active_name_index()
+    if index is None:
+        raise DomainError("No sanctions name list is loaded: nothing can be cleared.",
+                          slug="sanctions-lists-missing", status=503)
+    return _screen_party(index, party, screening_thresholds(),
+                         whitelisted_entries(customer_reference=party.customer_reference))
 
 
 @dataclass(frozen=True)
 class ScreeningSubject:
-    """What the gateway hands over: no models of its own, only facts."""
+    """What the gateway hands over: no models of its own, only facts.
+
+    ``party_names`` are screened by name alone; ``parties`` carry dates of birth, countries and
+    customer references (for whitelists) when the caller has them.
+    """
 
     reference: str
     party_names: list[str]
     addresses: list[str]
     amount_in: Decimal
     review_amount_in: Decimal | None
+    parties: tuple[ScreeningParty, ...] = ()
 
 
 def screening_run(*, subject: ScreeningSubject) -> ScreeningDecision:
@@ -185,14 +256,20 @@ def screening_run(*, subject: ScreeningSubject) -> ScreeningDecision:
             "list_version": hit.sanctions_list.version, "entry_id": hit.entry_id,
             "ticker": hit.ticker, "address": hit.address,
         })
-    name_hits = sanctioned_name_hits(names=subject.party_names)
-    for hit in name_hits:
-        reasons.append({
-            "rule": "sanctioned-name", "list": hit.sanctions_list.source,
-            "list_version": hit.sanctions_list.version, "entry_id": hit.entry_id,
-            "matched_name": hit.name,
-        })
-    list_versions = active_list_versions()
+    index, list_versions = active_name_index()
+    parties = [ScreeningParty(name=name) for name in subject.party_names if name and name.strip()]
+    parties.extend(party for party in subject.parties if party.name.strip())
+    if index is not None:
+        thresholds = screening_thresholds()
+        for party in parties:
+            screened = _screen_party(
+                index, party, thresholds,
+                whitelisted_entries(customer_reference=party.customer_reference))
+            reasons.extend({"rule": "sanctioned-name", "screened_name": party.name, **hit}
+                           for hit in screened.hits)
+            reasons.extend({"rule": "whitelisted-name", "screened_name": party.name,
+                            "customer_reference": party.customer_reference, **hit}
+                           for hit in screened.whitelisted)
     if not list_versions:
         # Fail closed: with no list loaded nothing can be cleared.
         reasons.append({"rule": "lists-missing", "detail": "no active sanctions list"})
@@ -201,7 +278,8 @@ def screening_run(*, subject: ScreeningSubject) -> ScreeningDecision:
             "rule": "amount-review", "amount_in": str(subject.amount_in),
             "threshold": str(subject.review_amount_in),
         })
-    if outcome != ScreeningDecision.Outcome.REJECT and len(reasons) > 0:
+    holding = [reason for reason in reasons if reason["rule"] != "whitelisted-name"]
+    if outcome != ScreeningDecision.Outcome.REJECT and holding:
         outcome = ScreeningDecision.Outcome.HOLD
     return ScreeningDecision.objects.create(
         subject_reference=subject.reference, outcome=outcome, reasons=reasons,
@@ -231,3 +309,104 @@ def screening_decide_manually(*, decision: ScreeningDecision, outcome: str, oper
             rules_version=decision.rules_version, list_versions=decision.list_versions,
             decided_by=operator, supersedes=decision,
         )
+
+
+# --- whitelists -------------------------------------------------------------------------------
+
+
+def screening_whitelist_add(*, customer_reference: str, list_source: str, entry_id: str,
+                            reason: str, author: str, expires_at: datetime) -> ScreeningWhitelist:
+    """Clear one list entry for one customer until ``expires_at`` (a false positive)."""
+    if not reason.strip():
+        raise DomainError("A reason is required.", slug="reason-required", status=422)
+    if not author.strip() or not customer_reference.strip():
+        raise DomainError("A whitelist names its author and its customer.",
+                          slug="whitelist-incomplete", status=422)
+    if expires_at <= timezone.now():
+        raise DomainError("A whitelist must expire in the future.", slug="whitelist-expired",
+                          status=422)
+    if not SanctionedName.objects.filter(sanctions_list__source=list_source,
+                                         sanctions_list__is_active=True,
+                                         entry_id=entry_id).exists():
+        raise DomainError(f"{list_source} has no active entry {entry_id!r}.",
+                          slug="unknown-list-entry", status=422)
+    try:
+        with transaction.atomic():
+            return ScreeningWhitelist.objects.create(
+                customer_reference=customer_reference, list_source=list_source,
+                entry_id=entry_id, reason=reason, author=author, expires_at=expires_at)
+    except IntegrityError as exc:
+        raise DomainError("This customer already has a whitelist for this entry.",
+                          slug="whitelist-exists", status=409) from exc
+
+
+# --- list changes and re-screening ------------------------------------------------------------
+
+
+@dataclass
+class ListDiff:
+    """What changed between two versions of one source, by published entry id."""
+
+    source: str
+    old_version: str
+    new_version: str
+    added: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    changed: set[str] = field(default_factory=set)  # names, dates of birth or countries
+
+    @property
+    def to_screen(self) -> set[str]:
+        """Entries a customer could newly match: added or changed (removals clear, not hit)."""
+        return self.added | self.changed
+
+
+def _entry_fingerprints(sanctions_list: SanctionsList) -> dict[str, tuple]:
+    fingerprints: dict[str, set] = {}
+    for entry_id, normalized, dates_of_birth, countries in SanctionedName.objects.filter(
+            sanctions_list=sanctions_list).values_list("entry_id", "normalized",
+                                                       "dates_of_birth", "countries"):
+        fingerprints.setdefault(entry_id, set()).add(
+            (normalized, tuple(dates_of_birth), tuple(countries)))
+    return {entry_id: tuple(sorted(values)) for entry_id, values in fingerprints.items()}
+
+
+def sanctions_list_diff(*, old: SanctionsList | None, new: SanctionsList) -> ListDiff:
+    if old is not None and old.source != new.source:
+        raise DomainError("A diff compares two versions of one source.",
+                          slug="diff-different-sources", status=422)
+    before = _entry_fingerprints(old) if old is not None else {}
+    after = _entry_fingerprints(new)
+    return ListDiff(
+        source=new.source, old_version=old.version if old else "", new_version=new.version,
+        added=set(after) - set(before), removed=set(before) - set(after),
+        changed={entry_id for entry_id in set(after) & set(before)
+                 if after[entry_id] != before[entry_id]},
+    )
+
+
+@dataclass
+class RescreenHit:
+    customer_reference: str
+    screening: NameScreening
+
+
+def rescreen_names(*, names_with_refs: Iterable[ScreeningParty], diff: ListDiff
+                   ) -> list[RescreenHit]:
+    """Screen customers against only the entries a list change added or altered.
+
+    Returns the parties with a review or block hit (whitelists applied), for the caller (KYC)
+    to open cases on; builds a small index of those entries instead of the whole list.
+    """
+    if not diff.to_screen:
+        return []
+    new = SanctionsList.objects.get(source=diff.source, version=diff.new_version)
+    index = NameIndex(listed_names(lists=[new], entry_ids=diff.to_screen))
+    thresholds = screening_thresholds()
+    found = []
+    for party in names_with_refs:
+        screened = _screen_party(index, party, thresholds,
+                                 whitelisted_entries(customer_reference=party.customer_reference))
+        if screened.hits:
+            found.append(RescreenHit(customer_reference=party.customer_reference,
+                                     screening=screened))
+    return found

@@ -201,10 +201,12 @@ def test_paths_the_command_does_not_read_are_refused(tmp_path):
 def test_the_service_refuses_an_unknown_source_and_several_sdn_files(tmp_path):
     sdn = tmp_path / "sdn.csv"
     sdn.write_bytes(sdn_rows("29584"))
-    with pytest.raises(SanctionsImportError, match="Unknown list source 'un-consolidated'"):
-        sanctions_import(source="un-consolidated", files=[sdn])
-    with pytest.raises(SanctionsImportError, match=r"exactly one sdn\.csv"):
+    with pytest.raises(SanctionsImportError, match="Unknown list source 'eu-fsf'"):
+        sanctions_import(source="eu-fsf", files=[sdn])
+    with pytest.raises(SanctionsImportError, match=r"one sdn\.csv or the four-file set"):
         sanctions_import(source="ofac-sdn", files=[sdn, sdn])
+    with pytest.raises(SanctionsImportError, match=r"sdn\.csv: not well-formed XML"):
+        sanctions_import(source="un-consolidated", files=[sdn])
     assert SanctionsList.objects.count() == 0
 
 
@@ -231,7 +233,7 @@ def sdn_loaded(capsys):
 def test_sdn_csv_indexes_every_entry_with_its_aliases_and_addresses(sdn_loaded):
     loaded, out, err = sdn_loaded
     assert out == (f"ofac-sdn: version {loaded.version[:12]} active "
-                   f"({loaded.name_count} names, 294 addresses)\n")
+                   f"(14965 entries, {loaded.name_count} names, 294 addresses)\n")
     assert loaded.address_count == 294
     assert SanctionedName.objects.filter(sanctions_list=loaded).count() == loaded.name_count
     assert SanctionedName.objects.values("entry_id").distinct().count() == 14965

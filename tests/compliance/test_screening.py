@@ -67,7 +67,7 @@ def test_clean_transfer_is_approved_with_rule_and_list_versions(lists):
     assert decision.outcome == Outcome.APPROVE
     assert decision.reasons == []
     assert decision.subject_reference == screened.reference
-    assert decision.rules_version == RULES_VERSION == "2026.11-1"
+    assert decision.rules_version == RULES_VERSION == "2026.11-2"
     assert decision.list_versions == versions(lists)
     assert decision.decided_by == "system"
     assert decision.supersedes is None
@@ -121,11 +121,32 @@ def test_address_case_matters_for_non_evm_addresses(lists):
 def test_listed_name_modulo_accents_case_and_order_is_held(lists, written):
     decision = screening_run(subject=subject(names=["Amina Odhiambo", written]))
     assert decision.outcome == Outcome.HOLD
+    # Token pairs are listed in the order the screened name writes them.
+    assert sorted(decision.reasons[0]["fields"]["name"]) == [
+        "danil~danil 1.00", "potekhin~potekhin 1.00"]
+    decision.reasons[0]["fields"]["name"] = sorted(decision.reasons[0]["fields"]["name"])
     assert decision.reasons == [{
-        "rule": "sanctioned-name", "list": "ofac-sdn",
+        "rule": "sanctioned-name", "screened_name": written, "list": "ofac-sdn",
         "list_version": lists["ofac-sdn"].version, "entry_id": "29584",
-        "matched_name": "POTEKHIN, Danil",
+        "matched_name": "POTEKHIN, Danil", "entry_type": "individual", "score": 1.0,
+        "name_score": 1.0,
+        "fields": {"name": ["danil~danil 1.00", "potekhin~potekhin 1.00"],
+                   "date_of_birth": "absent", "country": "absent"},
+        "adjustments": {}, "thresholds": {"review": 0.85, "block": 0.95}, "decision": "block",
     }]
+
+
+@pytest.mark.parametrize(("written", "score"), [
+    ("Danil Potekhina", 0.963),  # a typo: one letter more
+    ("Danil Ivan Potekhin", 0.9559),  # a middle name the list does not have
+    ("D. Potekhin", 0.9423),  # an initial
+])
+def test_near_spellings_of_a_listed_name_are_held_with_their_score(lists, written, score):
+    decision = screening_run(subject=subject(names=[written]))
+    assert decision.outcome == Outcome.HOLD
+    [reason] = decision.reasons
+    assert (reason["rule"], reason["entry_id"], reason["score"]) == (
+        "sanctioned-name", "29584", score)
 
 
 def test_alias_from_the_remarks_is_held_and_the_sender_is_screened_too(lists):
@@ -135,7 +156,7 @@ def test_alias_from_the_remarks_is_held_and_the_sender_is_screened_too(lists):
         ("29584", "SERGEY, Kireev Valerievich")]
 
 
-@pytest.mark.parametrize("written", ["Danil", "Danil Potekhina", "Danil Ivan Potekhin", "", "  "])
+@pytest.mark.parametrize("written", ["Danil", "Potekhin", "Daniel Petrov", "", "  "])
 def test_partial_or_empty_names_do_not_match(lists, written):
     decision = screening_run(subject=subject(names=[written, "Joseph Mwangi"]))
     assert decision.outcome == Outcome.APPROVE

@@ -1,7 +1,15 @@
 """python manage.py import_sanctions PATH... : load sanctions lists in their published formats.
 
-A path may be an OFAC SDN.CSV file (``sdn.csv``) or a folder of OFAC digital-currency address
-files (``sanctioned_addresses_<TICKER>.json``). Each becomes the active version of its source.
+A path may be:
+
+- an OFAC SDN.CSV file (``sdn.csv``), or a folder holding one;
+- a folder with the OFAC legacy four-file set (``sdn.csv``, ``add.csv``, ``alt.csv``,
+  ``sdn_comments.csv``);
+- a UN consolidated list (``*.xml``), or a folder holding ``consolidated.xml``;
+- a folder of OFAC digital-currency address files (``sanctioned_addresses_<TICKER>.json``), or
+  one such file.
+
+Each becomes the active version of its source (ofac-sdn, un-consolidated, ofac-crypto).
 """
 
 import sys
@@ -11,32 +19,45 @@ from django.core.management.base import BaseCommand, CommandError
 
 from compliance.services import SanctionsImportError, sanctions_import
 
+LEGACY_SET = ("sdn.csv", "add.csv", "alt.csv", "sdn_comments.csv")
+
+
+def sanctions_files(path: Path) -> tuple[str, list[Path]]:
+    """(source, files) for a path an operator gives, or CommandError."""
+    if path.is_dir():
+        addresses = sorted(path.glob("sanctioned_addresses_*.json"))
+        if addresses:
+            return "ofac-crypto", addresses
+        if all((path / name).exists() for name in LEGACY_SET):
+            return "ofac-sdn", [path / name for name in LEGACY_SET]
+        if (path / "sdn.csv").exists():
+            return "ofac-sdn", [path / "sdn.csv"]
+        if (path / "consolidated.xml").exists():
+            return "un-consolidated", [path / "consolidated.xml"]
+        raise CommandError(f"{path}: no sdn.csv and no sanctioned_addresses_*.json.")
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix == ".csv":
+        return "ofac-sdn", [path]
+    if path.is_file() and suffix == ".json":
+        return "ofac-crypto", [path]
+    if path.is_file() and suffix == ".xml":
+        return "un-consolidated", [path]
+    raise CommandError(f"{path}: not a sanctions file or folder this command reads.")
+
 
 class Command(BaseCommand):
-    help = "Import sanctions lists (OFAC sdn.csv, OFAC crypto address JSON folder)."
+    help = ("Import sanctions lists (OFAC sdn.csv or four-file set, UN consolidated XML, "
+            "OFAC crypto address JSON folder).")
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+")
+        parser.add_argument("--published", default="",
+                            help="publish date to record (the UN XML carries its own)")
 
-    def handle(self, *args, paths, **options):
+    def handle(self, *args, paths, published, **options):
         for raw in paths:
             path = Path(raw)
-            if path.is_dir():
-                files = sorted(path.glob("sanctioned_addresses_*.json"))
-                source = "ofac-crypto"
-                if not files:
-                    sdn = path / "sdn.csv"
-                    if not sdn.exists():
-                        raise CommandError(
-                            f"{path}: no sdn.csv and no sanctioned_addresses_*.json."
-                        )
-                    files, source = [sdn], "ofac-sdn"
-            elif path.is_file() and path.suffix.lower() == ".csv":
-                files, source = [path], "ofac-sdn"
-            elif path.is_file() and path.suffix.lower() == ".json":
-                files, source = [path], "ofac-crypto"
-            else:
-                raise CommandError(f"{path}: not a sanctions file or folder this command reads.")
+            source, files = sanctions_files(path)
 
             def progress(done: int, total: int, label: str = str(path)) -> None:
                 width = 30
@@ -48,10 +69,12 @@ class Command(BaseCommand):
                 sys.stderr.flush()
 
             try:
-                loaded = sanctions_import(source=source, files=files, progress=progress)
+                loaded = sanctions_import(source=source, files=files, published=published,
+                                          progress=progress)
             except (SanctionsImportError, OSError, ValueError, UnicodeDecodeError) as exc:
                 raise CommandError(f"{path}: {exc}") from exc
+            entries = f"{loaded.entry_count} entries, " if loaded.entry_count else ""
             self.stdout.write(
                 f"{source}: version {loaded.version[:12]} active "
-                f"({loaded.name_count} names, {loaded.address_count} addresses)"
+                f"({entries}{loaded.name_count} names, {loaded.address_count} addresses)"
             )

@@ -1,0 +1,1 @@
+"""Sanctions lists: parsers of the published formats, the download client, the refresh task."""

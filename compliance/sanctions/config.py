@@ -1,0 +1,39 @@
+"""Sanctions configuration, read from Django settings (which read the environment).
+
+Defaults apply when a setting is absent, so the demo and the tests run without extra variables.
+"""
+
+from django.conf import settings
+
+from compliance.screening.matcher import Thresholds
+
+DEFAULT_SOURCE_URLS = {
+    "ofac-sdn": ["https://www.treasury.gov/ofac/downloads/sdn.csv"],
+    "un-consolidated": ["https://scsanctions.un.org/resources/xml/en/consolidated.xml"],
+}
+
+
+def screening_thresholds() -> Thresholds:
+    review = float(getattr(settings, "SANCTIONS_REVIEW_THRESHOLD", 0.85))
+    block = float(getattr(settings, "SANCTIONS_BLOCK_THRESHOLD", 0.95))
+    if not 0 < review <= block <= 1:
+        raise ValueError(f"sanctions thresholds must satisfy 0 < review <= block <= 1 "
+                         f"(review {review}, block {block})")
+    return Thresholds(review=review, block=block)
+
+
+def source_urls() -> dict[str, list[str]]:
+    """source -> URLs of its files; a source with no URL is not refreshed."""
+    configured = getattr(settings, "SANCTIONS_SOURCE_URLS", None)
+    return DEFAULT_SOURCE_URLS if configured is None else configured
+
+
+def refresh_min_ratio() -> float:
+    """A refreshed list smaller than this share of the active one is refused (a truncated
+    download parses as a shorter list, not as an error)."""
+    return float(getattr(settings, "SANCTIONS_REFRESH_MIN_RATIO", 0.9))
+
+
+def rescreen_hook() -> str:
+    """Dotted path of ``f(*, old, new)`` called after a refresh switched a list version."""
+    return getattr(settings, "SANCTIONS_RESCREEN_HOOK", "")
