@@ -8,15 +8,24 @@ from web3 import Web3
 
 from gateway.common.admin import ReadOnlyAdmin
 from ramps.chain.errors import InvalidXpubError
-from ramps.chain.models import Chain, ChainBlock, Deposit, DepositAddress, Token
+from ramps.chain.models import (
+    Chain,
+    ChainBlock,
+    ChainIncident,
+    Deposit,
+    DepositAddress,
+    OutboundTransaction,
+    Token,
+)
 from ramps.chain.services import chain_scan, deposit_address_derive
 
 
 class ChainForm(forms.ModelForm):
     class Meta:
         model = Chain
-        fields = ["caip2", "name", "chain_id", "rpc_url", "confirmations", "max_log_range",
-                  "xpub", "start_block", "is_active"]
+        fields = ["caip2", "name", "chain_id", "rpc_url", "finality", "confirmations",
+                  "max_log_range", "poll_interval_seconds", "xpub", "treasury_address",
+                  "gas_topup_wei", "stuck_after_seconds", "start_block", "is_active"]
 
     def clean_xpub(self):
         xpub = self.cleaned_data["xpub"].strip()
@@ -51,10 +60,12 @@ class TokenInline(admin.TabularInline):
 class ChainAdmin(admin.ModelAdmin):
     form = ChainForm
     list_display = ["caip2", "name", "is_active", "head_block", "cursor_block", "lag",
-                    "confirmations", "short_error", "last_polled_at"]
+                    "finality", "confirmations", "log_range_current", "short_error",
+                    "last_polled_at"]
     list_filter = ["is_active"]
     search_fields = ["caip2", "name"]
-    readonly_fields = ["cursor_block", "head_block", "lag", "last_error", "last_polled_at",
+    readonly_fields = ["cursor_block", "head_block", "lag", "log_range_current", "last_error",
+                       "last_polled_at",
                        "next_address_index", "created_at", "updated_at"]
     inlines = [TokenInline]
     actions = ["scan_now"]
@@ -106,8 +117,8 @@ class DepositAddressAdmin(ReadOnlyAdmin):
 @admin.register(Deposit)
 class DepositAdmin(ReadOnlyAdmin):
     list_display = ["tx_hash", "log_index", "chain", "token", "amount_tokens", "deposit_address",
-                    "block_number", "status", "confirmed_at", "credited_at"]
-    list_filter = ["status", "chain", "token"]
+                    "block_number", "status", "flag", "confirmed_at", "credited_at"]
+    list_filter = ["status", "flag", "chain", "token"]
     search_fields = ["tx_hash", "from_address", "deposit_address__address"]
     list_select_related = ["chain", "token", "deposit_address"]
 
@@ -120,3 +131,24 @@ class DepositAdmin(ReadOnlyAdmin):
 class ChainBlockAdmin(ReadOnlyAdmin):
     list_display = ["number", "chain", "hash", "updated_at"]
     list_filter = ["chain"]
+
+
+@admin.register(ChainIncident)
+class ChainIncidentAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "chain", "kind", "status", "deposit", "block_number",
+                    "resolved_by", "resolved_at"]
+    list_filter = ["status", "kind", "chain"]
+
+
+@admin.register(OutboundTransaction)
+class OutboundTransactionAdmin(ReadOnlyAdmin):
+    list_display = ["reference", "kind", "chain", "token", "amount", "from_address",
+                    "to_address", "nonce", "status", "tx_hash", "block_number", "short_error",
+                    "created_at"]
+    list_filter = ["status", "kind", "chain"]
+    search_fields = ["reference", "tx_hash", "from_address", "to_address"]
+    list_select_related = ["chain", "token"]
+
+    @admin.display(description="last error")
+    def short_error(self, obj):
+        return obj.last_error[:80]

@@ -271,7 +271,7 @@ def _execute(*, outbound: OutboundTransaction, signer: Signer | None) -> Outboun
         node_pending = int(w3.eth.get_transaction_count(outbound.from_address, "pending"))
         max_fee, priority = _fees(w3)
         with transaction.atomic():
-            locked = OutboundTransaction.objects.select_for_update().select_related(
+            locked = OutboundTransaction.objects.select_for_update(of=("self",)).select_related(
                 "chain", "token").get(pk=outbound.pk)
             if locked.status == OutboundTransaction.Status.WAITING_GAS:
                 child = locked.children.filter(kind=OutboundTransaction.Kind.GAS_TOPUP).first()
@@ -448,7 +448,7 @@ def _replace(*, w3: Web3, outbound: OutboundTransaction, signer: Signer) -> None
     before it is broadcast."""
     max_fee, priority = _fees(w3)
     with transaction.atomic():
-        locked = OutboundTransaction.objects.select_for_update().select_related(
+        locked = OutboundTransaction.objects.select_for_update(of=("self",)).select_related(
             "chain", "token").get(pk=outbound.pk)
         if locked.status != OutboundTransaction.Status.BROADCAST or (
                 locked.tx_hash != outbound.tx_hash):
