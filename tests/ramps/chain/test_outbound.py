@@ -84,7 +84,8 @@ def test_refund_of_a_usdt_style_token_is_sent_once(anvil, chain_factory, signer)
                          reference="refund-1", signer=signer)
 
     assert sent.status == again.status == OutboundTransaction.Status.BROADCAST
-    assert again.tx_hash == sent.tx_hash and len(again.attempts) == 1
+    assert again.tx_hash == sent.tx_hash
+    assert len(again.attempts) == 1
     assert same.pk == refund.pk
     refreshed = outbound_transactions_refresh(chain=chain, signer=signer)
     assert [o.pk for o in refreshed.confirmed] == [refund.pk]
@@ -159,7 +160,7 @@ def test_concurrent_refunds_get_distinct_nonces(anvil, chain_factory, signer):
             start.wait()
             refund_execute(outbound=refund, signer=signer)
             refund_execute(outbound=refund, signer=signer)
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -172,7 +173,8 @@ def test_concurrent_refunds_get_distinct_nonces(anvil, chain_factory, signer):
 
     assert errors == []
     nonces = sorted(OutboundTransaction.objects.values_list("nonce", flat=True))
-    assert len(set(nonces)) == 8 and nonces == list(range(nonces[0], nonces[0] + 8))
+    assert len(set(nonces)) == 8
+    assert nonces == list(range(nonces[0], nonces[0] + 8))
     outbound_transactions_refresh(chain=chain, signer=signer)
     assert set(OutboundTransaction.objects.values_list("status", flat=True)) == {"confirmed"}
     assert token_balance(anvil.w3, Token.objects.get(chain=chain).contract_address,
@@ -205,7 +207,8 @@ def test_stuck_refund_is_replaced_with_the_same_nonce(chain_factory, signer, dep
 
         refund.refresh_from_db()
         assert [o.pk for o in result.replaced] == [refund.pk]
-        assert refund.tx_hash != first_hash and len(refund.attempts) == 2
+        assert refund.tx_hash != first_hash
+        assert len(refund.attempts) == 2
         assert refund.max_fee_per_gas >= first_fee * 5 // 4
         assert refund.nonce == sent.nonce
         w3.provider.make_request("evm_mine", [])
