@@ -495,7 +495,8 @@ def redemption_confirm(*, counter: Counter, code: str, id_document_type: str,
                                            "commission_amount", "updated_at"])
     except NegativeBalanceError as exc:
         raise InsufficientAgentFloatError(
-            f"The float of {agent.name} ({agent_float_balance(agent=agent)} {agent.currency}) "
+            f"The float of {agent.name} "
+            f"({money_round(agent_float_balance(agent=agent), agent.currency)} {agent.currency}) "
             f"cannot cover {money_round(found.amount, found.currency)} {found.currency}. "
             "Top up the float first.") from exc
     logger.info("transfer %s paid in cash at agent %s", redemption.transfer.public_id, agent.pk)
@@ -508,13 +509,15 @@ def _payout_check_agent(*, agent: Agent, redemption: Redemption, now: datetime) 
             f"This agent pays {agent.currency}; the transfer is in {redemption.currency}.")
     if not agent_is_open(agent=agent, now=now):
         raise AgentNotAllowedError("The agent is outside its opening hours.")
-    if redemption.amount > agent.limit_per_payout:
+    amount = money_round(redemption.amount, agent.currency)
+    if amount > agent.limit_per_payout:
         raise AgentLimitError(
-            f"{redemption.amount} {redemption.currency} is above this agent's limit of "
-            f"{agent.limit_per_payout} per payout.")
-    if agent_paid_today_total(agent=agent, now=now) + redemption.amount > agent.limit_per_day:
+            f"{amount} {agent.currency} is above this agent's limit of "
+            f"{money_round(agent.limit_per_payout, agent.currency)} per payout.")
+    if agent_paid_today_total(agent=agent, now=now) + amount > agent.limit_per_day:
         raise AgentLimitError(f"This payout would exceed the agent's daily limit of "
-                              f"{agent.limit_per_day} {agent.currency}.")
+                              f"{money_round(agent.limit_per_day, agent.currency)} "
+                              f"{agent.currency}.")
 
 
 # --- float and settlement -------------------------------------------------------------------------
