@@ -12,7 +12,7 @@ const solc = require(path.join(root, "node_modules", "solc"));
 
 const sourcesDir = __dirname;
 const outDir = path.join(root, "ramps", "chain", "contracts");
-const contracts = ["StableToken", "NoBoolToken"];
+const contracts = ["StableToken", "NoBoolToken", "TransferBurst"];
 
 const input = {
   language: "Solidity",
