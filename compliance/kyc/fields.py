@@ -18,7 +18,8 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.util import get_cc_module
 
 # Which python-stdnum module checks which (country, document type). Types follow IVMS101's
-# national identifier codes where they exist: NIDN national identity number, TXID tax number,
+# national identifier codes, plus NIDN for a national identity number (the number, where IVMS101's
+# IDCR names the card): TXID tax number,
 # SOCS social security number, CCPT passport, DRLC driving licence, RAID registration authority.
 STDNUM_MODULES: dict[tuple[str, str], str] = {
     ("ZA", "NIDN"): "idnr", ("ZA", "TXID"): "tin",
