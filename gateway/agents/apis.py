@@ -59,7 +59,7 @@ class AgentNetworkAPIKeyAuthentication(authentication.BaseAuthentication):
         if not key:
             return None
         try:
-            api_key = AgentNetworkAPIKey.objects.select_related("network").get_from_key(key)
+            api_key = AgentNetworkAPIKey.objects.get_from_key(key)
         except AgentNetworkAPIKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("Unknown API key.") from None
         if not api_key.is_valid(key) or api_key.revoked or api_key.has_expired:

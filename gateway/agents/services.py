@@ -399,6 +399,17 @@ def _lookup(*, counter: Counter, code: str, action: str) -> Redemption:
     return redemption
 
 
+def _counter_check(counter: Counter) -> None:
+    """Portal staff see codes only if they may pay them out (a recipient's name is personal
+    data); a network's point-of-sale answers for its own cashiers."""
+    staff = counter.staff
+    if counter.channel == LookupAudit.Channel.PORTAL and (
+        staff is None or not staff.can_pay_out or not staff.is_active
+        or staff.agent_id != counter.agent.pk
+    ):
+        raise AgentNotAllowedError("Only staff allowed to pay out can look up and pay codes.")
+
+
 @dataclass(frozen=True)
 class LookupResult:
     redemption: Redemption
@@ -407,6 +418,7 @@ class LookupResult:
 
 def redemption_lookup(*, counter: Counter, code: str) -> LookupResult:
     """What the counter may see of a payable code: amount, currency, recipient's name."""
+    _counter_check(counter)
     redemption = _lookup(counter=counter, code=code, action="lookup")
     return LookupResult(redemption=redemption,
                         recipient_name=(redemption.transfer.recipient or {}).get("name", ""))
@@ -446,9 +458,7 @@ def redemption_confirm(*, counter: Counter, code: str, id_document_type: str,
     """
     document = _id_document_clean(id_document_type, id_document_number)
     agent, staff = counter.agent, counter.staff
-    if counter.channel == LookupAudit.Channel.PORTAL and (staff is None or not staff.can_pay_out
-                                                         or not staff.is_active):
-        raise AgentNotAllowedError("Only staff allowed to pay out can confirm a payout.")
+    _counter_check(counter)
     found = _lookup(counter=counter, code=code, action="confirm")
     now = timezone.now()
     try:
