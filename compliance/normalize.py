@@ -82,8 +82,15 @@ def name_tokens(name: str) -> tuple[str, ...]:
     return tuple(token for token in _TOKEN_SPLIT.split(text) if token)
 
 
+_LEADING_LEGAL_FORMS = frozenset({"llc", "ooo", "ao", "oao", "zao", "pao", "tov", "jsc", "ojsc",
+                                  "pjsc", "cjsc", "ltd", "company", "co"})
+
+
 def strip_company_suffixes(tokens: tuple[str, ...]) -> tuple[str, ...]:
-    """Remove legal-form suffixes from the end (repeatedly), never the whole name."""
+    """Remove legal-form suffixes from the end (repeatedly) and the legal forms Russian and
+    Ukrainian registries put first (OOO X, LLC X); never the whole name."""
+    while len(tokens) > 1 and tokens[0] in _LEADING_LEGAL_FORMS:
+        tokens = tokens[1:]
     changed = True
     while changed:
         changed = False

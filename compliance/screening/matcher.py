@@ -87,7 +87,7 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...]
     used_listed: set[int] = set()
     matched: list[tuple[int, str, str, float]] = []
     numerator = denominator = 0.0
-    strong = 0
+    strong = full = 0
     for similarity, qi, ci in pairs:
         if similarity < PAIR_FLOOR:
             break
@@ -100,6 +100,7 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...]
         numerator += similarity * weight
         denominator += weight
         strong += similarity >= STRONG_PAIR
+        full += similarity >= STRONG_PAIR and min(len(q), len(c)) > 1
         matched.append((qi, q, c, round(similarity, 3)))
     for qi, q in enumerate(query):
         if qi not in used_query:
@@ -108,8 +109,9 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...]
         if ci not in used_listed:
             denominator += MISSING_TOKEN_WEIGHT * len(c)
     score = numerator / denominator if denominator else 0.0
-    if strong < min(2, max(len(query), len(listed))):
-        # One shared token (a given name, a lone alias) never identifies a longer name.
+    if strong < min(2, max(len(query), len(listed))) or not full:
+        # One shared token (a given name, a lone alias) never identifies a longer name, and
+        # initials alone (S. G. against S.M.G.) identify nobody.
         score = min(score, SINGLE_TOKEN_CAP)
     joined = max(
         Indel.normalized_similarity("".join(query), "".join(listed)),
