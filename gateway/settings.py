@@ -38,6 +38,9 @@ elif DEMO:
     FIELD_ENCRYPTION_KEYS = [demo_key_from_secret(SECRET_KEY)]
 else:
     raise ImproperlyConfigured("Set FIELD_ENCRYPTION_KEYS (required outside demo mode).")
+# Key of the keyed hashes (blind indexes) used for exact-match lookups of personal data. Kept
+# apart from the encryption keys: it does not rotate with them.
+BLIND_INDEX_KEY = _required("BLIND_INDEX_KEY", "demo-blind-index-" + SECRET_KEY)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEMO else [])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -65,6 +68,9 @@ INSTALLED_APPS = [
     "ramps.payouts",
     "ramps.sandbox",
     "compliance",
+    "compliance.kyc",
+    "compliance.monitoring",
+    "compliance.cases",
     "gateway.demo",
 ]
 
@@ -128,6 +134,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.str("GATEWAY_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -207,6 +215,22 @@ CELERY_BEAT_SCHEDULE = {
 OUTBOUND_HTTP_TIMEOUT_SECONDS = env.float("OUTBOUND_HTTP_TIMEOUT_SECONDS", default=10.0)
 # A transfer left in a non-final state longer than this is re-driven by the periodic task.
 TRANSFER_STUCK_AFTER_SECONDS = env.int("TRANSFER_STUCK_AFTER_SECONDS", default=30)
+# Sanctions screening: name-match score thresholds (0..1) for review and block, where fresh
+# lists are downloaded from, and how far a refresh may shrink a list before it is refused.
+SANCTIONS_REVIEW_THRESHOLD = env.float("SANCTIONS_REVIEW_THRESHOLD", default=0.85)
+SANCTIONS_BLOCK_THRESHOLD = env.float("SANCTIONS_BLOCK_THRESHOLD", default=0.95)
+SANCTIONS_SOURCE_URLS = {
+    "ofac-sdn": env.list("SANCTIONS_OFAC_SDN_URLS",
+                         default=["https://www.treasury.gov/ofac/downloads/sdn.csv"]),
+    "un-consolidated": env.list(
+        "SANCTIONS_UN_URLS",
+        default=["https://scsanctions.un.org/resources/xml/en/consolidated.xml"]),
+}
+SANCTIONS_REFRESH_MIN_RATIO = env.float("SANCTIONS_REFRESH_MIN_RATIO", default=0.9)
+# Compliance: travel-rule threshold (IVMS101 data at or above it) and monitoring score cut-offs.
+TRAVEL_RULE_THRESHOLD_USD = env.str("TRAVEL_RULE_THRESHOLD_USD", default="1000")
+MONITORING_REVIEW_SCORE = env.int("MONITORING_REVIEW_SCORE", default=50)
+MONITORING_REJECT_SCORE = env.int("MONITORING_REJECT_SCORE", default=100)
 # Quotes are firm for this long; a client cannot ask for longer.
 QUOTE_TTL_SECONDS = env.int("QUOTE_TTL_SECONDS", default=300)
 # A transfer waits this long for its deposit before it expires.

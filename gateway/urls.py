@@ -9,6 +9,8 @@ from gateway.common.problems import json_problem_view
 from gateway.transfers.urls import api_urlpatterns, callback_urlpatterns
 
 urlpatterns = [
+    path("api/v1/", include("compliance.kyc.urls")),
+    path("api/v1/", include("compliance.monitoring.urls")),
     path("api/v1/", include(api_urlpatterns)),
     path("callbacks/", include(callback_urlpatterns)),
     path("admin/", admin.site.urls),

@@ -4,6 +4,7 @@ Every default can be overridden from outside (DATABASE_URL, CELERY_BROKER_URL...
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gateway")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
@@ -11,6 +12,8 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
 # the end-to-end test runs a real worker against Redis (E2E_BROKER_URL).
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 os.environ.setdefault("GATEWAY_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+os.environ.setdefault("GATEWAY_MEDIA_ROOT", tempfile.mkdtemp(prefix="gateway-test-media-"))
+os.environ.setdefault("BLIND_INDEX_KEY", "test-blind-index-key-not-for-production")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1rZXktMzItYnl0ZXMtbG9uZy1mb3ItZmVybiE=")
 
 from gateway.settings import *  # noqa: F403

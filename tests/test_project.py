@@ -24,12 +24,13 @@ def test_ruff_finds_nothing():
 
 
 @pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEYS",
-                                     "DATABASE_URL"])
+                                     "DATABASE_URL", "BLIND_INDEX_KEY"])
 def test_settings_fail_fast_without_a_secret_outside_demo(missing):
     env = {key: value for key, value in os.environ.items() if key != "GATEWAY_DEMO"}
     env.update({"DJANGO_SECRET_KEY": "x", "FIELD_ENCRYPTION_KEYS":
                 "dGVzdC1rZXktMzItYnl0ZXMtbG9uZy1mb3ItZmVybiE=",
-                "DATABASE_URL": "postgres://127.0.0.1/x", "DJANGO_SETTINGS_MODULE":
+                "DATABASE_URL": "postgres://127.0.0.1/x", "BLIND_INDEX_KEY": "b",
+                "DJANGO_SETTINGS_MODULE":
                 "gateway.settings"})
     env.pop(missing)
     result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT,

@@ -31,7 +31,7 @@ K8S = DEPLOY / "k8s"
 SETTINGS = ROOT / "gateway" / "settings.py"
 
 # What gateway/settings.py refuses to start without when GATEWAY_DEMO is off.
-REQUIRED = ("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL")
+REQUIRED = ("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BLIND_INDEX_KEY")
 # Values that must never be committed with a value, anywhere under deploy/.
 SECRETS = (*REQUIRED, "CELERY_BROKER_URL", "POSTGRES_PASSWORD")
 APP_SERVICES = ("migrate", "web", "worker", "beat")
@@ -192,6 +192,7 @@ def filled_secrets() -> dict[str, str]:
     return {
         "DJANGO_SECRET_KEY": "x" * 50,
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "BLIND_INDEX_KEY": "y" * 43,
         "DATABASE_URL": "postgres://gateway:pw@db.internal:5432/gateway",
         "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
         "POSTGRES_PASSWORD": "0123456789abcdef",
@@ -462,14 +463,15 @@ def test_compose_sets_no_secret_literally():
     for name, service in compose()["services"].items():
         environment = service.get("environment") or {}
         for variable, value in environment.items():
-            if variable in ("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "POSTGRES_PASSWORD"):
+            if variable in ("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY",
+                            "POSTGRES_PASSWORD"):
                 assert str(value).startswith("${"), f"{name} sets {variable} literally"
             if variable == "DATABASE_URL":
                 assert "${POSTGRES_PASSWORD" in str(value)
 
 
 SECRET_SHAPES = {
-    "Fernet key": re.compile(r"\b[A-Za-z0-9_-]{43}=(?![A-Za-z0-9_=-])"),
+    "Fernet key": re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=(?![A-Za-z0-9_=-])"),
     "PEM private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     "EVM private key": re.compile(r"\b0x[0-9a-fA-F]{64}\b"),
     # user:password@ in a URL, unless the password is a placeholder: the word "password",
