@@ -29,6 +29,9 @@ DEFAULT_CALLBACK_DELAY_SECONDS = 0.3
 DEFAULT_CALLBACK_TIMEOUT_SECONDS = 5.0
 # How long a "timeout after payment" request is held before the connection is dropped unanswered.
 DEFAULT_HANG_SECONDS = 1.0
+# How long the "delayed callback" scenario holds its result back: long enough for a status query
+# to answer first.
+DEFAULT_LATE_CALLBACK_SECONDS = 3.0
 
 
 def json_default(value: Any) -> Any:
@@ -147,12 +150,14 @@ class SandboxServer:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0,
                  callback_delay: float = DEFAULT_CALLBACK_DELAY_SECONDS,
                  callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT_SECONDS,
-                 hang_seconds: float = DEFAULT_HANG_SECONDS) -> None:
+                 hang_seconds: float = DEFAULT_HANG_SECONDS,
+                 late_callback_seconds: float = DEFAULT_LATE_CALLBACK_SECONDS) -> None:
         self.host = host
         self.port = port
         self.callback_delay = callback_delay
         self.callback_timeout = callback_timeout
         self.hang_seconds = hang_seconds
+        self.late_callback_seconds = late_callback_seconds
         # A scenario name forced for every payment request, whatever the recipient number.
         self.forced_scenario: str | None = None
         self.lock = threading.RLock()
@@ -240,13 +245,16 @@ class SandboxServer:
                 self.callback_delay = float(options["callback_delay"])
             if "hang_seconds" in options:
                 self.hang_seconds = float(options["hang_seconds"])
+            if "late_callback_seconds" in options:
+                self.late_callback_seconds = float(options["late_callback_seconds"])
             if options.get("reset"):
                 self.reset()
 
     def control_state(self) -> dict[str, Any]:
         with self.lock:
             return {"scenario": self.forced_scenario, "callback_delay": self.callback_delay,
-                    "hang_seconds": self.hang_seconds}
+                    "hang_seconds": self.hang_seconds,
+                    "late_callback_seconds": self.late_callback_seconds}
 
     def reset(self) -> None:
         self.payments.clear()
@@ -270,10 +278,13 @@ class SandboxServer:
     # -- callbacks -----------------------------------------------------------------------------
 
     def send_callback(self, url: str, body: Any, *, method: str = "POST",
-                      headers: dict[str, str] | None = None, times: int = 1) -> None:
-        """Deliver ``body`` to ``url`` from a timer thread after ``callback_delay`` seconds."""
+                      headers: dict[str, str] | None = None, times: int = 1,
+                      delay: float | None = None) -> None:
+        """Deliver ``body`` to ``url`` from a timer thread after ``callback_delay`` seconds (or
+        ``delay``)."""
+        first = self.callback_delay if delay is None else delay
         for index in range(times):
-            delay = self.callback_delay * (index + 1)
+            delay = first + self.callback_delay * index
             timer = threading.Timer(delay, self._deliver, args=(url, body, method, headers or {}))
             timer.daemon = True
             with self.lock:
@@ -310,6 +321,6 @@ SCENARIOS_BY_DIGIT: dict[str, str] = {
     "5": "duplicate_callback",
     "6": "timeout_after_payment",
     "7": "stuck_pending",
-    "8": "success",
+    "8": "delayed_callback",
     "9": "success",
 }

@@ -13,7 +13,7 @@ Scenario by the last digit of the recipient number (PartyB), unless forced with
 ===== ======================= =====================================================================
 digit scenario                behaviour
 ===== ======================= =====================================================================
-0,8,9 success                 accepted; paid; one result callback with ResultCode 0
+0,9   success                 accepted; paid; one result callback with ResultCode 0
 1     insufficient_float      accepted; not paid; result ResultCode 1 (balance insufficient)
 2     invalid_recipient       accepted; not paid; result ResultCode 2040 (not a registered customer)
 3     provider_error          HTTP 500 errorCode 500.003.02 (system busy); nothing recorded
@@ -22,6 +22,8 @@ digit scenario                behaviour
 6     timeout_after_payment   paid, then the connection is dropped unanswered after
                               ``hang_seconds``; no callback (only a status query can tell)
 7     stuck_pending           accepted; never completes; status query says ``Pending``
+8     delayed_callback        accepted; paid; the result callback comes ``late_callback_seconds``
+                              later, after a status query has answered
 ===== ======================= =====================================================================
 
 A wrong initiator name or password is accepted synchronously and fails asynchronously with
@@ -32,7 +34,7 @@ answers (asynchronously) ResultCode 404, a convention of this sandbox.
 Sandbox-only paths: ``GET /_sandbox/certificate.pem``, ``GET /_sandbox/payments`` (every payment
 made, so tests can assert "paid exactly once"), ``GET /_sandbox/callbacks``, ``GET /_sandbox/state``
 and ``POST /_sandbox/control`` with ``scenario``, ``callback_delay``, ``hang_seconds``,
-``token_lifetime`` and ``reset``.
+``late_callback_seconds``, ``token_lifetime`` and ``reset``.
 """
 
 from __future__ import annotations
@@ -293,7 +295,9 @@ class DarajaSandbox(SandboxServer):
         if record["status"] != "pending" and scenario not in ("no_callback",
                                                               "timeout_after_payment"):
             times = 2 if scenario == "duplicate_callback" else 1
-            self.send_callback(record["result_url"], self._b2c_result(record), times=times)
+            delay = self.late_callback_seconds if scenario == "delayed_callback" else None
+            self.send_callback(record["result_url"], self._b2c_result(record), times=times,
+                               delay=delay)
         if scenario == "timeout_after_payment":
             return SandboxResponse(hang_seconds=self.hang_seconds)
         return json_response(200, {

@@ -12,7 +12,7 @@ Scenario by the last digit of the payee's number, unless forced with
 ===== ======================= =====================================================================
 digit scenario                behaviour
 ===== ======================= =====================================================================
-0,8,9 success                 202; paid; status SUCCESSFUL; one callback
+0,9   success                 202; paid; status SUCCESSFUL; one callback
 1     insufficient_float      202; not paid; status FAILED, reason NOT_ENOUGH_FUNDS; one callback
 2     invalid_recipient       202; not paid; status FAILED, reason PAYEE_NOT_FOUND; one callback;
                               the account holder check answers ``{"result": false}``
@@ -22,6 +22,8 @@ digit scenario                behaviour
 6     timeout_after_payment   paid, then the connection is dropped unanswered after
                               ``hang_seconds``; no callback (GET status tells)
 7     stuck_pending           202; never completes; status PENDING; no callback
+8     delayed_callback        202; paid; SUCCESSFUL; the callback comes ``late_callback_seconds``
+                              later, after a status request has answered
 ===== ======================= =====================================================================
 
 A reused ``X-Reference-Id`` gets 409 RESOURCE_ALREADY_EXIST and pays nothing. The callback goes
@@ -252,7 +254,9 @@ class MomoSandbox(SandboxServer):
         if (callback_url and transfer["status"] != "PENDING"
                 and scenario not in ("no_callback", "timeout_after_payment")):
             self.send_callback(callback_url, status_body, method=self.callback_method,
-                               times=2 if scenario == "duplicate_callback" else 1)
+                               times=2 if scenario == "duplicate_callback" else 1,
+                               delay=(self.late_callback_seconds
+                                      if scenario == "delayed_callback" else None))
         if scenario == "timeout_after_payment":
             return SandboxResponse(hang_seconds=self.hang_seconds)
         return SandboxResponse(status=202)
