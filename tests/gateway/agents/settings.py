@@ -12,3 +12,6 @@ MIDDLEWARE = [*MIDDLEWARE[:_auth + 1], "django_otp.middleware.OTPMiddleware",
               *MIDDLEWARE[_auth + 1:]]
 ROOT_URLCONF = "tests.gateway.agents.urls"
 AGENTS_SMS_NOTIFIER = "gateway.agents.notifier.MemorySmsNotifier"
+# The live server of the browser tests speaks plain HTTP.
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
