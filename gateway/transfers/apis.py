@@ -61,6 +61,7 @@ class TransferCreateApi(APIView):
                 partner=request.partner, quote_id=str(data["quote_id"]),
                 sender=dict(data["sender"]), recipient=dict(data["recipient"]),
                 external_id=data.get("external_id", ""),
+                travel_rule=data.get("travel_rule"),
             )
             transfer = Transfer.objects.select_related(
                 "corridor__token__chain", "deposit_address", "quote"

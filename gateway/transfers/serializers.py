@@ -74,6 +74,12 @@ class TransferRequestSerializer(serializers.Serializer):
     sender = PartySerializer()
     recipient = RecipientSerializer()
     external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    travel_rule = serializers.DictField(
+        required=False,
+        help_text="IVMS101 data: {\"originator\": {...}, \"beneficiary\": {...}}. Required with "
+                  "complete identity data at or above the travel-rule threshold (USD 1,000); "
+                  "below it the sender's and recipient's names and account references suffice.",
+    )
 
 
 class DepositInstructionsSerializer(serializers.Serializer):

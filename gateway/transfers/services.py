@@ -20,7 +20,12 @@ from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
+from compliance.cases.services import case_open
+from compliance.kyc.blind_index import blind_index
 from compliance.models import ScreeningDecision
+from compliance.monitoring.models import MonitoringEvaluation
+from compliance.monitoring.services import MonitoringResult, MonitoringSubject, monitoring_evaluate
+from compliance.monitoring.travel_rule import travel_rule_validate
 from compliance.services import ScreeningSubject, screening_run
 from gateway.common.money import (
     from_base_units,
@@ -235,9 +240,61 @@ class PartyInput:
     country: str = ""
 
 
+USD_STABLECOINS = frozenset({"USDC", "USDT", "PYUSD", "DAI", "USDP", "TUSD"})
+
+
+def amount_usd_equivalent(*, amount: Decimal, asset: str) -> Decimal:
+    """USD value used for thresholds (travel rule, monitoring). USD stablecoins count at par;
+    other assets have no USD reference in the gateway yet and count at face value."""
+    return amount
+
+
+def party_reference(*, party: dict[str, Any]) -> str:
+    """Stable, non-reversible identifier of a party for monitoring windows (a keyed hash of the
+    phone number if there is one, else of the name); the clear value never leaves the row."""
+    phone = (party or {}).get("phone_number", "")
+    if phone:
+        return blind_index(purpose="party-phone", value=phone)
+    return blind_index(purpose="party-name", value=(party or {}).get("name", ""))
+
+
+def travel_rule_payload(*, sender: dict[str, Any], recipient: dict[str, Any],
+                        account_reference: str) -> tuple[dict, dict]:
+    """IVMS101 originator and beneficiary from the transfer's parties (names and account
+    references: enough below the travel-rule threshold; above it the partner sends full data)."""
+
+    def person(name: str) -> dict:
+        first, _, last = name.strip().rpartition(" ")
+        identifier = {"primaryIdentifier": last or first, "nameIdentifierType": "LEGL"}
+        if first and last:
+            identifier["secondaryIdentifier"] = first
+        return {"naturalPerson": {"name": {"nameIdentifier": [identifier]}}}
+
+    originator = {"originatorPersons": [person(sender.get("name", ""))],
+                  "accountNumber": [account_reference]}
+    beneficiary = {"beneficiaryPersons": [person(recipient.get("name", ""))],
+                   "accountNumber": [recipient.get("phone_number", "")]}
+    return originator, beneficiary
+
+
+def transfer_monitoring_subject(*, transfer: Transfer, stage: str,
+                                paying_address: str = "") -> MonitoringSubject:
+    symbol = transfer.corridor.token.symbol
+    return MonitoringSubject(
+        transfer_reference=transfer.reference, partner_id=transfer.partner_id,
+        corridor_code=transfer.corridor.code, amount=transfer.amount_in, currency=symbol,
+        amount_usd=amount_usd_equivalent(amount=transfer.amount_in, asset=symbol),
+        sender_reference=party_reference(party=transfer.sender),
+        recipient_reference=party_reference(party=transfer.recipient),
+        created_at=transfer.created_at, stage=stage, paying_address=paying_address,
+    )
+
+
 def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
-                    recipient: dict[str, Any], external_id: str = "") -> Transfer:
-    """Use a firm quote once: allocate a deposit address and open the transfer."""
+                    recipient: dict[str, Any], external_id: str = "",
+                    travel_rule: dict[str, Any] | None = None) -> Transfer:
+    """Use a firm quote once: check the travel-rule data, allocate a deposit address, open the
+    transfer and record its first transaction-monitoring evaluation."""
     with transaction.atomic():
         quote = (
             Quote.objects.select_for_update(of=("self",))
@@ -256,6 +313,15 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
         rail_country = corridor.rail.country if corridor.rail else ""
         recipient = {**recipient, "phone_number": recipient_phone_validate(
             phone=recipient.get("phone_number", ""), country=rail_country)}
+        amount_usd = amount_usd_equivalent(amount=quote.amount_in, asset=quote.sell_asset)
+        if travel_rule:
+            originator, beneficiary = travel_rule.get("originator"), travel_rule.get("beneficiary")
+        else:
+            originator, beneficiary = travel_rule_payload(
+                sender=sender, recipient=recipient,
+                account_reference=external_id or f"partner:{partner.public_id}")
+        travel_rule_validate(amount_usd=amount_usd, originator=originator,
+                             beneficiary=beneficiary)
         deposit_address = deposit_address_allocate(chain=corridor.token.chain)
         quote.used_at = now
         quote.save(update_fields=["used_at", "updated_at"])
@@ -266,10 +332,14 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
             amount_fee=quote.amount_fee, amount_out=quote.amount_out,
             currency_out=quote.currency_out, rate=quote.rate, deposit_address=deposit_address,
             deposit_expires_at=now + timedelta(seconds=settings.TRANSFER_DEPOSIT_WINDOW_SECONDS),
-            sender=sender, recipient=recipient,
+            sender={**sender, **({"travel_rule": originator} if travel_rule else {})},
+            recipient={**recipient, **({"travel_rule": beneficiary} if travel_rule else {})},
         )
         TransferEvent.objects.create(transfer=transfer, from_state="", to_state=S.AWAITING_DEPOSIT,
                                      reason="transfer created", actor=f"partner:{partner.pk}")
+        # Recorded now so that velocity windows see the transfer; acted on at screening time.
+        monitoring_evaluate(subject=transfer_monitoring_subject(
+            transfer=transfer, stage=MonitoringEvaluation.Stage.CREATED))
         webhook_event_enqueue(partner_id=partner.pk, event_type="transfer.created",
                               data=transfer_status_payload(transfer))
     return transfer
@@ -401,7 +471,44 @@ def transfer_screen(*, transfer_id: int) -> Transfer:
             reference=transfer.reference, party_names=names, addresses=paying_addresses,
             amount_in=transfer.amount_in, review_amount_in=transfer.corridor.review_amount_in,
         ))
+        monitoring = [
+            (stage, monitoring_evaluate(subject=transfer_monitoring_subject(
+                transfer=transfer, stage=stage, paying_address=address)))
+            for stage, address in ((MonitoringEvaluation.Stage.CREATED, ""),
+                                   (MonitoringEvaluation.Stage.DEPOSIT_CONFIRMED,
+                                    paying_addresses[0] if paying_addresses else ""))
+        ]
+        decision = decision_with_monitoring(decision=decision, results=monitoring)
         return transfer_apply_decision(transfer_id=transfer.pk, decision=decision)
+
+
+_SEVERITY = {ScreeningDecision.Outcome.APPROVE: 0, ScreeningDecision.Outcome.HOLD: 1,
+             ScreeningDecision.Outcome.REJECT: 2}
+_MONITORING_TO_DECISION = {"approve": ScreeningDecision.Outcome.APPROVE,
+                           "review": ScreeningDecision.Outcome.HOLD,
+                           "reject": ScreeningDecision.Outcome.REJECT}
+
+
+def decision_with_monitoring(*, decision: ScreeningDecision,
+                             results: list[tuple[str, MonitoringResult]]) -> ScreeningDecision:
+    """Fold the monitoring results into the screening decision before it is committed (same
+    transaction): the strictest outcome wins and every rule that fired is kept as a reason."""
+    outcome = decision.outcome
+    reasons = list(decision.reasons)
+    versions = dict(decision.list_versions)
+    for stage, result in results:
+        mapped = _MONITORING_TO_DECISION.get(result.outcome, ScreeningDecision.Outcome.HOLD)
+        if _SEVERITY[mapped] > _SEVERITY[outcome]:
+            outcome = mapped
+        reasons.extend({"source": "monitoring", "stage": stage, **reason}
+                       for reason in result.reasons)
+        versions.update({f"monitoring:{code}": str(version)
+                         for code, version in result.rule_versions.items()})
+    if (outcome, reasons, versions) != (decision.outcome, decision.reasons,
+                                        decision.list_versions):
+        decision.outcome, decision.reasons, decision.list_versions = outcome, reasons, versions
+        decision.save(update_fields=["outcome", "reasons", "list_versions", "updated_at"])
+    return decision
 
 
 def transfer_apply_decision(*, transfer_id: int, decision: ScreeningDecision,
@@ -411,7 +518,12 @@ def transfer_apply_decision(*, transfer_id: int, decision: ScreeningDecision,
         ScreeningDecision.Outcome.HOLD: S.ON_HOLD,
         ScreeningDecision.Outcome.REJECT: S.REJECTED,
     }[decision.outcome]
-    rules = ", ".join(sorted({reason["rule"] for reason in decision.reasons})) or "no rule fired"
+    rules = ", ".join(sorted({str(reason.get("rule", reason.get("kind", "?")))
+                              for reason in decision.reasons})) or "no rule fired"
+    if target == S.ON_HOLD:
+        # A held decision is a case for an operator (queue, maker-checker, audit trail).
+        case_open(subject_reference=decision.subject_reference, reasons=decision.reasons,
+                  decision_id=decision.pk)
     return transfer_transition(
         transfer_id=transfer_id, to_state=target, actor=actor,
         reason=f"compliance {decision.outcome}: {rules}",

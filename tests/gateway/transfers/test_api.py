@@ -364,3 +364,38 @@ def test_unknown_api_path_is_a_json_problem(db):
     response = APIClient().get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response["Content-Type"] == PROBLEM
+
+
+# --- travel rule ----------------------------------------------------------------------------
+
+
+def test_a_transfer_at_the_travel_rule_threshold_needs_full_ivms101_data(partner_client,
+                                                                        corridor):
+    quote = make_quote(partner=partner_client.partner, corridor=corridor,
+                       amount_in=Decimal("1000.000000"))
+    body = assert_problem(post(partner_client, "/api/v1/transfers",
+                               transfer_body(quote.public_id), HTTP_IDEMPOTENCY_KEY="tr-1"),
+                          422, "travel-rule-data-invalid")
+    assert body["errors"]
+    assert Transfer.objects.count() == 0
+    assert DepositAddress.objects.count() == 0
+    assert Quote.objects.get(pk=quote.pk).used_at is None
+
+
+def test_full_ivms101_data_lets_a_large_transfer_through_and_is_kept_encrypted(partner_client,
+                                                                              corridor):
+    from tests.compliance.monitoring.test_travel_rule import BENEFICIARY, ORIGINATOR
+
+    quote = make_quote(partner=partner_client.partner, corridor=corridor,
+                       amount_in=Decimal("1500.000000"))
+    response = post(partner_client, "/api/v1/transfers",
+                    transfer_body(quote.public_id,
+                                  travel_rule={"originator": ORIGINATOR,
+                                               "beneficiary": BENEFICIARY}),
+                    HTTP_IDEMPOTENCY_KEY="tr-2")
+    assert response.status_code == 201, response.content
+    transfer = Transfer.objects.get()
+    assert transfer.sender["travel_rule"] == ORIGINATOR
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sender FROM transfers_transfer")
+        assert "Moi Avenue" not in cursor.fetchone()[0]

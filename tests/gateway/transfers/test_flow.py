@@ -611,3 +611,28 @@ def test_a_case_decided_outside_the_transfer_admin_is_picked_up_by_the_redrive(c
     assert transfer.state == S.REJECTED
     assert transfer.compliance_decision.supersedes_id == held.pk
     assert transfer.events.order_by("-id").first().actor == "operator:checker"
+
+
+# --- transaction monitoring -----------------------------------------------------------------
+
+
+def test_a_monitoring_rule_that_fires_holds_the_transfer_and_opens_a_case(corridor):
+    from compliance.cases.models import Case
+    from compliance.monitoring.services import monitoring_rule_save
+
+    monitoring_rule_save(code="big-amount", kind="threshold", params={"amount_usd": "100"},
+                         score=60, corridor_codes=[])
+    transfer = new_transfer(corridor)
+    add_deposit(transfer)
+    transfer = transfer_advance(transfer_id=transfer.pk)
+    assert transfer.state == S.ON_HOLD
+    decision = transfer.compliance_decision
+    assert decision.outcome == ScreeningDecision.Outcome.HOLD
+    assert [(r["rule"], r["stage"]) for r in decision.reasons
+            if r.get("source") == "monitoring"] == [("big-amount", "created"),
+                                                    ("big-amount", "deposit_confirmed")]
+    assert decision.list_versions["monitoring:big-amount"] == "1"
+    case = Case.objects.get(decision=decision)
+    assert case.subject_reference == transfer.reference
+    assert not ConversionOrder.objects.filter(reference=transfer.reference).exists()
+    assert entries(transfer) == ["funding"]
