@@ -225,6 +225,14 @@ class AgentFloatApi(NetworkApi):
         })
 
 
+def partner_redemption_or_404(request: Request, transfer_id: str) -> Redemption:
+    """The redemption of one of the calling partner's transfers; any other is unknown."""
+    redemption = redemption_for_partner(partner=request.partner, transfer_public_id=transfer_id)
+    if redemption is None:
+        raise NotFoundError(f"Transfer {transfer_id} has no redemption code.")
+    return redemption
+
+
 class TransferCashPickupApi(APIView):
     """The sender's view of its transfer's code (partner key)."""
 
@@ -232,10 +240,7 @@ class TransferCashPickupApi(APIView):
                               401: PROBLEM, 404: PROBLEM},
                    summary="Redemption code of a cash-pickup transfer", tags=["transfers"])
     def get(self, request: Request, transfer_id: str) -> Response:
-        redemption = redemption_for_partner(partner=request.partner,
-                                            transfer_public_id=transfer_id)
-        if redemption is None:
-            raise NotFoundError(f"Transfer {transfer_id} has no redemption code.")
+        redemption = partner_redemption_or_404(request, transfer_id)
         return Response(cash_pickup_payload(redemption=redemption))
 
 
@@ -245,10 +250,7 @@ class TransferCashPickupReissueApi(APIView):
                               401: PROBLEM, 404: PROBLEM, 409: PROBLEM},
                    summary="Reissue the code (the old one stops working)", tags=["transfers"])
     def post(self, request: Request, transfer_id: str) -> Response:
-        redemption = redemption_for_partner(partner=request.partner,
-                                            transfer_public_id=transfer_id)
-        if redemption is None:
-            raise NotFoundError(f"Transfer {transfer_id} has no redemption code.")
+        redemption = partner_redemption_or_404(request, transfer_id)
         redemption = redemption_reissue(redemption_id=redemption.pk,
                                         actor=f"partner:{request.partner.name}")
         return Response(cash_pickup_payload(redemption=redemption))
