@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "gateway.partners",
     "gateway.transfers",
     "gateway.webhooks",
+    "gateway.treasury",
     "ramps.chain",
     "ramps.liquidity",
     "ramps.payouts",
@@ -209,6 +210,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "gateway.webhooks.tasks.webhooks_redrive",
         "schedule": TRANSFER_REDRIVE_SECONDS,
     },
+    "liquidity-reservations-expire": {"task": "liquidity.reservations_expire", "schedule": 60.0},
+    "treasury-float-reservations-expire": {"task": "treasury.float_reservations_expire",
+                                           "schedule": 60.0},
+    "treasury-refills-propose": {"task": "treasury.refills_propose", "schedule": 300.0},
+    "treasury-reconcile": {"task": "treasury.reconcile",
+                           "schedule": env.float("TREASURY_RECONCILE_SECONDS", default=3600.0)},
 }
 
 # Outbound HTTP calls (providers, venues, webhooks) never wait longer than this.
@@ -231,6 +238,13 @@ SANCTIONS_REFRESH_MIN_RATIO = env.float("SANCTIONS_REFRESH_MIN_RATIO", default=0
 TRAVEL_RULE_THRESHOLD_USD = env.str("TRAVEL_RULE_THRESHOLD_USD", default="1000")
 MONITORING_REVIEW_SCORE = env.int("MONITORING_REVIEW_SCORE", default=50)
 MONITORING_REJECT_SCORE = env.int("MONITORING_REJECT_SCORE", default=100)
+# Liquidity: order books and FX reference rates older than these are not priced from; firm
+# quotes hold venue depth at most this long; an unknown order is looked up for this long.
+LIQUIDITY_BOOK_MAX_AGE_SECONDS = env.int("LIQUIDITY_BOOK_MAX_AGE_SECONDS", default=30)
+LIQUIDITY_FX_MAX_AGE_SECONDS = env.int("LIQUIDITY_FX_MAX_AGE_SECONDS", default=300)
+LIQUIDITY_FIRM_QUOTE_MAX_SECONDS = env.int("LIQUIDITY_FIRM_QUOTE_MAX_SECONDS", default=120)
+LIQUIDITY_UNKNOWN_ORDER_GRACE_SECONDS = env.int("LIQUIDITY_UNKNOWN_ORDER_GRACE_SECONDS",
+                                                default=60)
 # Quotes are firm for this long; a client cannot ask for longer.
 QUOTE_TTL_SECONDS = env.int("QUOTE_TTL_SECONDS", default=300)
 # A transfer waits this long for its deposit before it expires.

@@ -1,43 +1,34 @@
-"""Treasury services on the real ledger, the Luno sandbox and PostgreSQL.
-
-Runs once the app is installed; until then:
-``DJANGO_SETTINGS_MODULE=tests.gateway.treasury.settings pytest tests/gateway/treasury``.
-"""
+"""Treasury services on the real ledger, the Luno sandbox and PostgreSQL."""
 
 import threading
 from decimal import Decimal
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 
-pytestmark = pytest.mark.skipif("gateway.treasury" not in django_settings.INSTALLED_APPS,
-                                reason="gateway.treasury is not in INSTALLED_APPS yet")
-
-if "gateway.treasury" in django_settings.INSTALLED_APPS:
-    from gateway.ledger.models import JournalEntry, LedgerAccount
-    from gateway.ledger.selectors import account_balance
-    from gateway.ledger.services import credit, debit, ledger_entry_post
-    from gateway.treasury.models import (
-        ExposureLimit,
-        FloatPolicy,
-        FloatReservation,
-        Incident,
-        ReconciliationRun,
-        RefillProposal,
-    )
-    from gateway.treasury.services import (
-        FloatShortError,
-        ReservationStateError,
-        treasury_float_available,
-        treasury_float_check,
-        treasury_float_commit,
-        treasury_float_release,
-        treasury_float_reserve,
-        treasury_reconcile,
-        treasury_refills_propose,
-    )
-    from ramps.liquidity.models import ConversionOrder
+from gateway.ledger.models import JournalEntry, LedgerAccount
+from gateway.ledger.selectors import account_balance
+from gateway.ledger.services import credit, debit, ledger_entry_post
+from gateway.treasury.models import (
+    ExposureLimit,
+    FloatPolicy,
+    FloatReservation,
+    Incident,
+    ReconciliationRun,
+    RefillProposal,
+)
+from gateway.treasury.services import (
+    FloatShortError,
+    ReservationStateError,
+    treasury_float_available,
+    treasury_float_check,
+    treasury_float_commit,
+    treasury_float_release,
+    treasury_float_reserve,
+    treasury_reconcile,
+    treasury_refills_propose,
+)
+from ramps.liquidity.models import ConversionOrder
 
 K_ASSET, K_EQUITY = "asset", "equity"
 
