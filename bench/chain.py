@@ -42,7 +42,6 @@ def main() -> None:
     django_setup()
     from django.core.management import call_command
     from django.db import connection
-    from web3 import Web3
 
     from ramps.chain.devchain import AnvilProcess, contract_artifact, mine
     from ramps.chain.models import Chain, Deposit, DepositAddress, Token
