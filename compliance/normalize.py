@@ -104,6 +104,23 @@ def strip_company_suffixes(tokens: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=65536)
+def token_fold(token: str) -> str:
+    """The spelling folds and no doubled letters, vowels kept (muhammad -> muhamad, aleksey and
+    alexei -> aleksei): close enough to the written form for an edit distance to stay meaningful."""
+    folded = token
+    for source, target in _PHONETIC_FOLDS:
+        folded = folded.replace(source, target)
+    return "".join(char for position, char in enumerate(folded)
+                   if position == 0 or char != folded[position - 1])
+
+
+def token_consonants(token: str) -> str:
+    """The phonetic skeleton without a leading vowel: yevgeny and evgeniy -> vgn."""
+    key = token_key(token)
+    return key[1:] if key[:1] in _VOWELS or key[:1] == "i" else key
+
+
+@lru_cache(maxsize=65536)
 def token_key(token: str) -> str:
     """A phonetic skeleton: folds transliteration variants, keeps the first letter, drops the
     other vowels and doubled letters (muhammad, mohammed -> mhmd; sergei, sergey -> srg)."""

@@ -16,9 +16,14 @@ How a query is scored:
 3. Each candidate is scored by aligning tokens (best pairs first): Indel similarity, raised to
    ``VARIANT_SIMILARITY`` for tokens with the same phonetic skeleton, ``INITIAL_SIMILARITY`` for an
    initial against a name with that first letter. Pairs are weighted by length; a token only one
-   side has (a missing middle name) weighs ``MISSING_TOKEN_WEIGHT``. A single shared token never
-   identifies a name when either side has more (score capped at ``SINGLE_TOKEN_CAP``); the
-   joined tokens compared as one string rescue names written as one word.
+   side has weighs ``MISSING_TOKEN_WEIGHT``. A person's name that keeps the listed given name
+   and surname but leaves out middle names (``Viktor Bout`` for ``BOUT, Viktor Anatolijevitch``)
+   is scored on the tokens it has, less ``MISSING_NAME_PENALTY`` per listed name left out
+   (``MISSING_PARTICLE_PENALTY`` for a particle such as bin or al): people rarely give their
+   full patronymic chain, so a long missing middle name must not weigh by its length. A single
+   shared token never identifies a name when either side has more (score capped at
+   ``SINGLE_TOKEN_CAP``); the joined tokens compared as one string, initials left out, rescue
+   names written as one word.
 4. Date of birth and country raise or lower the name score (``DOB_*``, ``COUNTRY_*``).
 """
 
@@ -29,20 +34,35 @@ from datetime import date
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Indel
 
-from compliance.normalize import name_tokens, strip_company_suffixes, token_key
+from compliance.normalize import (
+    name_tokens,
+    strip_company_suffixes,
+    token_consonants,
+    token_fold,
+    token_key,
+)
 
 PREFILTER_LIMIT = 40
+COMMON_TOKEN_NAMES = 600
+COMMON_KEY_NAMES = 400
+PREFILTER_SCORER = fuzz.token_set_ratio
 VARIANT_SIMILARITY = 0.92
 VARIANT_FLOOR = 0.7  # skeletons may collide (hasan / hussein); only close spellings are lifted
 INITIAL_SIMILARITY = 0.85
 PAIR_FLOOR = 0.5  # below this a pair is no match at all
 MISSING_TOKEN_WEIGHT = 0.3
+MISSING_NAME_PENALTY = 0.04
+MISSING_PARTICLE_PENALTY = 0.01
 SINGLE_TOKEN_CAP = 0.6
 STRONG_PAIR = 0.8
 JOINED_FACTOR = 0.97
 DOB_EXACT, DOB_MONTH, DOB_YEAR, DOB_MISMATCH = 0.05, 0.03, 0.02, -0.15
 COUNTRY_MATCH, COUNTRY_MISMATCH = 0.03, -0.05
 
+# Connectives inside Arabic, Romance, Dutch and German names: leaving one out says little.
+NAME_PARTICLES = frozenset({"bin", "ibn", "bint", "binti", "al", "el", "ul", "ud", "de", "del",
+                            "della", "di", "da", "do", "dos", "das", "du", "la", "le", "van",
+                            "von", "der", "den", "y", "e"})
 _HONORIFICS = frozenset({"dr", "mr", "mrs", "ms", "miss", "prof", "sir", "mme", "mlle"})
 
 
@@ -54,7 +74,7 @@ def query_tokens(name: str) -> tuple[str, ...]:
 def _token_index_keys(token: str) -> tuple[str, ...]:
     if len(token) < 2:
         return ()
-    keys = ["k" + token_key(token)]
+    keys = ["k" + token_key(token), "c" + token_consonants(token)]
     if len(token) >= 4:
         keys.append("p" + token[:3])
         keys.append("s" + token[-3:])
@@ -67,30 +87,37 @@ def _token_similarity(left: str, right: str) -> float:
     if len(left) == 1 or len(right) == 1:
         return INITIAL_SIMILARITY if left[0] == right[0] else 0.0
     similarity = Indel.normalized_similarity(left, right)
-    if similarity >= VARIANT_FLOOR and similarity < VARIANT_SIMILARITY \
-            and token_key(left) == token_key(right):
+    if similarity < VARIANT_SIMILARITY and token_consonants(left) == token_consonants(right) \
+            and max(similarity, Indel.normalized_similarity(token_fold(left), token_fold(right))
+                    ) >= VARIANT_FLOOR:
+        # One name in two transliterations: muhammad / mohamed, aleksey / alexei.
         return VARIANT_SIMILARITY
     return similarity
 
 
-def name_similarity(query: tuple[str, ...], listed: tuple[str, ...]
+def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: bool = True
                     ) -> tuple[float, list[tuple[str, str, float]]]:
-    """(score in [0, 1], aligned token pairs) of two token tuples."""
+    """(score in [0, 1], aligned token pairs) of two token tuples.
+
+    ``person``: ``listed`` is an individual's name (or of unknown type), so a query holding its
+    first and last tokens may leave out middle names at a fixed cost each.
+    """
     if not query or not listed:
         return 0.0, []
-    pairs = sorted(
-        ((_token_similarity(q, c), qi, ci) for qi, q in enumerate(query)
-         for ci, c in enumerate(listed)),
-        reverse=True,
-    )
+    pairs = []
+    for qi, q in enumerate(query):
+        for ci, c in enumerate(listed):
+            similarity = _token_similarity(q, c)
+            if similarity >= PAIR_FLOOR:
+                pairs.append((similarity, -ci, qi, ci))
+    # Best pairs first; among equals the earlier listed word, so an initial goes to the given name.
+    pairs.sort(reverse=True)
     used_query: set[int] = set()
     used_listed: set[int] = set()
     matched: list[tuple[int, str, str, float]] = []
     numerator = denominator = 0.0
     strong = full = 0
-    for similarity, qi, ci in pairs:
-        if similarity < PAIR_FLOOR:
-            break
+    for similarity, _, qi, ci in pairs:
         if qi in used_query or ci in used_listed:
             continue
         used_query.add(qi)
@@ -102,21 +129,33 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...]
         strong += similarity >= STRONG_PAIR
         full += similarity >= STRONG_PAIR and min(len(q), len(c)) > 1
         matched.append((qi, q, c, round(similarity, 3)))
+    matched_denominator = denominator
     for qi, q in enumerate(query):
         if qi not in used_query:
             denominator += MISSING_TOKEN_WEIGHT * len(q)
-    for ci, c in enumerate(listed):
-        if ci not in used_listed:
-            denominator += MISSING_TOKEN_WEIGHT * len(c)
+    missing_listed = [c for ci, c in enumerate(listed) if ci not in used_listed]
+    for c in missing_listed:
+        denominator += MISSING_TOKEN_WEIGHT * len(c)
     score = numerator / denominator if denominator else 0.0
+    if person and missing_listed and len(used_query) == len(query) and 0 in used_listed \
+            and len(listed) - 1 in used_listed:
+        # Given name and surname present, only middle names left out.
+        penalty = sum(MISSING_PARTICLE_PENALTY if c in NAME_PARTICLES or len(c) == 1
+                      else MISSING_NAME_PENALTY for c in missing_listed)
+        score = max(score, numerator / matched_denominator - penalty)
     if strong < min(2, max(len(query), len(listed))) or not full:
         # One shared token (a given name, a lone alias) never identifies a longer name, and
         # initials alone (S. G. against S.M.G.) identify nobody.
         score = min(score, SINGLE_TOKEN_CAP)
+    # The joined comparison is for one name split differently (alqaqa / al qaqa); initials stay
+    # out of it ("V. Bout" is not the word "vbout").
+    query_words = [token for token in query if len(token) > 1]
+    listed_words = [token for token in listed if len(token) > 1]
+    split_differently = query_words and listed_words and len(query_words) != len(listed_words)
     joined = max(
-        Indel.normalized_similarity("".join(query), "".join(listed)),
-        Indel.normalized_similarity("".join(sorted(query)), "".join(sorted(listed))),
-    ) * JOINED_FACTOR
+        Indel.normalized_similarity("".join(query_words), "".join(listed_words)),
+        Indel.normalized_similarity("".join(sorted(query_words)), "".join(sorted(listed_words))),
+    ) * JOINED_FACTOR if split_differently else 0.0
     return max(score, joined), [pair[1:] for pair in sorted(matched)]
 
 
@@ -237,23 +276,34 @@ class NameIndex:
                 postings.setdefault(key, []).append(position)
         self.postings = {key: tuple(value) for key, value in postings.items()}
         self.token_counts = [len(tokens) for tokens in self.tokens]
+        self.first_letters = [frozenset(token[0] for token in tokens) for tokens in self.tokens]
 
     def __len__(self) -> int:
         return len(self.names)
 
     def candidates(self, tokens: tuple[str, ...]) -> list[int]:
-        counts: Counter[int] = Counter()
         postings = self.postings
+        per_token: list[set[int]] = []
         for token in set(tokens):
             keys = _token_index_keys(token)
             if not keys:
                 continue
-            found: set[int] = set()
-            for key in keys:
-                found.update(postings.get(key, ()))
+            # A key shared by very many names (the suffix "ich" of every patronymic) says little;
+            # the token's other keys find it.
+            lists = sorted((postings.get(key, ()) for key in keys), key=len)
+            found: set[int] = set(lists[0])
+            for posting in lists[1:]:
+                if len(posting) <= COMMON_KEY_NAMES:
+                    found.update(posting)
+            per_token.append(found)
+        # Rare tokens pick the candidates: with three or more, tokens found in more than
+        # COMMON_TOKEN_NAMES names (al, mohammed, company) do not vote, the two rarest always do.
+        per_token.sort(key=len)
+        voting = per_token[:max(2, sum(len(found) <= COMMON_TOKEN_NAMES for found in per_token))]
+        need = min(2, len(voting))
+        counts: Counter[int] = Counter()
+        for found in voting:
             counts.update(found)
-        content = sum(1 for token in set(tokens) if len(token) > 1)
-        need = min(2, content)
         token_counts = self.token_counts
         selected = {position for position, count in counts.items()
                     if count >= need or count >= token_counts[position]}
@@ -263,10 +313,19 @@ class NameIndex:
                 selected.update(postings.get("j" + token_key(token), ()))
         if len(selected) <= PREFILTER_LIMIT:
             return list(selected)
+        initials = {token for token in tokens if len(token) == 1}
+        if initials:
+            # "V. Bout": only names with a word for each initial can match.
+            first_letters = self.first_letters
+            selected = {position for position in selected
+                        if initials <= first_letters[position]} or selected
+            if len(selected) <= PREFILTER_LIMIT:
+                return list(selected)
         ordered = list(selected)
-        best = process.extract(" ".join(sorted(tokens)),
-                               [self.sorted_text[position] for position in ordered],
-                               scorer=fuzz.ratio, limit=PREFILTER_LIMIT)
+        sorted_text = self.sorted_text
+        words = " ".join(sorted(token for token in tokens if len(token) > 1)) or " ".join(tokens)
+        best = process.extract(words, [sorted_text[position] for position in ordered],
+                               scorer=PREFILTER_SCORER, limit=PREFILTER_LIMIT)
         return [ordered[index] for _, _, index in best]
 
     def search(self, name: str, *, thresholds: Thresholds, date_of_birth: str = "",
@@ -279,10 +338,12 @@ class NameIndex:
         best: dict[tuple[str, str], Hit] = {}
         floor = thresholds.review - DOB_EXACT - COUNTRY_MATCH
         for position in positions:
-            name_score, pairs = name_similarity(tokens, self.tokens[position])
+            listed = self.names[position]
+            name_score, pairs = name_similarity(
+                tokens, self.tokens[position],
+                person=listed.entry_type in ("individual", ""))
             if name_score < floor:
                 continue
-            listed = self.names[position]
             dob_delta, dob_found = (
                 date_of_birth_adjustment(date_of_birth, list(listed.dates_of_birth))
                 if listed.entry_type in ("individual", "") else (0.0, "absent"))

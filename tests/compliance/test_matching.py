@@ -18,10 +18,11 @@ from compliance.screening.matcher import (
 DATA = Path(__file__).resolve().parents[2] / "compliance" / "data" / "sanctions"
 THRESHOLDS = Thresholds(review=0.85, block=0.95)
 
-# Measured on the committed labelled set (300 positives, 1,040 negatives) with review 0.85:
-# recall 299/300 = 0.9967, false-positive rate 8/1040 = 0.0077. The margins allow a small drift.
-RECALL_FLOOR = 0.98
-FALSE_POSITIVE_CEILING = 0.012
+# Measured on the committed labelled set (390 positives, of which 90 are missing middle names,
+# initials without middle names and transliteration variants; 1,040 negatives) with review 0.85:
+# recall 387/390 = 0.9923, false-positive rate 8/1040 = 0.0077. The margins allow a small drift.
+RECALL_FLOOR = 0.985
+FALSE_POSITIVE_CEILING = 0.01
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +61,35 @@ def test_a_missing_middle_name_still_matches(index):
     # SDN 33921 "VESELINOVIC, Zharko Jovan": the middle name left out.
     score, pairs = name_similarity(query_tokens("Zharko Veselinovic"),
                                    query_tokens("VESELINOVIC, Zharko Jovan"))
-    assert (round(score, 4), pairs) == (0.9577, [("zharko", "zharko", 1.0),
+    assert (round(score, 4), pairs) == (0.96, [("zharko", "zharko", 1.0),
                                                   ("veselinovic", "veselinovic", 1.0)])
     assert top(index, "Zharko Veselinovic")[0][:2] == ("ofac-sdn", "33921")
+
+
+@pytest.mark.parametrize(("query", "score"), [
+    ("Viktor Bout", 0.96),  # BOUT, Viktor Anatolijevitch: the patronymic left out
+    ("Bout, Viktor", 0.96),
+    ("V. Bout", 0.87),  # an initial for the given name, not the alias BOUTOV
+    ("Victor Bout", 0.86),  # a transliteration and the patronymic left out
+])
+def test_the_given_name_and_surname_of_a_listed_person_find_the_primary_name(index, query,
+                                                                            score):
+    assert top(index, query)[0] == ("ofac-sdn", "8279", "BOUT, Viktor Anatolijevitch", score)
+
+
+def test_a_transliteration_with_particles_left_out_finds_the_entry(index):
+    # BIN LADIN, Usama bin Muhammad bin Awad (6365): two particles and two names left out.
+    assert top(index, "Usama bin Ladin")[0] == (
+        "ofac-sdn", "6365", "BIN LADIN, Usama bin Muhammad bin Awad", 0.9)
+
+
+@pytest.mark.parametrize(("query", "listed", "score"), [
+    ("Aleksey Krivoruchko", "KRIVORUCHKO, Alexei", 0.9703),  # ks / x, ey / ei
+    ("Muhammad El Zein", "EL ZEIN, Mohamed", 0.9556),  # doubled letters, o / u
+    ("Evgeniy Khodotov", "KHODOTOV, Yevgeny", 0.9627),  # a leading ye / e
+])
+def test_transliterations_of_one_name_score_as_variants(query, listed, score):
+    assert round(name_similarity(query_tokens(query), query_tokens(listed))[0], 4) == score
 
 
 @pytest.mark.parametrize("query", ["Potekhin", "Danil Ivanov", "Joseph Mwangi", "Amina Odhiambo",
@@ -103,7 +130,9 @@ def test_a_hit_explains_itself(index):
     }
 
 
-def test_the_index_finds_what_a_scan_of_every_name_finds(index):
+def test_the_index_finds_the_best_hit_and_every_block_a_scan_of_every_name_finds(index):
+    # The index scores at most PREFILTER_LIMIT candidates, so a scan may add weak review hits
+    # (a given name and a phonetic cousin); never a better one or a block.
     rows = labelled_rows("positives.csv")[:8] + labelled_rows("negatives.csv")[:4]
     for row in rows:
         indexed = top(index, row["name"], date_of_birth=row["dob"])
@@ -111,11 +140,13 @@ def test_the_index_finds_what_a_scan_of_every_name_finds(index):
                     round(hit.score, 4))
                    for hit in index.search(row["name"], thresholds=THRESHOLDS,
                                            date_of_birth=row["dob"], use_index=False)]
-        assert indexed == scanned, row["name"]
+        assert indexed[:1] == scanned[:1], row["name"]
+        assert set(indexed) <= set(scanned), row["name"]
+        assert {hit for hit in scanned if hit[3] >= THRESHOLDS.block} <= set(indexed), row["name"]
 
 
 def test_labelled_set_recall_and_false_positive_rate_do_not_regress(index):
     result = evaluate(index, THRESHOLDS)
-    assert (result.positives, result.negatives) == (300, 1040)
+    assert (result.positives, result.negatives) == (390, 1040)
     assert result.recall >= RECALL_FLOOR, result.missed
     assert result.false_positive_rate <= FALSE_POSITIVE_CEILING, result.false_positives

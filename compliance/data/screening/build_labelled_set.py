@@ -5,7 +5,11 @@
 positives.csv: queries derived from real entries of the OFAC SDN list of 2024-05-03 and the UN
 consolidated list of 2026-02, with the perturbations screening meets in practice (reordering,
 case and accents, typos, transliteration variants, initials, missing middle names, company
-suffixes, aliases), each labelled with the entry it must find.
+suffixes, aliases), each labelled with the entry it must find. A second pass adds, from
+SDN individuals written "LAST, Given Middle", the three perturbations operators see most and
+that a token-by-token comparison gets wrong: every middle name left out ("Viktor Bout" for
+"BOUT, Viktor Anatolijevitch"), the given name as an initial with the middle names left out
+("V. Bout"), and a transliteration variant of a given name or surname ("Usama bin Laden").
 negatives.csv: names typical of remittance corridors (East and West Africa, South Asia, the
 Philippines, Latin America, the Horn of Africa), built from common given and family names, with a
 date of birth and a country; exact namesakes of a listed name are left out (they are true
@@ -30,6 +34,32 @@ TRANSLITERATIONS = (
     ("ph", "f"), ("sergey", "sergei"), ("aleksandr", "alexander"), ("yevgeny", "evgeny"),
     ("iy", "y"), ("ei", "ey"), ("q", "k"), ("dh", "d"), ("ei", "ay"),
 )
+# Whole-word transliteration variants (Latin spellings of one Arabic, Cyrillic or Persian
+# name), and spelling endings, for the second pass.
+NAME_VARIANTS = {
+    "usama": "osama", "osama": "usama", "ladin": "laden", "viktor": "victor",
+    "victor": "viktor", "yusuf": "youssef", "yousef": "yusuf", "youssef": "yusuf",
+    "mohammad": "muhammad", "mohammed": "muhammad", "muhammad": "mohammed",
+    "mohamed": "muhammad", "ahmad": "ahmed", "ahmed": "ahmad", "husayn": "hussein",
+    "hussein": "husain", "hussain": "hussein", "hasan": "hassan", "hassan": "hasan",
+    "abdallah": "abdullah", "abdullah": "abdallah", "omar": "umar", "umar": "omar",
+    "osman": "usman", "uthman": "othman", "ali": "aly", "khalid": "khaled",
+    "khaled": "khalid", "said": "saeed", "saeed": "said", "sayed": "sayyid",
+    "yevgeniy": "evgeny", "yevgeny": "evgeniy", "evgeniy": "yevgeny", "sergey": "sergei",
+    "sergei": "sergey", "aleksandr": "alexander", "aleksey": "alexei", "alexey": "aleksei",
+    "dmitriy": "dmitry", "dmitry": "dmitri", "yuriy": "yury", "yury": "yuri",
+    "andrey": "andrei", "andrei": "andrey", "nikolay": "nikolai", "mikhail": "michail",
+    "vladimir": "wladimir", "igor": "ihor", "oleg": "oleh", "ivan": "iwan",
+    "mahmoud": "mahmud", "mahmud": "mahmoud", "mustafa": "moustafa", "ibrahim": "ebrahim",
+    "ismail": "ismael", "jamal": "gamal", "nasser": "nasir", "reza": "riza",
+    "hossein": "hosein", "hamid": "hameed", "rashid": "rasheed", "majid": "majeed",
+}
+VARIANT_ENDINGS = (("ovich", "ovitch"), ("evich", "evitch"), ("iy", "y"), ("yev", "yev"),
+                   ("kh", "h"), ("ou", "u"), ("ei", "ey"), ("ski", "sky"), ("ya", "ia"),
+                   ("yu", "iu"))
+SECOND_PASS = ("missing-middle-names", "initial-no-middle", "transliteration-variant")
+SECOND_PASS_EACH = 30
+
 SUFFIXES = ("LTD", "LLC", "S.A.", "CO., LTD.", "LIMITED", "INC.", "GMBH", "S.A. DE C.V.")
 ACCENTS = {"a": "á", "e": "é", "i": "í", "o": "ó", "u": "ú", "n": "ñ", "c": "ç"}
 
@@ -119,6 +149,63 @@ def _perturb(rng: random.Random, name: str, entry_type: str, kind: str) -> tuple
     else:
         query = f"{name.rstrip('.')} {rng.choice(SUFFIXES)}"
     return query, kind
+
+
+def _second_pass_query(rng: random.Random, name: str, kind: str) -> str | None:
+    """A query of one second-pass kind from an SDN "LAST, Given Middle" name, or None."""
+    if name.count(",") != 1:
+        return None
+    last, first = (part.strip() for part in name.split(","))
+    given, surname = first.split(), last.split()
+    if not surname or len(given) < (1 if kind == "transliteration-variant" else 2):
+        return None
+    if kind == "missing-middle-names":
+        if rng.random() < 0.5:
+            return f"{given[0].title()} {' '.join(surname).title()}"
+        return f"{' '.join(surname)}, {given[0]}"
+    if kind == "initial-no-middle":
+        initial = next((char for char in given[0] if char.isalpha()), "")
+        return f"{initial}. {' '.join(surname).title()}" if initial else None
+    words = [*given, *surname]
+    lowered = [word.lower() for word in words]
+    swaps = [i for i, word in enumerate(lowered) if word in NAME_VARIANTS]
+    if swaps:
+        i = rng.choice(swaps)
+        lowered[i] = NAME_VARIANTS[lowered[i]]
+    else:
+        endings = [(i, a, b) for i, word in enumerate(lowered) for a, b in VARIANT_ENDINGS
+                   if a != b and a in word[1:]]
+        if not endings:
+            return None
+        i, source, target = rng.choice(endings)
+        lowered[i] = lowered[i][0] + lowered[i][1:].replace(source, target, 1)
+    query = " ".join(lowered).title()
+    return None if name_normalize(query) == name_normalize(name) else query
+
+
+def second_pass(sdn) -> list[dict]:
+    """Positives of the kinds in ``SECOND_PASS``, from SDN individuals, with their own seed so
+    the first pass's rows stay as they were."""
+    rng = random.Random(SEED + 1)
+    entries = sorted((entry for entry in sdn.entries.values()
+                      if entry.entry_type == "individual"), key=lambda entry: entry.entry_id)
+    rng.shuffle(entries)
+    rows: list[dict] = []
+    for kind in SECOND_PASS:
+        made = 0
+        for entry in entries:
+            if made == SECOND_PASS_EACH:
+                break
+            name = entry.names[0]
+            if not name.isascii() or any(row["entry_id"] == entry.entry_id for row in rows):
+                continue
+            query = _second_pass_query(rng, name, kind)
+            if query is None:
+                continue
+            rows.append({"name": query, "dob": "", "country": "", "list": sdn.source,
+                         "entry_id": entry.entry_id, "listed_name": name, "perturbation": kind})
+            made += 1
+    return rows
 
 
 def _words(text: str) -> list[str]:
@@ -225,6 +312,7 @@ def build() -> tuple[list[dict], list[dict]]:
             positives.append({"name": query, "dob": dob, "country": country,
                               "list": parsed.source, "entry_id": entry.entry_id,
                               "listed_name": name, "perturbation": kind})
+    positives.extend(second_pass(sdn))
     listed = {name_normalize(name) for parsed in (sdn, un) for _, name in parsed.names}
     negatives: list[dict] = []
     seen: set[str] = set()
