@@ -57,6 +57,8 @@ class Quote(BaseModel):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="quotes")
     corridor = models.ForeignKey(Corridor, on_delete=models.PROTECT, related_name="quotes")
+    venue = models.ForeignKey("liquidity.Venue", null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="+", help_text="Venue the router chose for this quote")
     sell_asset = models.CharField(max_length=12, help_text="Asset symbol, e.g. USDC")
     amount_in = MoneyField(help_text="What the sender deposits, in sell-asset units")
     amount_fee = MoneyField(help_text="Total fee, in sell-asset units (part of amount_in)")

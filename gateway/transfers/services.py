@@ -8,6 +8,7 @@ the ramps/compliance services; each is idempotent, so a re-driven task can call 
 """
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_UP, Decimal
@@ -39,7 +40,6 @@ from gateway.common.problems import DomainError, InvalidTransitionError, NotFoun
 from gateway.ledger.models import JournalEntry, LedgerAccount
 from gateway.ledger.services import (
     Leg,
-    NegativeBalanceError,
     credit,
     debit,
     ledger_entry_post,
@@ -47,18 +47,31 @@ from gateway.ledger.services import (
 from gateway.partners.models import Partner
 from gateway.transfers.models import Corridor, Quote, Transfer, TransferEvent
 from gateway.transfers.states import FINAL_STATES, TransferState, can_transition
+from gateway.treasury.models import FloatReservation
+from gateway.treasury.services import (
+    FloatShortError,
+    treasury_float_available,
+    treasury_float_check,
+    treasury_float_commit,
+    treasury_float_release,
+    treasury_float_reserve,
+)
 from gateway.webhooks.services import webhook_event_enqueue
 from ramps.chain.models import Deposit
 from ramps.chain.selectors import deposits_for_address
 from ramps.chain.services import deposit_address_allocate, deposit_mark_credited
-from ramps.liquidity.models import ConversionOrder
+from ramps.liquidity.models import ConversionOrder, LiquidityReservation, Venue
+from ramps.liquidity.router import NoRouteError, route_quote_firm
 from ramps.liquidity.services import (
     InsufficientLiquidityError,
+    ReservationError,
+    ReservationExpiredError,
     StaleMarketDataError,
     VenueUnavailableError,
     conversion_order_create,
     conversion_order_execute,
-    venue_price_quote,
+    liquidity_reservation_consume,
+    liquidity_reservation_release,
 )
 from ramps.payouts.models import PayoutAttempt
 from ramps.payouts.services import (
@@ -157,22 +170,42 @@ def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
     convertible = amount - fee_total
     if convertible <= 0:
         raise InvalidAmountError(f"sell_amount does not cover the fee of {fee_total} {symbol}.")
+    public_id = uuid.uuid4()
     try:
-        price = venue_price_quote(venue=corridor.venue, symbol=corridor.venue_symbol, side="sell",
-                                  amount_base=convertible)
-    except (InsufficientLiquidityError, StaleMarketDataError, VenueUnavailableError) as exc:
+        # Best execution: every active venue prices the size (VWAP, taker fee); the winner's
+        # depth is held for this quote until it expires or is used.
+        routed, reservation = route_quote_firm(
+            quote_reference=str(public_id), venues=Venue.objects.filter(is_active=True),
+            side="sell", amount_base=convertible, symbol=corridor.venue_symbol,
+            expires_at=timezone.now() + timedelta(seconds=settings.QUOTE_TTL_SECONDS),
+        )
+    except (NoRouteError, InsufficientLiquidityError, StaleMarketDataError,
+            VenueUnavailableError) as exc:
         raise QuoteUnavailableError(exc.detail) from exc
-    rate = rate_round(price.vwap * (Decimal(1) - corridor.margin_rate))
+    rate = rate_round(routed.rate * (Decimal(1) - corridor.margin_rate))
     amount_out = money_round_down(convertible * rate, corridor.currency_out)
-    if amount_out <= 0:
-        raise InvalidAmountError("sell_amount is too small to pay anything out.")
+    try:
+        if amount_out <= 0:
+            raise InvalidAmountError("sell_amount is too small to pay anything out.")
+        if corridor.rail is not None:
+            # A quote the rail's float cannot cover is refused now rather than stranded later.
+            treasury_float_check(rail_code=corridor.rail.code, currency=corridor.currency_out,
+                                 amount=amount_out)
+    except FloatShortError as exc:
+        liquidity_reservation_release(quote_reference=str(public_id))
+        raise QuoteUnavailableError(f"Payout float is short: {exc.detail}") from exc
+    except InvalidAmountError:
+        liquidity_reservation_release(quote_reference=str(public_id))
+        raise
     return Quote.objects.create(
-        partner=partner, corridor=corridor, sell_asset=symbol, amount_in=amount,
-        amount_fee=fee_total, amount_out=amount_out, currency_out=corridor.currency_out,
-        rate=rate, venue_rate=rate_round(price.vwap),
+        public_id=public_id, partner=partner, corridor=corridor, venue=routed.venue,
+        sell_asset=symbol, amount_in=amount, amount_fee=fee_total, amount_out=amount_out,
+        currency_out=corridor.currency_out, rate=rate, venue_rate=rate_round(routed.vwap),
         fee_details={"fixed": str(fee_fixed), "variable": str(fee_variable),
-                     "margin_rate": str(corridor.margin_rate), "asset": symbol},
-        expires_at=timezone.now() + timedelta(seconds=settings.QUOTE_TTL_SECONDS),
+                     "margin_rate": str(corridor.margin_rate), "asset": symbol,
+                     "venue": routed.venue.name, "venue_fee": str(routed.venue_fee),
+                     "venue_fee_currency": routed.quote},
+        expires_at=reservation.expires_at,
     )
 
 
@@ -309,6 +342,13 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
             raise QuoteUsedError(f"Quote {quote_id} was already used.")
         if quote.expires_at <= now:
             raise QuoteExpiredError(f"Quote {quote_id} expired at {quote.expires_at.isoformat()}.")
+        if LiquidityReservation.objects.filter(quote_reference=str(quote.public_id)).exists():
+            try:
+                liquidity_reservation_consume(quote_reference=str(quote.public_id))
+            except ReservationExpiredError as exc:
+                raise QuoteExpiredError(exc.detail) from exc
+            except ReservationError as exc:
+                raise QuoteUsedError(exc.detail) from exc
         corridor = quote.corridor
         rail_country = corridor.rail.country if corridor.rail else ""
         recipient = {**recipient, "phone_number": recipient_phone_validate(
@@ -442,7 +482,7 @@ def transfer_fund(*, transfer_id: int, deposits: list[Deposit]) -> Transfer:
             return locked
         for deposit in deposits:
             deposit_mark_credited(deposit=Deposit.objects.select_for_update().get(pk=deposit.pk))
-        return transfer_transition(
+        funded = transfer_transition(
             transfer_id=transfer.pk, to_state=S.FUNDED, reason="deposit final and credited",
             data={"received": str(received), "surplus": str(max(surplus, Decimal(0))),
                   "deposits": [f"{d.tx_hash}:{d.log_index}" for d in deposits]},
@@ -451,6 +491,32 @@ def transfer_fund(*, transfer_id: int, deposits: list[Deposit]) -> Transfer:
             ledger_description=f"Deposit for transfer {transfer.public_id}", legs=legs,
             expect_from=frozenset({S.DEPOSIT_SEEN}),
         )
+        transfer_float_reserve_at_funding(transfer=transfer)
+        return funded
+
+
+def transfer_float_reserve_at_funding(*, transfer: Transfer) -> bool:
+    """Reserve the payout on the rail's float as soon as the money is in (two-phase: committed
+    at payout, released on failure). Short float does not stop funding: the transfer goes on
+    and the reservation is tried again before the payout is sent."""
+    rail = transfer.corridor.rail
+    if rail is None:
+        return False
+    try:
+        with transaction.atomic():
+            treasury_float_reserve(transfer_reference=transfer.reference, rail_code=rail.code,
+                                   amount=transfer.amount_out, currency=transfer.currency_out)
+    except FloatShortError:
+        logger.warning("float short on %s at funding of %s", rail.code, transfer.public_id)
+        return False
+    return True
+
+
+def transfer_float_release_if_reserved(*, transfer_reference: str) -> None:
+    """Give a reservation back to the free float (a rejected or failed transfer pays nothing)."""
+    if FloatReservation.objects.filter(transfer_reference=transfer_reference,
+                                       status=FloatReservation.Status.RESERVED).exists():
+        treasury_float_release(transfer_reference=transfer_reference)
 
 
 # --- compliance -----------------------------------------------------------------------------
@@ -520,6 +586,8 @@ def transfer_apply_decision(*, transfer_id: int, decision: ScreeningDecision,
     }[decision.outcome]
     rules = ", ".join(sorted({str(reason.get("rule", reason.get("kind", "?")))
                               for reason in decision.reasons})) or "no rule fired"
+    if target == S.REJECTED:
+        transfer_float_release_if_reserved(transfer_reference=decision.subject_reference)
     if target == S.ON_HOLD:
         # A held decision is a case for an operator (queue, maker-checker, audit trail).
         case_open(subject_reference=decision.subject_reference, reasons=decision.reasons,
@@ -538,22 +606,23 @@ def transfer_apply_decision(*, transfer_id: int, decision: ScreeningDecision,
 
 def transfer_convert_start(*, transfer_id: int) -> Transfer:
     """Record the conversion order (our client order id) with the move to ``converting``."""
-    transfer = Transfer.objects.select_related("corridor__venue", "compliance_decision").get(
-        pk=transfer_id)
+    transfer = Transfer.objects.select_related("corridor__venue", "compliance_decision",
+                                               "quote__venue").get(pk=transfer_id)
     if transfer.state != S.APPROVED:
         return transfer
     decision = transfer.compliance_decision
     if decision is None or decision.outcome != ScreeningDecision.Outcome.APPROVE:
         raise InvalidTransitionError("No recorded compliance approval: nothing moves.")
     corridor = transfer.corridor
+    venue = transfer.quote.venue or corridor.venue
     with transaction.atomic():
         order = conversion_order_create(
-            venue=corridor.venue, reference=transfer.reference, symbol=corridor.venue_symbol,
+            venue=venue, reference=transfer.reference, symbol=corridor.venue_symbol,
             side="sell", amount_base=transfer.amount_in - transfer.amount_fee,
         )
         return transfer_transition(
             transfer_id=transfer.pk, to_state=S.CONVERTING, reason="conversion order recorded",
-            data={"client_order_id": order.client_order_id, "venue": corridor.venue.name},
+            data={"client_order_id": order.client_order_id, "venue": venue.name},
             expect_from=frozenset({S.APPROVED}),
         )
 
@@ -582,27 +651,23 @@ def transfer_convert_execute(*, transfer_id: int) -> Transfer:
     return transfer  # open or unknown: the re-drive asks the venue again later
 
 
-def float_accounts(rail_code: str) -> tuple[str, str]:
-    """The rail's float: what is free to pay out, and what is earmarked for sent payouts."""
-    return f"assets:float:{rail_code}", f"assets:float-reserved:{rail_code}"
-
-
 def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Transfer:
-    """Book the fill, reserve the payout on the rail's float and record the payout attempt,
-    with the move to ``payout_pending`` (one transaction).
+    """Book the fill, make sure the payout is covered by reserved rail float and record the
+    payout attempt, with the move to ``payout_pending`` (one transaction).
 
-    The reservation moves the amount from the rail's free float to its reserved float; the free
-    float cannot go negative, so two transfers cannot both spend the last float, and a payout the
-    float cannot cover is never sent: the transfer is held (the conversion stays booked) until
-    the float is topped up and an operator releases it.
+    The float was reserved at funding (``gateway.treasury``: free float -> reserved float, the
+    free float cannot go negative); if it could not be then, it is tried again here. A payout
+    the float cannot cover is never sent: the transfer is held (the conversion stays booked)
+    and waits for a top-up (``transfer_hold_review`` releases it once the float suffices).
     """
-    transfer = Transfer.objects.select_related("corridor__venue", "corridor__rail",
-                                               "corridor__token").get(pk=transfer_id)
+    transfer = Transfer.objects.select_related("corridor__rail", "corridor__token").get(
+        pk=transfer_id)
     corridor = transfer.corridor
     symbol, fiat = corridor.token.symbol, transfer.currency_out
-    venue_account = f"assets:venue:{corridor.venue.name}"
+    venue_account = f"assets:venue:{order.venue.name}"
     sold = money_round(order.filled_base, symbol)
-    proceeds = money_round_down(order.filled_quote, fiat)
+    # What the venue credits: the gross fill less its fee charged in the quote currency.
+    proceeds = money_round_down(order.filled_quote - (order.fee_quote or Decimal(0)), fiat)
     spread = proceeds - transfer.amount_out
     conversion_legs = [
         debit(f"liabilities:transfers:{symbol}", symbol, transfer.amount_in, kind=K.LIABILITY),
@@ -620,7 +685,6 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
     conversion_reference = f"transfer:{transfer.public_id}:conversion"
     if JournalEntry.objects.filter(reference=conversion_reference).exists():
         conversion_legs = []  # booked before the transfer was held for float
-    free, reserved = float_accounts(corridor.rail.code)
     recipient = transfer.recipient or {}
     fill = {"filled_base": str(order.filled_base), "filled_quote": str(order.filled_quote),
             "average_price": str(order.average_price)}
@@ -634,18 +698,14 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
                                           f"{transfer.public_id}", legs=conversion_legs)
         try:
             with transaction.atomic():
-                ledger_entry_post(
-                    reference=f"transfer:{transfer.public_id}:float-reservation",
-                    description=f"Float reserved for transfer {transfer.public_id}",
-                    owner_reference=transfer.reference,
-                    legs=[credit(free, fiat, transfer.amount_out, kind=K.ASSET, floor=True),
-                          debit(reserved, fiat, transfer.amount_out, kind=K.ASSET)],
-                )
-        except NegativeBalanceError as exc:
+                treasury_float_reserve(transfer_reference=transfer.reference,
+                                       rail_code=corridor.rail.code, amount=transfer.amount_out,
+                                       currency=fiat)
+        except FloatShortError as exc:
             return transfer_transition(
                 transfer_id=transfer.pk, to_state=S.ON_HOLD, actor="treasury",
                 reason=f"rail float too low: {exc.detail}"[:300], data=fill,
-                updates={"hold_reason": "insufficient rail float"},
+                updates={"hold_reason": FLOAT_HOLD_REASON},
                 expect_from=frozenset({S.CONVERTING}),
             )
         attempt = payout_attempt_create(
@@ -659,6 +719,9 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
             data={**fill, "payout_reference": attempt.reference},
             expect_from=frozenset({S.CONVERTING}),
         )
+
+
+FLOAT_HOLD_REASON = "insufficient rail float"
 
 
 def transfer_release_hold(*, transfer_id: int, operator: str, note: str) -> Transfer:
@@ -730,20 +793,22 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
         return transfer
     fiat = transfer.currency_out
     if attempt.status == PayoutAttempt.Status.SUCCEEDED:
-        _, reserved = float_accounts(attempt.rail.code)
-        return transfer_transition(
-            transfer_id=transfer.pk, to_state=S.COMPLETED, actor=f"rail:{attempt.rail.code}",
-            reason="recipient paid",
-            data={"payout_reference": attempt.reference,
-                  "provider_receipt": attempt.provider_receipt},
-            ledger_reference=f"transfer:{transfer.public_id}:payout",
-            ledger_description=f"Payout of transfer {transfer.public_id} via {attempt.rail.code}",
-            legs=[
-                debit(f"liabilities:payouts:{fiat}", fiat, transfer.amount_out, kind=K.LIABILITY),
-                credit(reserved, fiat, transfer.amount_out, kind=K.ASSET, floor=True),
-            ],
-            expect_from=frozenset({S.PAYOUT_PENDING}),
-        )
+        with transaction.atomic():
+            locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
+            if locked.state != S.PAYOUT_PENDING:
+                return locked
+            # Phase two of the float reservation: the payout leaves the reserved float
+            # (debit the payout liability, credit the reserved float), in this transaction.
+            treasury_float_commit(transfer_reference=transfer.reference,
+                                  rail_code=attempt.rail.code, amount=transfer.amount_out,
+                                  currency=fiat)
+            return transfer_transition(
+                transfer_id=transfer.pk, to_state=S.COMPLETED, actor=f"rail:{attempt.rail.code}",
+                reason="recipient paid",
+                data={"payout_reference": attempt.reference,
+                      "provider_receipt": attempt.provider_receipt},
+                expect_from=frozenset({S.PAYOUT_PENDING}),
+            )
     if attempt.status == PayoutAttempt.Status.FAILED:
         if attempt.failure_kind == PayoutAttempt.FailureKind.RETRYABLE:
             with transaction.atomic():
@@ -761,12 +826,20 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
                 )
                 transfer_advance_enqueue(transfer_id=transfer.pk)
             return transfer
-        return transfer_transition(
-            transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED, actor=f"rail:{attempt.rail.code}",
-            reason=f"payout failed: {attempt.result_code} {attempt.result_description}"[:300],
-            data={"payout_reference": attempt.reference, "failure_kind": attempt.failure_kind},
-            expect_from=frozenset({S.PAYOUT_PENDING}),
-        )
+        with transaction.atomic():
+            locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
+            if locked.state != S.PAYOUT_PENDING:
+                return locked
+            # Nothing left: the reserved float goes back to the free float.
+            transfer_float_release_if_reserved(transfer_reference=transfer.reference)
+            return transfer_transition(
+                transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED,
+                actor=f"rail:{attempt.rail.code}",
+                reason=f"payout failed: {attempt.result_code} {attempt.result_description}"[:300],
+                data={"payout_reference": attempt.reference,
+                      "failure_kind": attempt.failure_kind},
+                expect_from=frozenset({S.PAYOUT_PENDING}),
+            )
     return transfer
 
 
@@ -775,8 +848,18 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
 def transfer_hold_review(*, transfer_id: int) -> Transfer:
     """A held compliance case decided elsewhere (the admin, a case queue with maker-checker)
     leaves a superseding decision; apply it to the transfer. Idempotent."""
-    transfer = Transfer.objects.select_related("compliance_decision").get(pk=transfer_id)
+    transfer = Transfer.objects.select_related("compliance_decision", "corridor__rail").get(
+        pk=transfer_id)
     held = transfer.compliance_decision
+    if (transfer.state == S.ON_HOLD and transfer.hold_reason == FLOAT_HOLD_REASON
+            and transfer.corridor.rail is not None
+            and treasury_float_available(rail_code=transfer.corridor.rail.code,
+                                         currency=transfer.currency_out) >= transfer.amount_out):
+        # Held only for float, and the float has been topped up: the transfer goes on by itself.
+        return transfer_transition(transfer_id=transfer.pk, to_state=S.APPROVED,
+                                   actor="treasury", reason="float topped up",
+                                   updates={"hold_reason": ""},
+                                   expect_from=frozenset({S.ON_HOLD}))
     if transfer.state != S.ON_HOLD or held is None or (
         held.outcome != ScreeningDecision.Outcome.HOLD
     ):
@@ -829,6 +912,8 @@ def transfers_stuck(*, older_than_seconds: int) -> list[int]:
     decided = Transfer.objects.filter(
         state=S.ON_HOLD, compliance_decision__outcome=ScreeningDecision.Outcome.HOLD,
     ).filter(Exists(ScreeningDecision.objects.filter(supersedes=OuterRef("compliance_decision"))))
+    decided = decided | Transfer.objects.filter(state=S.ON_HOLD, hold_reason=FLOAT_HOLD_REASON,
+                                                updated_at__lte=cutoff)
     return sorted(set(active.values_list("pk", flat=True)[:1000])
                   | set(expiring.values_list("pk", flat=True)[:1000])
                   | set(decided.values_list("pk", flat=True)[:1000]))

@@ -18,7 +18,18 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def corridor(exchange_venue):
-    return make_corridor(venue=exchange_venue)
+    corridor = make_corridor(venue=exchange_venue)
+    fund_rail_float(corridor.rail.code, Decimal("1000000.00"))
+    return corridor
+
+
+def fund_rail_float(rail_code: str, amount: Decimal) -> None:
+    from gateway.ledger.services import credit, debit, ledger_entry_post
+
+    ledger_entry_post(reference=f"test:float:{rail_code}:{amount}", description="float",
+                      legs=[debit(f"assets:float:{rail_code}", "KES", amount, kind="asset",
+                                  floor=True),
+                            credit("equity:opening-balances", "KES", amount, kind="equity")])
 
 
 @pytest.fixture
@@ -72,8 +83,13 @@ def test_quote_prices_the_size_on_the_venue_and_states_fees_and_expiry(partner_c
     quote = Quote.objects.get(public_id=body["id"])
     assert quote.amount_out == (Decimal(99) * quote.rate).quantize(Decimal("0.01"),
                                                                    rounding="ROUND_DOWN")
-    assert quote.rate == (quote.venue_rate * Decimal("0.996")).quantize(Decimal("1e-12"),
-                                                                         rounding="ROUND_DOWN")
+    # The venue's taker fee comes off the proceeds, then the corridor's 0.4% margin.
+    venue_fee = Decimal(quote.fee_details["venue_fee"])
+    net_rate = (quote.venue_rate * Decimal(99) - venue_fee) / Decimal(99)
+    assert quote.rate == (net_rate * Decimal("0.996")).quantize(Decimal("1e-12"),
+                                                                rounding="ROUND_DOWN")
+    assert quote.fee_details["venue"] == "luno-sandbox"
+    assert venue_fee > 0
     assert Decimal(body["buy_amount"]) == quote.amount_out
     assert isinstance(body["buy_amount"], str)
     assert isinstance(body["rate"], str)
@@ -317,6 +333,7 @@ def test_in_flight_key_is_409(partner_client, corridor):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_one_key_create_one_transfer(exchange_venue):
     corridor = make_corridor(venue=exchange_venue)
+    fund_rail_float(corridor.rail.code, Decimal("1000000.00"))
     partner, key = make_partner()
     quote = make_quote(partner=partner, corridor=corridor)
     body = transfer_body(quote.public_id)
@@ -399,3 +416,26 @@ def test_full_ivms101_data_lets_a_large_transfer_through_and_is_kept_encrypted(p
     with connection.cursor() as cursor:
         cursor.execute("SELECT sender FROM transfers_transfer")
         assert "Moi Avenue" not in cursor.fetchone()[0]
+
+
+def test_a_quote_the_rail_float_cannot_cover_is_refused_and_holds_no_liquidity(partner_client,
+                                                                              exchange_venue):
+    from ramps.liquidity.models import LiquidityReservation
+
+    make_corridor(venue=exchange_venue)  # its rail has no float at all
+    assert_problem(post(partner_client, "/api/v1/quotes", quote_body()), 503,
+                   "quote-unavailable")
+    assert Quote.objects.count() == 0
+    assert not LiquidityReservation.objects.filter(status="active").exists()
+
+
+def test_a_firm_quote_holds_venue_depth_until_it_is_used(partner_client, corridor):
+    from ramps.liquidity.models import LiquidityReservation
+
+    quote_id = create_quote(partner_client)
+    reservation = LiquidityReservation.objects.get(quote_reference=quote_id)
+    assert reservation.status == "active"
+    assert reservation.venue.name == "luno-sandbox"
+    post(partner_client, "/api/v1/transfers", transfer_body(quote_id), HTTP_IDEMPOTENCY_KEY="u")
+    reservation.refresh_from_db()
+    assert reservation.status == "consumed"

@@ -105,9 +105,15 @@ def add_deposit(transfer, *, amount=None, status=Deposit.Status.CONFIRMED, payer
 
 
 def entries(transfer) -> list[str]:
-    prefix = f"transfer:{transfer.public_id}:"
-    return [reference.removeprefix(prefix) for reference in JournalEntry.objects.filter(
-        owner_reference=transfer.reference).order_by("id").values_list("reference", flat=True)]
+    """Journal entries of the transfer, by event name (the transfer's and the treasury's)."""
+    prefixes = (f"transfer:{transfer.public_id}:", f"treasury:{transfer.public_id}:")
+    names = []
+    for reference in JournalEntry.objects.filter(owner_reference=transfer.reference).order_by(
+            "id").values_list("reference", flat=True):
+        for prefix in prefixes:
+            reference = reference.removeprefix(prefix)
+        names.append(reference)
+    return names
 
 
 def path(transfer) -> list[tuple[str, str]]:
@@ -127,7 +133,9 @@ def payments(sandbox, attempt) -> list[dict]:
 def assert_nothing_moved_money(transfer) -> None:
     assert not ConversionOrder.objects.filter(reference=transfer.reference).exists()
     assert not PayoutAttempt.objects.filter(owner_reference=transfer.reference).exists()
-    assert [e for e in entries(transfer) if e != "funding"] == []
+    # Funding may have reserved float (given back on rejection); nothing was converted or paid.
+    assert [e for e in entries(transfer)
+            if e not in ("funding", "float-reserve", "float-released")] == []
 
 
 # --- the happy path -------------------------------------------------------------------------
@@ -156,7 +164,7 @@ def test_confirmed_deposit_runs_to_payout_and_the_daraja_result_completes_it(
     attempt = PayoutAttempt.objects.get(owner_reference=transfer.reference)
     assert (attempt.status, attempt.amount, attempt.recipient_msisdn) == (
         PayoutAttempt.Status.SUBMITTED, Decimal("12700.00"), PAID)
-    assert entries(transfer) == ["funding", "conversion", "float-reservation"]
+    assert entries(transfer) == ["funding", "float-reserve", "conversion"]
 
     [result] = callbacks_to_receiver.wait_for(attempt.reference)
     assert result.path == "/callbacks/payouts/mpesa-ke/result"
@@ -170,7 +178,7 @@ def test_confirmed_deposit_runs_to_payout_and_the_daraja_result_completes_it(
     assert transfer.sender_status == "completed"
     assert attempt.status == PayoutAttempt.Status.SUCCEEDED
     assert len(payments(daraja_sandbox, attempt)) == 1
-    assert entries(transfer) == ["funding", "conversion", "float-reservation", "payout"]
+    assert entries(transfer) == ["funding", "float-reserve", "conversion", "float-committed"]
     assert account_balance(code="assets:float:mpesa-ke", currency="KES") == (
         RAIL_FLOAT - Decimal("12700.00"))
     assert account_balance(code="liabilities:payouts:KES", currency="KES") == Decimal("0.00")
@@ -197,7 +205,7 @@ def test_the_same_result_callback_twice_pays_and_books_once(corridor, callbacks_
     assert transfer.state == S.COMPLETED
     assert path(transfer).count((S.PAYOUT_PENDING, S.COMPLETED)) == 1
     assert JournalEntry.objects.filter(
-        reference=f"transfer:{transfer.public_id}:payout").count() == 1
+        reference=f"treasury:{transfer.public_id}:float-committed").count() == 1
     assert list(PayoutCallback.objects.filter(attempt=attempt).order_by("id")
                 .values_list("processing_status", flat=True)) == [
         PayoutCallback.ProcessingStatus.APPLIED, PayoutCallback.ProcessingStatus.DUPLICATE,
@@ -245,7 +253,7 @@ def test_the_sandbox_posts_its_results_to_the_live_gateway_and_a_duplicate_is_ig
     assert sorted(PayoutCallback.objects.filter(attempt=attempt)
                   .values_list("processing_status", flat=True)) == [
         PayoutCallback.ProcessingStatus.APPLIED, PayoutCallback.ProcessingStatus.DUPLICATE]
-    assert entries(transfer) == ["funding", "conversion", "float-reservation", "payout"]
+    assert entries(transfer) == ["funding", "float-reserve", "conversion", "float-committed"]
     assert path(transfer).count((S.PAYOUT_PENDING, S.COMPLETED)) == 1
     assert len(payments(daraja_sandbox, attempt)) == 1
 
@@ -344,7 +352,7 @@ def test_a_sanctioned_paying_address_is_rejected_before_any_money_moves(corridor
     assert decision.outcome == ScreeningDecision.Outcome.REJECT
     assert [(r["rule"], r["list"], r["ticker"], r["address"]) for r in decision.reasons] == [
         ("sanctioned-address", "ofac-crypto", "ETH", SANCTIONED_PAYER)]
-    assert entries(transfer) == ["funding"]
+    assert entries(transfer) == ["funding", "float-reserve", "float-released"]
     assert_nothing_moved_money(transfer)
     assert transfer_advance(transfer_id=transfer.pk).state == S.REJECTED
     assert_nothing_moved_money(transfer)
@@ -453,7 +461,7 @@ def test_two_workers_advancing_one_transfer_convert_and_pay_once(corridor, daraj
     [attempt] = PayoutAttempt.objects.filter(owner_reference=transfer.reference)
     callbacks_to_receiver.wait_for(attempt.reference)
     assert len(payments(daraja_sandbox, attempt)) == 1
-    assert entries(transfer) == ["funding", "conversion", "float-reservation"]
+    assert entries(transfer) == ["funding", "float-reserve", "conversion"]
     assert path(transfer).count((S.APPROVED, S.CONVERTING)) == 1
     assert path(transfer).count((S.CONVERTING, S.PAYOUT_PENDING)) == 1
 
@@ -493,7 +501,7 @@ def test_a_worker_that_loses_the_funding_race_does_nothing(corridor):
     worker.join(30)
     transfer.refresh_from_db()
     assert transfer.state == S.FUNDED
-    assert entries(transfer) == ["funding"]
+    assert entries(transfer) == ["funding", "float-reserve"]
     assert errors == []
 
 
@@ -559,7 +567,7 @@ def test_a_float_hold_is_released_after_a_top_up_and_pays_once(db, exchange_venu
     transfer = transfer_advance(transfer_id=transfer.pk)
     assert transfer.state == S.PAYOUT_PENDING
     assert ConversionOrder.objects.filter(reference=transfer.reference).count() == 1
-    assert entries(transfer) == ["funding", "conversion", "float-reservation"]
+    assert entries(transfer) == ["funding", "conversion", "float-reserve"]
     assert account_balance(code="assets:float:mpesa-ke", currency="KES") == (
         Decimal("20000.00") - transfer.amount_out)
     assert account_balance(code="assets:float-reserved:mpesa-ke", currency="KES") == (
@@ -635,4 +643,4 @@ def test_a_monitoring_rule_that_fires_holds_the_transfer_and_opens_a_case(corrid
     case = Case.objects.get(decision=decision)
     assert case.subject_reference == transfer.reference
     assert not ConversionOrder.objects.filter(reference=transfer.reference).exists()
-    assert entries(transfer) == ["funding"]
+    assert entries(transfer) == ["funding", "float-reserve"]
