@@ -8,6 +8,7 @@ transfers with their partner key. Views validate, call one service or selector, 
 from decimal import Decimal
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import authentication, exceptions, permissions, serializers, status
 from rest_framework.request import Request
@@ -254,3 +255,12 @@ class TransferCashPickupReissueApi(APIView):
         redemption = redemption_reissue(redemption_id=redemption.pk,
                                         actor=f"partner:{request.partner.name}")
         return Response(cash_pickup_payload(redemption=redemption))
+
+
+class AgentNetworkAPIKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "gateway.agents.apis.AgentNetworkAPIKeyAuthentication"
+    name = "AgentNetworkApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "Api-Key <prefix>.<secret> of an agent network's key"}

@@ -163,3 +163,13 @@ def test_sender_sees_and_reissues_its_code_and_no_one_elses(world):
          {"agent": "moi-avenue", "code": new_code, **CONFIRM})
     assert sender.get(path).json()["code"] is None
     assert_problem(sender.post(path + "/reissue"), 409, "redemption-not-payable")
+
+
+def test_openapi_schema_documents_the_cash_pickup_api(client, db):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    assert {"/api/v1/agent-network/redemptions/lookup",
+            "/api/v1/agent-network/redemptions/confirm",
+            "/api/v1/transfers/{transfer_id}/cash-pickup/reissue"} <= set(schema["paths"])
+    assert "AgentNetworkApiKey" in schema["components"]["securitySchemes"]
