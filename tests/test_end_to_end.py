@@ -92,9 +92,9 @@ def test_one_remittance_from_chain_deposit_to_mpesa_payout(tmp_path, e2e_databas
             "SELECT reference FROM ledger_journalentry WHERE owner_reference = %s ORDER BY id",
             (transfer_id,))]
         assert entries == [f"transfer:{transfer_id}:funding",
+                           f"treasury:{transfer_id}:float-reserve",
                            f"transfer:{transfer_id}:conversion",
-                           f"transfer:{transfer_id}:float-reservation",
-                           f"transfer:{transfer_id}:payout"]
+                           f"treasury:{transfer_id}:float-committed"]
         unbalanced = conn.execute(
             "SELECT entry_id, currency, sum(amount) FROM ledger_posting "
             "GROUP BY entry_id, currency HAVING sum(amount) <> 0").fetchall()
