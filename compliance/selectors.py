@@ -1,5 +1,6 @@
 """Reads of the active sanctions lists, and the in-memory name index built from them."""
 
+import gc
 import threading
 
 from django.utils import timezone
@@ -83,6 +84,10 @@ def active_name_index() -> tuple[NameIndex | None, dict[str, str]]:
                 index = NameIndex(listed_names(lists=named))
                 _index_cache.clear()
                 _index_cache[key] = index
+                # The index is a few hundred thousand long-lived objects; left to the cyclic
+                # collector, every full collection walks them all and stalls a query for
+                # milliseconds (most of the p99). Frozen, they are never scanned.
+                gc.freeze()
     return index, versions
 
 

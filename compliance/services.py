@@ -15,6 +15,7 @@ The strongest outcome wins (reject > hold > approve).
 """
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from compliance.models import (
@@ -134,10 +135,8 @@ def sanctions_import(*, source: str, files: list[Path], published: str = "",
                 f"{min_ratio:.0%}; active list kept.")
 
     names = [
-        SanctionedName(entry_id=entry.entry_id, name=name[:400],
-                       normalized=name_normalize(name)[:400], is_primary=position == 0,
-                       entry_type=entry.entry_type, dates_of_birth=entry.dates_of_birth,
-                       countries=entry.countries)
+        (entry.entry_id, name[:400], name_normalize(name)[:400], position == 0, entry.entry_type,
+         entry.dates_of_birth, entry.countries)
         for entry in parsed.entries.values() for position, name in enumerate(entry.names)
     ]
     total = len(names) + len(parsed.addresses)
@@ -148,13 +147,8 @@ def sanctions_import(*, source: str, files: list[Path], published: str = "",
                       "name_count": len(names), "address_count": len(parsed.addresses)},
         )
         if created:
-            for start in range(0, len(names), _CHUNK):
-                chunk = names[start:start + _CHUNK]
-                for row in chunk:
-                    row.sanctions_list = sanctions_list
-                SanctionedName.objects.bulk_create(chunk)
-                if progress:
-                    progress(start + len(chunk), total)
+            _names_write(sanctions_list=sanctions_list, names=names, total=total,
+                         progress=progress)
             SanctionedAddress.objects.bulk_create(
                 SanctionedAddress(sanctions_list=sanctions_list, entry_id=entry_id, ticker=ticker,
                                   address=address, normalized=address_normalize(address))
@@ -172,6 +166,38 @@ def sanctions_import(*, source: str, files: list[Path], published: str = "",
                 source, sanctions_list.version[:12], entry_count, len(names),
                 len(parsed.addresses))
     return sanctions_list
+
+
+_NAME_COLUMNS = ("entry_id", "name", "normalized", "is_primary", "entry_type", "dates_of_birth",
+                 "countries")
+
+
+def _names_write(*, sanctions_list: SanctionsList, names: list[tuple], total: int,
+                 progress: Progress | None) -> None:
+    """Write a list's names: PostgreSQL COPY, about ten times faster than INSERT for the 18,000
+    SDN names (no model instance per row); ``bulk_create`` on other databases (the demo's
+    SQLite)."""
+    if connection.vendor != "postgresql":
+        for start in range(0, len(names), _CHUNK):
+            chunk = names[start:start + _CHUNK]
+            SanctionedName.objects.bulk_create(
+                SanctionedName(sanctions_list=sanctions_list, **dict(zip(_NAME_COLUMNS, row,
+                                                                         strict=True)))
+                for row in chunk)
+            if progress:
+                progress(start + len(chunk), total)
+        return
+    table = SanctionedName._meta.db_table
+    columns = ", ".join(SanctionedName._meta.get_field(name).column
+                        for name in ("sanctions_list", *_NAME_COLUMNS))
+    with connection.cursor() as cursor, \
+            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for done, (entry_id, name, normalized, is_primary, entry_type, dates_of_birth,
+                   countries) in enumerate(names, start=1):
+            copy.write_row((sanctions_list.pk, entry_id, name, normalized, is_primary, entry_type,
+                            json.dumps(dates_of_birth), json.dumps(countries)))
+            if progress and done % _CHUNK == 0:
+                progress(done, total)
 
 
 # --- name screening ---------------------------------------------------------------------------

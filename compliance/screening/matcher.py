@@ -7,14 +7,19 @@ How a query is scored:
 
 1. Both names become transliterated tokens (``name_tokens``); legal-form suffixes (LTD, S.A.)
    and honorifics are dropped.
-2. Candidates come from an inverted index of three keys per token: a phonetic skeleton
-   (``token_key``), the first three and the last three letters, so a typo or a transliteration
-   variant still shares a key. A candidate must share as many tokens as the shorter name has,
-   up to two; names written as one word (``Alqaqa`` / ``AL-QA'QA``) meet through the skeleton of
-   the joined tokens. If more than ``PREFILTER_LIMIT`` candidates remain, the closest by Indel
-   ratio on sorted tokens go on.
-3. Each candidate is scored by aligning tokens (best pairs first): Indel similarity, raised to
-   ``VARIANT_SIMILARITY`` for tokens with the same phonetic skeleton, ``INITIAL_SIMILARITY`` for an
+2. Candidates come from an inverted index of four keys per token: a phonetic skeleton
+   (``token_key``), the skeleton without a leading vowel, the first three and the last three
+   letters, so a typo or a transliteration variant still shares a key. The rarest query tokens
+   vote (``MAX_VOTING_TOKENS``; tokens in more than ``COMMON_TOKEN_NAMES`` names only when too
+   few rare ones are left; keys in more than ``COMMON_KEY_NAMES`` names are skipped), and a
+   candidate must share as many voting tokens as the shorter name has, up to two; names
+   written as one word (``Alqaqa`` / ``AL-QA'QA``) meet through the skeleton of the joined
+   tokens. An initial keeps only names with a word of that letter. If more than
+   ``PREFILTER_LIMIT`` candidates remain, the closest by rapidfuzz token-set ratio go on.
+3. Each candidate is scored by aligning tokens (best pairs first; the close pairs of a query
+   are found once over all its candidates' words, ``token_table``): Indel similarity, raised to
+   ``VARIANT_SIMILARITY`` for tokens with the same consonant skeleton and close folded
+   spellings, ``INITIAL_SIMILARITY`` for an
    initial against a name with that first letter. Pairs are weighted by length; a token only one
    side has weighs ``MISSING_TOKEN_WEIGHT``. A person's name that keeps the listed given name
    and surname but leaves out middle names (``Viktor Bout`` for ``BOUT, Viktor Anatolijevitch``)
@@ -42,9 +47,10 @@ from compliance.normalize import (
     token_key,
 )
 
-PREFILTER_LIMIT = 40
+PREFILTER_LIMIT = 25
 COMMON_TOKEN_NAMES = 600
 COMMON_KEY_NAMES = 400
+MAX_VOTING_TOKENS = 4
 PREFILTER_SCORER = fuzz.token_set_ratio
 VARIANT_SIMILARITY = 0.92
 VARIANT_FLOOR = 0.7  # skeletons may collide (hasan / hussein); only close spellings are lifted
@@ -87,7 +93,8 @@ def _token_similarity(left: str, right: str) -> float:
     if len(left) == 1 or len(right) == 1:
         return INITIAL_SIMILARITY if left[0] == right[0] else 0.0
     similarity = Indel.normalized_similarity(left, right)
-    if similarity < VARIANT_SIMILARITY and token_consonants(left) == token_consonants(right) \
+    if PAIR_FLOOR <= similarity < VARIANT_SIMILARITY \
+            and token_consonants(left) == token_consonants(right) \
             and max(similarity, Indel.normalized_similarity(token_fold(left), token_fold(right))
                     ) >= VARIANT_FLOOR:
         # One name in two transliterations: muhammad / mohamed, aleksey / alexei.
@@ -95,21 +102,48 @@ def _token_similarity(left: str, right: str) -> float:
     return similarity
 
 
-def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: bool = True
+TokenTable = dict[str, list[tuple[int, float]]]
+
+
+def token_table(query: tuple[str, ...], vocabulary: list[str]) -> TokenTable:
+    """listed word -> [(query position, similarity)] for every pair at or above ``PAIR_FLOOR``.
+
+    Built once per query over the words of all its candidates: rapidfuzz finds the close words
+    of each query word in C, and only those few pairs go through ``_token_similarity``, instead
+    of every query word against every word of every candidate in Python.
+    """
+    table: TokenTable = {}
+    listed_initials = [word for word in vocabulary if len(word) == 1]
+    for qi, q in enumerate(query):
+        if len(q) == 1:
+            close = [word for word in vocabulary if word[0] == q]
+        else:
+            close = [word for word, _, _ in process.extract(
+                q, vocabulary, scorer=Indel.normalized_similarity, score_cutoff=PAIR_FLOOR,
+                limit=None)]
+            close.extend(word for word in listed_initials if word == q[0] and word not in close)
+        for word in close:
+            similarity = _token_similarity(q, word)
+            if similarity >= PAIR_FLOOR:
+                table.setdefault(word, []).append((qi, similarity))
+    return table
+
+
+def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: bool = True,
+                    table: TokenTable | None = None,
                     ) -> tuple[float, list[tuple[str, str, float]]]:
     """(score in [0, 1], aligned token pairs) of two token tuples.
 
     ``person``: ``listed`` is an individual's name (or of unknown type), so a query holding its
-    first and last tokens may leave out middle names at a fixed cost each.
+    first and last tokens may leave out middle names at a fixed cost each. ``table``: the
+    query's ``token_table`` over a vocabulary holding every word of ``listed``.
     """
     if not query or not listed:
         return 0.0, []
-    pairs = []
-    for qi, q in enumerate(query):
-        for ci, c in enumerate(listed):
-            similarity = _token_similarity(q, c)
-            if similarity >= PAIR_FLOOR:
-                pairs.append((similarity, -ci, qi, ci))
+    if table is None:
+        table = token_table(query, list(set(listed)))
+    pairs = [(similarity, -ci, qi, ci) for ci, c in enumerate(listed)
+             for qi, similarity in table.get(c, ())]
     # Best pairs first; among equals the earlier listed word, so an initial goes to the given name.
     pairs.sort(reverse=True)
     used_query: set[int] = set()
@@ -276,6 +310,7 @@ class NameIndex:
                 postings.setdefault(key, []).append(position)
         self.postings = {key: tuple(value) for key, value in postings.items()}
         self.token_counts = [len(tokens) for tokens in self.tokens]
+        self.vocabulary = sorted({word for tokens in self.tokens for word in tokens})
         self.first_letters = [frozenset(token[0] for token in tokens) for tokens in self.tokens]
 
     def __len__(self) -> int:
@@ -283,26 +318,28 @@ class NameIndex:
 
     def candidates(self, tokens: tuple[str, ...]) -> list[int]:
         postings = self.postings
-        per_token: list[set[int]] = []
+        # Per token its key postings, shortest first; a key shared by very many names (the
+        # suffix "ich" of every patronymic) says little when the token's other keys find it.
+        token_postings = []
         for token in set(tokens):
             keys = _token_index_keys(token)
-            if not keys:
-                continue
-            # A key shared by very many names (the suffix "ich" of every patronymic) says little;
-            # the token's other keys find it.
-            lists = sorted((postings.get(key, ()) for key in keys), key=len)
-            found: set[int] = set(lists[0])
-            for posting in lists[1:]:
-                if len(posting) <= COMMON_KEY_NAMES:
-                    found.update(posting)
-            per_token.append(found)
-        # Rare tokens pick the candidates: with three or more, tokens found in more than
-        # COMMON_TOKEN_NAMES names (al, mohammed, company) do not vote, the two rarest always do.
-        per_token.sort(key=len)
-        voting = per_token[:max(2, sum(len(found) <= COMMON_TOKEN_NAMES for found in per_token))]
+            if keys:
+                lists = sorted((postings.get(key, ()) for key in keys), key=len)
+                lists = [lists[0], *(posting for posting in lists[1:]
+                                     if len(posting) <= COMMON_KEY_NAMES)]
+                token_postings.append((sum(map(len, lists)), lists))
+        # Rare tokens pick the candidates: the MAX_VOTING_TOKENS rarest vote, and of those the
+        # ones found in more than COMMON_TOKEN_NAMES names (al, mohammed, company) only when
+        # fewer than two rarer ones are left. Sets are built only for the tokens that vote.
+        token_postings.sort(key=lambda item: item[0])
+        rare = sum(size <= COMMON_TOKEN_NAMES for size, _ in token_postings)
+        voting = token_postings[:min(MAX_VOTING_TOKENS, max(2, rare))]
         need = min(2, len(voting))
         counts: Counter[int] = Counter()
-        for found in voting:
+        for _, lists in voting:
+            found: set[int] = set(lists[0])
+            for posting in lists[1:]:
+                found.update(posting)
             counts.update(found)
         token_counts = self.token_counts
         selected = {position for position, count in counts.items()
@@ -335,13 +372,17 @@ class NameIndex:
         if not tokens:
             return []
         positions = self.candidates(tokens) if use_index else range(len(self.names))
+        name_tokens = self.tokens
+        table = token_table(tokens, list({word for position in positions
+                                          for word in name_tokens[position]})
+                            if use_index else self.vocabulary)
         best: dict[tuple[str, str], Hit] = {}
         floor = thresholds.review - DOB_EXACT - COUNTRY_MATCH
         for position in positions:
             listed = self.names[position]
             name_score, pairs = name_similarity(
-                tokens, self.tokens[position],
-                person=listed.entry_type in ("individual", ""))
+                tokens, name_tokens[position], person=listed.entry_type in ("individual", ""),
+                table=table)
             if name_score < floor:
                 continue
             dob_delta, dob_found = (
