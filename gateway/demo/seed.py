@@ -58,7 +58,7 @@ def demo_seed(*, chain_id: int, rpc_url: str, token_address: str, token_decimals
         rail = Rail.objects.create(
             code="mpesa-ke", kind=Rail.Kind.MPESA_B2C, country="KE", currency="KES",
             base_url=daraja["base_url"], credentials=daraja["credentials"],
-            min_amount=Decimal("10"), max_amount=Decimal("250000"),
+            min_amount=Decimal("10"), max_amount=Decimal("250000"), amount_exponent=0,
         )
         corridor = Corridor.objects.create(
             code="usdc-anvil-kes-mpesa", token=token, currency_out="KES", rail=rail, venue=venue,

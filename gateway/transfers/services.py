@@ -76,6 +76,7 @@ from ramps.liquidity.services import (
 from ramps.payouts.models import PayoutAttempt
 from ramps.payouts.services import (
     PayoutRailUnavailableError,
+    PayoutRetryDeadlineError,
     payout_attempt_create,
     payout_attempt_query,
     payout_attempt_submit,
@@ -183,7 +184,10 @@ def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
             VenueUnavailableError) as exc:
         raise QuoteUnavailableError(exc.detail) from exc
     rate = rate_round(routed.rate * (Decimal(1) - corridor.margin_rate))
-    amount_out = money_round_down(convertible * rate, corridor.currency_out)
+    # Rounded down to what the rail can pay (M-Pesa pays whole shillings: exponent 0).
+    amount_out = money_round_down(
+        convertible * rate, corridor.currency_out,
+        exponent=corridor.rail.amount_exponent if corridor.rail is not None else None)
     try:
         if amount_out <= 0:
             raise InvalidAmountError("sell_amount is too small to pay anything out.")
@@ -260,10 +264,14 @@ def transfer_transition(*, transfer_id: int, to_state: str, reason: str = "",
     return transfer
 
 
-def transfer_advance_enqueue(*, transfer_id: int) -> None:
+def transfer_advance_enqueue(*, transfer_id: int, countdown: float | None = None) -> None:
     from gateway.transfers.tasks import transfer_advance
 
-    transaction.on_commit(lambda: transfer_advance.delay(transfer_id))
+    if countdown:
+        transaction.on_commit(lambda: transfer_advance.apply_async((transfer_id,),
+                                                                   countdown=countdown))
+    else:
+        transaction.on_commit(lambda: transfer_advance.delay(transfer_id))
 
 
 @dataclass(frozen=True)
@@ -813,18 +821,33 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
         if attempt.failure_kind == PayoutAttempt.FailureKind.RETRYABLE:
             with transaction.atomic():
                 recipient = transfer.recipient or {}
-                retry = payout_attempt_create(
-                    rail=attempt.rail, owner_reference=transfer.reference,
-                    amount=transfer.amount_out, currency=fiat,
-                    recipient_msisdn=recipient.get("phone_number", ""),
-                    remarks=f"Remittance {str(transfer.public_id)[:8]}",
-                )
+                try:
+                    with transaction.atomic():
+                        retry = payout_attempt_create(
+                            rail=attempt.rail, owner_reference=transfer.reference,
+                            amount=transfer.amount_out, currency=fiat,
+                            recipient_msisdn=recipient.get("phone_number", ""),
+                            remarks=f"Remittance {str(transfer.public_id)[:8]}",
+                        )
+                except PayoutRetryDeadlineError as exc:
+                    transfer_float_release_if_reserved(transfer_reference=transfer.reference)
+                    return transfer_transition(
+                        transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED,
+                        actor=f"rail:{attempt.rail.code}",
+                        reason=f"payout retries exhausted: {exc.detail}"[:300],
+                        data={"payout_reference": attempt.reference,
+                              "failure_kind": "retryable", "deadline": True},
+                        expect_from=frozenset({S.PAYOUT_PENDING}),
+                    )
                 TransferEvent.objects.create(
                     transfer=transfer, from_state=transfer.state, to_state=transfer.state,
                     reason=f"payout retry after {attempt.result_code}", actor="system",
                     data={"failed": attempt.reference, "retry": retry.reference},
                 )
-                transfer_advance_enqueue(transfer_id=transfer.pk)
+                wait = ((retry.not_before - timezone.now()).total_seconds()
+                        if retry.not_before else None)
+                transfer_advance_enqueue(transfer_id=transfer.pk,
+                                         countdown=max(wait, 0.0) if wait else None)
             return transfer
         with transaction.atomic():
             locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
