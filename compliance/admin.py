@@ -1,6 +1,9 @@
+from django import forms
 from django.contrib import admin
 
-from compliance.models import SanctionsList, ScreeningDecision
+from compliance.models import SanctionsList, ScreeningDecision, ScreeningWhitelist
+from compliance.services import screening_whitelist_add, screening_whitelist_check
+from gateway.common.problems import DomainError
 
 
 @admin.register(SanctionsList)
@@ -26,3 +29,51 @@ class ScreeningDecisionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ScreeningWhitelistForm(forms.ModelForm):
+    """The add form: the author is the signed-in operator, and the service's checks (reason,
+    future expiry, an active list entry) show as form errors instead of a server error."""
+
+    class Meta:
+        model = ScreeningWhitelist
+        fields = ["customer_reference", "list_source", "entry_id", "reason", "expires_at"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            try:
+                screening_whitelist_check(author=self.author, **cleaned)
+            except DomainError as exc:
+                raise forms.ValidationError(exc.detail) from exc
+        return cleaned
+
+
+@admin.register(ScreeningWhitelist)
+class ScreeningWhitelistAdmin(admin.ModelAdmin):
+    """Whitelists are added through ``screening_whitelist_add`` and never edited: a changed
+    reason or expiry is a new decision, so an operator deletes (revokes) and adds again."""
+
+    form = ScreeningWhitelistForm
+    list_display = ["customer_reference", "list_source", "entry_id", "author", "expires_at",
+                    "created_at"]
+    list_filter = ["list_source"]
+    search_fields = ["customer_reference", "entry_id", "author"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.author = request.user.get_username()
+        return form
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [f.name for f in ScreeningWhitelist._meta.fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        created = screening_whitelist_add(author=request.user.get_username(),
+                                          **form.cleaned_data)
+        obj.pk, obj.author = created.pk, created.author
+        obj.created_at, obj.updated_at = created.created_at, created.updated_at

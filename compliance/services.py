@@ -71,6 +71,7 @@ __all__ = [
     "screening_decide_manually",
     "screening_run",
     "screening_whitelist_add",
+    "screening_whitelist_check",
     "sdn_remarks_aliases",
 ]
 
@@ -340,9 +341,9 @@ def screening_decide_manually(*, decision: ScreeningDecision, outcome: str, oper
 # --- whitelists -------------------------------------------------------------------------------
 
 
-def screening_whitelist_add(*, customer_reference: str, list_source: str, entry_id: str,
-                            reason: str, author: str, expires_at: datetime) -> ScreeningWhitelist:
-    """Clear one list entry for one customer until ``expires_at`` (a false positive)."""
+def screening_whitelist_check(*, customer_reference: str, list_source: str, entry_id: str,
+                              reason: str, author: str, expires_at: datetime) -> None:
+    """Raise ``DomainError`` unless the whitelist could be added (the admin form asks first)."""
     if not reason.strip():
         raise DomainError("A reason is required.", slug="reason-required", status=422)
     if not author.strip() or not customer_reference.strip():
@@ -356,14 +357,25 @@ def screening_whitelist_add(*, customer_reference: str, list_source: str, entry_
                                          entry_id=entry_id).exists():
         raise DomainError(f"{list_source} has no active entry {entry_id!r}.",
                           slug="unknown-list-entry", status=422)
+
+
+def screening_whitelist_add(*, customer_reference: str, list_source: str, entry_id: str,
+                            reason: str, author: str, expires_at: datetime) -> ScreeningWhitelist:
+    """Clear one list entry for one customer until ``expires_at`` (a false positive)."""
+    screening_whitelist_check(customer_reference=customer_reference, list_source=list_source,
+                              entry_id=entry_id, reason=reason, author=author,
+                              expires_at=expires_at)
     try:
         with transaction.atomic():
-            return ScreeningWhitelist.objects.create(
+            whitelist = ScreeningWhitelist.objects.create(
                 customer_reference=customer_reference, list_source=list_source,
                 entry_id=entry_id, reason=reason, author=author, expires_at=expires_at)
     except IntegrityError as exc:
         raise DomainError("This customer already has a whitelist for this entry.",
                           slug="whitelist-exists", status=409) from exc
+    logger.info("whitelist: customer %s, %s entry %s, by %s until %s", customer_reference,
+                list_source, entry_id, author, expires_at.isoformat())
+    return whitelist
 
 
 # --- list changes and re-screening ------------------------------------------------------------
