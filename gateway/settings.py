@@ -59,11 +59,14 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "gateway.ledger",
     "gateway.partners",
     "gateway.transfers",
     "gateway.webhooks",
     "gateway.treasury",
+    "gateway.agents",
     "ramps.chain",
     "ramps.liquidity",
     "ramps.payouts",
@@ -82,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -214,6 +218,8 @@ CELERY_BEAT_SCHEDULE = {
     "treasury-float-reservations-expire": {"task": "treasury.float_reservations_expire",
                                            "schedule": 60.0},
     "treasury-refills-propose": {"task": "treasury.refills_propose", "schedule": 300.0},
+    "agents-uncollected": {"task": "gateway.agents.tasks.redemptions_uncollected_sweep",
+                           "schedule": 300.0},
     "treasury-reconcile": {"task": "treasury.reconcile",
                            "schedule": env.float("TREASURY_RECONCILE_SECONDS", default=3600.0)},
 }
@@ -234,6 +240,18 @@ SANCTIONS_SOURCE_URLS = {
         default=["https://scsanctions.un.org/resources/xml/en/consolidated.xml"]),
 }
 SANCTIONS_REFRESH_MIN_RATIO = env.float("SANCTIONS_REFRESH_MIN_RATIO", default=0.9)
+# Cash pickup: how redemption codes reach recipients (dotted path of an SMS notifier), the key
+# they are derived with (empty: derived from DJANGO_SECRET_KEY), and brute-force limits on
+# failed code lookups (per staff account, per agent, per network API key, in a window).
+AGENTS_SMS_NOTIFIER = env.str("AGENTS_SMS_NOTIFIER",
+                              default="gateway.agents.notifier.ConsoleSmsNotifier")
+AGENTS_REDEMPTION_CODE_KEY = env.str("AGENTS_REDEMPTION_CODE_KEY", default="")
+AGENTS_LOOKUP_FAILURES_PER_STAFF = env.int("AGENTS_LOOKUP_FAILURES_PER_STAFF", default=5)
+AGENTS_LOOKUP_FAILURES_PER_AGENT = env.int("AGENTS_LOOKUP_FAILURES_PER_AGENT", default=20)
+AGENTS_LOOKUP_FAILURES_PER_API_KEY = env.int("AGENTS_LOOKUP_FAILURES_PER_API_KEY", default=20)
+AGENTS_LOOKUP_FAILURE_WINDOW_SECONDS = env.int("AGENTS_LOOKUP_FAILURE_WINDOW_SECONDS",
+                                               default=900)
+AGENTS_LOOKUP_LOCKOUT_SECONDS = env.int("AGENTS_LOOKUP_LOCKOUT_SECONDS", default=1800)
 # Compliance: travel-rule threshold (IVMS101 data at or above it) and monitoring score cut-offs.
 TRAVEL_RULE_THRESHOLD_USD = env.str("TRAVEL_RULE_THRESHOLD_USD", default="1000")
 MONITORING_REVIEW_SCORE = env.int("MONITORING_REVIEW_SCORE", default=50)

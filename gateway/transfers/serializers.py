@@ -111,9 +111,18 @@ class TransferResponseSerializer(serializers.Serializer):
     rate = serializers.SerializerMethodField()
     deposit = serializers.SerializerMethodField()
     hold_reason = serializers.CharField()
+    cash_pickup = serializers.SerializerMethodField(
+        help_text="Cash-pickup code and status (null for mobile-money transfers)")
     timeline = TimelineEventSerializer(source="events", many=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+    def get_cash_pickup(self, transfer: Transfer) -> dict | None:
+        from gateway.agents.apis import cash_pickup_payload
+        from gateway.agents.models import Redemption
+
+        return cash_pickup_payload(redemption=Redemption.objects.filter(
+            transfer=transfer).first())
 
     def get_amount_in(self, transfer: Transfer) -> str:
         return str(money_round(transfer.amount_in, transfer.corridor.token.symbol))

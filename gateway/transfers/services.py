@@ -704,6 +704,18 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
             ledger_entry_post(reference=conversion_reference, owner_reference=transfer.reference,
                               description=f"Conversion {symbol}->{fiat} for transfer "
                                           f"{transfer.public_id}", legs=conversion_legs)
+        if corridor.payout_method == Corridor.PayoutMethod.CASH_PICKUP:
+            # Cash is paid from an agent's float at the counter: the code is issued now and the
+            # agent's confirmation completes the transfer (gateway.agents).
+            from gateway.agents.services import redemption_issue
+
+            pending = transfer_transition(
+                transfer_id=transfer.pk, to_state=S.PAYOUT_PENDING, actor="liquidity",
+                reason="converted; redemption code issued for cash pickup", data=fill,
+                expect_from=frozenset({S.CONVERTING}),
+            )
+            redemption_issue(transfer=pending)
+            return pending
         try:
             with transaction.atomic():
                 treasury_float_reserve(transfer_reference=transfer.reference,
@@ -769,8 +781,10 @@ def transfer_live_attempt(*, transfer: Transfer) -> PayoutAttempt | None:
 def transfer_payout_drive(*, transfer_id: int) -> Transfer:
     """Send the recorded attempt once; resolve silence by asking the rail; act on the outcome."""
     transfer = Transfer.objects.select_related("corridor__rail").get(pk=transfer_id)
-    if transfer.state != S.PAYOUT_PENDING:
-        return transfer
+    if transfer.state != S.PAYOUT_PENDING or (
+        transfer.corridor.payout_method == Corridor.PayoutMethod.CASH_PICKUP
+    ):
+        return transfer  # cash pickup waits for the agent's confirmation, not for a rail
     attempt = transfer_live_attempt(transfer=transfer)
     if attempt is None:
         return transfer
@@ -930,7 +944,8 @@ def transfers_stuck(*, older_than_seconds: int) -> list[int]:
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     waiting = {S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN}
     active = Transfer.objects.filter(state__in=set(_STEPS) - waiting - {S.ON_HOLD},
-                                     updated_at__lte=cutoff)
+                                     updated_at__lte=cutoff).exclude(
+        state=S.PAYOUT_PENDING, corridor__payout_method=Corridor.PayoutMethod.CASH_PICKUP)
     expiring = Transfer.objects.filter(state__in=waiting, deposit_expires_at__lte=timezone.now())
     decided = Transfer.objects.filter(
         state=S.ON_HOLD, compliance_decision__outcome=ScreeningDecision.Outcome.HOLD,

@@ -1,11 +1,6 @@
-"""The agents tests need the app installed (tests.gateway.agents.settings until the project's
-settings list it); under other settings they are skipped, not failed."""
+"""Settings every agents test shares: the in-memory SMS notifier, plain-HTTP cookies."""
 
 import pytest
-from django.conf import settings
-
-if "gateway.agents" not in settings.INSTALLED_APPS:
-    collect_ignore_glob = ["test_*.py"]
 
 
 @pytest.fixture(autouse=True)
