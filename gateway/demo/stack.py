@@ -33,7 +33,7 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def free_port_base(count: int = 6, low: int = 20000, high: int = 40000) -> int:
+def free_port_base(count: int = 7, low: int = 20000, high: int = 40000) -> int:
     """A base port N such that N..N+count-1 are all free right now (for tests and scripts)."""
     import random
 
@@ -120,6 +120,7 @@ def sandbox_start(stack: Stack, *, ports: dict[str, int], timeout: float = 30) -
                             "--exchange-port", str(ports["exchange"]),
                             "--daraja-port", str(ports["daraja"]),
                             "--momo-port", str(ports["momo"]),
+                            "--bitso-port", str(ports["bitso"]),
                             "--ready-file", str(ready)])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -18,7 +18,7 @@ from ramps.sandbox.momo import MomoSandbox
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORTS: dict[str, int] = {"exchange": 8101, "daraja": 8102, "momo": 8103}
+DEFAULT_PORTS: dict[str, int] = {"exchange": 8101, "daraja": 8102, "momo": 8103, "bitso": 8104}
 
 
 class SandboxPortInUseError(OSError):
@@ -54,6 +54,12 @@ def sandboxes_start(*, host: str = DEFAULT_HOST, ports: dict[str, int] | None = 
     exchange_class = _exchange_class()
     if exchange_class is not None:
         factories.append(("exchange", lambda: exchange_class(host=host, port=ports["exchange"])))
+    try:
+        from ramps.sandbox.exchange_bitso import BitsoSandbox
+
+        factories.append(("bitso", lambda: BitsoSandbox(host=host, port=ports["bitso"])))
+    except ImportError as exc:  # pragma: no cover - present in a full checkout
+        warnings.warn(f"Bitso sandbox not available, skipped: {exc}", stacklevel=2)
     factories.append(("daraja", lambda: DarajaSandbox(host=host, port=ports["daraja"],
                                                       **callback_options)))
     factories.append(("momo", lambda: MomoSandbox(host=host, port=ports["momo"],

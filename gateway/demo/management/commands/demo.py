@@ -56,7 +56,7 @@ class Command(BaseCommand):
         parser.add_argument("--port-base", type=int,
                             default=int(os.environ.get("DEMO_PORT_BASE", "8000")),
                             help="web=N, anvil=N+1, exchange=N+2, daraja=N+3, momo=N+4, "
-                                 "webhooks=N+5 (default 8000)")
+                                 "webhooks=N+5, bitso=N+6 (default 8000)")
         parser.add_argument("--amount", default="100.00", help="USDC to send (default 100.00)")
         parser.add_argument("--block-time", type=float, default=1.0,
                             help="Seconds between anvil blocks (default 1)")
@@ -66,7 +66,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         base = options["port_base"]
         ports = {"web": base, "anvil": base + 1, "exchange": base + 2, "daraja": base + 3,
-                 "momo": base + 4, "webhooks": base + 5}
+                 "momo": base + 4, "webhooks": base + 5, "bitso": base + 6}
         var_dir = Path(settings.VAR_DIR)
         var_dir.mkdir(parents=True, exist_ok=True)
         web_base = f"http://127.0.0.1:{ports['web']}"

@@ -40,6 +40,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=DEFAULT_HOST)
         parser.add_argument("--exchange-port", type=int, default=DEFAULT_PORTS["exchange"])
+        parser.add_argument("--bitso-port", type=int, default=DEFAULT_PORTS["bitso"])
         parser.add_argument("--daraja-port", type=int, default=DEFAULT_PORTS["daraja"])
         parser.add_argument("--momo-port", type=int, default=DEFAULT_PORTS["momo"])
         parser.add_argument("--callback-delay", type=float, default=None,
@@ -49,7 +50,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args, **options):
-        ports = {"exchange": options["exchange_port"], "daraja": options["daraja_port"],
+        ports = {"exchange": options["exchange_port"], "bitso": options["bitso_port"],
+                 "daraja": options["daraja_port"],
                  "momo": options["momo_port"]}
         try:
             simulators = sandboxes_start(host=options["host"], ports=ports,
