@@ -34,6 +34,11 @@ def refresh_min_ratio() -> float:
     return float(getattr(settings, "SANCTIONS_REFRESH_MIN_RATIO", 0.9))
 
 
+DEFAULT_RESCREEN_HOOK = "compliance.sanctions.rescreen.customers_rescreen"
+
+
 def rescreen_hook() -> str:
-    """Dotted path of ``f(*, old, new)`` called after a refresh switched a list version."""
-    return getattr(settings, "SANCTIONS_RESCREEN_HOOK", "")
+    """Dotted path of ``f(*, diff)`` (a ``ListDiff``) called after a refresh switched a list
+    version; by default every active customer is re-screened and new hits open cases. An empty
+    setting turns re-screening off."""
+    return getattr(settings, "SANCTIONS_RESCREEN_HOOK", DEFAULT_RESCREEN_HOOK)
