@@ -20,6 +20,13 @@ class SanctionsList(BaseModel):
     name_count = models.PositiveIntegerField(default=0, help_text="Names and aliases")
     address_count = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=False)
+    replaced = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The version of this source that was active when this one became active")
+    rescreened_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When active customers were re-screened against what this version changed; "
+                  "empty until then, and the next refresh run does it")
 
     class Meta:
         constraints = [

@@ -157,12 +157,19 @@ def sanctions_import(*, source: str, files: list[Path], published: str = "",
             )
         if progress:
             progress(total, total)
+        previous = SanctionsList.objects.filter(source=source, is_active=True).exclude(
+            pk=sanctions_list.pk).first()
         SanctionsList.objects.filter(source=source, is_active=True).exclude(
             pk=sanctions_list.pk
         ).update(is_active=False)
         if not sanctions_list.is_active:
+            # Customers are re-screened against the change by the next refresh run (see
+            # compliance.sanctions.refresh), whichever way the version was loaded.
             sanctions_list.is_active = True
-            sanctions_list.save(update_fields=["is_active", "updated_at"])
+            sanctions_list.replaced = previous
+            sanctions_list.rescreened_at = None
+            sanctions_list.save(update_fields=["is_active", "replaced", "rescreened_at",
+                                               "updated_at"])
     logger.info("sanctions list %s version %s active (%s entries, %s names, %s addresses)",
                 source, sanctions_list.version[:12], entry_count, len(names),
                 len(parsed.addresses))

@@ -3,8 +3,13 @@
 Each configured source (``SANCTIONS_SOURCE_URLS``) is downloaded with a timeout into a temporary
 folder and imported through ``sanctions_import`` with ``SANCTIONS_REFRESH_MIN_RATIO``: a failed
 download, an empty or unparsable file, or a list shrinking below that share leaves the active
-version in place. When a new version became active, the difference to the previous one goes to
-the re-screen hook (``SANCTIONS_RESCREEN_HOOK``).
+version in place.
+
+Then every active version not yet re-screened (``SanctionsList.rescreened_at`` empty: switched
+by this run, by ``import_sanctions``, or by an earlier run whose re-screen failed) has its
+difference to the version it replaced handed to the re-screen hook (``SANCTIONS_RESCREEN_HOOK``),
+and is marked done only when the hook returned: a crash between the switch and the re-screen
+delays it to the next run, it never loses it.
 """
 
 import logging
@@ -15,11 +20,17 @@ from urllib.parse import urlparse
 
 import requests
 from django.conf import settings
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from compliance.models import SanctionsList
 from compliance.sanctions.config import refresh_min_ratio, rescreen_hook, source_urls
-from compliance.services import SanctionsImportError, sanctions_import, sanctions_list_diff
+from compliance.services import (
+    ListDiff,
+    SanctionsImportError,
+    sanctions_import,
+    sanctions_list_diff,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +45,10 @@ class SanctionsDownloadError(SanctionsImportError):
 @dataclass
 class RefreshResult:
     source: str
-    status: str  # switched, unchanged, failed
+    status: str  # switched, unchanged, failed (the download or import)
     version: str = ""
     detail: str = ""
+    rescreen: str = ""  # done, failed, or empty when nothing was pending
     added: int = 0
     removed: int = 0
     changed: int = 0
@@ -61,7 +73,8 @@ def _download(*, source: str, urls: list[str], folder: Path) -> list[Path]:
 
 
 def sanctions_source_refresh(*, source: str, urls: list[str]) -> RefreshResult:
-    """Download and import one source; never raises for a bad list (the result says why)."""
+    """Download and import one source; never raises for a bad list (the result says why).
+    Re-screening is left to ``sanctions_refresh``."""
     previous = SanctionsList.objects.filter(source=source, is_active=True).first()
     try:
         with tempfile.TemporaryDirectory(prefix=f"sanctions-{source}-") as folder:
@@ -74,16 +87,39 @@ def sanctions_source_refresh(*, source: str, urls: list[str]) -> RefreshResult:
                              version=previous.version if previous else "")
     if previous is not None and previous.pk == loaded.pk:
         return RefreshResult(source=source, status="unchanged", version=loaded.version)
-    diff = sanctions_list_diff(old=previous, new=loaded)
+    return RefreshResult(source=source, status="switched", version=loaded.version)
+
+
+def sanctions_list_rescreen(*, sanctions_list: SanctionsList) -> ListDiff:
+    """Hand what ``sanctions_list`` changed against the version it replaced to the re-screen
+    hook, then mark it re-screened. The hook may run again for the same difference after a
+    crash, so it must be idempotent (the default one is)."""
+    diff = sanctions_list_diff(old=sanctions_list.replaced, new=sanctions_list)
     hook = rescreen_hook()
     if hook:
         import_string(hook)(diff=diff)
-    return RefreshResult(source=source, status="switched", version=loaded.version,
-                         added=len(diff.added), removed=len(diff.removed),
-                         changed=len(diff.changed))
+    SanctionsList.objects.filter(pk=sanctions_list.pk).update(rescreened_at=timezone.now())
+    return diff
 
 
 def sanctions_refresh() -> list[RefreshResult]:
-    """Refresh every configured source; one failing source does not stop the others."""
-    return [sanctions_source_refresh(source=source, urls=urls)
-            for source, urls in source_urls().items() if urls]
+    """Refresh every configured source (one failing does not stop the others), then re-screen
+    customers for every active version not yet re-screened."""
+    results = {source: sanctions_source_refresh(source=source, urls=urls)
+               for source, urls in source_urls().items() if urls}
+    pending = SanctionsList.objects.filter(is_active=True, rescreened_at__isnull=True
+                                           ).select_related("replaced").order_by("source")
+    for sanctions_list in pending:
+        result = results.setdefault(sanctions_list.source, RefreshResult(
+            source=sanctions_list.source, status="unchanged", version=sanctions_list.version))
+        try:
+            diff = sanctions_list_rescreen(sanctions_list=sanctions_list)
+        except Exception as exc:  # any hook failure: the next run retries it
+            logger.exception("re-screening after %s version %s failed; retried next run",
+                             sanctions_list.source, sanctions_list.version[:12])
+            result.rescreen, result.detail = "failed", result.detail or str(exc)
+            continue
+        result.rescreen = "done"
+        result.added, result.removed, result.changed = (len(diff.added), len(diff.removed),
+                                                        len(diff.changed))
+    return list(results.values())

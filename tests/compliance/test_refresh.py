@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,13 @@ def server(tmp_path, settings):
     served.close()
 
 
+def load_screened(path: Path) -> SanctionsList:
+    """A version loaded, and its customers already re-screened, before the test begins."""
+    loaded = sanctions_import(source="ofac-sdn", files=[path])
+    SanctionsList.objects.filter(pk=loaded.pk).update(rescreened_at=timezone.now())
+    return loaded
+
+
 def active_sdn() -> SanctionsList | None:
     return SanctionsList.objects.filter(source="ofac-sdn", is_active=True).first()
 
@@ -112,9 +120,10 @@ def test_the_difference_between_the_april_26_and_may_3_lists():
 def test_a_refresh_switches_the_list_and_opens_a_case_for_each_newly_listed_customer(server):
     server.publish(SDN_0426)
     [first] = sanctions_refresh()
-    assert (first.source, first.status) == ("ofac-sdn", "switched")
     april = active_sdn()
-    assert first.version == april.version
+    # The first version ever: everything in it is new.
+    assert (first.source, first.status, first.version, first.rescreen, first.added) == (
+        "ofac-sdn", "switched", april.version, "done", april.entry_count)
 
     # AL-ZEIN, Mazen Hassan (48323, DOB 21 Jun 1974, Lebanon) is listed on 2024-05-03.
     listed = customer(("Mazen", "Al-Zein"), dob="1974-06-21", country="LB")
@@ -129,8 +138,9 @@ def test_a_refresh_switches_the_list_and_opens_a_case_for_each_newly_listed_cust
     server.publish(SDN_0503)
     [second] = sanctions_refresh()
     may = active_sdn()
-    assert (second.status, second.version, second.added, second.removed) == (
-        "switched", may.version, 305, 8)
+    assert (second.status, second.version, second.rescreen, second.added, second.removed) == (
+        "switched", may.version, "done", 305, 8)
+    assert (may.replaced, may.rescreened_at is not None) == (april, True)
     cases = {case.subject_reference: case for case in Case.objects.all()}
     assert set(cases) == {f"customer:{listed.public_id}", f"customer:{pending.public_id}",
                           f"customer:{cleared.public_id}"}
@@ -145,7 +155,41 @@ def test_a_refresh_switches_the_list_and_opens_a_case_for_each_newly_listed_cust
 
     # The same list again: nothing switches and no case is opened twice.
     [third] = sanctions_refresh()
-    assert (third.status, Case.objects.count()) == ("unchanged", 3)
+    assert (third.status, third.rescreen, Case.objects.count()) == ("unchanged", "", 3)
+
+
+def failing_hook(*, diff):
+    raise RuntimeError("case queue unavailable")
+
+
+def test_a_failed_re_screen_is_retried_by_the_next_run(server, settings):
+    load_screened(SDN_0426)
+    listed = customer(("Mazen", "Al-Zein"))
+    server.publish(SDN_0503)
+    settings.SANCTIONS_RESCREEN_HOOK = "tests.compliance.test_refresh.failing_hook"
+    [failed] = sanctions_refresh()
+    assert (failed.status, failed.rescreen, failed.detail) == (
+        "switched", "failed", "case queue unavailable")
+    assert active_sdn().rescreened_at is None
+    assert not Case.objects.exists()
+    del settings.SANCTIONS_RESCREEN_HOOK  # the default hook
+    [retried] = sanctions_refresh()
+    assert (retried.status, retried.rescreen, retried.added) == ("unchanged", "done", 305)
+    assert [case.subject_reference for case in Case.objects.all()] == [
+        f"customer:{listed.public_id}"]
+
+
+def test_a_list_loaded_by_the_command_is_re_screened_by_the_next_run(settings):
+    from django.core.management import call_command
+
+    settings.SANCTIONS_SOURCE_URLS = {}
+    listed = customer(("Viktor", "Bout"))
+    call_command("import_sanctions", str(SDN_0503), stdout=StringIO())
+    [result] = sanctions_refresh()
+    assert (result.source, result.status, result.rescreen) == ("ofac-sdn", "unchanged", "done")
+    [case] = Case.objects.all()
+    assert case.subject_reference == f"customer:{listed.public_id}"
+    assert case.reasons[0]["matched_name"] == "BOUT, Viktor Anatolijevitch"
 
 
 def test_a_rerun_of_the_hook_for_the_same_difference_opens_nothing_new(server):
@@ -161,7 +205,7 @@ def test_a_rerun_of_the_hook_for_the_same_difference_opens_nothing_new(server):
 
 
 def test_a_business_customer_is_screened_on_its_registered_name(server):
-    sanctions_import(source="ofac-sdn", files=[SDN_0426])
+    load_screened(SDN_0426)
     business = customer(("Wuhan Global Sensor Technology Co. Ltd", ""), country="CN",
                         kind=Customer.Kind.BUSINESS)
     server.publish(SDN_0503)
@@ -181,7 +225,7 @@ def test_the_task_refreshes_and_reports_each_source(server):
 
 def test_an_empty_hook_setting_switches_without_re_screening(server, settings):
     settings.SANCTIONS_RESCREEN_HOOK = ""
-    sanctions_import(source="ofac-sdn", files=[SDN_0426])
+    load_screened(SDN_0426)
     customer(("Mazen", "Al-Zein"))
     server.publish(SDN_0503)
     assert sanctions_refresh()[0].status == "switched"
@@ -206,7 +250,7 @@ def _truncated(tmp_path) -> Path:
 ])
 def test_an_empty_broken_or_shrunken_download_keeps_the_active_list(server, tmp_path, content,
                                                                     message):
-    april = sanctions_import(source="ofac-sdn", files=[SDN_0426])
+    april = load_screened(SDN_0426)
     customer(("Mazen", "Al-Zein"))
     if content == "truncated":
         server.publish(_truncated(tmp_path))
@@ -221,7 +265,7 @@ def test_an_empty_broken_or_shrunken_download_keeps_the_active_list(server, tmp_
 
 
 def test_a_missing_file_or_a_slow_server_keeps_the_active_list(server):
-    april = sanctions_import(source="ofac-sdn", files=[SDN_0426])
+    april = load_screened(SDN_0426)
     [missing] = sanctions_refresh()
     assert (missing.status, active_sdn()) == ("failed", april)
     assert "404" in missing.detail
