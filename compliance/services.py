@@ -61,6 +61,7 @@ __all__ = [
     "ScreeningParty",
     "ScreeningSubject",
     "name_screen",
+    "names_screen",
     "rescreen_names",
     "sanctions_import",
     "sanctions_list_diff",
@@ -256,12 +257,28 @@ def _screen_party(index: NameIndex, party: ScreeningParty, thresholds: Threshold
 
 def name_screen(*, party: ScreeningParty) -> NameScreening:
     """Screen one name against every active list's names (for the ``screen`` command, KYC)."""
+    return names_screen(parties=[party])[0]
+
+
+def names_screen(*, parties: list[ScreeningParty]) -> list[NameScreening]:
+    """Screen a batch of names against one snapshot of the active lists, in input order; reads
+    the list versions once, not once per name. Any invalid date of birth or country raises
+    ``DomainError`` (``extra["position"]``: the 0-based index of the party) before any result."""
     index, _ = active_name_index()
     if index is None:
         raise DomainError("No sanctions name list is loaded: nothing can be cleared.",
                           slug="sanctions-lists-missing", status=503)
-    return _screen_party(index, party, screening_thresholds(),
-                         whitelisted_entries(customer_reference=party.customer_reference))
+    thresholds = screening_thresholds()
+    results = []
+    for position, party in enumerate(parties):
+        try:
+            results.append(_screen_party(
+                index, party, thresholds,
+                whitelisted_entries(customer_reference=party.customer_reference)))
+        except DomainError as exc:
+            exc.extra["position"] = position
+            raise
+    return results
 
 
 @dataclass(frozen=True)

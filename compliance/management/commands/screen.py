@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.services import NameScreening, ScreeningParty, name_screen
+from compliance.services import NameScreening, ScreeningParty, name_screen, names_screen
 from gateway.common.problems import DomainError
 
 
@@ -57,11 +57,11 @@ class Command(BaseCommand):
                 f"block {hit['thresholds']['block']})")
         return None
 
-    def _screen(self, party: ScreeningParty, where: str = "") -> NameScreening:
+    def _screen(self, party: ScreeningParty) -> NameScreening:
         try:
             return name_screen(party=party)
         except DomainError as exc:
-            raise CommandError(f"{where}{exc.detail}") from exc
+            raise CommandError(exc.detail) from exc
 
     def _batch(self, path: Path, *, as_json: bool) -> None:
         try:
@@ -85,8 +85,12 @@ class Command(BaseCommand):
             parties.append(ScreeningParty(name=name, date_of_birth=(row.get("dob") or "").strip(),
                                           country=(row.get("country") or "").strip()))
         # Validate every line before printing any, so a script never gets half an answer.
-        results = [self._screen(party, where=f"{path}:{line}: ")
-                   for line, party in enumerate(parties, start=2)]
+        try:
+            results = names_screen(parties=parties)
+        except DomainError as exc:
+            position = exc.extra.get("position")
+            where = f"{path}:{position + 2}: " if position is not None else f"{path}: "
+            raise CommandError(f"{where}{exc.detail}") from exc
         for screening in results:
             if as_json:
                 self.stdout.write(_as_json(screening))
