@@ -82,6 +82,12 @@ def name_tokens(name: str) -> tuple[str, ...]:
     return tuple(token for token in _TOKEN_SPLIT.split(text) if token)
 
 
+# The suffixes that can end a name with a given word, longest first: a name is checked against a
+# handful of suffixes, not all of them (this runs for every list name and every query).
+_SUFFIXES_BY_LAST_WORD: dict[str, tuple[tuple[str, ...], ...]] = {}
+for _suffix in _COMPANY_SUFFIXES:
+    _SUFFIXES_BY_LAST_WORD[_suffix[-1]] = (*_SUFFIXES_BY_LAST_WORD.get(_suffix[-1], ()), _suffix)
+
 _LEADING_LEGAL_FORMS = frozenset({"llc", "ooo", "ao", "oao", "zao", "pao", "tov", "jsc", "ojsc",
                                   "pjsc", "cjsc", "ltd", "company", "co"})
 
@@ -94,7 +100,7 @@ def strip_company_suffixes(tokens: tuple[str, ...]) -> tuple[str, ...]:
     changed = True
     while changed:
         changed = False
-        for suffix in _COMPANY_SUFFIXES:
+        for suffix in _SUFFIXES_BY_LAST_WORD.get(tokens[-1], ()) if tokens else ():
             size = len(suffix)
             if len(tokens) > size and tokens[-size:] == suffix:
                 tokens = tokens[:-size]
