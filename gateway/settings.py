@@ -228,6 +228,14 @@ CELERY_BEAT_SCHEDULE = {
 OUTBOUND_HTTP_TIMEOUT_SECONDS = env.float("OUTBOUND_HTTP_TIMEOUT_SECONDS", default=10.0)
 # A transfer left in a non-final state longer than this is re-driven by the periodic task.
 TRANSFER_STUCK_AFTER_SECONDS = env.int("TRANSFER_STUCK_AFTER_SECONDS", default=30)
+# Chain signer (sweeps and refunds), kept apart from the watcher, which never holds a key:
+# the default signer opens an encrypted keystore (hot wallet) and an encrypted HD mnemonic
+# (deposit-address keys); CHAIN_SIGNER names another (e.g. an external signing service).
+CHAIN_SIGNER = env.str("CHAIN_SIGNER", default="")
+CHAIN_SIGNER_KEYSTORE_PATH = env.str("CHAIN_SIGNER_KEYSTORE_PATH", default="")
+CHAIN_SIGNER_KEYSTORE_PASSWORD = env.str("CHAIN_SIGNER_KEYSTORE_PASSWORD", default="")
+CHAIN_SIGNER_MNEMONIC_ENCRYPTED = env.str("CHAIN_SIGNER_MNEMONIC_ENCRYPTED", default="")
+CHAIN_SIGNER_ACCOUNT = env.int("CHAIN_SIGNER_ACCOUNT", default=0)
 # Sanctions screening: name-match score thresholds (0..1) for review and block, where fresh
 # lists are downloaded from, and how far a refresh may shrink a list before it is refused.
 SANCTIONS_REVIEW_THRESHOLD = env.float("SANCTIONS_REVIEW_THRESHOLD", default=0.85)

@@ -65,7 +65,11 @@ from ramps.chain.outbound import (
     refund_execute,
 )
 from ramps.chain.selectors import deposits_for_address
-from ramps.chain.services import deposit_address_allocate, deposit_mark_credited
+from ramps.chain.services import (
+    deposit_address_allocate,
+    deposit_address_close,
+    deposit_mark_credited,
+)
 from ramps.liquidity.models import ConversionOrder, LiquidityReservation, Venue
 from ramps.liquidity.router import NoRouteError, route_quote_firm
 from ramps.liquidity.services import (
@@ -267,6 +271,11 @@ def transfer_transition(*, transfer_id: int, to_state: str, reason: str = "",
                               data=transfer_status_payload(transfer))
         if to_state not in FINAL_STATES:
             transfer_advance_enqueue(transfer_id=transfer.pk)
+        if from_state in (S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN) and to_state not in (
+            S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN
+        ):
+            # The address takes no more deposits: a late payment is recorded and flagged.
+            deposit_address_close(deposit_address=transfer.deposit_address)
     return transfer
 
 
@@ -434,7 +443,10 @@ def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
         return transfer
     deposits = list(deposits_for_address(deposit_address=transfer.deposit_address))
     token = transfer.corridor.token
-    live = [d for d in deposits if d.status != Deposit.Status.REORGED and d.token_id == token.pk]
+    # A flagged deposit (to a closed address, or of a token the gateway does not accept) is
+    # never credited automatically: an operator refunds or attaches it.
+    live = [d for d in deposits if d.status != Deposit.Status.REORGED
+            and d.token_id == token.pk and not d.flag]
     confirmed = [d for d in live if d.status == Deposit.Status.CONFIRMED]
     confirmed_total = sum((d.amount for d in confirmed), 0)
     if confirmed and confirmed_total >= transfer.amount_in_base_units:

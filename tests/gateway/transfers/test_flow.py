@@ -644,3 +644,18 @@ def test_a_monitoring_rule_that_fires_holds_the_transfer_and_opens_a_case(corrid
     assert case.subject_reference == transfer.reference
     assert not ConversionOrder.objects.filter(reference=transfer.reference).exists()
     assert entries(transfer) == ["funding", "float-reserve"]
+
+
+def test_a_flagged_deposit_is_never_credited_and_the_address_closes_with_the_transfer(corridor):
+    transfer = new_transfer(corridor)
+    flagged = add_deposit(transfer)
+    Deposit.objects.filter(pk=flagged.pk).update(flag=Deposit.Flag.ADDRESS_CLOSED)
+    assert transfer_advance(transfer_id=transfer.pk).state == S.AWAITING_DEPOSIT
+    flagged.refresh_from_db()
+    assert flagged.credited_at is None
+    assert entries(transfer) == []
+    Transfer.objects.filter(pk=transfer.pk).update(
+        deposit_expires_at=timezone.now() - timedelta(seconds=1))
+    assert transfer_advance(transfer_id=transfer.pk).state == S.EXPIRED
+    transfer.deposit_address.refresh_from_db()
+    assert transfer.deposit_address.closed_at is not None
