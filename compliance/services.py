@@ -78,7 +78,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RULES_VERSION = "2026.11-2"
+RULES_VERSION = "2026.11-3"  # -3: middle names, initials, transliterations (matcher)
 SOURCES = ("ofac-sdn", "ofac-crypto", "un-consolidated")
 _CHUNK = 5000
 

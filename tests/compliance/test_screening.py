@@ -67,7 +67,7 @@ def test_clean_transfer_is_approved_with_rule_and_list_versions(lists):
     assert decision.outcome == Outcome.APPROVE
     assert decision.reasons == []
     assert decision.subject_reference == screened.reference
-    assert decision.rules_version == RULES_VERSION == "2026.11-2"
+    assert decision.rules_version == RULES_VERSION == "2026.11-3"
     assert decision.list_versions == versions(lists)
     assert decision.decided_by == "system"
     assert decision.supersedes is None
