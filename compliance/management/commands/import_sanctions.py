@@ -9,7 +9,9 @@ A path may be:
 - a folder of OFAC digital-currency address files (``sanctioned_addresses_<TICKER>.json``), or
   one such file.
 
-Each becomes the active version of its source (ofac-sdn, un-consolidated, ofac-crypto).
+Each becomes the active version of its source (ofac-sdn, un-consolidated, ofac-crypto). Active
+customers are re-screened against what changed by the next run of the scheduled refresh
+(``compliance.tasks.sanctions_refresh``), which picks up every version not yet re-screened.
 """
 
 import sys
