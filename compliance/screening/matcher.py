@@ -66,9 +66,9 @@ DOB_EXACT, DOB_MONTH, DOB_YEAR, DOB_MISMATCH = 0.05, 0.03, 0.02, -0.15
 COUNTRY_MATCH, COUNTRY_MISMATCH = 0.03, -0.05
 
 # Connectives inside Arabic, Romance, Dutch and German names: leaving one out says little.
-NAME_PARTICLES = frozenset({"bin", "ibn", "bint", "binti", "al", "el", "ul", "ud", "de", "del",
-                            "della", "di", "da", "do", "dos", "das", "du", "la", "le", "van",
-                            "von", "der", "den", "y", "e"})
+NAME_PARTICLES = frozenset({"bin", "ben", "ibn", "bint", "binti", "ould", "al", "el", "ul",
+                            "ud", "de", "del", "della", "di", "da", "do", "dos", "das", "du",
+                            "la", "le", "van", "von", "der", "den", "y", "e"})
 _HONORIFICS = frozenset({"dr", "mr", "mrs", "ms", "miss", "prof", "sir", "mme", "mlle"})
 
 
