@@ -10,7 +10,7 @@ from django.utils.safestring import mark_safe
 
 from gateway.common.problems import DomainError
 from gateway.ledger.selectors import entries_for_owner
-from gateway.transfers.models import Corridor, Quote, Transfer, TransferEvent
+from gateway.transfers.models import Corridor, PartnerPricing, Quote, Transfer, TransferEvent
 from gateway.transfers.services import operator_decide, transfer_release_hold
 from gateway.transfers.states import FINAL_STATES, TransferState
 
@@ -161,8 +161,15 @@ class TransferAdmin(admin.ModelAdmin):
         self._decide(request, queryset, approve=False)
 
 
+class PartnerPricingInline(admin.TabularInline):
+    model = PartnerPricing
+    extra = 0
+    fields = ["partner", "fee_fixed", "fee_rate", "margin_rate"]
+
+
 @admin.register(Corridor)
 class CorridorAdmin(admin.ModelAdmin):
+    inlines = [PartnerPricingInline]
     list_display = ["code", "token", "currency_out", "rail", "venue", "fee_fixed", "fee_rate",
                     "margin_rate", "is_active"]
 

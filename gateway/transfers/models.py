@@ -51,6 +51,33 @@ class Corridor(BaseModel):
         return self.code
 
 
+class PartnerPricing(BaseModel):
+    """A partner's own fees and margin on one corridor; an empty value keeps the corridor's."""
+
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE,
+                                related_name="pricing")
+    corridor = models.ForeignKey(Corridor, on_delete=models.CASCADE, related_name="pricing")
+    fee_fixed = MoneyField(null=True, blank=True, help_text="Fixed fee in the sell asset's units")
+    fee_rate = models.DecimalField(max_digits=8, decimal_places=6, null=True, blank=True,
+                                   help_text="Proportional fee on amount_in (0.01 = 1%)")
+    margin_rate = models.DecimalField(max_digits=8, decimal_places=6, null=True, blank=True,
+                                      help_text="Spread kept on the venue rate (0.005 = 0.5%)")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "corridor"],
+                                    name="partner_pricing_once_per_corridor"),
+            models.CheckConstraint(condition=models.Q(fee_rate__gte=0) | models.Q(
+                fee_rate__isnull=True), name="partner_pricing_fee_rate_positive"),
+            models.CheckConstraint(condition=models.Q(margin_rate__gte=0) | models.Q(
+                margin_rate__isnull=True), name="partner_pricing_margin_positive"),
+        ]
+        verbose_name_plural = "partner pricing"
+
+    def __str__(self) -> str:
+        return f"{self.partner} on {self.corridor}"
+
+
 class Quote(BaseModel):
     """A firm price for one transfer: usable once, until ``expires_at``."""
 

@@ -46,7 +46,7 @@ from gateway.ledger.services import (
     ledger_entry_post,
 )
 from gateway.partners.models import Partner
-from gateway.transfers.models import Corridor, Quote, Transfer, TransferEvent
+from gateway.transfers.models import Corridor, PartnerPricing, Quote, Transfer, TransferEvent
 from gateway.transfers.states import FINAL_STATES, TransferState, can_transition
 from gateway.treasury.models import FloatReservation
 from gateway.treasury.services import (
@@ -162,6 +162,26 @@ def corridor_resolve(*, sell_asset: str, currency_out: str) -> Corridor:
     return matches[0]
 
 
+@dataclass(frozen=True)
+class Pricing:
+    fee_fixed: Decimal
+    fee_rate: Decimal
+    margin_rate: Decimal
+
+
+def pricing_for(*, partner: Partner, corridor: Corridor) -> Pricing:
+    """The corridor's fees and margin, with the partner's own values where the operator set
+    them (``PartnerPricing``)."""
+    override = PartnerPricing.objects.filter(partner=partner, corridor=corridor).first()
+
+    def pick(name: str) -> Decimal:
+        value = getattr(override, name, None) if override is not None else None
+        return value if value is not None else getattr(corridor, name)
+
+    return Pricing(fee_fixed=pick("fee_fixed"), fee_rate=pick("fee_rate"),
+                   margin_rate=pick("margin_rate"))
+
+
 def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
                  currency_out: str) -> Quote:
     corridor = corridor_resolve(sell_asset=sell_asset, currency_out=currency_out)
@@ -175,8 +195,9 @@ def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
             f"sell_amount must be between {money_round(corridor.min_amount_in, symbol)} and "
             f"{money_round(corridor.max_amount_in, symbol)} {symbol}."
         )
-    fee_variable = money_round(amount * corridor.fee_rate, symbol, rounding=ROUND_UP)
-    fee_fixed = money_round(corridor.fee_fixed, symbol)
+    pricing = pricing_for(partner=partner, corridor=corridor)
+    fee_variable = money_round(amount * pricing.fee_rate, symbol, rounding=ROUND_UP)
+    fee_fixed = money_round(pricing.fee_fixed, symbol)
     fee_total = fee_fixed + fee_variable
     convertible = amount - fee_total
     if convertible <= 0:
@@ -193,7 +214,7 @@ def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
     except (NoRouteError, InsufficientLiquidityError, StaleMarketDataError,
             VenueUnavailableError) as exc:
         raise QuoteUnavailableError(exc.detail) from exc
-    rate = rate_round(routed.rate * (Decimal(1) - corridor.margin_rate))
+    rate = rate_round(routed.rate * (Decimal(1) - pricing.margin_rate))
     # Rounded down to what the rail can pay (M-Pesa pays whole shillings: exponent 0).
     amount_out = money_round_down(
         convertible * rate, corridor.currency_out,
@@ -216,7 +237,7 @@ def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
         sell_asset=symbol, amount_in=amount, amount_fee=fee_total, amount_out=amount_out,
         currency_out=corridor.currency_out, rate=rate, venue_rate=rate_round(routed.vwap),
         fee_details={"fixed": str(fee_fixed), "variable": str(fee_variable),
-                     "margin_rate": str(corridor.margin_rate), "asset": symbol,
+                     "margin_rate": str(pricing.margin_rate), "asset": symbol,
                      "venue": routed.venue.name, "venue_fee": str(routed.venue_fee),
                      "venue_fee_currency": routed.quote},
         expires_at=reservation.expires_at,

@@ -439,3 +439,21 @@ def test_a_firm_quote_holds_venue_depth_until_it_is_used(partner_client, corrido
     post(partner_client, "/api/v1/transfers", transfer_body(quote_id), HTTP_IDEMPOTENCY_KEY="u")
     reservation.refresh_from_db()
     assert reservation.status == "consumed"
+
+
+def test_a_partners_own_fees_and_margin_apply_to_its_quotes_only(partner_client, corridor):
+    from gateway.transfers.models import PartnerPricing
+
+    PartnerPricing.objects.create(partner=partner_client.partner, corridor=corridor,
+                                  fee_fixed=Decimal("0"), margin_rate=Decimal("0.01"))
+    own = Quote.objects.get(public_id=create_quote(partner_client))
+    # fee: the partner's 0 fixed + the corridor's 0.5% (no override) = 0.500000 USDC.
+    assert own.amount_fee == Decimal("0.500000")
+    assert own.fee_details["margin_rate"] == "0.010000"
+    _, other_key = make_partner()
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Api-Key {other_key}")
+    standard = Quote.objects.get(public_id=post(other, "/api/v1/quotes",
+                                                quote_body()).json()["id"])
+    assert standard.amount_fee == Decimal("1.000000")
+    assert standard.fee_details["margin_rate"] == "0.004000"
