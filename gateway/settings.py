@@ -218,6 +218,9 @@ CELERY_BEAT_SCHEDULE = {
     "treasury-float-reservations-expire": {"task": "treasury.float_reservations_expire",
                                            "schedule": 60.0},
     "treasury-refills-propose": {"task": "treasury.refills_propose", "schedule": 300.0},
+    "sanctions-refresh": {"task": "compliance.tasks.sanctions_refresh",
+                          "schedule": env.float("SANCTIONS_REFRESH_SECONDS",
+                                                default=6 * 3600.0)},
     "agents-uncollected": {"task": "gateway.agents.tasks.redemptions_uncollected_sweep",
                            "schedule": 300.0},
     "treasury-reconcile": {"task": "treasury.reconcile",
@@ -248,6 +251,12 @@ SANCTIONS_SOURCE_URLS = {
         default=["https://scsanctions.un.org/resources/xml/en/consolidated.xml"]),
 }
 SANCTIONS_REFRESH_MIN_RATIO = env.float("SANCTIONS_REFRESH_MIN_RATIO", default=0.9)
+if DEMO and not env.str("SANCTIONS_OFAC_SDN_URLS", default=""):
+    SANCTIONS_SOURCE_URLS = {}  # the demo works offline on the lists shipped in compliance/data
+SANCTIONS_DOWNLOAD_TIMEOUT_SECONDS = env.float("SANCTIONS_DOWNLOAD_TIMEOUT_SECONDS", default=60.0)
+# Re-screening of active customers after a list changes ("" turns it off).
+SANCTIONS_RESCREEN_HOOK = env.str("SANCTIONS_RESCREEN_HOOK",
+                                  default="compliance.sanctions.rescreen.customers_rescreen")
 # Cash pickup: how redemption codes reach recipients (dotted path of an SMS notifier), the key
 # they are derived with (empty: derived from DJANGO_SECRET_KEY), and brute-force limits on
 # failed code lookups (per staff account, per agent, per network API key, in a window).

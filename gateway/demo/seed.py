@@ -39,6 +39,8 @@ def demo_seed(*, chain_id: int, rpc_url: str, token_address: str, token_decimals
     exchange, daraja = sandboxes["exchange"], sandboxes["daraja"]
     sanctions_import(source="ofac-crypto",
                      files=sorted((SANCTIONS_DIR / "crypto-addresses-2024-09").glob("*.json")))
+    # Names too (14,965 SDN entries with their aliases), so parties are screened for real.
+    sanctions_import(source="ofac-sdn", files=[SANCTIONS_DIR / "ofac-2024-05-03" / "sdn.csv"])
     with transaction.atomic():
         # The deposit-address key: only its extended PUBLIC key reaches the gateway.
         mnemonic_for_signer_only = " ".join(["abandon"] * 11 + ["about"])
