@@ -376,7 +376,11 @@ class DarajaSandbox(SandboxServer):
                 return _error(400, "400.002.02", f"Bad Request - Invalid {name}")
         if body["CommandID"] != "TransactionStatusQuery":
             return _error(400, "400.002.02", "Bad Request - Invalid CommandID")
-        if not body.get("TransactionID") and not body.get("OriginatorConversationID"):
+        # Daraja's Transaction Status API names the field OriginalConversationID; the
+        # OriginatorConversationID that some clients send instead is accepted too.
+        originator_id = (body.get("OriginalConversationID")
+                         or body.get("OriginatorConversationID"))
+        if not body.get("TransactionID") and not originator_id:
             return _error(400, "400.002.02", "Bad Request - Invalid TransactionID")
         if not str(body["ResultURL"]).startswith(("http://", "https://")):
             return _error(400, "400.002.02", "Bad Request - Invalid ResultURL")
@@ -384,8 +388,8 @@ class DarajaSandbox(SandboxServer):
         query_conversation_id = _conversation_id()
         with self.lock:
             record = None
-            if body.get("OriginatorConversationID"):
-                record = self.transactions.get(str(body["OriginatorConversationID"]))
+            if originator_id:
+                record = self.transactions.get(str(originator_id))
             if record is None and body.get("TransactionID"):
                 record = next((r for r in self.transactions.values()
                                if r["transaction_id"] == body["TransactionID"]), None)
