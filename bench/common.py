@@ -7,11 +7,32 @@ import statistics
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+
+def database_ensure() -> None:
+    """Create the PostgreSQL database named by DATABASE_URL if it does not exist yet, so a
+    benchmark runs on a fresh machine with nothing but the server."""
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gateway")
+    parsed = urlparse(url)
+    if not parsed.scheme.startswith("postgres"):
+        return
+    import psycopg
+    from psycopg import sql
+
+    name = parsed.path.lstrip("/")
+    admin_url = urlunparse(parsed._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                               (name,)).fetchone()
+        if not exists:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def django_setup() -> None:
     """Configure Django for a benchmark run (PostgreSQL from DATABASE_URL, as the tests use)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    database_ensure()
     import django
 
     django.setup()
