@@ -324,3 +324,30 @@ SCENARIOS_BY_DIGIT: dict[str, str] = {
     "8": "delayed_callback",
     "9": "success",
 }
+
+
+class TokenIssuingSandbox(SandboxServer):
+    """A simulator whose API hands out expiring bearer tokens (Daraja, MoMo): the lifetime can
+    be changed at run time (``token_lifetime`` control) so that tests can watch tokens expire."""
+
+    def __init__(self, *, token_lifetime: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.token_lifetime = token_lifetime
+        self.tokens: dict[str, float] = {}
+        self.tokens_issued = 0
+
+    def control(self, options: dict[str, Any]) -> None:
+        super().control(options)
+        with self.lock:
+            if "token_lifetime" in options:
+                self.token_lifetime = int(options["token_lifetime"])
+
+    def control_state(self) -> dict[str, Any]:
+        state = super().control_state()
+        state["token_lifetime"] = self.token_lifetime
+        return state
+
+    def reset(self) -> None:
+        super().reset()
+        self.tokens.clear()
+        self.tokens_issued = 0

@@ -58,7 +58,7 @@ from cryptography.x509.oid import NameOID
 from ramps.sandbox.base import (
     SandboxRequest,
     SandboxResponse,
-    SandboxServer,
+    TokenIssuingSandbox,
     json_response,
 )
 
@@ -108,7 +108,7 @@ def _number(value: Decimal) -> int | Decimal:
     return int(value) if value == value.to_integral_value() else value
 
 
-class DarajaSandbox(SandboxServer):
+class DarajaSandbox(TokenIssuingSandbox):
     name = "daraja"
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0,
@@ -119,15 +119,12 @@ class DarajaSandbox(SandboxServer):
                  initiator_password: str = DEFAULT_INITIATOR_PASSWORD,
                  token_lifetime: int = DEFAULT_TOKEN_LIFETIME_SECONDS,
                  **options: Any) -> None:
-        super().__init__(host=host, port=port, **options)
+        super().__init__(host=host, port=port, token_lifetime=token_lifetime, **options)
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.shortcode = shortcode
         self.initiator_name = initiator_name
         self.initiator_password = initiator_password
-        self.token_lifetime = token_lifetime
-        self.tokens: dict[str, float] = {}
-        self.tokens_issued = 0
         self.transactions: dict[str, dict[str, Any]] = {}
         self.utility_float = STARTING_FLOAT
         self._private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -161,22 +158,9 @@ class DarajaSandbox(SandboxServer):
 
     # -- control -------------------------------------------------------------------------------
 
-    def control(self, options: dict[str, Any]) -> None:
-        super().control(options)
-        with self.lock:
-            if "token_lifetime" in options:
-                self.token_lifetime = int(options["token_lifetime"])
-
-    def control_state(self) -> dict[str, Any]:
-        state = super().control_state()
-        state["token_lifetime"] = self.token_lifetime
-        return state
-
     def reset(self) -> None:
         super().reset()
         self.transactions.clear()
-        self.tokens.clear()
-        self.tokens_issued = 0
         self.utility_float = STARTING_FLOAT
 
     # -- routing -------------------------------------------------------------------------------

@@ -47,7 +47,12 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ramps.sandbox.base import SandboxRequest, SandboxResponse, SandboxServer, json_response
+from ramps.sandbox.base import (
+    SandboxRequest,
+    SandboxResponse,
+    TokenIssuingSandbox,
+    json_response,
+)
 
 DEFAULT_API_USER = "3b1e2a52-5d1c-4a8e-9a57-2f0d6c7b9e41"
 DEFAULT_API_KEY = "sandbox-momo-api-key"
@@ -69,7 +74,7 @@ def _error(status: int, code: str, message: str) -> SandboxResponse:
     return json_response(status, {"code": code, "message": message})
 
 
-class MomoSandbox(SandboxServer):
+class MomoSandbox(TokenIssuingSandbox):
     name = "momo"
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0,
@@ -79,17 +84,14 @@ class MomoSandbox(SandboxServer):
                  token_lifetime: int = DEFAULT_TOKEN_LIFETIME_SECONDS,
                  callback_method: str = "PUT", balance_currency: str = "EUR",
                  **options: Any) -> None:
-        super().__init__(host=host, port=port, **options)
+        super().__init__(host=host, port=port, token_lifetime=token_lifetime, **options)
         self.api_user = api_user
         self.api_key = api_key
         self.subscription_key = subscription_key
         self.target_environment = target_environment
-        self.token_lifetime = token_lifetime
         self.callback_method = callback_method
         self.balance_currency = balance_currency
         self.balance = STARTING_BALANCE
-        self.tokens: dict[str, float] = {}
-        self.tokens_issued = 0
         self.transfers: dict[str, dict[str, Any]] = {}
 
     def credentials(self) -> dict[str, Any]:
@@ -100,22 +102,9 @@ class MomoSandbox(SandboxServer):
             "target_environment": self.target_environment,
         }
 
-    def control(self, options: dict[str, Any]) -> None:
-        super().control(options)
-        with self.lock:
-            if "token_lifetime" in options:
-                self.token_lifetime = int(options["token_lifetime"])
-
-    def control_state(self) -> dict[str, Any]:
-        state = super().control_state()
-        state["token_lifetime"] = self.token_lifetime
-        return state
-
     def reset(self) -> None:
         super().reset()
         self.transfers.clear()
-        self.tokens.clear()
-        self.tokens_issued = 0
         self.balance = STARTING_BALANCE
 
     # -- routing -------------------------------------------------------------------------------
