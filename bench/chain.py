@@ -5,7 +5,8 @@ On a local anvil, N blocks carry M ERC-20 Transfer logs (emitted in bursts by th
 Measured in the same run:
 
 * raw_getlogs_logs_per_s: plain HTTP ``eth_getLogs`` over the same range with the same range
-  size and filter, JSON decoded and nothing else: the physical limit of this setup;
+  size and filter, JSON decoded and nothing else, best of three passes after a warm-up: the
+  physical limit of this setup;
 * watcher_logs_per_s: ``chain_scan`` over that range from an empty cursor (matching,
   recording deposits, storing block hashes, moving the cursor);
 * credit delay: a watcher thread polls every ``--poll-ms``; for each sample a deposit is paid,
@@ -105,19 +106,26 @@ def main() -> None:
         head = w3.eth.block_number
         blocks = head - first_block + 1
 
-        # Raw rate: the same ranges and filter, plain HTTP + JSON decoding.
+        # Raw rate: the same ranges and filter, plain HTTP + JSON decoding. anvil answers the
+        # first eth_getLogs over fresh blocks more slowly, so one pass warms it up and the best
+        # of three passes is the physical limit the watcher is held against.
         _progress("raw eth_getLogs...")
         session = requests.Session()
-        raw_logs = 0
-        started = time.perf_counter()
-        for start in range(chain.start_block, head + 1, RANGE):
-            end = min(start + RANGE - 1, head)
-            answer = session.post(anvil.rpc_url, timeout=60, json={
-                "jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{
-                    "fromBlock": hex(start), "toBlock": hex(end),
-                    "address": [burst.address], "topics": [TRANSFER_TOPIC]}]}).json()
-            raw_logs += len(answer["result"])
-        raw_seconds = time.perf_counter() - started
+
+        def raw_pass() -> tuple[float, int]:
+            logs = 0
+            started = time.perf_counter()
+            for start in range(chain.start_block, head + 1, RANGE):
+                end = min(start + RANGE - 1, head)
+                answer = session.post(anvil.rpc_url, timeout=60, json={
+                    "jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{
+                        "fromBlock": hex(start), "toBlock": hex(end),
+                        "address": [burst.address], "topics": [TRANSFER_TOPIC]}]}).json()
+                logs += len(answer["result"])
+            return time.perf_counter() - started, logs
+
+        raw_pass()
+        raw_seconds, raw_logs = min(raw_pass() for _ in range(3))
 
         _progress("watcher scan...")
         started = time.perf_counter()

@@ -35,10 +35,10 @@ from bip_utils import Bip39SeedGenerator, Bip44, Bip44Changes, Bip44Coins, Bip44
 from bip_utils.base58.base58_ex import Base58ChecksumError
 from bip_utils.bip.bip32.bip32_ex import Bip32KeyError
 from bip_utils.bip.bip44_base.bip44_base_ex import Bip44DepthError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from web3 import Web3
-from web3.exceptions import BlockNotFound, Web3Exception
+from web3.exceptions import Web3Exception
 
 from gateway.common.problems import ConflictError
 from ramps.chain.client import redact_rpc_url, web3_for, web3_for_url
@@ -352,12 +352,51 @@ def _hex(value: bytes | str) -> str:
 
 
 def _canonical_hash(w3: Web3, number: int) -> str | None:
-    """Hash of the node's block at ``number``, or None if the node has no such block."""
-    try:
-        block = w3.eth.get_block(number)
-    except BlockNotFound:
-        return None
-    return _hex(block["hash"])
+    """Hash of the node's block at ``number``, or None if the node has no such block.
+
+    A raw request: only the hash is needed, and web3's block formatting (and its extra-data
+    checks on proof-of-authority chains) would cost more than the call.
+    """
+    response = w3.provider.make_request("eth_getBlockByNumber", [hex(number), False])
+    error = response.get("error")
+    if error:
+        message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+        raise ValueError(f"eth_getBlockByNumber failed: {message}")
+    block = response.get("result")
+    return None if block is None else _hex(block["hash"])
+
+
+# Blocks per JSON-RPC batch; hosted nodes cap batches (often at 100 to 1,000 calls).
+_BATCH_SIZE = 100
+
+
+def _canonical_hashes(*, w3: Web3, numbers: set[int]) -> dict[int, str | None]:
+    """Hashes of the node's blocks at ``numbers`` (None where the node has no such block).
+
+    Asked in JSON-RPC batches rather than one round trip per block; a node or proxy that
+    refuses batches, or answers one with an error, is asked block by block instead.
+    """
+    ordered = sorted(numbers)
+    hashes: dict[int, str | None] = {}
+    for offset in range(0, len(ordered), _BATCH_SIZE):
+        chunk = ordered[offset:offset + _BATCH_SIZE]
+        answers = None
+        if len(chunk) > 1:
+            try:
+                answers = w3.provider.make_batch_request(
+                    [("eth_getBlockByNumber", [hex(number), False]) for number in chunk]
+                )
+            except RPC_ERRORS:
+                answers = None
+        if not (isinstance(answers, list) and len(answers) == len(chunk) and all(
+                isinstance(answer, dict) and "result" in answer and not answer.get("error")
+                for answer in answers)):
+            hashes.update((number, _canonical_hash(w3, number)) for number in chunk)
+            continue
+        for number, answer in zip(chunk, answers, strict=True):
+            block = answer["result"]
+            hashes[number] = None if block is None else _hex(block["hash"])
+    return hashes
 
 
 def _cursor_set(*, locked: Chain, cursor: int | None) -> None:
@@ -376,14 +415,19 @@ def _rewind_to(*, locked: Chain, fork_point: int, result: ScanResult) -> None:
         block_number__gt=fork_point,
         status__in=[Deposit.Status.SEEN, Deposit.Status.CONFIRMED],
     )
+    retired = []
     for deposit in orphaned:
         if deposit.status == Deposit.Status.SEEN:
             deposit.status = Deposit.Status.REORGED
             deposit.updated_at = now
-            deposit.save(update_fields=["status", "updated_at"])
-            result.reorged_deposits.append(deposit)
+            retired.append(deposit)
         else:
             _report_deep_reorg(deposit=deposit, result=result)
+    if retired:
+        Deposit.objects.filter(pk__in=[deposit.pk for deposit in retired]).update(
+            status=Deposit.Status.REORGED, updated_at=now
+        )
+        result.reorged_deposits.extend(retired)
     ChainBlock.objects.filter(chain=locked, number__gt=fork_point).delete()
     _cursor_set(locked=locked, cursor=fork_point)
 
@@ -456,6 +500,13 @@ class _TransferLog:
     block_hash: str
 
 
+@lru_cache(maxsize=4096)
+def _checksum_topic_address(topic: str) -> str:
+    """EIP-55 form of the address in the last 40 hex digits of a topic; cached, because the
+    keccak it takes costs more than the rest of a log's decoding and payers repeat."""
+    return Web3.to_checksum_address("0x" + topic[-40:])
+
+
 def _int(value: int | str) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)
 
@@ -483,8 +534,8 @@ def _parse_transfer(log: dict, tokens: dict[str, Token]) -> _TransferLog | None:
         return None
     return _TransferLog(
         token=token,
-        to_address=Web3.to_checksum_address("0x" + topics[2][-40:]),
-        from_address=Web3.to_checksum_address("0x" + topics[1][-40:]),
+        to_address=_checksum_topic_address(topics[2]),
+        from_address=_checksum_topic_address(topics[1]),
         amount=amount,
         tx_hash=_hex(log["transactionHash"]),
         log_index=_int(log["logIndex"]),
@@ -493,45 +544,87 @@ def _parse_transfer(log: dict, tokens: dict[str, Token]) -> _TransferLog | None:
     )
 
 
-def _deposit_flag(*, w3: Web3, transfer: _TransferLog, deposit_address: DepositAddress) -> str:
+def _deposit_flag(*, w3: Web3, transfer: _TransferLog, deposit_address: DepositAddress,
+                  block_times: dict[str, int]) -> str:
     """Why an operator must see this deposit, or "" when it may be credited normally.
 
     A closed address is judged by the deposit's block time, not the time it was scanned, so a
-    watcher that lags never flags a payment that arrived in time.
+    watcher that lags never flags a payment that arrived in time. ``block_times`` (block hash
+    to timestamp) spares asking the node twice for one block.
     """
     if not transfer.token.is_accepted:
         return Deposit.Flag.TOKEN_NOT_ACCEPTED
     if deposit_address.closed_at is not None:
-        block = w3.eth.get_block(transfer.block_hash)
-        if int(block["timestamp"]) >= deposit_address.closed_at.timestamp():
+        timestamp = block_times.get(transfer.block_hash)
+        if timestamp is None:
+            timestamp = int(w3.eth.get_block(transfer.block_hash)["timestamp"])
+            block_times[transfer.block_hash] = timestamp
+        if timestamp >= deposit_address.closed_at.timestamp():
             return Deposit.Flag.ADDRESS_CLOSED
     return Deposit.Flag.NONE
 
 
-def _record_transfer(*, locked: Chain, transfer: _TransferLog, deposit_address: DepositAddress,
-                     result: ScanResult, flag: str = "") -> None:
-    deposit, created = Deposit.objects.get_or_create(
-        chain=locked,
-        tx_hash=transfer.tx_hash,
-        log_index=transfer.log_index,
-        defaults={
-            "token": transfer.token,
-            "deposit_address": deposit_address,
-            "block_number": transfer.block_number,
-            "block_hash": transfer.block_hash,
-            "from_address": transfer.from_address,
-            "amount": transfer.amount,
-            "status": Deposit.Status.SEEN,
-            "flag": flag,
-        },
+def _deposits_insert(*, deposits: list[Deposit]) -> set[tuple[str, int]]:
+    """Insert the deposits whose log is not recorded yet; returns the (tx_hash, log_index) of
+    those inserted, whose ``pk`` is then set.
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: the unique (chain, tx_hash, log_index)
+    constraint decides which logs are new, so there is neither a query per log nor a
+    check-then-create. ``bulk_create(ignore_conflicts=True)`` cannot say which rows it
+    inserted (it returns no primary keys), hence the statement is built here from the model.
+    On PostgreSQL the rows travel as one array per column (``unnest``): one statement with
+    fifteen parameters for one deposit or ten thousand, where a VALUES list would make the
+    driver split a text of thousands of placeholders. SQLite (the demo) gets VALUES lists
+    within its parameter limit.
+    """
+    meta = Deposit._meta
+    quote = connection.ops.quote_name
+    fields = [model_field for model_field in meta.concrete_fields if not model_field.primary_key]
+    rows = [
+        [model_field.get_db_prep_save(model_field.pre_save(deposit, add=True), connection)
+         for model_field in fields]
+        for deposit in deposits
+    ]
+    # Only names and types from the model's metadata go into the text; values are parameters.
+    insert = "INSERT INTO {} ({}) ".format(
+        quote(meta.db_table), ", ".join(quote(model_field.column) for model_field in fields)
     )
-    if created:
-        logger.info("deposit seen on %s: tx %s log %s block %s%s", locked.caip2,
-                    transfer.tx_hash, transfer.log_index, transfer.block_number,
-                    f" (flagged {flag})" if flag else "")
-        result.new_deposits.append(deposit)
-        return
-    deposit = Deposit.objects.select_for_update().get(pk=deposit.pk)
+    returning = " ON CONFLICT ({}) DO NOTHING RETURNING {}, {}, {}".format(
+        ", ".join(quote(meta.get_field(name).column) for name in ("chain", "tx_hash", "log_index")),
+        quote(meta.pk.column), quote(meta.get_field("tx_hash").column),
+        quote(meta.get_field("log_index").column),
+    )
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{model_field.db_type(connection)}[]" for model_field in fields)
+        statements = [(f"{insert}SELECT * FROM unnest({arrays}){returning}",  # noqa: S608
+                       [list(column) for column in zip(*rows, strict=True)])]
+    else:
+        per_statement = max(1, (connection.features.max_query_params or 30_000) // len(fields))
+        placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        statements = [
+            (insert + "VALUES " + ", ".join([placeholders] * len(chunk)) + returning,
+             [value for row in chunk for value in row])
+            for chunk in (rows[offset:offset + per_statement]
+                          for offset in range(0, len(rows), per_statement))
+        ]
+    by_key = {(deposit.tx_hash, deposit.log_index): deposit for deposit in deposits}
+    inserted: set[tuple[str, int]] = set()
+    with connection.cursor() as cursor:
+        for statement, params in statements:
+            cursor.execute(statement, params)
+            for pk, tx_hash, log_index in cursor.fetchall():
+                deposit = by_key[(tx_hash, log_index)]
+                deposit.pk = pk
+                deposit._state.adding = False
+                deposit._state.db = connection.alias
+                inserted.add((tx_hash, log_index))
+    return inserted
+
+
+def _deposit_seen_again(*, locked: Chain, deposit: Deposit, transfer: _TransferLog,
+                        result: ScanResult) -> None:
+    """A log already recorded: a rescan of the same block, or the transaction mined again in
+    another block after a reorg. Caller holds the row lock of ``deposit``."""
     same_block = deposit.block_hash == transfer.block_hash
     if deposit.status == Deposit.Status.CONFIRMED:
         if not same_block:
@@ -547,6 +640,48 @@ def _record_transfer(*, locked: Chain, transfer: _TransferLog, deposit_address: 
     logger.info("deposit re-included on %s: tx %s log %s now in block %s", locked.caip2,
                 transfer.tx_hash, transfer.log_index, transfer.block_number)
     result.new_deposits.append(deposit)
+
+
+def _deposits_record(*, locked: Chain, found: list[tuple[_TransferLog, DepositAddress, str]],
+                     result: ScanResult) -> None:
+    """Record the deposits of one range: (transfer, its deposit address, its flag) in log order.
+
+    New logs take one statement whatever their number; the logs already recorded (a rescan
+    after a crash or a reorg) are then locked in one query and handled one by one, being few.
+    """
+    pending: dict[tuple[str, int], tuple[_TransferLog, Deposit]] = {}
+    for transfer, deposit_address, flag in found:
+        key = (transfer.tx_hash, transfer.log_index)
+        if key in pending:
+            continue  # a node that repeats a log in one answer
+        pending[key] = (transfer, Deposit(
+            chain=locked, token=transfer.token, deposit_address=deposit_address,
+            tx_hash=transfer.tx_hash, log_index=transfer.log_index,
+            block_number=transfer.block_number, block_hash=transfer.block_hash,
+            from_address=transfer.from_address, amount=transfer.amount,
+            status=Deposit.Status.SEEN, flag=flag,
+        ))
+    if not pending:
+        return
+    inserted = _deposits_insert(deposits=[deposit for _, deposit in pending.values()])
+    recorded: dict[tuple[str, int], Deposit] = {}
+    if len(inserted) < len(pending):
+        again = {tx_hash for tx_hash, log_index in pending if (tx_hash, log_index) not in inserted}
+        recorded = {
+            (deposit.tx_hash, deposit.log_index): deposit
+            for deposit in Deposit.objects.select_for_update().filter(
+                chain=locked, tx_hash__in=again
+            )
+        }
+    for key, (transfer, deposit) in pending.items():
+        if key in inserted:
+            logger.info("deposit seen on %s: tx %s log %s block %s%s", locked.caip2,
+                        transfer.tx_hash, transfer.log_index, transfer.block_number,
+                        f" (flagged {deposit.flag})" if deposit.flag else "")
+            result.new_deposits.append(deposit)
+        elif key in recorded:
+            _deposit_seen_again(locked=locked, deposit=recorded[key], transfer=transfer,
+                                result=result)
 
 
 def _blocks_store(*, chain: Chain, hashes: dict[int, str]) -> None:
@@ -664,15 +799,18 @@ def _scan_ranges(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> No
                     )
                 } if recipients else {}
                 hashes = {end: end_hash}
+                block_times: dict[str, int] = {}
+                found = []
                 for transfer in transfers:
                     deposit_address = addresses.get(transfer.to_address)
                     if deposit_address is None:
                         continue
                     hashes[transfer.block_number] = transfer.block_hash
                     flag = _deposit_flag(w3=w3, transfer=transfer,
-                                         deposit_address=deposit_address)
-                    _record_transfer(locked=locked, transfer=transfer,
-                                     deposit_address=deposit_address, result=result, flag=flag)
+                                         deposit_address=deposit_address,
+                                         block_times=block_times)
+                    found.append((transfer, deposit_address, flag))
+                _deposits_record(locked=locked, found=found, result=result)
                 _blocks_store(chain=locked, hashes=hashes)
                 ChainBlock.objects.filter(chain=locked, number__lt=end - retention).delete()
                 _cursor_set(locked=locked, cursor=end)
@@ -706,7 +844,7 @@ def _confirm(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> None:
     )
     if not candidates:
         return
-    canonical = {number: _canonical_hash(w3, number) for number in {n for _, n in candidates}}
+    canonical = _canonical_hashes(w3=w3, numbers={number for _, number in candidates})
     now = timezone.now()
     with transaction.atomic():
         locked = Chain.objects.select_for_update().get(pk=chain.pk)
@@ -714,25 +852,39 @@ def _confirm(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> None:
         deposits = Deposit.objects.select_for_update().filter(
             pk__in=[pk for pk, _ in candidates], status=Deposit.Status.SEEN
         ).select_related("token", "deposit_address")
+        confirmed: list[Deposit] = []
+        reorged: list[Deposit] = []
         for deposit in deposits:
             if deposit.block_number not in canonical:
                 continue  # moved to another block since the hashes were read; next pass
             if canonical[deposit.block_number] == deposit.block_hash:
-                deposit.status = Deposit.Status.CONFIRMED
-                deposit.confirmed_at = now
-                deposit.save(update_fields=["status", "confirmed_at", "updated_at"])
-                logger.info("deposit confirmed on %s: tx %s log %s", locked.caip2,
-                            deposit.tx_hash, deposit.log_index)
-                result.confirmed_deposits.append(deposit)
+                confirmed.append(deposit)
             else:
-                deposit.status = Deposit.Status.REORGED
-                deposit.save(update_fields=["status", "updated_at"])
-                logger.warning("deposit reorged on %s: tx %s log %s (block %s replaced)",
-                               locked.caip2, deposit.tx_hash, deposit.log_index,
-                               deposit.block_number)
-                result.reorged_deposits.append(deposit)
+                reorged.append(deposit)
                 candidate = deposit.block_number - 1
                 rewind_to = candidate if rewind_to is None else min(rewind_to, candidate)
+        # One UPDATE per outcome, under the row locks taken above.
+        if confirmed:
+            Deposit.objects.filter(pk__in=[deposit.pk for deposit in confirmed]).update(
+                status=Deposit.Status.CONFIRMED, confirmed_at=now, updated_at=now
+            )
+        for deposit in confirmed:
+            deposit.status = Deposit.Status.CONFIRMED
+            deposit.confirmed_at = deposit.updated_at = now
+            logger.info("deposit confirmed on %s: tx %s log %s", locked.caip2,
+                        deposit.tx_hash, deposit.log_index)
+        result.confirmed_deposits.extend(confirmed)
+        if reorged:
+            Deposit.objects.filter(pk__in=[deposit.pk for deposit in reorged]).update(
+                status=Deposit.Status.REORGED, updated_at=now
+            )
+        for deposit in reorged:
+            deposit.status = Deposit.Status.REORGED
+            deposit.updated_at = now
+            logger.warning("deposit reorged on %s: tx %s log %s (block %s replaced)",
+                           locked.caip2, deposit.tx_hash, deposit.log_index,
+                           deposit.block_number)
+        result.reorged_deposits.extend(reorged)
         if rewind_to is not None and (locked.cursor_block is None
                                       or rewind_to < locked.cursor_block):
             # The block changed under the cursor: rescan from before it so that a transaction
