@@ -133,6 +133,41 @@ def test_a_failing_node_is_recorded_then_survived(anvil, stable_token, chain_fac
     assert Deposit.objects.get(chain=chain).status == Deposit.Status.CONFIRMED
 
 
+def test_a_node_that_refuses_batches_still_confirms_deposits_in_several_blocks(
+        anvil, stable_token, chain_factory, proxy):
+    # The proxy drops a JSON-RPC batch (a list body), as some hosted nodes refuse them: the
+    # block hashes for confirmation are then asked one by one.
+    chain = chain_factory(tokens=(stable_token,), confirmations=1, rpc_url=proxy.url)
+    addresses = [deposit_address_allocate(chain=chain) for _ in range(3)]
+    hashes = _spread_payments(anvil, stable_token, addresses, gap_blocks=1)
+
+    result = chain_scan(chain=chain)
+
+    assert result.error == ""
+    assert [d.tx_hash for d in result.new_deposits] == hashes
+    assert sorted(d.tx_hash for d in result.confirmed_deposits) == sorted(hashes)
+    assert set(Deposit.objects.filter(chain=chain).values_list("status", flat=True)) == {
+        Deposit.Status.CONFIRMED}
+
+
+def test_a_rescan_records_only_the_logs_it_had_not_recorded(anvil, stable_token, chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=5)
+    addresses = [deposit_address_allocate(chain=chain) for _ in range(3)]
+    first = _spread_payments(anvil, stable_token, addresses[:2], gap_blocks=1)
+    assert len(chain_scan(chain=chain).new_deposits) == 2
+    later = _spread_payments(anvil, stable_token, addresses[2:], gap_blocks=1)
+    Chain.objects.filter(pk=chain.pk).update(cursor_block=None)  # rescan from the start
+
+    result = chain_scan(chain=chain)
+
+    assert result.error == ""
+    assert [d.tx_hash for d in result.new_deposits] == later
+    assert all(d.pk for d in result.new_deposits)
+    assert sorted(Deposit.objects.filter(chain=chain).values_list("tx_hash", flat=True)) == (
+        sorted(first + later))
+    assert not Deposit.objects.filter(chain=chain, status=Deposit.Status.REORGED).exists()
+
+
 def test_a_lagging_node_raises_no_false_reorg(anvil, stable_token, chain_factory, proxy):
     chain = chain_factory(tokens=(stable_token,), confirmations=2, rpc_url=proxy.url)
     address = deposit_address_allocate(chain=chain)
