@@ -8,7 +8,8 @@ Measured in the same run:
   size and filter, JSON decoded and nothing else, best of three passes after a warm-up: the
   physical limit of this setup;
 * watcher_logs_per_s: ``chain_scan`` over that range from an empty cursor (matching,
-  recording deposits, storing block hashes, moving the cursor);
+  recording and confirming deposits, storing block hashes, moving the cursor), best of three
+  scans of three chain rows that each have the K addresses;
 * credit delay: a watcher thread polls every ``--poll-ms``; for each sample a deposit is paid,
   the confirming block is mined, and the time until the deposit is ``confirmed`` is taken;
 * memory per open deposit address in the watcher's in-memory set (tracemalloc).
@@ -48,6 +49,7 @@ def main() -> None:
     from ramps.chain.models import Chain, Deposit, DepositAddress, Token
     from ramps.chain.services import (
         TRANSFER_TOPIC,
+        _checksum_topic_address,
         chain_scan,
         deposit_address_derive,
         xpub_from_mnemonic,
@@ -73,21 +75,28 @@ def main() -> None:
 
         xpub = xpub_from_mnemonic("test test test test test test test test test test test junk",
                                   account=7)
-        chain = Chain.objects.create(
-            caip2=f"eip155:{chain_id}", name="bench", chain_id=chain_id, rpc_url=anvil.rpc_url,
-            confirmations=CONFIRMATIONS, max_log_range=RANGE, xpub=xpub,
-            start_block=w3.eth.block_number + 1, next_address_index=addresses_count)
-        Token.objects.create(chain=chain, symbol="BURST", contract_address=burst.address,
-                             decimals=6)
+        start_block = w3.eth.block_number + 1
         _progress(f"deriving {addresses_count} deposit addresses...")
-        rows = []
+        deposit_addresses = []
         for index in range(addresses_count):
-            rows.append(DepositAddress(chain=chain, derivation_index=index,
-                                       address=deposit_address_derive(xpub=xpub, index=index)))
+            deposit_addresses.append(deposit_address_derive(xpub=xpub, index=index))
             if (index + 1) % 2000 == 0:
                 _progress(f"  {index + 1}/{addresses_count}")
-        DepositAddress.objects.bulk_create(rows, batch_size=2000)
-        deposit_addresses = [row.address for row in rows]
+
+        def chain_create(caip2: str) -> Chain:
+            """A chain row over the benchmark's blocks with the K open deposit addresses."""
+            created = Chain.objects.create(
+                caip2=caip2, name="bench", chain_id=chain_id, rpc_url=anvil.rpc_url,
+                confirmations=CONFIRMATIONS, max_log_range=RANGE, xpub=xpub,
+                start_block=start_block, next_address_index=addresses_count)
+            Token.objects.create(chain=created, symbol="BURST", contract_address=burst.address,
+                                 decimals=6)
+            DepositAddress.objects.bulk_create(
+                [DepositAddress(chain=created, derivation_index=index, address=address)
+                 for index, address in enumerate(deposit_addresses)], batch_size=2000)
+            return created
+
+        chain = chain_create(f"eip155:{chain_id}")
 
         _progress(f"emitting {logs_count} Transfer logs...")
         first_block = w3.eth.block_number + 1
@@ -127,12 +136,24 @@ def main() -> None:
         raw_pass()
         raw_seconds, raw_logs = min(raw_pass() for _ in range(3))
 
+        # Watcher rate: a cold scan (empty cursor, watchlist built, every deposit recorded and
+        # confirmed) of the whole range, best of three as the raw rate is. Each scan is of its
+        # own chain row over the same blocks, and the address checksum cache is emptied before
+        # each, so none starts with what another left behind; only Python's collector, whose
+        # full passes land on one scan or another, is left out by taking the best.
         _progress("watcher scan...")
-        started = time.perf_counter()
-        result = chain_scan(chain=chain)
-        watcher_seconds = time.perf_counter() - started
-        if result.error:
-            raise SystemExit(f"scan failed: {result.error}")
+        scans = []
+        for trial in range(3):
+            scanned = chain if trial == 0 else chain_create(f"eip155:{chain_id}-{trial}")
+            _checksum_topic_address.cache_clear()
+            started = time.perf_counter()
+            trial_result = chain_scan(chain=scanned)
+            scans.append((time.perf_counter() - started, trial))
+            if trial_result.error:
+                raise SystemExit(f"scan failed: {trial_result.error}")
+            if trial == 0:
+                result = trial_result
+        watcher_seconds = min(scans)[0]
         recorded = Deposit.objects.filter(chain=chain).count()
 
         # Memory of the in-memory address set.
