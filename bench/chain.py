@@ -134,7 +134,9 @@ def main() -> None:
             return time.perf_counter() - started, logs
 
         raw_pass()
-        raw_seconds, raw_logs = min(raw_pass() for _ in range(3))
+        raw_passes = [raw_pass() for _ in range(3)]
+        _progress("  passes: " + ", ".join(f"{seconds:.3f} s" for seconds, _ in raw_passes))
+        raw_seconds, raw_logs = min(raw_passes)
 
         # Watcher rate: a cold scan (empty cursor, watchlist built, every deposit recorded and
         # confirmed) of the whole range, best of three as the raw rate is. Each scan is of its
@@ -149,6 +151,7 @@ def main() -> None:
             started = time.perf_counter()
             trial_result = chain_scan(chain=scanned)
             scans.append((time.perf_counter() - started, trial))
+            _progress(f"  scan {trial + 1}: {scans[-1][0]:.3f} s")
             if trial_result.error:
                 raise SystemExit(f"scan failed: {trial_result.error}")
             if trial == 0:
