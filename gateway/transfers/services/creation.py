@@ -1,0 +1,180 @@
+"""Opening a transfer from a firm quote: parties, travel rule, first monitoring evaluation."""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import phonenumbers
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.kyc.blind_index import blind_index
+from compliance.monitoring.models import MonitoringEvaluation
+from compliance.monitoring.services import MonitoringSubject, monitoring_evaluate
+from compliance.monitoring.travel_rule import travel_rule_validate
+from gateway.common.money import (
+    to_base_units,
+)
+from gateway.common.problems import NotFoundError
+from gateway.ledger.models import LedgerAccount
+from gateway.partners.models import Partner
+from gateway.transfers.models import Quote, Transfer, TransferEvent
+from gateway.transfers.services.machine import transfer_status_payload
+from gateway.transfers.services.quotes import (
+    InvalidRecipientError,
+    QuoteExpiredError,
+    QuoteUsedError,
+)
+from gateway.transfers.states import TransferState
+from gateway.webhooks.services import webhook_event_enqueue
+from ramps.chain.services import (
+    deposit_address_allocate,
+)
+from ramps.liquidity.models import LiquidityReservation
+from ramps.liquidity.services import (
+    ReservationError,
+    ReservationExpiredError,
+    liquidity_reservation_consume,
+)
+
+logger = logging.getLogger(__name__)
+S = TransferState
+K = LedgerAccount.Kind
+
+
+@dataclass(frozen=True)
+class PartyInput:
+    name: str
+    phone_number: str = ""
+    country: str = ""
+
+
+USD_STABLECOINS = frozenset({"USDC", "USDT", "PYUSD", "DAI", "USDP", "TUSD"})
+
+
+def amount_usd_equivalent(*, amount: Decimal, asset: str) -> Decimal:
+    """USD value used for thresholds (travel rule, monitoring). USD stablecoins count at par;
+    other assets have no USD reference in the gateway yet and count at face value."""
+    return amount
+
+
+def party_reference(*, party: dict[str, Any]) -> str:
+    """Stable, non-reversible identifier of a party for monitoring windows (a keyed hash of the
+    phone number if there is one, else of the name); the clear value never leaves the row."""
+    phone = (party or {}).get("phone_number", "")
+    if phone:
+        return blind_index(purpose="party-phone", value=phone)
+    return blind_index(purpose="party-name", value=(party or {}).get("name", ""))
+
+
+def travel_rule_payload(*, sender: dict[str, Any], recipient: dict[str, Any],
+                        account_reference: str) -> tuple[dict, dict]:
+    """IVMS101 originator and beneficiary from the transfer's parties (names and account
+    references: enough below the travel-rule threshold; above it the partner sends full data)."""
+
+    def person(name: str) -> dict:
+        first, _, last = name.strip().rpartition(" ")
+        identifier = {"primaryIdentifier": last or first, "nameIdentifierType": "LEGL"}
+        if first and last:
+            identifier["secondaryIdentifier"] = first
+        return {"naturalPerson": {"name": {"nameIdentifier": [identifier]}}}
+
+    originator = {"originatorPersons": [person(sender.get("name", ""))],
+                  "accountNumber": [account_reference]}
+    beneficiary = {"beneficiaryPersons": [person(recipient.get("name", ""))],
+                   "accountNumber": [recipient.get("phone_number", "")]}
+    return originator, beneficiary
+
+
+def transfer_monitoring_subject(*, transfer: Transfer, stage: str,
+                                paying_address: str = "") -> MonitoringSubject:
+    symbol = transfer.corridor.token.symbol
+    return MonitoringSubject(
+        transfer_reference=transfer.reference, partner_id=transfer.partner_id,
+        corridor_code=transfer.corridor.code, amount=transfer.amount_in, currency=symbol,
+        amount_usd=amount_usd_equivalent(amount=transfer.amount_in, asset=symbol),
+        sender_reference=party_reference(party=transfer.sender),
+        recipient_reference=party_reference(party=transfer.recipient),
+        created_at=transfer.created_at, stage=stage, paying_address=paying_address,
+    )
+
+
+def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
+                    recipient: dict[str, Any], external_id: str = "",
+                    travel_rule: dict[str, Any] | None = None) -> Transfer:
+    """Use a firm quote once: check the travel-rule data, allocate a deposit address, open the
+    transfer and record its first transaction-monitoring evaluation."""
+    with transaction.atomic():
+        quote = (
+            Quote.objects.select_for_update(of=("self",))
+            .select_related("corridor__token__chain", "corridor__rail")
+            .filter(public_id=quote_id, partner=partner).first()
+        )
+        if quote is None:
+            raise NotFoundError(f"Quote {quote_id} does not exist.", slug="unknown-quote",
+                                status=422)
+        now = timezone.now()
+        if quote.used_at is not None:
+            raise QuoteUsedError(f"Quote {quote_id} was already used.")
+        if quote.expires_at <= now:
+            raise QuoteExpiredError(f"Quote {quote_id} expired at {quote.expires_at.isoformat()}.")
+        if LiquidityReservation.objects.filter(quote_reference=str(quote.public_id)).exists():
+            try:
+                liquidity_reservation_consume(quote_reference=str(quote.public_id))
+            except ReservationExpiredError as exc:
+                raise QuoteExpiredError(exc.detail) from exc
+            except ReservationError as exc:
+                raise QuoteUsedError(exc.detail) from exc
+        corridor = quote.corridor
+        rail_country = corridor.rail.country if corridor.rail else ""
+        recipient = {**recipient, "phone_number": recipient_phone_validate(
+            phone=recipient.get("phone_number", ""), country=rail_country)}
+        amount_usd = amount_usd_equivalent(amount=quote.amount_in, asset=quote.sell_asset)
+        if travel_rule:
+            originator, beneficiary = travel_rule.get("originator"), travel_rule.get("beneficiary")
+        else:
+            originator, beneficiary = travel_rule_payload(
+                sender=sender, recipient=recipient,
+                account_reference=external_id or f"partner:{partner.public_id}")
+        travel_rule_validate(amount_usd=amount_usd, originator=originator,
+                             beneficiary=beneficiary)
+        deposit_address = deposit_address_allocate(chain=corridor.token.chain)
+        quote.used_at = now
+        quote.save(update_fields=["used_at", "updated_at"])
+        transfer = Transfer.objects.create(
+            partner=partner, quote=quote, corridor=corridor, state=S.AWAITING_DEPOSIT,
+            state_changed_at=now, external_id=external_id, amount_in=quote.amount_in,
+            amount_in_base_units=to_base_units(quote.amount_in, corridor.token.decimals),
+            amount_fee=quote.amount_fee, amount_out=quote.amount_out,
+            currency_out=quote.currency_out, rate=quote.rate, deposit_address=deposit_address,
+            deposit_expires_at=now + timedelta(seconds=settings.TRANSFER_DEPOSIT_WINDOW_SECONDS),
+            sender={**sender, **({"travel_rule": originator} if travel_rule else {})},
+            recipient={**recipient, **({"travel_rule": beneficiary} if travel_rule else {})},
+        )
+        TransferEvent.objects.create(transfer=transfer, from_state="", to_state=S.AWAITING_DEPOSIT,
+                                     reason="transfer created", actor=f"partner:{partner.pk}")
+        # Recorded now so that velocity windows see the transfer; acted on at screening time.
+        monitoring_evaluate(subject=transfer_monitoring_subject(
+            transfer=transfer, stage=MonitoringEvaluation.Stage.CREATED))
+        webhook_event_enqueue(partner_id=partner.pk, event_type="transfer.created",
+                              data=transfer_status_payload(transfer))
+    return transfer
+
+
+def recipient_phone_validate(*, phone: str, country: str) -> str:
+    """Parse a phone number, check it is a valid number of the rail's country; return E.164."""
+    try:
+        parsed = phonenumbers.parse(phone, country or None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidRecipientError(f"recipient.phone_number {phone!r}: {exc}") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidRecipientError(f"recipient.phone_number {phone!r} is not a valid number.")
+    region = phonenumbers.region_code_for_number(parsed)
+    if country and region != country:
+        raise InvalidRecipientError(
+            f"recipient.phone_number is a {region} number; this corridor pays out in {country}."
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

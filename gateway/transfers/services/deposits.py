@@ -1,0 +1,156 @@
+"""Deposits: crediting final deposits, float reservation at funding."""
+
+import logging
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from gateway.common.money import (
+    from_base_units,
+    money_round,
+)
+from gateway.ledger.models import LedgerAccount
+from gateway.ledger.services import (
+    credit,
+    debit,
+)
+from gateway.transfers.models import Transfer
+from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.states import TransferState
+from gateway.treasury.models import FloatReservation
+from gateway.treasury.services import (
+    FloatShortError,
+    treasury_float_release,
+    treasury_float_reserve,
+)
+from ramps.chain.models import Deposit
+from ramps.chain.selectors import deposits_for_address
+from ramps.chain.services import (
+    deposit_mark_credited,
+)
+
+logger = logging.getLogger(__name__)
+S = TransferState
+K = LedgerAccount.Kind
+
+
+# --- deposits -------------------------------------------------------------------------------
+
+
+def transfer_for_deposit_address(*, deposit_address_id: int) -> Transfer | None:
+    return Transfer.objects.filter(deposit_address_id=deposit_address_id).first()
+
+
+def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
+    """Reflect the chain's facts about the transfer's deposit address in its state.
+
+    Seen (unconfirmed) deposits -> ``deposit_seen``; all of them reorged away -> back to
+    ``awaiting_deposit``; confirmed deposits covering the amount -> credit them and ``funded``.
+    An underpayment keeps waiting (more deposits may follow) until the deposit window ends.
+    """
+    transfer = Transfer.objects.select_related("corridor__token").get(pk=transfer_id)
+    if transfer.state not in (S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN):
+        return transfer
+    deposits = list(deposits_for_address(deposit_address=transfer.deposit_address))
+    token = transfer.corridor.token
+    # A flagged deposit (to a closed address, or of a token the gateway does not accept) is
+    # never credited automatically: an operator refunds or attaches it.
+    live = [d for d in deposits if d.status != Deposit.Status.REORGED
+            and d.token_id == token.pk and not d.flag]
+    confirmed = [d for d in live if d.status == Deposit.Status.CONFIRMED]
+    confirmed_total = sum((d.amount for d in confirmed), 0)
+    if confirmed and confirmed_total >= transfer.amount_in_base_units:
+        if transfer.state == S.AWAITING_DEPOSIT:
+            transfer = transfer_transition(
+                transfer_id=transfer.pk, to_state=S.DEPOSIT_SEEN, reason="deposit seen",
+                expect_from=frozenset({S.AWAITING_DEPOSIT}),
+            )
+        return transfer_fund(transfer_id=transfer.pk, deposits=confirmed)
+    if live and transfer.state == S.AWAITING_DEPOSIT:
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.DEPOSIT_SEEN, reason="deposit seen on chain",
+            data={"tx_hashes": sorted({d.tx_hash for d in live})},
+            expect_from=frozenset({S.AWAITING_DEPOSIT}),
+        )
+    if not live and transfer.state == S.DEPOSIT_SEEN:
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.AWAITING_DEPOSIT,
+            reason="deposit removed by a chain reorganisation",
+            expect_from=frozenset({S.DEPOSIT_SEEN}),
+        )
+    window_over = transfer.deposit_expires_at <= timezone.now()
+    if live and transfer.state == S.DEPOSIT_SEEN and window_over and len(confirmed) == len(live):
+        received = money_round(from_base_units(confirmed_total, token.decimals), token.symbol)
+        expected = money_round(transfer.amount_in, token.symbol)
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.ON_HOLD, actor="chain",
+            reason=f"underpaid: {received} of {expected} {token.symbol} received "
+                   f"when the deposit window ended",
+            updates={"hold_reason": "underpaid"}, expect_from=frozenset({S.DEPOSIT_SEEN}),
+        )
+    if not live and transfer.state == S.AWAITING_DEPOSIT and window_over:
+        return transfer_transition(transfer_id=transfer.pk, to_state=S.EXPIRED,
+                                   reason="no deposit within the deposit window",
+                                   expect_from=frozenset({S.AWAITING_DEPOSIT}))
+    return transfer
+
+
+def transfer_fund(*, transfer_id: int, deposits: list[Deposit]) -> Transfer:
+    """Credit confirmed deposits and move the transfer to ``funded`` (one transaction)."""
+    transfer = Transfer.objects.select_related("corridor__token__chain").get(pk=transfer_id)
+    token = transfer.corridor.token
+    symbol = token.symbol
+    total_units = sum(d.amount for d in deposits)
+    received = money_round(from_base_units(total_units, token.decimals), symbol)
+    surplus = received - transfer.amount_in
+    custody = f"assets:custody:{token.chain.caip2}"
+    legs = [
+        debit(custody, symbol, received, kind=K.ASSET),
+        credit(f"liabilities:transfers:{symbol}", symbol, transfer.amount_in, kind=K.LIABILITY),
+    ]
+    if surplus > 0:
+        legs.append(credit("liabilities:overpayments", symbol, surplus, kind=K.LIABILITY))
+    with transaction.atomic():
+        # The transfer row is locked first: a worker that lost the race sees it funded and
+        # leaves, before it touches any deposit.
+        locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
+        if locked.state != S.DEPOSIT_SEEN:
+            return locked
+        for deposit in deposits:
+            deposit_mark_credited(deposit=Deposit.objects.select_for_update().get(pk=deposit.pk))
+        funded = transfer_transition(
+            transfer_id=transfer.pk, to_state=S.FUNDED, reason="deposit final and credited",
+            data={"received": str(received), "surplus": str(max(surplus, Decimal(0))),
+                  "deposits": [f"{d.tx_hash}:{d.log_index}" for d in deposits]},
+            updates={"amount_received_base_units": total_units},
+            ledger_reference=f"transfer:{transfer.public_id}:funding",
+            ledger_description=f"Deposit for transfer {transfer.public_id}", legs=legs,
+            expect_from=frozenset({S.DEPOSIT_SEEN}),
+        )
+        transfer_float_reserve_at_funding(transfer=transfer)
+        return funded
+
+
+def transfer_float_reserve_at_funding(*, transfer: Transfer) -> bool:
+    """Reserve the payout on the rail's float as soon as the money is in (two-phase: committed
+    at payout, released on failure). Short float does not stop funding: the transfer goes on
+    and the reservation is tried again before the payout is sent."""
+    rail = transfer.corridor.rail
+    if rail is None:
+        return False
+    try:
+        with transaction.atomic():
+            treasury_float_reserve(transfer_reference=transfer.reference, rail_code=rail.code,
+                                   amount=transfer.amount_out, currency=transfer.currency_out)
+    except FloatShortError:
+        logger.warning("float short on %s at funding of %s", rail.code, transfer.public_id)
+        return False
+    return True
+
+
+def transfer_float_release_if_reserved(*, transfer_reference: str) -> None:
+    """Give a reservation back to the free float (a rejected or failed transfer pays nothing)."""
+    if FloatReservation.objects.filter(transfer_reference=transfer_reference,
+                                       status=FloatReservation.Status.RESERVED).exists():
+        treasury_float_release(transfer_reference=transfer_reference)

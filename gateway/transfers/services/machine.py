@@ -1,0 +1,90 @@
+"""The state machine's one writer: ``transfer_transition`` and its outbox."""
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from gateway.common.problems import InvalidTransitionError
+from gateway.ledger.models import LedgerAccount
+from gateway.ledger.services import (
+    Leg,
+    ledger_entry_post,
+)
+from gateway.transfers.models import Transfer, TransferEvent
+from gateway.transfers.states import FINAL_STATES, TransferState, can_transition
+from gateway.webhooks.services import webhook_event_enqueue
+from ramps.chain.services import (
+    deposit_address_close,
+)
+
+logger = logging.getLogger(__name__)
+S = TransferState
+K = LedgerAccount.Kind
+
+
+# --- the state machine ----------------------------------------------------------------------
+
+
+def transfer_status_payload(transfer: Transfer) -> dict[str, Any]:
+    return {"id": str(transfer.public_id), "status": transfer.sender_status,
+            "state": transfer.state, "external_id": transfer.external_id}
+
+
+def transfer_transition(*, transfer_id: int, to_state: str, reason: str = "",
+                        actor: str = "system", data: dict | None = None,
+                        updates: dict[str, Any] | None = None,
+                        ledger_reference: str = "", ledger_description: str = "",
+                        legs: list[Leg] | None = None,
+                        expect_from: frozenset[str] | None = None) -> Transfer:
+    """Move a transfer to ``to_state`` in one transaction (history, ledger, outbox included).
+
+    Raises ``InvalidTransitionError`` and changes nothing when the transition is not allowed
+    from the state the row holds once locked (or not in ``expect_from`` when given).
+    """
+    with transaction.atomic():
+        transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+        from_state = transfer.state
+        if expect_from is not None and from_state not in expect_from:
+            raise InvalidTransitionError(
+                f"Transfer {transfer.public_id} is {from_state}, expected one of "
+                f"{sorted(expect_from)}."
+            )
+        if not can_transition(from_state, to_state):
+            raise InvalidTransitionError(
+                f"Transfer {transfer.public_id} cannot go from {from_state} to {to_state}."
+            )
+        now = timezone.now()
+        transfer.state = to_state
+        transfer.state_changed_at = now
+        fields = ["state", "state_changed_at", "updated_at"]
+        for name, value in (updates or {}).items():
+            setattr(transfer, name, value)
+            fields.append(name)
+        transfer.save(update_fields=fields)
+        TransferEvent.objects.create(transfer=transfer, from_state=from_state, to_state=to_state,
+                                     reason=reason[:300], actor=actor, data=data or {})
+        if legs:
+            ledger_entry_post(reference=ledger_reference, description=ledger_description,
+                              legs=legs, owner_reference=transfer.reference)
+        webhook_event_enqueue(partner_id=transfer.partner_id, event_type="transfer.updated",
+                              data=transfer_status_payload(transfer))
+        if to_state not in FINAL_STATES:
+            transfer_advance_enqueue(transfer_id=transfer.pk)
+        if from_state in (S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN) and to_state not in (
+            S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN
+        ):
+            # The address takes no more deposits: a late payment is recorded and flagged.
+            deposit_address_close(deposit_address=transfer.deposit_address)
+    return transfer
+
+
+def transfer_advance_enqueue(*, transfer_id: int, countdown: float | None = None) -> None:
+    from gateway.transfers.tasks import transfer_advance
+
+    if countdown:
+        transaction.on_commit(lambda: transfer_advance.apply_async((transfer_id,),
+                                                                   countdown=countdown))
+    else:
+        transaction.on_commit(lambda: transfer_advance.delay(transfer_id))

@@ -1,0 +1,185 @@
+"""Quotes: corridors, per-partner pricing, routed firm quotes, and the errors the API shows."""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_UP, Decimal
+
+from django.conf import settings
+from django.utils import timezone
+
+from gateway.common.money import (
+    money_round,
+    money_round_down,
+    parse_amount,
+    rate_round,
+)
+from gateway.common.problems import DomainError
+from gateway.ledger.models import LedgerAccount
+from gateway.partners.models import Partner
+from gateway.transfers.models import Corridor, PartnerPricing, Quote
+from gateway.transfers.states import TransferState
+from gateway.treasury.services import (
+    FloatShortError,
+    treasury_float_check,
+)
+from ramps.liquidity.models import Venue
+from ramps.liquidity.router import NoRouteError, route_quote_firm
+from ramps.liquidity.services import (
+    InsufficientLiquidityError,
+    StaleMarketDataError,
+    VenueUnavailableError,
+    liquidity_reservation_release,
+)
+
+logger = logging.getLogger(__name__)
+S = TransferState
+K = LedgerAccount.Kind
+
+
+# --- errors the API shows -------------------------------------------------------------------
+
+
+class UnknownCorridorError(DomainError):
+    slug = "unknown-corridor"
+    title = "No corridor for this asset and currency"
+    status = 422
+
+
+class InvalidAmountError(DomainError):
+    slug = "invalid-amount"
+    title = "Invalid amount"
+    status = 422
+
+
+class QuoteUnavailableError(DomainError):
+    slug = "quote-unavailable"
+    title = "No price can be given right now"
+    status = 503
+
+
+class QuoteExpiredError(DomainError):
+    slug = "quote-expired"
+    title = "The quote has expired"
+    status = 422
+
+
+class QuoteUsedError(DomainError):
+    slug = "quote-already-used"
+    title = "The quote was already used for another transfer"
+    status = 409
+
+
+class InvalidRecipientError(DomainError):
+    slug = "invalid-recipient"
+    title = "The recipient cannot be paid on this corridor"
+    status = 422
+
+
+# --- quotes ---------------------------------------------------------------------------------
+
+
+def corridor_resolve(*, sell_asset: str, currency_out: str) -> Corridor:
+    """Find the active corridor for an asset (CAIP-19 id, ``SYMBOL:chain`` or ``SYMBOL``)."""
+    corridors = Corridor.objects.filter(is_active=True, currency_out=currency_out.upper())
+    corridors = corridors.select_related("token__chain", "venue", "rail")
+    asset = sell_asset.strip()
+    if "/erc20:" in asset:
+        chain_part, _, contract = asset.partition("/erc20:")
+        matches = [c for c in corridors if c.token.chain.caip2 == chain_part
+                   and c.token.contract_address.lower() == contract.lower()]
+    elif ":" in asset:
+        symbol, _, chain_name = asset.partition(":")
+        matches = [c for c in corridors if c.token.symbol == symbol.upper()
+                   and chain_name.lower() in (c.token.chain.name.lower(), c.token.chain.caip2)]
+    else:
+        matches = [c for c in corridors if c.token.symbol == asset.upper()]
+    if len(matches) != 1:
+        raise UnknownCorridorError(
+            f"No {'unique ' if matches else ''}active corridor from {sell_asset!r} to "
+            f"{currency_out!r}." + (" Name the chain (e.g. USDC:polygon)." if matches else "")
+        )
+    return matches[0]
+
+
+@dataclass(frozen=True)
+class Pricing:
+    fee_fixed: Decimal
+    fee_rate: Decimal
+    margin_rate: Decimal
+
+
+def pricing_for(*, partner: Partner, corridor: Corridor) -> Pricing:
+    """The corridor's fees and margin, with the partner's own values where the operator set
+    them (``PartnerPricing``)."""
+    override = PartnerPricing.objects.filter(partner=partner, corridor=corridor).first()
+
+    def pick(name: str) -> Decimal:
+        value = getattr(override, name, None) if override is not None else None
+        return value if value is not None else getattr(corridor, name)
+
+    return Pricing(fee_fixed=pick("fee_fixed"), fee_rate=pick("fee_rate"),
+                   margin_rate=pick("margin_rate"))
+
+
+def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
+                 currency_out: str) -> Quote:
+    corridor = corridor_resolve(sell_asset=sell_asset, currency_out=currency_out)
+    symbol = corridor.token.symbol
+    try:
+        amount = parse_amount(amount_in, symbol)
+    except (TypeError, ValueError) as exc:
+        raise InvalidAmountError(str(exc)) from exc
+    if not corridor.min_amount_in <= amount <= corridor.max_amount_in:
+        raise InvalidAmountError(
+            f"sell_amount must be between {money_round(corridor.min_amount_in, symbol)} and "
+            f"{money_round(corridor.max_amount_in, symbol)} {symbol}."
+        )
+    pricing = pricing_for(partner=partner, corridor=corridor)
+    fee_variable = money_round(amount * pricing.fee_rate, symbol, rounding=ROUND_UP)
+    fee_fixed = money_round(pricing.fee_fixed, symbol)
+    fee_total = fee_fixed + fee_variable
+    convertible = amount - fee_total
+    if convertible <= 0:
+        raise InvalidAmountError(f"sell_amount does not cover the fee of {fee_total} {symbol}.")
+    public_id = uuid.uuid4()
+    try:
+        # Best execution: every active venue prices the size (VWAP, taker fee); the winner's
+        # depth is held for this quote until it expires or is used.
+        routed, reservation = route_quote_firm(
+            quote_reference=str(public_id), venues=Venue.objects.filter(is_active=True),
+            side="sell", amount_base=convertible, symbol=corridor.venue_symbol,
+            expires_at=timezone.now() + timedelta(seconds=settings.QUOTE_TTL_SECONDS),
+        )
+    except (NoRouteError, InsufficientLiquidityError, StaleMarketDataError,
+            VenueUnavailableError) as exc:
+        raise QuoteUnavailableError(exc.detail) from exc
+    rate = rate_round(routed.rate * (Decimal(1) - pricing.margin_rate))
+    # Rounded down to what the rail can pay (M-Pesa pays whole shillings: exponent 0).
+    amount_out = money_round_down(
+        convertible * rate, corridor.currency_out,
+        exponent=corridor.rail.amount_exponent if corridor.rail is not None else None)
+    try:
+        if amount_out <= 0:
+            raise InvalidAmountError("sell_amount is too small to pay anything out.")
+        if corridor.rail is not None:
+            # A quote the rail's float cannot cover is refused now rather than stranded later.
+            treasury_float_check(rail_code=corridor.rail.code, currency=corridor.currency_out,
+                                 amount=amount_out)
+    except FloatShortError as exc:
+        liquidity_reservation_release(quote_reference=str(public_id))
+        raise QuoteUnavailableError(f"Payout float is short: {exc.detail}") from exc
+    except InvalidAmountError:
+        liquidity_reservation_release(quote_reference=str(public_id))
+        raise
+    return Quote.objects.create(
+        public_id=public_id, partner=partner, corridor=corridor, venue=routed.venue,
+        sell_asset=symbol, amount_in=amount, amount_fee=fee_total, amount_out=amount_out,
+        currency_out=corridor.currency_out, rate=rate, venue_rate=rate_round(routed.vwap),
+        fee_details={"fixed": str(fee_fixed), "variable": str(fee_variable),
+                     "margin_rate": str(pricing.margin_rate), "asset": symbol,
+                     "venue": routed.venue.name, "venue_fee": str(routed.venue_fee),
+                     "venue_fee_currency": routed.quote},
+        expires_at=reservation.expires_at,
+    )

@@ -1,0 +1,104 @@
+"""Compliance: screening and monitoring folded into one recorded decision."""
+
+import logging
+
+from django.db import transaction
+
+from compliance.cases.services import case_open
+from compliance.models import ScreeningDecision
+from compliance.monitoring.models import MonitoringEvaluation
+from compliance.monitoring.services import MonitoringResult, monitoring_evaluate
+from compliance.services import ScreeningSubject, screening_run
+from gateway.ledger.models import LedgerAccount
+from gateway.transfers.models import Transfer
+from gateway.transfers.services.creation import transfer_monitoring_subject
+from gateway.transfers.services.deposits import transfer_float_release_if_reserved
+from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.states import TransferState
+from ramps.chain.selectors import deposits_for_address
+
+logger = logging.getLogger(__name__)
+S = TransferState
+K = LedgerAccount.Kind
+
+
+# --- compliance -----------------------------------------------------------------------------
+
+
+def transfer_screen(*, transfer_id: int) -> Transfer:
+    """Record a compliance decision and act on it, in one transaction."""
+    transfer = Transfer.objects.select_related("corridor", "deposit_address").get(pk=transfer_id)
+    if transfer.state != S.FUNDED:
+        return transfer
+    paying_addresses = sorted({
+        d.from_address for d in deposits_for_address(deposit_address=transfer.deposit_address)
+        if d.credited_at is not None
+    })
+    names = [party.get("name", "") for party in (transfer.sender or {}, transfer.recipient or {})]
+    with transaction.atomic():
+        decision = screening_run(subject=ScreeningSubject(
+            reference=transfer.reference, party_names=names, addresses=paying_addresses,
+            amount_in=transfer.amount_in, review_amount_in=transfer.corridor.review_amount_in,
+        ))
+        monitoring = [
+            (stage, monitoring_evaluate(subject=transfer_monitoring_subject(
+                transfer=transfer, stage=stage, paying_address=address)))
+            for stage, address in ((MonitoringEvaluation.Stage.CREATED, ""),
+                                   (MonitoringEvaluation.Stage.DEPOSIT_CONFIRMED,
+                                    paying_addresses[0] if paying_addresses else ""))
+        ]
+        decision = decision_with_monitoring(decision=decision, results=monitoring)
+        return transfer_apply_decision(transfer_id=transfer.pk, decision=decision)
+
+
+_SEVERITY = {ScreeningDecision.Outcome.APPROVE: 0, ScreeningDecision.Outcome.HOLD: 1,
+             ScreeningDecision.Outcome.REJECT: 2}
+_MONITORING_TO_DECISION = {"approve": ScreeningDecision.Outcome.APPROVE,
+                           "review": ScreeningDecision.Outcome.HOLD,
+                           "reject": ScreeningDecision.Outcome.REJECT}
+
+
+def decision_with_monitoring(*, decision: ScreeningDecision,
+                             results: list[tuple[str, MonitoringResult]]) -> ScreeningDecision:
+    """Fold the monitoring results into the screening decision before it is committed (same
+    transaction): the strictest outcome wins and every rule that fired is kept as a reason."""
+    outcome = decision.outcome
+    reasons = list(decision.reasons)
+    versions = dict(decision.list_versions)
+    for stage, result in results:
+        mapped = _MONITORING_TO_DECISION.get(result.outcome, ScreeningDecision.Outcome.HOLD)
+        if _SEVERITY[mapped] > _SEVERITY[outcome]:
+            outcome = mapped
+        reasons.extend({"source": "monitoring", "stage": stage, **reason}
+                       for reason in result.reasons)
+        versions.update({f"monitoring:{code}": str(version)
+                         for code, version in result.rule_versions.items()})
+    if (outcome, reasons, versions) != (decision.outcome, decision.reasons,
+                                        decision.list_versions):
+        decision.outcome, decision.reasons, decision.list_versions = outcome, reasons, versions
+        decision.save(update_fields=["outcome", "reasons", "list_versions", "updated_at"])
+    return decision
+
+
+def transfer_apply_decision(*, transfer_id: int, decision: ScreeningDecision,
+                            actor: str = "compliance") -> Transfer:
+    target = {
+        ScreeningDecision.Outcome.APPROVE: S.APPROVED,
+        ScreeningDecision.Outcome.HOLD: S.ON_HOLD,
+        ScreeningDecision.Outcome.REJECT: S.REJECTED,
+    }[decision.outcome]
+    rules = ", ".join(sorted({str(reason.get("rule", reason.get("kind", "?")))
+                              for reason in decision.reasons})) or "no rule fired"
+    if target == S.REJECTED:
+        transfer_float_release_if_reserved(transfer_reference=decision.subject_reference)
+    if target == S.ON_HOLD:
+        # A held decision is a case for an operator (queue, maker-checker, audit trail).
+        case_open(subject_reference=decision.subject_reference, reasons=decision.reasons,
+                  decision_id=decision.pk)
+    return transfer_transition(
+        transfer_id=transfer_id, to_state=target, actor=actor,
+        reason=f"compliance {decision.outcome}: {rules}",
+        data={"decision": str(decision.public_id), "rules_version": decision.rules_version},
+        updates={"compliance_decision": decision,
+                 "hold_reason": rules if target == S.ON_HOLD else ""},
+    )
