@@ -3,8 +3,9 @@
 ``transfer_transition`` is the only function that changes ``Transfer.state``. Each call is one
 database transaction that locks the transfer row, checks the transition against
 ``gateway.transfers.states.TRANSITIONS``, saves the new state, writes the history row, the ledger
-entry of the step (if any) and the webhook outbox rows. The step functions below call it and
-the ramps/compliance services; each is idempotent, so a re-driven task can call it again safely.
+entry of the step (if any) and the webhook outbox rows. The step functions of this package call
+it and the ramps/compliance services; each is idempotent, so a re-driven task can call it again
+safely.
 """
 
 from gateway.transfers.services.conversion import (
