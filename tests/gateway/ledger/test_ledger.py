@@ -200,3 +200,18 @@ class LedgerPropertyTests(HypothesisTestCase):
         for (code, currency), amount in expected.items():
             assert account_balance(code=code, currency=currency) == amount
         assert unbalanced_entries() == []
+
+
+@pytest.mark.django_db
+def test_the_accounts_page_shows_balances_with_one_query_for_all(client,
+                                                                  django_assert_max_num_queries):
+    from django.contrib.auth import get_user_model
+
+    fund_float("250.00")
+    user = get_user_model().objects.create_superuser("ops", "ops@example.invalid", "pw-123456!")
+    client.force_login(user)
+    with django_assert_max_num_queries(12):
+        page = client.get("/admin/ledger/ledgeraccount/")
+    assert page.status_code == 200
+    assert "250.00" in page.content.decode()
+    assert "-250.00" in page.content.decode()
