@@ -6,6 +6,7 @@ from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey
 
 from gateway.common.models import BaseModel
+from ramps.chain.validators import checksum_address_validator
 
 
 class Partner(BaseModel):
@@ -14,6 +15,14 @@ class Partner(BaseModel):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, unique=True)
     is_active = models.BooleanField(default=True)
+    refund_address = models.CharField(
+        max_length=42, blank=True, validators=[checksum_address_validator],
+        help_text=(
+            "Default EIP-55 address that refunds of this partner's transfers go to when a "
+            "transfer names none (e.g. the partner's own wallet rather than an exchange's "
+            "omnibus address that paid)."
+        ),
+    )
 
     def __str__(self) -> str:
         return self.name

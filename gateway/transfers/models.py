@@ -7,6 +7,7 @@ from django.db import models
 from gateway.common.crypto import EncryptedJSONField
 from gateway.common.models import BaseModel, MoneyField, TokenAmountField
 from gateway.transfers.states import SENDER_STATUS, TransferState
+from ramps.chain.validators import checksum_address_validator
 
 
 class Corridor(BaseModel):
@@ -134,6 +135,14 @@ class Transfer(BaseModel):
         related_name="+",
     )
     hold_reason = models.CharField(max_length=300, blank=True)
+    refund_address = models.CharField(
+        max_length=42, blank=True, validators=[checksum_address_validator],
+        help_text=(
+            "EIP-55 address on the deposit's chain that refunds of this transfer go to; empty: "
+            "the partner's default, else the paying address (or an operator, when that one is "
+            "a contract or a known exchange wallet)."
+        ),
+    )
 
     class Meta:
         indexes = [models.Index(fields=["state", "state_changed_at"])]

@@ -43,3 +43,10 @@ class OutboundRefusedError(DomainError):
 
     slug = "outbound-refused"
     title = "The transaction cannot be sent"
+
+
+class InvalidRefundAddressError(DomainError):
+    """A refund address that is not a checksummed EVM address the gateway can safely pay."""
+
+    slug = "invalid-refund-address"
+    title = "Invalid refund address"

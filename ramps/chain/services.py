@@ -46,9 +46,11 @@ from ramps.chain.errors import (
     ChainConfigError,
     DepositAlreadyCreditedError,
     DepositNotConfirmedError,
+    InvalidRefundAddressError,
     InvalidXpubError,
 )
 from ramps.chain.models import Chain, ChainBlock, ChainIncident, Deposit, DepositAddress, Token
+from ramps.chain.validators import checksum_address_problem
 from ramps.chain.watchlist import address_watchlist
 
 logger = logging.getLogger(__name__)
@@ -237,6 +239,28 @@ def chain_incident_resolve(*, incident: ChainIncident, resolved_by: str, note: s
                                    "updated_at"])
     incident.status = locked.status
     incident.resolved_at = locked.resolved_at
+
+
+def refund_address_validate(*, chain: Chain, address: str) -> str:
+    """A refund address given for a deposit on ``chain``: checksummed, and none of the
+    gateway's own addresses on that chain (a deposit address, the treasury, a token contract),
+    where a refund would come back as a deposit or be lost."""
+    problem = checksum_address_problem(address)
+    if problem:
+        raise InvalidRefundAddressError(problem)
+    address = address.strip()
+    if chain.treasury_address and address == chain.treasury_address:
+        raise InvalidRefundAddressError(
+            f"refund_address {address} is the gateway's treasury on {chain.caip2}.")
+    if Token.objects.filter(chain=chain, contract_address__iexact=address).exists():
+        raise InvalidRefundAddressError(
+            f"refund_address {address} is a token contract on {chain.caip2}: tokens sent "
+            "there are lost.")
+    if DepositAddress.objects.filter(chain=chain, address=address).exists():
+        raise InvalidRefundAddressError(
+            f"refund_address {address} is one of the gateway's deposit addresses on "
+            f"{chain.caip2}.")
+    return address
 
 
 # --- deposit addresses -----------------------------------------------------------------------

@@ -32,6 +32,7 @@ from gateway.transfers.states import TransferState
 from gateway.webhooks.services import webhook_event_enqueue
 from ramps.chain.services import (
     deposit_address_allocate,
+    refund_address_validate,
 )
 from ramps.liquidity.models import LiquidityReservation
 from ramps.liquidity.services import (
@@ -104,9 +105,13 @@ def transfer_monitoring_subject(*, transfer: Transfer, stage: str,
 
 def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
                     recipient: dict[str, Any], external_id: str = "",
-                    travel_rule: dict[str, Any] | None = None) -> Transfer:
+                    travel_rule: dict[str, Any] | None = None,
+                    refund_address: str = "") -> Transfer:
     """Use a firm quote once: check the travel-rule data, allocate a deposit address, open the
-    transfer and record its first transaction-monitoring evaluation."""
+    transfer and record its first transaction-monitoring evaluation.
+
+    ``refund_address`` (optional) is where refunds go: an EIP-55 address on the deposit's
+    chain, refused with ``invalid-refund-address`` before anything is written."""
     with transaction.atomic():
         quote = (
             Quote.objects.select_for_update(of=("self",))
@@ -141,6 +146,9 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
                 account_reference=external_id or f"partner:{partner.public_id}")
         travel_rule_validate(amount_usd=amount_usd, originator=originator,
                              beneficiary=beneficiary)
+        if refund_address:
+            refund_address = refund_address_validate(chain=corridor.token.chain,
+                                                     address=refund_address)
         deposit_address = deposit_address_allocate(chain=corridor.token.chain)
         quote.used_at = now
         quote.save(update_fields=["used_at", "updated_at"])
@@ -153,6 +161,7 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
             deposit_expires_at=now + timedelta(seconds=settings.TRANSFER_DEPOSIT_WINDOW_SECONDS),
             sender={**sender, **({"travel_rule": originator} if travel_rule else {})},
             recipient={**recipient, **({"travel_rule": beneficiary} if travel_rule else {})},
+            refund_address=refund_address,
         )
         TransferEvent.objects.create(transfer=transfer, from_state="", to_state=S.AWAITING_DEPOSIT,
                                      reason="transfer created", actor=f"partner:{partner.pk}")
