@@ -1,25 +1,38 @@
 """Partner API (quotes, transfers) and the payout rails' callback endpoints. Views are thin."""
 
+import csv
 import json
 import logging
+from collections.abc import Iterator
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions, status
+from rest_framework import permissions, renderers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gateway.common.problems import PROBLEM_CONTENT_TYPE, NotFoundError
+from gateway.common.problems import PROBLEM_CONTENT_TYPE, ConflictError, NotFoundError
 from gateway.transfers.idempotency import idempotent_call
 from gateway.transfers.models import Transfer
-from gateway.transfers.selectors import transfer_get_for_partner
+from gateway.transfers.selectors import (
+    transfer_get_by_external_id,
+    transfer_get_for_partner,
+    transfer_list,
+    transfer_page,
+)
 from gateway.transfers.serializers import (
+    CSV_COLUMNS,
     QuoteRequestSerializer,
     QuoteResponseSerializer,
+    TransferListQuerySerializer,
+    TransferPageQuerySerializer,
+    TransferPageSerializer,
     TransferRequestSerializer,
     TransferResponseSerializer,
+    transfer_csv_row,
 )
 from gateway.transfers.services import quote_create, transfer_create, transfer_payout_outcome
 
@@ -42,7 +55,40 @@ class QuoteCreateApi(APIView):
         return Response(QuoteResponseSerializer(quote).data, status=status.HTTP_201_CREATED)
 
 
-class TransferCreateApi(APIView):
+EXTERNAL_ID_CONSTRAINT = "transfer_external_id_once_per_partner"
+
+
+class ExternalIdReusedError(ConflictError):
+    slug = "external-id-reused"
+    title = "external_id already names another transfer"
+
+
+def external_id_reused(*, partner, external_id: str) -> ExternalIdReusedError:
+    existing = transfer_get_by_external_id(partner=partner, external_id=external_id)
+    return ExternalIdReusedError(
+        f"external_id {external_id!r} already names transfer "
+        f"{existing.public_id if existing else '(unknown)'}; follow that one or use another.",
+        extra={"existing_transfer_id": str(existing.public_id) if existing else None},
+    )
+
+
+class TransferListCreateApi(APIView):
+    @extend_schema(
+        parameters=[TransferPageQuerySerializer],
+        responses={200: TransferPageSerializer, 400: PROBLEM, 401: PROBLEM},
+        summary="List transfers, newest first", tags=["transfers"],
+        description="Filters combine with AND. Pages are cut by an opaque cursor that stays "
+                    "valid while new transfers are created: follow next_cursor until it is null.",
+    )
+    def get(self, request: Request) -> Response:
+        query = TransferPageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page, next_cursor = transfer_page(
+            transfers=transfer_list(partner=request.partner, filters=query.filters()),
+            cursor=query.validated_data.get("cursor", ""), limit=query.validated_data["limit"])
+        return Response({"results": TransferResponseSerializer(page, many=True).data,
+                         "next_cursor": next_cursor})
+
     @extend_schema(
         request=TransferRequestSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
@@ -50,19 +96,32 @@ class TransferCreateApi(APIView):
         responses={201: TransferResponseSerializer, 400: PROBLEM, 401: PROBLEM, 409: PROBLEM,
                    422: PROBLEM},
         summary="Create a transfer from a quote", tags=["transfers"],
+        description="external_id, when given, must be new for your account: a reused one is "
+                    "answered 409 external-id-reused with existing_transfer_id.",
     )
     def post(self, request: Request) -> Response:
         serializer = TransferRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
 
+        external_id = data.get("external_id", "")
+
         def work() -> tuple[int, dict]:
-            transfer = transfer_create(
-                partner=request.partner, quote_id=str(data["quote_id"]),
-                sender=dict(data["sender"]), recipient=dict(data["recipient"]),
-                external_id=data.get("external_id", ""),
-                travel_rule=data.get("travel_rule"),
-            )
+            if transfer_get_by_external_id(partner=request.partner, external_id=external_id):
+                raise external_id_reused(partner=request.partner, external_id=external_id)
+            try:
+                transfer = transfer_create(
+                    partner=request.partner, quote_id=str(data["quote_id"]),
+                    sender=dict(data["sender"]), recipient=dict(data["recipient"]),
+                    external_id=external_id, travel_rule=data.get("travel_rule"),
+                )
+            except IntegrityError as exc:
+                # A concurrent request took the external_id after the check above.
+                constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "")
+                if constraint != EXTERNAL_ID_CONSTRAINT:
+                    raise
+                raise external_id_reused(partner=request.partner,
+                                         external_id=external_id) from exc
             transfer = Transfer.objects.select_related(
                 "corridor__token__chain", "deposit_address", "quote"
             ).prefetch_related("events").get(pk=transfer.pk)
@@ -77,6 +136,53 @@ class TransferCreateApi(APIView):
                             content_type=PROBLEM_CONTENT_TYPE if code >= 400 else None)
         if replayed:
             response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """Lets ``Accept: text/csv`` through content negotiation; the export streams its own body,
+    and problems raised before it starts are still rendered as JSON."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data, default=str).encode()
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+class TransferExportApi(APIView):
+    renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        parameters=[TransferListQuerySerializer],
+        responses={(200, "text/csv"): OpenApiResponse(
+            response=OpenApiTypes.STR,
+            description="One header line, then one line per transfer, newest first: "
+                        + ", ".join(CSV_COLUMNS)),
+            400: PROBLEM, 401: PROBLEM},
+        summary="Export transfers as CSV for reconciliation", tags=["transfers"],
+        description="The same filters as the list, every matching transfer in one file.",
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        query = TransferListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        transfers = transfer_list(partner=request.partner, filters=query.filters())
+        transfers = transfers.prefetch_related(None).select_related("corridor__token__chain")
+        writer = csv.writer(_Echo())
+
+        def lines() -> Iterator[str]:
+            yield writer.writerow(CSV_COLUMNS)
+            for transfer in transfers.iterator(chunk_size=500):
+                yield writer.writerow(transfer_csv_row(transfer))
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="transfers.csv"'
         return response
 
 

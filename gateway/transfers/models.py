@@ -145,7 +145,18 @@ class Transfer(BaseModel):
     )
 
     class Meta:
-        indexes = [models.Index(fields=["state", "state_changed_at"])]
+        indexes = [
+            models.Index(fields=["state", "state_changed_at"]),
+            # The partner API lists a partner's transfers newest first (keyset pagination).
+            models.Index(fields=["partner", "-created_at", "-public_id"],
+                         name="transfer_partner_newest"),
+        ]
+        constraints = [
+            # The partner's own reference finds one transfer; empty means "none given".
+            models.UniqueConstraint(fields=["partner", "external_id"],
+                                    condition=~models.Q(external_id=""),
+                                    name="transfer_external_id_once_per_partner"),
+        ]
 
     def __str__(self) -> str:
         return f"transfer {self.public_id} ({self.state})"

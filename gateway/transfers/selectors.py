@@ -1,9 +1,36 @@
 """Reads of transfers for the API and the admin."""
 
+import base64
+import binascii
+import json
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils.dateparse import parse_datetime
+
+from gateway.common.problems import DomainError
 from gateway.partners.models import Partner
-from gateway.transfers.models import Transfer
+from gateway.transfers.models import Transfer, TransferEvent
+from gateway.transfers.states import SENDER_STATUS
+
+
+class InvalidCursorError(DomainError):
+    slug = "invalid-cursor"
+    title = "The pagination cursor is not valid"
+    status = 400
+
+
+def _transfers_for_representation() -> QuerySet[Transfer]:
+    """Transfers with everything their API representation reads, in a fixed number of queries."""
+    return Transfer.objects.select_related(
+        "corridor__token__chain", "corridor__rail", "deposit_address", "quote",
+        "redemption__network",
+    ).prefetch_related(
+        Prefetch("events", queryset=TransferEvent.objects.order_by("created_at", "id")),
+    )
 
 
 def transfer_get_for_partner(*, partner: Partner, public_id: str) -> Transfer | None:
@@ -11,9 +38,89 @@ def transfer_get_for_partner(*, partner: Partner, public_id: str) -> Transfer | 
         public_uuid = uuid.UUID(str(public_id))
     except ValueError:
         return None
-    return (
-        Transfer.objects.select_related("corridor__token__chain", "deposit_address", "quote")
-        .prefetch_related("events")
-        .filter(partner=partner, public_id=public_uuid)
-        .first()
-    )
+    return _transfers_for_representation().filter(partner=partner, public_id=public_uuid).first()
+
+
+def transfer_get_by_external_id(*, partner: Partner, external_id: str) -> Transfer | None:
+    if not external_id:
+        return None
+    return Transfer.objects.filter(partner=partner, external_id=external_id).first()
+
+
+def states_for_sender_statuses(statuses: Iterable[str]) -> set[str]:
+    """Internal states shown to the sender as any of the given SEP-31 statuses."""
+    wanted = set(statuses)
+    return {state for state, status in SENDER_STATUS.items() if status in wanted}
+
+
+@dataclass(frozen=True)
+class TransferFilters:
+    """What a partner may filter its transfers by; every field is optional. Ranges are
+    half-open: ``*_after`` inclusive, ``*_before`` exclusive."""
+
+    statuses: tuple[str, ...] = ()
+    corridor: str = ""
+    external_id: str = ""
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+
+
+def transfer_list(*, partner: Partner, filters: TransferFilters) -> QuerySet[Transfer]:
+    """The partner's transfers matching ``filters``, newest first (creation time, then public id
+    to break ties), so a keyset cursor over that order is stable under inserts."""
+    transfers = _transfers_for_representation().filter(partner=partner)
+    if filters.statuses:
+        transfers = transfers.filter(state__in=states_for_sender_statuses(filters.statuses))
+    if filters.corridor:
+        transfers = transfers.filter(corridor__code=filters.corridor)
+    if filters.external_id:
+        transfers = transfers.filter(external_id=filters.external_id)
+    if filters.created_after is not None:
+        transfers = transfers.filter(created_at__gte=filters.created_after)
+    if filters.created_before is not None:
+        transfers = transfers.filter(created_at__lt=filters.created_before)
+    if filters.updated_after is not None:
+        transfers = transfers.filter(updated_at__gte=filters.updated_after)
+    if filters.updated_before is not None:
+        transfers = transfers.filter(updated_at__lt=filters.updated_before)
+    return transfers.order_by("-created_at", "-public_id")
+
+
+# --- keyset cursors -------------------------------------------------------------------------
+
+
+def cursor_encode(transfer: Transfer) -> str:
+    """An opaque cursor pointing just after ``transfer`` in newest-first order."""
+    raw = json.dumps({"c": transfer.created_at.isoformat(), "i": str(transfer.public_id)},
+                     separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        created_at = parse_datetime(data["c"])
+        public_id = uuid.UUID(data["i"])
+    except (binascii.Error, UnicodeError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidCursorError("Use the next_cursor value of a previous page as is.") from exc
+    if created_at is None or created_at.tzinfo is None:
+        raise InvalidCursorError("Use the next_cursor value of a previous page as is.")
+    return created_at, public_id
+
+
+def transfer_page(*, transfers: QuerySet[Transfer], cursor: str = "",
+                  limit: int = 50) -> tuple[list[Transfer], str | None]:
+    """One page of ``transfers`` (ordered by ``transfer_list``) after ``cursor``; returns the
+    page and the cursor of the next one (None on the last page). Transfers created while a
+    client pages are newer than its cursor and never shift the pages it has still to read."""
+    if cursor:
+        created_at, public_id = cursor_decode(cursor)
+        transfers = transfers.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, public_id__lt=public_id))
+    page = list(transfers[: limit + 1])
+    if len(page) > limit:
+        return page[:limit], cursor_encode(page[limit - 1])
+    return page, None

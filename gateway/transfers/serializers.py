@@ -1,9 +1,17 @@
 """Request validation and response shapes of the partner API. Amounts are decimal strings."""
 
+from datetime import datetime
+
 from rest_framework import serializers
+from rest_framework.fields import DateTimeField as _DateTimeField
 
 from gateway.common.money import money_round
 from gateway.transfers.models import Quote, Transfer
+
+
+def api_timestamp(value: datetime) -> str:
+    """The API's one timestamp format (RFC 3339 in UTC, as DRF renders ``DateTimeField``)."""
+    return _DateTimeField().to_representation(value)
 
 
 class DecimalStringField(serializers.CharField):
@@ -118,11 +126,15 @@ class TransferResponseSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def get_cash_pickup(self, transfer: Transfer) -> dict | None:
-        from gateway.agents.apis import cash_pickup_payload
-        from gateway.agents.models import Redemption
+        from django.core.exceptions import ObjectDoesNotExist
 
-        return cash_pickup_payload(redemption=Redemption.objects.filter(
-            transfer=transfer).first())
+        from gateway.agents.apis import cash_pickup_payload
+
+        try:
+            redemption = transfer.redemption
+        except ObjectDoesNotExist:
+            redemption = None
+        return cash_pickup_payload(redemption=redemption)
 
     def get_amount_in(self, transfer: Transfer) -> str:
         return str(money_round(transfer.amount_in, transfer.corridor.token.symbol))
@@ -148,3 +160,81 @@ class TransferResponseSerializer(serializers.Serializer):
             "amount_base_units": str(transfer.amount_in_base_units),
             "expires_at": transfer.deposit_expires_at,
         }).data
+
+
+class TransferListQuerySerializer(serializers.Serializer):
+    """Query parameters of ``GET /api/v1/transfers`` and its CSV export."""
+
+    status = serializers.CharField(
+        required=False, max_length=400,
+        help_text="SEP-31 status, or several separated by commas (pending_sender,completed)")
+    corridor = serializers.CharField(required=False, max_length=80, help_text="Corridor code")
+    external_id = serializers.CharField(required=False, max_length=100,
+                                        help_text="Your own reference given at creation")
+    created_after = serializers.DateTimeField(required=False, help_text="Inclusive, RFC 3339")
+    created_before = serializers.DateTimeField(required=False, help_text="Exclusive, RFC 3339")
+    updated_after = serializers.DateTimeField(required=False, help_text="Inclusive, RFC 3339")
+    updated_before = serializers.DateTimeField(required=False, help_text="Exclusive, RFC 3339")
+
+    def validate_status(self, value: str) -> list[str]:
+        from gateway.transfers.states import SenderStatus
+
+        statuses = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = sorted(set(statuses) - set(SenderStatus.values))
+        if unknown or not statuses:
+            raise serializers.ValidationError(
+                f"Unknown status {', '.join(unknown) or repr(value)}; one or more of "
+                f"{', '.join(SenderStatus.values)}.")
+        return statuses
+
+    def filters(self):
+        from gateway.transfers.selectors import TransferFilters
+
+        data = self.validated_data
+        return TransferFilters(
+            statuses=tuple(data.get("status", ())), corridor=data.get("corridor", ""),
+            external_id=data.get("external_id", ""),
+            created_after=data.get("created_after"), created_before=data.get("created_before"),
+            updated_after=data.get("updated_after"), updated_before=data.get("updated_before"),
+        )
+
+
+class TransferPageQuerySerializer(TransferListQuerySerializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50,
+                                     help_text="Page size (1-200)")
+    cursor = serializers.CharField(required=False, max_length=400,
+                                   help_text="next_cursor of the previous page")
+
+
+class TransferPageSerializer(serializers.Serializer):
+    results = TransferResponseSerializer(many=True)
+    next_cursor = serializers.CharField(
+        allow_null=True, help_text="Pass as ?cursor= for the next page; null on the last page")
+
+
+# --- CSV export for reconciliation -----------------------------------------------------------
+
+CSV_COLUMNS = ("id", "external_id", "status", "state", "corridor", "amount_in",
+               "amount_in_asset", "amount_fee", "amount_out", "amount_out_currency", "rate",
+               "created_at", "updated_at")
+
+
+def csv_safe(value: str) -> str:
+    """A partner-supplied text that a spreadsheet would run as a formula gets a leading quote
+    (CSV injection); nothing else is altered."""
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
+
+
+def transfer_csv_row(transfer: Transfer) -> tuple[str, ...]:
+    token = transfer.corridor.token
+    return (
+        str(transfer.public_id), csv_safe(transfer.external_id), transfer.sender_status,
+        transfer.state, csv_safe(transfer.corridor.code),
+        str(money_round(transfer.amount_in, token.symbol)), token.caip19,
+        str(money_round(transfer.amount_fee, token.symbol)),
+        str(money_round(transfer.amount_out, transfer.currency_out)), transfer.currency_out,
+        str(transfer.rate.normalize()), api_timestamp(transfer.created_at),
+        api_timestamp(transfer.updated_at),
+    )

@@ -3,13 +3,15 @@ from django.urls import path
 from gateway.transfers.apis import (
     PayoutCallbackApi,
     QuoteCreateApi,
-    TransferCreateApi,
     TransferDetailApi,
+    TransferExportApi,
+    TransferListCreateApi,
 )
 
 api_urlpatterns = [
     path("quotes", QuoteCreateApi.as_view(), name="quote-create"),
-    path("transfers", TransferCreateApi.as_view(), name="transfer-create"),
+    path("transfers", TransferListCreateApi.as_view(), name="transfer-list-create"),
+    path("transfers/export", TransferExportApi.as_view(), name="transfer-export"),
     path("transfers/<str:transfer_id>", TransferDetailApi.as_view(), name="transfer-detail"),
 ]
 
