@@ -325,7 +325,7 @@ def test_the_migration_renames_existing_duplicates_and_keeps_the_oldest(setup):
     import importlib
 
     partner, corridor, _ = setup
-    migration = importlib.import_module("gateway.transfers.migrations.0005_external_id_unique")
+    migration = importlib.import_module("gateway.transfers.migrations.0006_external_id_unique")
     with connection.cursor() as cursor:  # as the table was before the constraint
         # A conditional unique constraint is a partial unique index in PostgreSQL.
         cursor.execute("DROP INDEX transfer_external_id_once_per_partner")
