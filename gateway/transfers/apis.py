@@ -196,6 +196,29 @@ class TransferDetailApi(APIView):
         return Response(TransferResponseSerializer(transfer).data)
 
 
+class TransferCancelApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: TransferResponseSerializer, 401: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+        summary="Cancel a transfer that was not funded", tags=["transfers"],
+        description="Allowed while the transfer waits for its deposit and nothing was seen on "
+                    "chain. The transfer becomes final: state cancelled, SEP-31 status expired "
+                    "(SEP-31 has no cancelled status). Its deposit address closes; anything "
+                    "sent to it later is held as a late deposit for refund, never credited. "
+                    "Cancelling twice answers the cancelled transfer again. Once funds were "
+                    "seen: 409 transfer-not-cancellable.",
+    )
+    def post(self, request: Request, transfer_id: str) -> Response:
+        from gateway.transfers.services.cancel import transfer_cancel
+
+        transfer = transfer_get_for_partner(partner=request.partner, public_id=transfer_id)
+        if transfer is None:
+            raise NotFoundError(f"Transfer {transfer_id} does not exist.")
+        transfer_cancel(transfer_id=transfer.pk, actor=f"partner:{request.partner.pk}")
+        transfer = transfer_get_for_partner(partner=request.partner, public_id=transfer_id)
+        return Response(TransferResponseSerializer(transfer).data)
+
+
 class PayoutCallbackApi(APIView):
     """Where Daraja posts B2C results / queue time-outs and MoMo posts transfer status.
 

@@ -22,12 +22,13 @@ class TransferState(models.TextChoices):
     REFUND_PENDING = "refund_pending", "Refund to the sender being sent"
     REFUNDED = "refunded", "Funds returned to the sender (final)"
     EXPIRED = "expired", "No deposit within the deposit window (final)"
+    CANCELLED = "cancelled", "Cancelled by the sender before any deposit was seen (final)"
 
 
 S = TransferState
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.AWAITING_DEPOSIT: frozenset({S.DEPOSIT_SEEN, S.EXPIRED}),
+    S.AWAITING_DEPOSIT: frozenset({S.DEPOSIT_SEEN, S.EXPIRED, S.CANCELLED}),
     S.DEPOSIT_SEEN: frozenset({S.FUNDED, S.AWAITING_DEPOSIT, S.ON_HOLD}),
     S.FUNDED: frozenset({S.APPROVED, S.ON_HOLD, S.REJECTED}),
     S.ON_HOLD: frozenset({S.APPROVED, S.REJECTED}),
@@ -40,6 +41,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.COMPLETED: frozenset(),
     S.REFUNDED: frozenset(),
     S.EXPIRED: frozenset(),
+    S.CANCELLED: frozenset(),
 }
 
 FINAL_STATES = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
@@ -77,6 +79,10 @@ SENDER_STATUS: dict[str, str] = {
     S.REFUND_PENDING: SenderStatus.PENDING_EXTERNAL,
     S.REFUNDED: SenderStatus.REFUNDED,
     S.EXPIRED: SenderStatus.EXPIRED,
+    # SEP-31 has no cancel operation and no "cancelled" status. A cancelled transfer is, for a
+    # wallet, what an expired one is: final, never funded, nothing to pay or refund. The finer
+    # ``state`` ("cancelled") tells the two apart.
+    S.CANCELLED: SenderStatus.EXPIRED,
 }
 
 assert set(TRANSITIONS) == set(TransferState.values) == set(SENDER_STATUS)

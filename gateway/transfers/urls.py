@@ -3,6 +3,7 @@ from django.urls import path
 from gateway.transfers.apis import (
     PayoutCallbackApi,
     QuoteCreateApi,
+    TransferCancelApi,
     TransferDetailApi,
     TransferExportApi,
     TransferListCreateApi,
@@ -13,6 +14,8 @@ api_urlpatterns = [
     path("transfers", TransferListCreateApi.as_view(), name="transfer-list-create"),
     path("transfers/export", TransferExportApi.as_view(), name="transfer-export"),
     path("transfers/<str:transfer_id>", TransferDetailApi.as_view(), name="transfer-detail"),
+    path("transfers/<str:transfer_id>/cancel", TransferCancelApi.as_view(),
+         name="transfer-cancel"),
 ]
 
 callback_urlpatterns = [

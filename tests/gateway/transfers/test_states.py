@@ -26,8 +26,8 @@ LEGAL = [(a, b) for a in TransferState.values for b in sorted(TRANSITIONS[a])]
 def test_table_covers_every_state_and_every_sender_status_is_sep31():
     assert set(TRANSITIONS) == set(TransferState.values)
     assert set(SENDER_STATUS.values()) <= set(SenderStatus.values)
-    assert {TransferState.COMPLETED, TransferState.REFUNDED, TransferState.EXPIRED} == set(
-        FINAL_STATES)
+    assert {TransferState.COMPLETED, TransferState.REFUNDED, TransferState.EXPIRED,
+            TransferState.CANCELLED} == set(FINAL_STATES)
     assert all(state in TRANSITIONS for targets in TRANSITIONS.values() for state in targets)
 
 

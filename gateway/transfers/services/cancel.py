@@ -1,0 +1,57 @@
+"""Cancelling a transfer before it is funded (the sender changed their mind)."""
+
+import logging
+
+from django.db import transaction
+
+from gateway.common.problems import ConflictError
+from gateway.transfers.models import Transfer
+from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.states import TransferState
+from ramps.chain.models import Deposit
+
+logger = logging.getLogger(__name__)
+S = TransferState
+
+
+class TransferNotCancellableError(ConflictError):
+    slug = "transfer-not-cancellable"
+    title = "The transfer can no longer be cancelled"
+
+
+def transfer_cancel(*, transfer_id: int, actor: str, reason: str = "") -> Transfer:
+    """Cancel a transfer that is still waiting for its deposit; its address closes with it.
+
+    Allowed only while no deposit was seen on chain: once funds were seen (even before the
+    transfer's own state caught up with the watcher), the transfer runs its course or is
+    refunded, and this raises ``TransferNotCancellableError`` without changing anything.
+    Cancelling a cancelled transfer returns it unchanged (a retried request is harmless).
+    A deposit that reaches the closed address later is recorded and flagged ``address_closed``
+    by the chain watcher, never credited: a late deposit for refund.
+    """
+    with transaction.atomic():
+        transfer = Transfer.objects.select_for_update().select_related(
+            "deposit_address").get(pk=transfer_id)
+        if transfer.state == S.CANCELLED:
+            return transfer
+        if transfer.state != S.AWAITING_DEPOSIT:
+            raise TransferNotCancellableError(
+                f"Transfer {transfer.public_id} is {transfer.sender_status} ({transfer.state}); "
+                "only a transfer still waiting for its deposit can be cancelled.",
+                extra={"transfer_status": transfer.sender_status, "transfer_state": transfer.state},
+            )
+        seen = (Deposit.objects.filter(deposit_address=transfer.deposit_address)
+                .exclude(status=Deposit.Status.REORGED).order_by("pk").first())
+        if seen is not None:
+            raise TransferNotCancellableError(
+                f"A deposit to transfer {transfer.public_id}'s address was seen on chain "
+                f"(transaction {seen.tx_hash}); it can no longer be cancelled.",
+                extra={"transfer_status": transfer.sender_status, "transfer_state": transfer.state},
+            )
+        transfer = transfer_transition(
+            transfer_id=transfer.pk, to_state=S.CANCELLED, actor=actor,
+            reason=reason or "cancelled by the sender",
+            expect_from=frozenset({S.AWAITING_DEPOSIT}),
+        )
+    logger.info("transfer %s cancelled by %s", transfer.public_id, actor)
+    return transfer
