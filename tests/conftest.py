@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.chain",
+    "tests.fixtures.console",
     "tests.fixtures.exchange",
     "tests.fixtures.sandbox",
 ]

@@ -23,6 +23,11 @@ from compliance.cases.services import (
     case_sar_export,
 )
 from gateway.common.problems import DomainError
+from gateway.console.audit import audit_record, snapshot
+from gateway.console.models import AuditEvent
+
+CASE_AUDIT_FIELDS = ["status", "assignee", "proposed_outcome", "proposed_label", "proposed_by",
+                     "outcome_label", "confirmed_by", "resolution"]
 
 ACTIONS = {
     "assign_to_me": "Assign to me",
@@ -35,13 +40,30 @@ ACTIONS = {
 }
 
 
+# The permission each case action needs (roles: gateway.console.roles). Deciding a case needs
+# the permission of the outcome, the same as the transfer list's approve and reject.
+ACTION_PERMISSIONS = {
+    "assign_to_me": "cases.work_case", "note": "cases.work_case", "attach": "cases.work_case",
+    "propose_approve": "transfers.approve_hold", "propose_reject": "transfers.reject_hold",
+}
+OUTCOME_PERMISSIONS = {"approve": "transfers.approve_hold", "reject": "transfers.reject_hold"}
+
+
+def action_permission(case: Case, action: str) -> str:
+    if action in ("return", "confirm"):
+        return OUTCOME_PERMISSIONS.get(case.proposed_outcome, "transfers.approve_hold")
+    return ACTION_PERMISSIONS[action]
+
+
 def actions_for(case: Case, user) -> list[str]:
     if case.status == Case.Status.CLOSED:
-        return ["note", "attach"]
-    if case.status == Case.Status.PENDING_CONFIRMATION:
+        names = ["note", "attach"]
+    elif case.status == Case.Status.PENDING_CONFIRMATION:
         checker = [] if case.proposed_by_id == user.pk else ["return", "confirm"]
-        return ["note", "attach", *checker]
-    return ["assign_to_me", "note", "attach", "propose_approve", "propose_reject"]
+        names = ["note", "attach", *checker]
+    else:
+        names = ["assign_to_me", "note", "attach", "propose_approve", "propose_reject"]
+    return [name for name in names if user.has_perm(action_permission(case, name))]
 
 
 class CaseActionForm(forms.Form):
@@ -144,16 +166,29 @@ class CaseAdmin(admin.ModelAdmin):
 
     def act_view(self, request, case_pk: int):
         case = get_object_or_404(Case, pk=case_pk)
-        if not self.has_change_permission(request, case):
+        if not self.has_view_permission(request, case):
             raise PermissionDenied
         allowed = actions_for(case, request.user)
+        if not allowed:
+            raise PermissionDenied
         form = CaseActionForm(request.POST or None, request.FILES or None, allowed=allowed)
         if request.method == "POST" and form.is_valid():
+            action = form.cleaned_data["action"]
+            before = snapshot(case, CASE_AUDIT_FIELDS)
             try:
                 case_action_run(case=case, user=request.user, data=form.cleaned_data)
             except DomainError as exc:
                 form.add_error(None, exc.detail)
+                audit_record(request=request, action=f"cases.{action}", obj=case,
+                             subject_reference=case.subject_reference, before=before,
+                             reason=form.cleaned_data.get("note") or "",
+                             outcome=AuditEvent.Outcome.FAILED, detail=exc.detail)
             else:
+                case.refresh_from_db()
+                audit_record(request=request, action=f"cases.{action}", obj=case,
+                             subject_reference=case.subject_reference, before=before,
+                             after=snapshot(case, CASE_AUDIT_FIELDS),
+                             reason=form.cleaned_data.get("note") or "")
                 self.message_user(request, f"{ACTIONS[form.cleaned_data['action']]}: done.")
                 return HttpResponseRedirect(reverse("admin:cases_case_change", args=[case.pk]))
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,

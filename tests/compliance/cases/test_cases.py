@@ -23,6 +23,7 @@ from compliance.cases.services import (
 )
 from compliance.models import ScreeningDecision
 from gateway.common.problems import DomainError
+from tests.fixtures.console import client_signed_in, operator_make
 
 pytestmark = pytest.mark.django_db
 
@@ -125,13 +126,15 @@ def test_two_checkers_at_once_make_one_decision():
     assert CaseEvent.objects.filter(kind="confirmed").count() == 1
 
 
-def test_admin_enforces_maker_checker_and_exports_sar(client):
+def test_admin_enforces_maker_checker_and_exports_sar(client, fast_password_hashing):
     decision = held()
-    maker, checker = user("maker"), user("checker")
+    maker_account = operator_make("maker", roles=["compliance"])
+    checker_account = operator_make("checker", roles=["compliance"])
+    maker = maker_account.user
     case = case_open(subject_reference="t-1", reasons=REASONS, decision_id=decision.pk)
     case_attachment_add(case=case, uploaded_by=maker,
                         file=SimpleUploadedFile("payslip.txt", b"salary"), description="payslip")
-    client.force_login(maker)
+    client_signed_in(maker_account, client)  # password and second factor (tests/fixtures)
     url = f"/admin/cases/case/{case.pk}/act/"
     response = client.post(url, {"action": "propose_approve", "label": "false_positive",
                                  "note": "Salary"})
@@ -144,7 +147,7 @@ def test_admin_enforces_maker_checker_and_exports_sar(client):
     assert "not one of the available choices" in response.content.decode()
     assert Case.objects.get().status == "pending_confirmation"
 
-    client.force_login(checker)
+    client_signed_in(checker_account, client)
     assert client.post(url, {"action": "confirm", "note": "Agreed"}).status_code == 302
     assert ScreeningDecision.objects.get(supersedes=decision).outcome == "approve"
 

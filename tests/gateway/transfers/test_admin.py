@@ -1,7 +1,6 @@
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from compliance.models import ScreeningDecision
 from gateway.ledger.models import LedgerAccount
@@ -15,10 +14,8 @@ K = LedgerAccount.Kind
 
 
 @pytest.fixture
-def admin_client_logged_in(client, db):
-    user = get_user_model().objects.create_superuser("ops", "ops@example.invalid", "pw-123456!")
-    client.force_login(user)
-    return client
+def admin_client_logged_in(admin_client):
+    return admin_client  # the shared operator, signed in with two factors (tests/fixtures)
 
 
 def test_transfer_page_shows_timeline_picture_and_ledger_entries(admin_client_logged_in):

@@ -1,0 +1,8 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _console_test_settings(fast_password_hashing, settings):
+    """Fast password hashing; cookies the plain-HTTP live server can set."""
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
