@@ -5,6 +5,7 @@ BHD 3). Crypto assets use the display exponent below; on-chain amounts are integ
 base units and are converted here, exactly, at the chain boundary. No float enters or leaves.
 """
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -62,21 +63,38 @@ def money_round_down(amount: Decimal, currency: str, *, exponent: int | None = N
         Decimal(1).scaleb(-exponent), rounding=ROUND_DOWN)
 
 
+# An amount as the API takes it: ASCII digits, optionally one point and more ASCII digits.
+# No sign, exponent, spaces, grouping or other scripts' digits ("1E+3", "\u0661\u0660\u0660",
+# full-width digits and " 100" are refused, not converted).
+_AMOUNT_TEXT = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,30})?")
+MAX_AMOUNT_ADJUSTED_EXPONENT = 24
+
+
 def parse_amount(value: str | int | Decimal, currency: str) -> Decimal:
-    """Parse a decimal-string amount; refuse floats, NaN, infinities and excess digits."""
+    """Parse a decimal-string amount strictly; refuse floats, NaN, infinities, amounts of 10^25
+    and more, and more decimal places than ``currency`` has (trailing zeros included)."""
     if isinstance(value, float):
         raise TypeError("Amounts must be decimal strings, never floats.")
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise ValueError(f"{value!r} is not a decimal amount.") from exc
+    if isinstance(value, str):
+        if not _AMOUNT_TEXT.fullmatch(value):
+            raise ValueError(
+                f"{value[:50]!r} is not a decimal amount: write ASCII digits with an optional "
+                "decimal point, e.g. \"100.50\" (no sign, exponent, spaces or separators)."
+            )
+        amount = Decimal(value)
+    else:
+        try:
+            amount = Decimal(value)
+        except (InvalidOperation, ValueError, TypeError) as exc:
+            raise ValueError(f"{value!r} is not a decimal amount.") from exc
     if not amount.is_finite():
         raise ValueError(f"{value!r} is not a finite amount.")
-    if amount.adjusted() > 24:
-        raise ValueError(f"{value!r} is too large.")
-    if amount != money_round(amount, currency):
+    if amount.adjusted() > MAX_AMOUNT_ADJUSTED_EXPONENT:
+        raise ValueError(f"{str(value)[:50]!r} is too large.")
+    places = max(0, -int(amount.as_tuple().exponent))
+    if places > currency_exponent(currency):
         raise ValueError(
-            f"{value!r} has more decimal places than {currency} allows "
+            f"{str(value)[:50]!r} has more decimal places than {currency} allows "
             f"({currency_exponent(currency)})."
         )
     return amount

@@ -15,7 +15,12 @@ def api_timestamp(value: datetime) -> str:
 
 
 class DecimalStringField(serializers.CharField):
-    """A money amount as a JSON string ("100.50"); JSON numbers are refused (floats lose cents)."""
+    """A money amount as a JSON string ("100.50"); JSON numbers are refused (floats lose cents).
+    The text reaches the service as sent (no trimming): ``parse_amount`` decides strictly."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
