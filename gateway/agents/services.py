@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -37,6 +38,7 @@ from gateway.ledger.models import JournalEntry, LedgerAccount
 from gateway.ledger.services import NegativeBalanceError, credit, debit, ledger_entry_post
 from gateway.transfers.models import Transfer
 from gateway.transfers.services import transfer_transition
+from gateway.transfers.services.refunds import transfer_refund_record
 from gateway.transfers.states import TransferState
 from gateway.webhooks.services import webhook_event_enqueue
 
@@ -612,10 +614,17 @@ def redemption_uncollected_handle(*, redemption_id: int) -> Redemption:
                     reason="cash not collected within the pickup window",
                     data={"redemption": str(redemption.public_id)},
                     expect_from=frozenset({S.PAYOUT_PENDING}))
-                transfer_transition(
-                    transfer_id=transfer.pk, to_state=S.REFUND_PENDING, actor="agents",
-                    reason="uncollected cash: corridor rule is refund",
-                    expect_from=frozenset({S.PAYOUT_FAILED}))
+                try:
+                    with transaction.atomic():
+                        transfer_refund_record(
+                            transfer_id=transfer.pk, actor="agents",
+                            reason="uncollected cash: corridor rule is refund",
+                            expect_from=frozenset({S.PAYOUT_FAILED}))
+                except (DomainError, ImproperlyConfigured, ImportError) as exc:
+                    # Left at payout_failed: the correction window's deadline or an operator
+                    # refunds it; the failed payout is in the operators' queue meanwhile.
+                    logger.error("uncollected cash of transfer %s not refunded yet: %s",
+                                 transfer.public_id, getattr(exc, "detail", exc))
         else:
             webhook_event_enqueue(
                 partner_id=transfer.partner_id, event_type="transfer.cash_pickup_expired",

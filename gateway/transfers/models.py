@@ -1,6 +1,7 @@
 """Corridors, quotes, transfers and their audited history, and API idempotency records."""
 
 import uuid
+from datetime import timedelta
 
 from django.db import models
 
@@ -37,6 +38,11 @@ class Corridor(BaseModel):
     review_amount_in = MoneyField(
         null=True, blank=True,
         help_text="Transfers at or above this sell amount are held for manual review",
+    )
+    correction_window = models.DurationField(
+        default=timedelta(hours=72),
+        help_text="How long a failed payout waits for the sender's correction before it is "
+                  "refunded automatically",
     )
     is_active = models.BooleanField(default=True)
 
@@ -104,6 +110,16 @@ class Quote(BaseModel):
         return f"quote {self.public_id}"
 
 
+class HoldKind(models.TextChoices):
+    """Why a transfer is on hold; several can stand at once."""
+
+    COMPLIANCE = "compliance", "Compliance case: approve or reject"
+    FLOAT = "float", "Rail float too low: released by a top-up"
+    CONVERSION = "conversion", "Venue rejected or partly filled the order: release places a new one"
+    UNDERPAID = "underpaid", "Underpaid when the window ended: refund, or accept at a new quote"
+    REORG = "reorg", "Credited deposit left the chain: cancel, or clear once re-confirmed"
+
+
 class Transfer(BaseModel):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT,
@@ -134,7 +150,8 @@ class Transfer(BaseModel):
         "compliance.ScreeningDecision", null=True, blank=True, on_delete=models.PROTECT,
         related_name="+",
     )
-    hold_reason = models.CharField(max_length=300, blank=True)
+    hold_reason = models.CharField(max_length=300, blank=True,
+                                   help_text="Operators only: why the transfer is held")
     refund_address = models.CharField(
         max_length=42, blank=True, validators=[checksum_address_validator],
         help_text=(
@@ -142,6 +159,15 @@ class Transfer(BaseModel):
             "the partner's default, else the paying address (or an operator, when that one is "
             "a contract or a known exchange wallet)."
         ),
+    )
+    payout_method = models.CharField(
+        max_length=16, choices=Corridor.PayoutMethod.choices, blank=True,
+        help_text="Set when the sender switched the payout method; empty = the corridor's",
+    )
+    holds = models.JSONField(
+        default=list, blank=True,
+        help_text="Every reason the transfer is held (codes from HoldKind); it is released only "
+                  "once each one is cleared",
     )
 
     class Meta:

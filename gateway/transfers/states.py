@@ -22,7 +22,7 @@ class TransferState(models.TextChoices):
     REFUND_PENDING = "refund_pending", "Refund to the sender being sent"
     REFUNDED = "refunded", "Funds returned to the sender (final)"
     EXPIRED = "expired", "No deposit within the deposit window (final)"
-    CANCELLED = "cancelled", "Cancelled by the sender before any deposit was seen (final)"
+    CANCELLED = "cancelled", "Cancelled before money moved, or its funding left the chain (final)"
 
 
 S = TransferState
@@ -31,7 +31,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.AWAITING_DEPOSIT: frozenset({S.DEPOSIT_SEEN, S.EXPIRED, S.CANCELLED}),
     S.DEPOSIT_SEEN: frozenset({S.FUNDED, S.AWAITING_DEPOSIT, S.ON_HOLD}),
     S.FUNDED: frozenset({S.APPROVED, S.ON_HOLD, S.REJECTED}),
-    S.ON_HOLD: frozenset({S.APPROVED, S.REJECTED}),
+    # Leaving a hold: approved (every hold cleared), rejected (compliance), funded (an underpaid
+    # transfer accepted at a re-quoted amount), refund_pending (an underpayment returned) or
+    # cancelled (the funding left the chain in a deep reorg).
+    S.ON_HOLD: frozenset({S.APPROVED, S.REJECTED, S.FUNDED, S.REFUND_PENDING, S.CANCELLED}),
     S.APPROVED: frozenset({S.CONVERTING, S.ON_HOLD}),
     S.CONVERTING: frozenset({S.PAYOUT_PENDING, S.ON_HOLD}),
     S.PAYOUT_PENDING: frozenset({S.COMPLETED, S.PAYOUT_FAILED}),

@@ -3,9 +3,8 @@
 import logging
 
 from gateway.common.problems import InvalidTransitionError
-from gateway.transfers.models import Transfer
-from gateway.transfers.services import transfer_transition
-from gateway.transfers.states import TransferState
+from gateway.transfers.models import HoldKind, Transfer
+from gateway.transfers.services.holds import transfer_hold
 from ramps.chain.models import Chain
 from ramps.chain.selectors import deposits_confirmed_uncredited
 from ramps.chain.services import chain_scan
@@ -43,9 +42,11 @@ def transfer_hold_for_deep_reorg(*, deposit_address_id: int, tx_hash: str) -> No
     if transfer is None:
         return
     try:
-        transfer_transition(transfer_id=transfer.pk, to_state=TransferState.ON_HOLD,
-                            actor="chain", reason=f"credited deposit {tx_hash} reorged away",
-                            updates={"hold_reason": "deep chain reorganisation"})
+        # Stacks on any hold already standing: approving a compliance case or releasing a float
+        # hold no longer frees it; only the reorg actions do.
+        transfer_hold(transfer_id=transfer.pk, kind=HoldKind.REORG, actor="chain",
+                      reason=f"credited deposit {tx_hash} reorged away",
+                      label="deep chain reorganisation")
     except InvalidTransitionError:
         logger.error("transfer %s is %s and cannot be held automatically after a deep reorg",
                      transfer.public_id, transfer.state)

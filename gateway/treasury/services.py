@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from gateway.common.money import money_round
 from gateway.common.problems import ConflictError, DomainError
-from gateway.ledger.models import LedgerAccount
+from gateway.ledger.models import JournalEntry, LedgerAccount
 from gateway.ledger.selectors import account_balance
 from gateway.ledger.services import NegativeBalanceError, credit, debit, ledger_entry_post
 
@@ -102,6 +102,9 @@ def treasury_float_reserve(*, transfer_reference: str, rail_code: str, amount: D
             extra={"currency": currency}) from exc
     except IntegrityError:
         reservation = FloatReservation.objects.get(transfer_reference=transfer_reference)
+        if reservation.status == FloatReservation.Status.RELEASED:
+            return _reserve_again(reservation, rail_code=rail_code, amount=amount,
+                                  currency=currency, expires_at=expires_at)
         if (reservation.rail_code, reservation.currency, reservation.amount) != (
                 rail_code, currency, amount):
             raise ConflictError(
@@ -110,6 +113,41 @@ def treasury_float_reserve(*, transfer_reference: str, rail_code: str, amount: D
     logger.info("Float %s %s reserved on %s for %s", amount, currency, rail_code,
                 transfer_reference)
     return reservation
+
+
+def _entry_reference(base: str) -> str:
+    """A ledger reference for a step that may happen again for one transfer (a reservation
+    released and made again for a corrected or rerouted payout): ``base``, then ``base:2``..."""
+    taken = JournalEntry.objects.filter(reference__startswith=base).count()
+    return base if taken == 0 else f"{base}:{taken + 1}"
+
+
+def _reserve_again(reservation: FloatReservation, *, rail_code: str, amount: Decimal,
+                   currency: str, expires_at) -> FloatReservation:
+    """A released reservation made again (possibly on another rail): a new payout instruction
+    after a failed one. Free float -> reserved float again, under the same floor."""
+    free, reserved = float_accounts(rail_code)
+    try:
+        with transaction.atomic():
+            locked = FloatReservation.objects.select_for_update().get(pk=reservation.pk)
+            if locked.status != FloatReservation.Status.RELEASED:
+                raise ConflictError(f"Float of {locked.transfer_reference} is {locked.status}.")
+            ledger_entry_post(
+                reference=_entry_reference(f"treasury:{locked.transfer_reference}:float-reserve"),
+                description=f"Float reserved again on {rail_code} for "
+                            f"{locked.transfer_reference}",
+                owner_reference=locked.transfer_reference,
+                legs=[credit(free, currency, amount, kind=K.ASSET, floor=True),
+                      debit(reserved, currency, amount, kind=K.ASSET)])
+            locked.rail_code, locked.currency, locked.amount = rail_code, currency, amount
+            locked.status, locked.expires_at = FloatReservation.Status.RESERVED, expires_at
+            locked.save(update_fields=["rail_code", "currency", "amount", "status",
+                                       "expires_at", "updated_at"])
+            return locked
+    except NegativeBalanceError as exc:
+        raise FloatShortError(
+            f"{rail_code} float cannot cover {amount} {currency}: {exc.detail}",
+            extra={"currency": currency}) from exc
 
 
 def _finish(transfer_reference: str, *, to_status: str) -> FloatReservation:
@@ -134,7 +172,8 @@ def _finish(transfer_reference: str, *, to_status: str) -> FloatReservation:
             legs = [credit(reserved, currency, amount, kind=K.ASSET, floor=True),
                     debit(free, currency, amount, kind=K.ASSET, floor=True)]
             verb = "released"
-        ledger_entry_post(reference=f"treasury:{transfer_reference}:float-{to_status}",
+        ledger_entry_post(reference=_entry_reference(
+                              f"treasury:{transfer_reference}:float-{to_status}"),
                           description=f"Float {verb} on {reservation.rail_code} for "
                                       f"{transfer_reference}",
                           owner_reference=transfer_reference, legs=legs)

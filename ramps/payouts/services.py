@@ -108,8 +108,13 @@ def _recipient_e164(recipient_msisdn: str, country: str) -> str:
 
 
 def payout_attempt_create(*, rail: Rail, owner_reference: str, amount: Decimal, currency: str,
-                          recipient_msisdn: str, remarks: str) -> PayoutAttempt:
+                          recipient_msisdn: str, remarks: str,
+                          instructed: bool = False) -> PayoutAttempt:
     """Validate and store a new attempt (status ``created``) with a fresh reference.
+
+    ``instructed``: a new instruction from the sender or an operator (a corrected recipient, a
+    retry or a reroute after a definitive failure) starts afresh, outside the automatic retry
+    backoff and deadline of earlier attempts.
 
     Call it inside the caller's transaction so the attempt commits with the state change that
     asked for it. If ``owner_reference`` already has a live attempt, that attempt is returned
@@ -137,7 +142,8 @@ def payout_attempt_create(*, rail: Rail, owner_reference: str, amount: Decimal, 
     remarks = " ".join(remarks.split())
     if not 2 <= len(remarks) <= 100:
         raise PayoutValidationError("Remarks must be 2 to 100 characters.")
-    not_before = _retry_not_before(rail=rail, owner_reference=owner_reference)
+    not_before = (None if instructed
+                  else _retry_not_before(rail=rail, owner_reference=owner_reference))
     try:
         with transaction.atomic():
             return PayoutAttempt.objects.create(

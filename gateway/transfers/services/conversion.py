@@ -17,7 +17,12 @@ from gateway.ledger.services import (
     debit,
     ledger_entry_post,
 )
-from gateway.transfers.models import Corridor, Transfer
+from gateway.transfers.models import Corridor, HoldKind, Transfer
+from gateway.transfers.services.holds import (
+    transfer_hold,
+    transfer_hold_clear,
+    transfer_holds_refuse,
+)
 from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import TransferState
 from gateway.treasury.services import (
@@ -42,8 +47,25 @@ K = LedgerAccount.Kind
 # --- conversion -----------------------------------------------------------------------------
 
 
+def transfer_orders(*, transfer: Transfer) -> list[ConversionOrder]:
+    """The transfer's conversion orders, oldest first: the first has the transfer's reference,
+    each later one (placed after a rejection or a partial fill) that reference with ``:n``."""
+    return list(ConversionOrder.objects.filter(reference__startswith=transfer.reference)
+                .select_related("venue").order_by("id"))
+
+
+def _order_amount(transfer: Transfer) -> Decimal:
+    """What the conversion sells: the deposit less the fee, in the sell asset's units."""
+    return transfer.amount_in - transfer.amount_fee
+
+
 def transfer_convert_start(*, transfer_id: int) -> Transfer:
-    """Record the conversion order (our client order id) with the move to ``converting``."""
+    """Record the conversion order (our client order id) with the move to ``converting``.
+
+    A transfer whose last order the venue rejected or filled only in part gets a new order,
+    with a new reference and client order id, for what is still unsold; an order still open or
+    unknown is followed up, never placed twice.
+    """
     transfer = Transfer.objects.select_related("corridor__venue", "compliance_decision",
                                                "quote__venue").get(pk=transfer_id)
     if transfer.state != S.APPROVED:
@@ -53,11 +75,20 @@ def transfer_convert_start(*, transfer_id: int) -> Transfer:
         raise InvalidTransitionError("No recorded compliance approval: nothing moves.")
     corridor = transfer.corridor
     venue = transfer.quote.venue or corridor.venue
+    orders = transfer_orders(transfer=transfer)
+    sold = sum((o.filled_base or Decimal(0) for o in orders
+                if o.status == ConversionOrder.Status.PARTIALLY_FILLED), Decimal(0))
     with transaction.atomic():
-        order = conversion_order_create(
-            venue=venue, reference=transfer.reference, symbol=corridor.venue_symbol,
-            side="sell", amount_base=transfer.amount_in - transfer.amount_fee,
-        )
+        if orders and orders[-1].status not in (ConversionOrder.Status.REJECTED,
+                                                ConversionOrder.Status.PARTIALLY_FILLED):
+            order = orders[-1]
+        else:
+            reference = (transfer.reference if not orders
+                         else f"{transfer.reference}:{len(orders) + 1}")
+            order = conversion_order_create(
+                venue=venue, reference=reference, symbol=corridor.venue_symbol,
+                side="sell", amount_base=_order_amount(transfer) - sold,
+            )
         return transfer_transition(
             transfer_id=transfer.pk, to_state=S.CONVERTING, reason="conversion order recorded",
             data={"client_order_id": order.client_order_id, "venue": venue.name},
@@ -66,12 +97,16 @@ def transfer_convert_start(*, transfer_id: int) -> Transfer:
 
 
 def transfer_convert_execute(*, transfer_id: int) -> Transfer:
-    """Execute (or look up) the conversion order; on a full fill, book it and start the payout."""
+    """Execute (or look up) the conversion order; on a full fill, book it and start the payout.
+
+    A rejected or partly filled order holds the transfer for an operator (``conversion``):
+    releasing it places a new order for what is still unsold.
+    """
     transfer = Transfer.objects.select_related("corridor__venue", "corridor__rail",
                                                "corridor__token").get(pk=transfer_id)
     if transfer.state != S.CONVERTING:
         return transfer
-    order = ConversionOrder.objects.get(reference=transfer.reference)
+    order = transfer_orders(transfer=transfer)[-1]
     try:
         order = conversion_order_execute(order=order)
     except VenueUnavailableError as exc:
@@ -80,10 +115,11 @@ def transfer_convert_execute(*, transfer_id: int) -> Transfer:
     if order.status == ConversionOrder.Status.FILLED:
         return transfer_convert_settle(transfer_id=transfer.pk, order=order)
     if order.status in (ConversionOrder.Status.REJECTED, ConversionOrder.Status.PARTIALLY_FILLED):
-        return transfer_transition(
-            transfer_id=transfer.pk, to_state=S.ON_HOLD, actor="liquidity",
-            reason=f"conversion {order.status}: {order.last_error or 'see order'}"[:300],
-            updates={"hold_reason": f"conversion {order.status}"},
+        return transfer_hold(
+            transfer_id=transfer.pk, kind=HoldKind.CONVERSION, actor="liquidity",
+            reason=f"conversion {order.status}: {order.last_error or 'see order'}",
+            label=f"conversion {order.status}",
+            data={"client_order_id": order.client_order_id},
             expect_from=frozenset({S.CONVERTING}),
         )
     return transfer  # open or unknown: the re-drive asks the venue again later
@@ -102,18 +138,26 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
         pk=transfer_id)
     corridor = transfer.corridor
     symbol, fiat = corridor.token.symbol, transfer.currency_out
-    venue_account = f"assets:venue:{order.venue.name}"
-    sold = money_round(order.filled_base, symbol)
-    # What the venue credits: the gross fill less its fee charged in the quote currency.
-    proceeds = money_round_down(order.filled_quote - (order.fee_quote or Decimal(0)), fiat)
-    spread = proceeds - transfer.amount_out
+    # Every fill of the transfer's orders (one, or more after a partial fill) is booked on the
+    # venue that made it: the sold asset out, the proceeds (less the venue's fee) in.
+    fills = [o for o in transfer_orders(transfer=transfer)
+             if o.status in (ConversionOrder.Status.FILLED,
+                             ConversionOrder.Status.PARTIALLY_FILLED) and o.filled_base]
     conversion_legs = [
         debit(f"liabilities:transfers:{symbol}", symbol, transfer.amount_in, kind=K.LIABILITY),
         credit("revenue:fees", symbol, transfer.amount_fee, kind=K.REVENUE),
-        credit(venue_account, symbol, sold, kind=K.ASSET),
-        debit(venue_account, fiat, proceeds, kind=K.ASSET),
         credit(f"liabilities:payouts:{fiat}", fiat, transfer.amount_out, kind=K.LIABILITY),
     ]
+    sold = proceeds = Decimal(0)
+    for filled in fills:
+        venue_account = f"assets:venue:{filled.venue.name}"
+        fill_sold = money_round(filled.filled_base, symbol)
+        fill_proceeds = money_round_down(
+            filled.filled_quote - (filled.fee_quote or Decimal(0)), fiat)
+        conversion_legs += [credit(venue_account, symbol, fill_sold, kind=K.ASSET),
+                            debit(venue_account, fiat, fill_proceeds, kind=K.ASSET)]
+        sold, proceeds = sold + fill_sold, proceeds + fill_proceeds
+    spread = proceeds - transfer.amount_out
     if spread != 0:
         conversion_legs.append(credit("revenue:fx-spread", fiat, spread, kind=K.REVENUE))
     residual = transfer.amount_in - transfer.amount_fee - sold
@@ -152,10 +196,9 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
                                        rail_code=corridor.rail.code, amount=transfer.amount_out,
                                        currency=fiat)
         except FloatShortError as exc:
-            return transfer_transition(
-                transfer_id=transfer.pk, to_state=S.ON_HOLD, actor="treasury",
-                reason=f"rail float too low: {exc.detail}"[:300], data=fill,
-                updates={"hold_reason": FLOAT_HOLD_REASON},
+            return transfer_hold(
+                transfer_id=transfer.pk, kind=HoldKind.FLOAT, actor="treasury",
+                reason=f"rail float too low: {exc.detail}", data=fill, label=FLOAT_HOLD_REASON,
                 expect_from=frozenset({S.CONVERTING}),
             )
         attempt = payout_attempt_create(
@@ -175,20 +218,14 @@ FLOAT_HOLD_REASON = "insufficient rail float"
 
 
 def transfer_release_hold(*, transfer_id: int, operator: str, note: str) -> Transfer:
-    """Release a transfer held for a treasury or conversion reason (not a compliance case):
-    it goes back to ``approved`` and continues from its recorded conversion order, if any."""
+    """Release a transfer held for a treasury or conversion reason (not a compliance case, and
+    never one whose funding left the chain): it goes back to ``approved`` and continues; after a
+    rejected or partial conversion a new order is placed for what is unsold."""
     if not note.strip():
         raise DomainError("A reason is required.", slug="reason-required", status=422)
-    transfer = Transfer.objects.select_related("compliance_decision").get(pk=transfer_id)
-    decision = transfer.compliance_decision
-    if transfer.state != S.ON_HOLD or decision is None or (
-        decision.outcome != ScreeningDecision.Outcome.APPROVE
-    ):
-        raise InvalidTransitionError(
-            "Only a held transfer that compliance approved can be released; a compliance case "
-            "is decided with approve/reject."
-        )
-    return transfer_transition(transfer_id=transfer.pk, to_state=S.APPROVED,
-                               actor=f"operator:{operator}", reason=f"released: {note}"[:300],
-                               updates={"hold_reason": ""},
-                               expect_from=frozenset({S.ON_HOLD}))
+    transfer = Transfer.objects.get(pk=transfer_id)
+    transfer_holds_refuse(transfer=transfer, kinds=frozenset({HoldKind.REORG}),
+                          action="released")
+    return transfer_hold_clear(
+        transfer_id=transfer.pk, kinds=frozenset({HoldKind.FLOAT, HoldKind.CONVERSION}),
+        actor=f"operator:{operator}", reason=f"released: {note}", to_state=S.APPROVED)

@@ -15,7 +15,8 @@ from gateway.ledger.services import (
     credit,
     debit,
 )
-from gateway.transfers.models import Transfer
+from gateway.transfers.models import HoldKind, Transfer
+from gateway.transfers.services.holds import transfer_hold
 from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import TransferState
 from gateway.treasury.models import FloatReservation
@@ -83,11 +84,11 @@ def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
     if live and transfer.state == S.DEPOSIT_SEEN and window_over and len(confirmed) == len(live):
         received = money_round(from_base_units(confirmed_total, token.decimals), token.symbol)
         expected = money_round(transfer.amount_in, token.symbol)
-        return transfer_transition(
-            transfer_id=transfer.pk, to_state=S.ON_HOLD, actor="chain",
+        return transfer_hold(
+            transfer_id=transfer.pk, kind=HoldKind.UNDERPAID, actor="chain",
             reason=f"underpaid: {received} of {expected} {token.symbol} received "
                    f"when the deposit window ended",
-            updates={"hold_reason": "underpaid"}, expect_from=frozenset({S.DEPOSIT_SEEN}),
+            label="underpaid", expect_from=frozenset({S.DEPOSIT_SEEN}),
         )
     if not live and transfer.state == S.AWAITING_DEPOSIT and window_over:
         return transfer_transition(transfer_id=transfer.pk, to_state=S.EXPIRED,

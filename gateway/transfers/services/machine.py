@@ -59,9 +59,14 @@ def transfer_transition(*, transfer_id: int, to_state: str, reason: str = "",
         transfer.state = to_state
         transfer.state_changed_at = now
         fields = ["state", "state_changed_at", "updated_at"]
+        if from_state == S.ON_HOLD and to_state != S.ON_HOLD:
+            # Leaving a hold clears every reason for it (``transfer_hold_clear`` decides when).
+            transfer.holds, transfer.hold_reason = [], ""
+            fields += ["holds", "hold_reason"]
         for name, value in (updates or {}).items():
             setattr(transfer, name, value)
-            fields.append(name)
+            if name not in fields:
+                fields.append(name)
         transfer.save(update_fields=fields)
         TransferEvent.objects.create(transfer=transfer, from_state=from_state, to_state=to_state,
                                      reason=reason[:300], actor=actor, data=data or {})

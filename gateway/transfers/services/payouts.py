@@ -1,21 +1,28 @@
 """Payouts: sending the recorded attempt once, acting on its outcome."""
 
 import logging
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from gateway.common.problems import DomainError, InvalidTransitionError
 from gateway.ledger.models import LedgerAccount
 from gateway.transfers.models import Corridor, Transfer, TransferEvent
+from gateway.transfers.services.creation import recipient_phone_validate
 from gateway.transfers.services.deposits import transfer_float_release_if_reserved
 from gateway.transfers.services.machine import transfer_advance_enqueue, transfer_transition
+from gateway.transfers.services.quotes import InvalidRecipientError
 from gateway.transfers.states import TransferState
+from gateway.treasury.models import FloatReservation
 from gateway.treasury.services import (
     treasury_float_commit,
+    treasury_float_release,
+    treasury_float_reserve,
 )
-from ramps.payouts.models import PayoutAttempt
+from ramps.payouts.models import PayoutAttempt, Rail
 from ramps.payouts.services import (
     PayoutRailUnavailableError,
     PayoutRetryDeadlineError,
@@ -47,7 +54,7 @@ def transfer_payout_drive(*, transfer_id: int) -> Transfer:
     """Send the recorded attempt once; resolve silence by asking the rail; act on the outcome."""
     transfer = Transfer.objects.select_related("corridor__rail").get(pk=transfer_id)
     if transfer.state != S.PAYOUT_PENDING or (
-        transfer.corridor.payout_method == Corridor.PayoutMethod.CASH_PICKUP
+        transfer_payout_method(transfer) == Corridor.PayoutMethod.CASH_PICKUP
     ):
         return transfer  # cash pickup waits for the agent's confirmation, not for a rail
     attempt = transfer_live_attempt(transfer=transfer)
@@ -109,7 +116,8 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
                             remarks=f"Remittance {str(transfer.public_id)[:8]}",
                         )
                 except PayoutRetryDeadlineError as exc:
-                    transfer_float_release_if_reserved(transfer_reference=transfer.reference)
+                    # The float stays reserved: a correction or a retry pays from it, a refund
+                    # gives it back.
                     return transfer_transition(
                         transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED,
                         actor=f"rail:{attempt.rail.code}",
@@ -132,8 +140,8 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
             locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
             if locked.state != S.PAYOUT_PENDING:
                 return locked
-            # Nothing left: the reserved float goes back to the free float.
-            transfer_float_release_if_reserved(transfer_reference=transfer.reference)
+            # The float stays reserved for the sender's correction or an operator's retry; the
+            # refund (asked for, or after the corridor's correction window) releases it.
             return transfer_transition(
                 transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED,
                 actor=f"rail:{attempt.rail.code}",
@@ -143,3 +151,136 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
                 expect_from=frozenset({S.PAYOUT_PENDING}),
             )
     return transfer
+
+
+# --- ways out of a failed payout ------------------------------------------------------------
+
+
+class CorrectionClosedError(DomainError):
+    slug = "correction-window-closed"
+    title = "The correction window of this transfer has closed"
+    status = 409
+
+
+def transfer_payout_method(transfer: Transfer) -> str:
+    return transfer.payout_method or transfer.corridor.payout_method
+
+
+def transfer_correction_deadline(transfer: Transfer) -> datetime | None:
+    """Until when a failed payout waits for the sender's correction (then it is refunded)."""
+    if transfer.state != S.PAYOUT_FAILED:
+        return None
+    return transfer.state_changed_at + transfer.corridor.correction_window
+
+
+def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
+                            recipient: dict | None = None, payout_method: str | None = None,
+                            rail: Rail | None = None) -> Transfer:
+    """Start a new payout for a transfer whose payout failed (``payout_failed`` ->
+    ``payout_pending``), in one transaction: a mobile-money attempt on the float reserved for
+    it (reserved again, on the chosen rail, if it was given back), or a cash-pickup code.
+
+    ``recipient`` replaces the recipient fields it names (already validated by the caller);
+    ``rail`` reroutes to another rail paying the same currency. Nothing is sent here: the
+    driver sends the recorded attempt after commit, exactly once.
+    """
+    with transaction.atomic():
+        transfer = (Transfer.objects.select_for_update().select_related("corridor__rail")
+                    .get(pk=transfer_id))
+        if transfer.state != S.PAYOUT_FAILED:
+            raise InvalidTransitionError(
+                f"Transfer {transfer.public_id} is {transfer.state}; only a failed payout can "
+                "be started again.")
+        updated_recipient = {**(transfer.recipient or {}), **(recipient or {})}
+        method = payout_method or transfer_payout_method(transfer)
+        updates: dict = {"recipient": updated_recipient}
+        if payout_method:
+            updates["payout_method"] = payout_method
+        if method == Corridor.PayoutMethod.CASH_PICKUP:
+            from gateway.agents.services import redemption_issue
+
+            # Cash is paid from an agent's float: the rail's reservation goes back.
+            transfer_float_release_if_reserved(transfer_reference=transfer.reference)
+            pending = transfer_transition(
+                transfer_id=transfer.pk, to_state=S.PAYOUT_PENDING, actor=actor,
+                reason=f"{reason}; cash pickup"[:300], updates=updates,
+                expect_from=frozenset({S.PAYOUT_FAILED}))
+            redemption_issue(transfer=pending)
+            return pending
+        last = transfer_live_attempt(transfer=transfer)
+        rail = rail or (last.rail if last else transfer.corridor.rail)
+        if rail is None:
+            raise InvalidTransitionError(f"Transfer {transfer.public_id} has no payout rail.")
+        reservation = FloatReservation.objects.filter(
+            transfer_reference=transfer.reference).first()
+        if reservation is not None and reservation.status == FloatReservation.Status.RESERVED \
+                and reservation.rail_code != rail.code:
+            treasury_float_release(transfer_reference=transfer.reference)
+        treasury_float_reserve(transfer_reference=transfer.reference, rail_code=rail.code,
+                               amount=transfer.amount_out, currency=transfer.currency_out)
+        attempt = payout_attempt_create(
+            rail=rail, owner_reference=transfer.reference, amount=transfer.amount_out,
+            currency=transfer.currency_out,
+            recipient_msisdn=updated_recipient.get("phone_number", ""),
+            remarks=f"Remittance {str(transfer.public_id)[:8]}", instructed=True,
+        )
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.PAYOUT_PENDING, actor=actor, reason=reason,
+            data={"payout_reference": attempt.reference, "rail": rail.code},
+            updates=updates, expect_from=frozenset({S.PAYOUT_FAILED}))
+
+
+def transfer_payout_correct(*, transfer_id: int, recipient_phone: str | None = None,
+                            recipient_name: str | None = None, payout_method: str | None = None,
+                            actor: str) -> Transfer:
+    """The sender's correction of a failed payout: a corrected recipient (validated as at
+    creation), or cash pickup where the corridor offers it, paid on the same quote and float.
+    Refused once the corridor's correction window has closed (the transfer is refunded)."""
+    transfer = Transfer.objects.select_related("corridor__rail").get(pk=transfer_id)
+    if transfer.state != S.PAYOUT_FAILED:
+        raise InvalidTransitionError(
+            f"Transfer {transfer.public_id} is {transfer.state}; a correction is taken only "
+            "after a failed payout.")
+    deadline = transfer_correction_deadline(transfer)
+    if deadline is not None and timezone.now() >= deadline:
+        raise CorrectionClosedError(
+            f"The correction window closed at {deadline.isoformat()}; the transfer is being "
+            "refunded.")
+    if payout_method and payout_method not in Corridor.PayoutMethod.values:
+        raise InvalidRecipientError(f"payout_method {payout_method!r} is not one of "
+                                    f"{', '.join(Corridor.PayoutMethod.values)}.")
+    if payout_method == Corridor.PayoutMethod.CASH_PICKUP and not hasattr(
+            transfer.corridor, "cash_pickup"):
+        raise InvalidRecipientError("This corridor does not offer cash pickup.")
+    if payout_method == Corridor.PayoutMethod.MOBILE_MONEY and transfer.corridor.rail is None:
+        raise InvalidRecipientError("This corridor does not pay mobile-money wallets.")
+    recipient: dict = {}
+    if recipient_name is not None:
+        if not recipient_name.strip():
+            raise InvalidRecipientError("recipient.name must not be empty.")
+        recipient["name"] = " ".join(recipient_name.split())
+    if recipient_phone is not None:
+        rail = transfer.corridor.rail
+        recipient["phone_number"] = recipient_phone_validate(
+            phone=recipient_phone, country=rail.country if rail else "")
+    if not recipient and not payout_method:
+        raise InvalidRecipientError("Nothing to correct: give the recipient's phone number, "
+                                    "name or a payout method.")
+    return transfer_payout_restart(transfer_id=transfer.pk, actor=actor,
+                                   reason="payout restarted after the sender's correction",
+                                   recipient=recipient, payout_method=payout_method)
+
+
+def transfer_payout_retry(*, transfer_id: int, operator: str, note: str,
+                          rail_code: str = "") -> Transfer:
+    """An operator's retry of a failed payout, on the same rail or rerouted to another."""
+    if not note.strip():
+        raise DomainError("A reason is required.", slug="reason-required", status=422)
+    rail = None
+    if rail_code:
+        rail = Rail.objects.filter(code=rail_code, is_active=True).first()
+        if rail is None:
+            raise InvalidRecipientError(f"No active rail {rail_code!r}.")
+    return transfer_payout_restart(
+        transfer_id=transfer_id, actor=f"operator:{operator}", rail=rail,
+        reason=(f"rerouted to {rail_code}: {note}" if rail_code else f"retried: {note}")[:300])

@@ -1,6 +1,7 @@
 """Refunds of rejected transfers on chain."""
 
 import logging
+from decimal import Decimal
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -10,12 +11,13 @@ from gateway.common.money import (
     money_round,
 )
 from gateway.common.problems import DomainError
-from gateway.ledger.models import LedgerAccount
+from gateway.ledger.models import JournalEntry, LedgerAccount
 from gateway.ledger.services import (
     credit,
     debit,
 )
 from gateway.transfers.models import Transfer
+from gateway.transfers.services.deposits import transfer_float_release_if_reserved
 from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import TransferState
 from ramps.chain.models import OutboundTransaction
@@ -38,6 +40,14 @@ def refund_reference_prefix(transfer: Transfer) -> str:
     return f"refund:{transfer.public_id}:"
 
 
+def transfer_credited_amount(*, transfer: Transfer) -> Decimal:
+    """What the transfer's credited deposits add up to, in the sell asset's units."""
+    token = transfer.corridor.token
+    units = sum(d.amount for d in deposits_for_address(deposit_address=transfer.deposit_address)
+                if d.credited_at is not None)
+    return money_round(from_base_units(units, token.decimals), token.symbol)
+
+
 def transfer_refund_start(*, transfer_id: int) -> Transfer:
     """Return a rejected transfer's credited deposits to the addresses that paid them.
 
@@ -49,28 +59,45 @@ def transfer_refund_start(*, transfer_id: int) -> Transfer:
     transfer = Transfer.objects.select_related("deposit_address").get(pk=transfer_id)
     if transfer.state != S.REJECTED:
         return transfer
+    try:
+        return transfer_refund_record(transfer_id=transfer.pk, actor="chain",
+                                      reason="compliance rejected",
+                                      expect_from=frozenset({S.REJECTED}))
+    except (ImproperlyConfigured, ImportError, DomainError) as exc:
+        logger.error("refund of transfer %s cannot be recorded: %s", transfer.public_id,
+                     getattr(exc, "detail", exc))
+        return transfer
+
+
+def transfer_refund_record(*, transfer_id: int, actor: str, reason: str,
+                           expect_from: frozenset[str]) -> Transfer:
+    """Store one refund per credited deposit and move the transfer to ``refund_pending``, in one
+    transaction (the caller's, when there is one). A transfer with nothing credited has nothing
+    to send back and is refused. Any rail float still reserved for it goes back."""
+    transfer = Transfer.objects.select_related("deposit_address").get(pk=transfer_id)
     deposits = [d for d in deposits_for_address(deposit_address=transfer.deposit_address)
                 if d.credited_at is not None]
     if not deposits:
-        return transfer  # nothing was credited: nothing to send back
-    try:
-        with transaction.atomic():
+        raise DomainError(f"Transfer {transfer.public_id} has no credited deposit to refund.",
+                          slug="nothing-to-refund", status=409)
+    with transaction.atomic():
+        try:
             outbound = [
                 refund_create(deposit_or_reference=deposit, to_address=deposit.from_address,
                               amount_base_units=deposit.amount,
                               reference=f"{refund_reference_prefix(transfer)}{deposit.pk}")
                 for deposit in deposits
             ]
-            return transfer_transition(
-                transfer_id=transfer.pk, to_state=S.REFUND_PENDING, actor="chain",
-                reason=f"refund of {len(outbound)} deposit(s) recorded",
-                data={"refunds": [o.reference for o in outbound]},
-                expect_from=frozenset({S.REJECTED}),
-            )
-    except (ImproperlyConfigured, ImportError, DomainError) as exc:
-        logger.error("refund of transfer %s cannot be recorded: %s", transfer.public_id,
-                     getattr(exc, "detail", exc))
-        return transfer
+        except (ImproperlyConfigured, ImportError) as exc:
+            raise DomainError(f"No refund can be signed now: {exc}",
+                              slug="refund-signer-unavailable", status=503) from exc
+        transfer_float_release_if_reserved(transfer_reference=transfer.reference)
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.REFUND_PENDING, actor=actor,
+            reason=f"{reason}: refund of {len(outbound)} deposit(s) recorded"[:300],
+            data={"refunds": [o.reference for o in outbound]},
+            expect_from=expect_from,
+        )
 
 
 def transfer_refund_progress(*, transfer_id: int) -> Transfer:
@@ -93,16 +120,41 @@ def transfer_refund_progress(*, transfer_id: int) -> Transfer:
         return transfer
     if statuses != {OutboundTransaction.Status.CONFIRMED}:
         return transfer
+    return transfer_refunded(transfer=transfer, refunds=list(refunds))
+
+
+def transfer_refunded(*, transfer: Transfer, refunds: list[OutboundTransaction]) -> Transfer:
+    """Close a refunded transfer: the custody that went back out, against what was owed.
+
+    What was credited (the transfer's credited deposits) was owed to the sender up to the amount
+    expected and as an overpayment beyond it. A transfer already converted owes it no more in
+    the sell asset (the conversion moved that liability to the recipient's payout): the refund
+    is then a cost, and the recipient's payout liability, never paid, is reversed.
+    """
     token = transfer.corridor.token
-    symbol = token.symbol
+    symbol, fiat = token.symbol, transfer.currency_out
     returned = money_round(from_base_units(sum(r.amount for r in refunds), token.decimals),
                            symbol)
-    surplus = returned - transfer.amount_in
-    legs = [debit(f"liabilities:transfers:{symbol}", symbol, transfer.amount_in,
-                  kind=K.LIABILITY),
-            credit(f"assets:custody:{token.chain.caip2}", symbol, returned, kind=K.ASSET)]
-    if surplus > 0:
-        legs.append(debit("liabilities:overpayments", symbol, surplus, kind=K.LIABILITY))
+    credited = transfer_credited_amount(transfer=transfer)
+    owed = min(credited, transfer.amount_in)
+    converted = JournalEntry.objects.filter(
+        reference=f"transfer:{transfer.public_id}:conversion").exists()
+    legs = [credit(f"assets:custody:{token.chain.caip2}", symbol, returned, kind=K.ASSET)]
+    if converted:
+        legs += [debit(f"expenses:refunds-after-conversion:{symbol}", symbol, owed,
+                       kind=K.EXPENSE),
+                 debit(f"liabilities:payouts:{fiat}", fiat, transfer.amount_out,
+                       kind=K.LIABILITY),
+                 credit(f"revenue:payout-reversals:{fiat}", fiat, transfer.amount_out,
+                        kind=K.REVENUE)]
+    elif owed:
+        legs.append(debit(f"liabilities:transfers:{symbol}", symbol, owed, kind=K.LIABILITY))
+    if credited > owed:
+        legs.append(debit("liabilities:overpayments", symbol, credited - owed,
+                          kind=K.LIABILITY))
+    if returned != credited:  # a refund never differs from what was credited but by dust
+        legs.append(debit(f"expenses:refund-dust:{symbol}", symbol, returned - credited,
+                          kind=K.EXPENSE))
     return transfer_transition(
         transfer_id=transfer.pk, to_state=S.REFUNDED, actor="chain",
         reason="refund final on chain",

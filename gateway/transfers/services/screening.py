@@ -10,9 +10,14 @@ from compliance.monitoring.models import MonitoringEvaluation
 from compliance.monitoring.services import MonitoringResult, monitoring_evaluate
 from compliance.services import ScreeningSubject, screening_run
 from gateway.ledger.models import LedgerAccount
-from gateway.transfers.models import Transfer
+from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.creation import transfer_monitoring_subject
 from gateway.transfers.services.deposits import transfer_float_release_if_reserved
+from gateway.transfers.services.holds import (
+    transfer_hold,
+    transfer_hold_clear,
+    transfer_holds_refuse,
+)
 from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import TransferState
 from ramps.chain.selectors import deposits_for_address
@@ -82,23 +87,35 @@ def decision_with_monitoring(*, decision: ScreeningDecision,
 
 def transfer_apply_decision(*, transfer_id: int, decision: ScreeningDecision,
                             actor: str = "compliance") -> Transfer:
-    target = {
-        ScreeningDecision.Outcome.APPROVE: S.APPROVED,
-        ScreeningDecision.Outcome.HOLD: S.ON_HOLD,
-        ScreeningDecision.Outcome.REJECT: S.REJECTED,
-    }[decision.outcome]
+    """Act on a compliance decision: approve, hold (a case for an operator) or reject.
+
+    On a transfer already held, an approval clears only the compliance hold (any other reason
+    keeps it held) and a rejection is refused while its funding has left the chain.
+    """
     rules = ", ".join(sorted({str(reason.get("rule", reason.get("kind", "?")))
                               for reason in decision.reasons})) or "no rule fired"
-    if target == S.REJECTED:
-        transfer_float_release_if_reserved(transfer_reference=decision.subject_reference)
-    if target == S.ON_HOLD:
+    reason = f"compliance {decision.outcome}: {rules}"
+    data = {"decision": str(decision.public_id), "rules_version": decision.rules_version}
+    transfer = Transfer.objects.get(pk=transfer_id)
+    if decision.outcome == ScreeningDecision.Outcome.HOLD:
         # A held decision is a case for an operator (queue, maker-checker, audit trail).
         case_open(subject_reference=decision.subject_reference, reasons=decision.reasons,
                   decision_id=decision.pk)
+        return transfer_hold(transfer_id=transfer_id, kind=HoldKind.COMPLIANCE, actor=actor,
+                             reason=reason, data=data, label=rules,
+                             updates={"compliance_decision": decision})
+    if decision.outcome == ScreeningDecision.Outcome.APPROVE:
+        if transfer.state == S.ON_HOLD:
+            return transfer_hold_clear(
+                transfer_id=transfer_id, kinds=frozenset({HoldKind.COMPLIANCE}), actor=actor,
+                reason=reason, data=data, updates={"compliance_decision": decision})
+        return transfer_transition(transfer_id=transfer_id, to_state=S.APPROVED, actor=actor,
+                                   reason=reason, data=data,
+                                   updates={"compliance_decision": decision})
+    transfer_holds_refuse(transfer=transfer, kinds=frozenset({HoldKind.REORG}),
+                          action="rejected")
+    transfer_float_release_if_reserved(transfer_reference=decision.subject_reference)
     return transfer_transition(
-        transfer_id=transfer_id, to_state=target, actor=actor,
-        reason=f"compliance {decision.outcome}: {rules}",
-        data={"decision": str(decision.public_id), "rules_version": decision.rules_version},
-        updates={"compliance_decision": decision,
-                 "hold_reason": rules if target == S.ON_HOLD else ""},
+        transfer_id=transfer_id, to_state=S.REJECTED, actor=actor, reason=reason, data=data,
+        updates={"compliance_decision": decision, "holds": [], "hold_reason": ""},
     )

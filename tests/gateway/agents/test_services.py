@@ -443,9 +443,12 @@ def test_uncollected_cash_is_refunded_when_the_corridor_says_so(db):
     redemption_uncollected_handle(redemption_id=redemption.pk)
     redemption_uncollected_handle(redemption_id=redemption.pk)  # a duplicate task: no effect
     transfer.refresh_from_db()
-    assert transfer.state == S.REFUND_PENDING
+    # This transfer has no credited deposit on a chain to send back: it is not pretended
+    # refunded but waits at payout_failed, whose refund action (or deadline) an operator sees.
+    # The on-chain refund itself: tests/gateway/transfers/test_ways_out.py.
+    assert transfer.state == S.PAYOUT_FAILED
     assert list(transfer.events.values_list("to_state", flat=True)) == [
-        S.PAYOUT_PENDING, S.PAYOUT_FAILED, S.REFUND_PENDING]
+        S.PAYOUT_PENDING, S.PAYOUT_FAILED]
     assert Redemption.objects.get(pk=redemption.pk).status == Redemption.Status.CANCELLED
     with pytest.raises(RedemptionNotPayableError, match="being refunded to the sender"):
         confirm(staff, code)

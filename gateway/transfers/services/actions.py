@@ -1,0 +1,205 @@
+"""Named actions that move a waiting transfer on: what an operator (or a deadline) does for a
+transfer that no automatic step can move.
+
+Each action is one service that checks the state under a row lock and moves the transfer in
+one transaction; ``gateway.transfers.states.ACTIONS`` lists which action serves which state,
+and the admin's actions call these same functions.
+"""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from gateway.common.money import from_base_units, money_round
+from gateway.common.problems import DomainError, InvalidTransitionError
+from gateway.ledger.models import LedgerAccount
+from gateway.ledger.services import credit, debit, ledger_entry_post
+from gateway.transfers.models import HoldKind, Transfer
+from gateway.transfers.services.deposits import (
+    transfer_float_release_if_reserved,
+    transfer_float_reserve_at_funding,
+)
+from gateway.transfers.services.holds import (
+    holds_standing,
+    transfer_hold_clear,
+    transfer_holds_refuse,
+)
+from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.services.payouts import transfer_correction_deadline
+from gateway.transfers.services.quotes import quote_create
+from gateway.transfers.services.refunds import transfer_credited_amount, transfer_refund_record
+from gateway.transfers.states import TransferState
+from ramps.chain.models import Deposit
+from ramps.chain.selectors import deposits_for_address
+from ramps.chain.services import deposit_mark_credited
+
+logger = logging.getLogger(__name__)
+S = TransferState
+K = LedgerAccount.Kind
+
+
+def _reason(note: str) -> str:
+    if not note.strip():
+        raise DomainError("A reason is required.", slug="reason-required", status=422)
+    return " ".join(note.split())
+
+
+# --- a failed payout ------------------------------------------------------------------------
+
+
+def transfer_payout_refund(*, transfer_id: int, actor: str, note: str) -> Transfer:
+    """Refund a transfer whose payout failed: each credited deposit goes back on chain and the
+    float reserved for the payout returns to the free float."""
+    return transfer_refund_record(transfer_id=transfer_id, actor=actor,
+                                  reason=f"payout failed, refunded: {_reason(note)}",
+                                  expect_from=frozenset({S.PAYOUT_FAILED}))
+
+
+def transfer_payout_failed_review(*, transfer_id: int) -> Transfer:
+    """The driver's step for ``payout_failed``: once the corridor's correction window has closed
+    without a correction, the transfer is refunded."""
+    transfer = Transfer.objects.select_related("corridor").get(pk=transfer_id)
+    deadline = transfer_correction_deadline(transfer)
+    if deadline is None or timezone.now() < deadline:
+        return transfer
+    try:
+        return transfer_payout_refund(transfer_id=transfer.pk, actor="deadline",
+                                      note="no correction within the correction window")
+    except DomainError as exc:  # no signer yet, say: stays for an operator, logged
+        logger.error("transfer %s: refund after the correction window failed: %s",
+                     transfer.public_id, exc.detail)
+        return Transfer.objects.get(pk=transfer.pk)
+
+
+# --- an underpayment ------------------------------------------------------------------------
+
+
+def _underpaid(transfer_id: int) -> tuple[Transfer, list[Deposit]]:
+    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    if HoldKind.UNDERPAID not in holds_standing(transfer):
+        raise InvalidTransitionError(f"Transfer {transfer.public_id} is not held as underpaid.")
+    transfer_holds_refuse(transfer=transfer, kinds=frozenset({HoldKind.REORG}),
+                          action="settled")
+    token_id = Transfer.objects.filter(pk=transfer_id).values_list(
+        "corridor__token_id", flat=True).get()
+    deposits = [d for d in deposits_for_address(deposit_address=transfer.deposit_address)
+                if d.status == Deposit.Status.CONFIRMED and not d.flag
+                and d.token_id == token_id and d.credited_at is None]
+    if not deposits:
+        raise InvalidTransitionError(
+            f"Transfer {transfer.public_id} has no confirmed deposit left to settle.")
+    return transfer, deposits
+
+
+def _credit(transfer: Transfer, deposits: list[Deposit]) -> tuple[int, list]:
+    """Mark the deposits credited and return (units, legs): custody in, owed to the sender."""
+    token = transfer.corridor.token
+    units = sum(d.amount for d in deposits)
+    received = owed = money_round(from_base_units(units, token.decimals), token.symbol)
+    for deposit in deposits:
+        deposit_mark_credited(deposit=deposit)
+    return units, [debit(f"assets:custody:{token.chain.caip2}", token.symbol, received,
+                         kind=K.ASSET),
+                   credit(f"liabilities:transfers:{token.symbol}", token.symbol, owed,
+                          kind=K.LIABILITY)]
+
+
+def transfer_underpaid_refund(*, transfer_id: int, operator: str, note: str) -> Transfer:
+    """Return what an underpaid transfer received: the deposits are credited (what the sender
+    is owed) and a refund of each is recorded, with the move to ``refund_pending``."""
+    reason = _reason(note)
+    with transaction.atomic():
+        transfer, deposits = _underpaid(transfer_id)
+        units, legs = _credit(transfer, deposits)
+        ledger_entry_post(reference=f"transfer:{transfer.public_id}:funding",
+                          owner_reference=transfer.reference, legs=legs,
+                          description=f"Underpaid deposit of transfer {transfer.public_id}, "
+                                      "credited for its refund")
+        Transfer.objects.filter(pk=transfer.pk).update(amount_received_base_units=units)
+        return transfer_refund_record(transfer_id=transfer.pk, actor=f"operator:{operator}",
+                                      reason=f"underpaid, refunded: {reason}",
+                                      expect_from=frozenset({S.ON_HOLD}))
+
+
+def transfer_underpaid_accept(*, transfer_id: int, operator: str, note: str) -> Transfer:
+    """Pay out what an underpaid transfer received, at a new firm quote for that amount: the
+    transfer takes the new quote's amounts and goes on as funded (screened, converted, paid).
+    Refused, with the quote's own problem, when the amount received cannot be quoted."""
+    reason = _reason(note)
+    with transaction.atomic():
+        transfer, deposits = _underpaid(transfer_id)
+        token = transfer.corridor.token
+        units = sum(d.amount for d in deposits)
+        received = money_round(from_base_units(units, token.decimals), token.symbol)
+        quote = quote_create(partner=transfer.partner,
+                             sell_asset=f"{token.chain.caip2}/erc20:{token.contract_address}",
+                             amount_in=str(received), currency_out=transfer.currency_out)
+        old_quote = transfer.quote_id
+        quote.used_at = timezone.now()
+        quote.save(update_fields=["used_at", "updated_at"])
+        units, legs = _credit(transfer, deposits)
+        funded = transfer_transition(
+            transfer_id=transfer.pk, to_state=S.FUNDED, actor=f"operator:{operator}",
+            reason=f"underpaid, accepted at a new quote: {reason}"[:300],
+            data={"received": str(received), "quote": str(quote.public_id),
+                  "replaced_quote": old_quote, "amount_out": str(quote.amount_out)},
+            updates={"quote": quote, "amount_in": quote.amount_in,
+                     "amount_in_base_units": units, "amount_received_base_units": units,
+                     "amount_fee": quote.amount_fee, "amount_out": quote.amount_out,
+                     "rate": quote.rate},
+            ledger_reference=f"transfer:{transfer.public_id}:funding",
+            ledger_description=f"Underpaid deposit of transfer {transfer.public_id}, accepted",
+            legs=legs, expect_from=frozenset({S.ON_HOLD}),
+        )
+        transfer_float_reserve_at_funding(transfer=funded)
+        return funded
+
+
+# --- a deep reorganisation ------------------------------------------------------------------
+
+
+def transfer_reorg_clear(*, transfer_id: int, operator: str, note: str) -> Transfer:
+    """Clear a reorg hold once the credited deposits are back on chain and final (re-included
+    in another block); the transfer stays held for any other reason it has."""
+    reason = _reason(note)
+    transfer = Transfer.objects.get(pk=transfer_id)
+    credited = [d for d in deposits_for_address(deposit_address=transfer.deposit_address)
+                if d.credited_at is not None]
+    if not credited or any(d.status != Deposit.Status.CONFIRMED for d in credited):
+        raise InvalidTransitionError(
+            f"Transfer {transfer.public_id}: a credited deposit is still off the chain; cancel "
+            "the transfer as unfunded instead.")
+    return transfer_hold_clear(transfer_id=transfer.pk, kinds=frozenset({HoldKind.REORG}),
+                               actor=f"operator:{operator}",
+                               reason=f"funding back on chain: {reason}")
+
+
+def transfer_funding_lost(*, transfer_id: int, operator: str, note: str) -> Transfer:
+    """Cancel a transfer whose credited funding left the chain in a deep reorg: nothing is paid
+    out or refunded, and the ledger takes back the custody that is no longer there."""
+    reason = _reason(note)
+    with transaction.atomic():
+        transfer = Transfer.objects.select_for_update().select_related(
+            "corridor__token__chain").get(pk=transfer_id)
+        if HoldKind.REORG not in holds_standing(transfer):
+            raise InvalidTransitionError(
+                f"Transfer {transfer.public_id} is not held for a deep reorg.")
+        token = transfer.corridor.token
+        credited = transfer_credited_amount(transfer=transfer)
+        owed = min(credited, transfer.amount_in)
+        legs = [credit(f"assets:custody:{token.chain.caip2}", token.symbol, credited,
+                       kind=K.ASSET)]
+        if owed:
+            legs.append(debit(f"liabilities:transfers:{token.symbol}", token.symbol, owed,
+                              kind=K.LIABILITY))
+        if credited > owed:
+            legs.append(debit("liabilities:overpayments", token.symbol, credited - owed,
+                              kind=K.LIABILITY))
+        transfer_float_release_if_reserved(transfer_reference=transfer.reference)
+        return transfer_transition(
+            transfer_id=transfer.pk, to_state=S.CANCELLED, actor=f"operator:{operator}",
+            reason=f"funding left the chain: {reason}"[:300],
+            ledger_reference=f"transfer:{transfer.public_id}:funding-lost",
+            ledger_description=f"Funding of transfer {transfer.public_id} left the chain",
+            legs=legs if credited else None, expect_from=frozenset({S.ON_HOLD}))
