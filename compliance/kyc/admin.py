@@ -4,12 +4,12 @@ Customers are never edited here: the partner submits fields through the API, and
 actions call ``customer_review``.
 """
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.html import format_html_join
 
 from compliance.kyc.models import Customer, CustomerEvent, KycTier, KycTierCorridorLimit
 from compliance.kyc.services import customer_review
-from gateway.common.problems import DomainError
+from gateway.console.actions import OperatorActionsMixin, operator_action
 
 
 class KycTierCorridorLimitInline(admin.TabularInline):
@@ -34,30 +34,27 @@ class CustomerEventInline(admin.TabularInline):
         return False
 
 
-def _review(modeladmin, request, queryset, *, accept: bool):
-    for customer in queryset:
-        try:
-            customer_review(customer=customer, accept=accept, operator=request.user.get_username(),
-                            message="" if accept else "Rejected after compliance review.")
-        except DomainError as exc:
-            modeladmin.message_user(request, f"{customer.public_id}: {exc.detail}",
-                                    messages.ERROR)
-        else:
-            modeladmin.message_user(request, f"{customer.public_id}: {customer.status}.")
+def _review(request, customer, *, accept: bool, reason: str) -> str:
+    customer_review(customer=customer, accept=accept, operator=request.user.get_username(),
+                    message="" if accept else "Rejected after compliance review.")
+    customer.refresh_from_db()
+    return customer.status
 
 
-@admin.action(description="Accept selected customers (in processing)")
-def accept_customers(modeladmin, request, queryset):
-    _review(modeladmin, request, queryset, accept=True)
+@operator_action(permission="kyc.review_customer", audit_fields=["status", "tier"],
+                 description="Accept selected customers (in processing)")
+def accept_customers(modeladmin, request, customer, reason):
+    return _review(request, customer, accept=True, reason=reason)
 
 
-@admin.action(description="Reject selected customers (in processing)")
-def reject_customers(modeladmin, request, queryset):
-    _review(modeladmin, request, queryset, accept=False)
+@operator_action(permission="kyc.review_customer", audit_fields=["status", "tier"],
+                 description="Reject selected customers (in processing)")
+def reject_customers(modeladmin, request, customer, reason):
+    return _review(request, customer, accept=False, reason=reason)
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(OperatorActionsMixin, admin.ModelAdmin):
     list_display = ("public_id", "partner", "role", "kind", "tier", "status", "created_at")
     list_filter = ("status", "role", "kind", "tier")
     search_fields = ("public_id", "external_id")

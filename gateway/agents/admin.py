@@ -1,7 +1,7 @@
 """Operators manage networks, agents, staff and pickup rules; codes and audits are read-only
 facts, changed only through the services (hold, release, reissue, unlock)."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from gateway.agents.models import (
@@ -21,7 +21,9 @@ from gateway.agents.services import (
     throttle_unlock,
 )
 from gateway.common.admin import ReadOnlyAdmin
-from gateway.common.problems import DomainError
+from gateway.console.actions import OperatorActionsMixin, operator_action
+
+REDEMPTION_AUDIT_FIELDS = ["status", "issue_number", "expires_at"]
 
 
 @admin.register(AgentNetwork)
@@ -58,38 +60,35 @@ class CashPickupCorridorAdmin(admin.ModelAdmin):
     list_display = ["corridor", "network", "pickup_window_seconds", "uncollected_action"]
 
 
-def _each(request, queryset, action, done: str) -> None:
-    for redemption in queryset:
-        try:
-            action(redemption)
-        except DomainError as exc:
-            messages.error(request, f"{redemption.public_id}: {exc.detail}")
-        else:
-            messages.success(request, f"{redemption.public_id}: {done}")
-
-
 @admin.register(Redemption)
-class RedemptionAdmin(ReadOnlyAdmin):
+class RedemptionAdmin(OperatorActionsMixin, ReadOnlyAdmin):
     list_display = ["public_id", "network", "status", "amount", "currency", "expires_at",
                     "issue_number", "paid_by_agent", "paid_at"]
     list_filter = ["status", "network"]
     exclude = ["code_hash", "code_nonce", "id_document"]
     actions = ["hold", "release", "reissue"]
 
-    @admin.action(description="Hold: stop payout of the selected codes")
-    def hold(self, request, queryset):
-        _each(request, queryset, lambda r: redemption_hold(
-            redemption_id=r.pk, operator=request.user.get_username(), hold=True), "held")
+    @operator_action(permission="agents.hold_redemption", audit_fields=REDEMPTION_AUDIT_FIELDS,
+                     description="Hold: stop payout of the selected codes")
+    def hold(self, request, redemption, reason):
+        redemption_hold(redemption_id=redemption.pk, operator=request.user.get_username(),
+                        hold=True)
+        return "held"
 
-    @admin.action(description="Release held codes")
-    def release(self, request, queryset):
-        _each(request, queryset, lambda r: redemption_hold(
-            redemption_id=r.pk, operator=request.user.get_username(), hold=False), "released")
+    @operator_action(permission="agents.hold_redemption", audit_fields=REDEMPTION_AUDIT_FIELDS,
+                     description="Release held codes")
+    def release(self, request, redemption, reason):
+        redemption_hold(redemption_id=redemption.pk, operator=request.user.get_username(),
+                        hold=False)
+        return "released"
 
-    @admin.action(description="Reissue codes (the old code stops working; SMS to recipient)")
-    def reissue(self, request, queryset):
-        _each(request, queryset, lambda r: redemption_reissue(
-            redemption_id=r.pk, actor=f"operator:{request.user.get_username()}"), "reissued")
+    @operator_action(permission="agents.reissue_redemption",
+                     audit_fields=REDEMPTION_AUDIT_FIELDS,
+                     description="Reissue codes (the old code stops working; SMS to recipient)")
+    def reissue(self, request, redemption, reason):
+        redemption_reissue(redemption_id=redemption.pk,
+                           actor=f"operator:{request.user.get_username()}")
+        return "reissued"
 
 
 @admin.register(LookupAudit)
@@ -99,12 +98,13 @@ class LookupAuditAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LookupThrottle)
-class LookupThrottleAdmin(ReadOnlyAdmin):
+class LookupThrottleAdmin(OperatorActionsMixin, ReadOnlyAdmin):
     list_display = ["scope", "subject", "failures", "window_started_at", "locked_until"]
     actions = ["unlock"]
 
-    @admin.action(description="Lift the lockout")
-    def unlock(self, request, queryset):
-        for row in queryset:
-            throttle_unlock(throttle_id=row.pk, operator=request.user.get_username())
-        messages.success(request, "Lockouts lifted.")
+    @operator_action(permission="agents.unlock_throttle",
+                     audit_fields=["failures", "locked_until"], description="Lift the lockout",
+                     subject=lambda throttle: "")
+    def unlock(self, request, throttle, reason):
+        throttle_unlock(throttle_id=throttle.pk, operator=request.user.get_username())
+        return "lockout lifted"

@@ -28,7 +28,7 @@ OPERATOR_PERMISSIONS = [
     ("transfers", "transfer", "retry_payout", "Retry a failed payout"),
     ("transfers", "transfer", "reroute_payout", "Reroute a failed payout to another rail"),
     ("transfers", "transfer", "refund_transfer", "Refund a transfer to its sender"),
-    ("transfers", "transfer", "view_parties", "See the decrypted sender and recipient"),
+    ("transfers", "transfer", "decrypt_parties", "See the decrypted sender and recipient"),
     ("transfers", "transfer", "add_note", "Add an operator note to a transfer"),
     ("webhooks", "webhookdelivery", "resend_delivery", "Send a webhook delivery again"),
     ("cases", "case", "work_case", "Assign, annotate and attach files to compliance cases"),
@@ -54,7 +54,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "agents.reissue_redemption", "agents.unlock_throttle", "console.view_dashboard",
     ],
     "compliance": [
-        "transfers.approve_hold", "transfers.reject_hold", "transfers.view_parties",
+        "transfers.approve_hold", "transfers.reject_hold", "transfers.decrypt_parties",
         "transfers.add_note", "cases.work_case", "kyc.review_customer",
         "compliance.add_screeningwhitelist", "compliance.change_screeningwhitelist",
         "monitoring.add_monitoringrule", "monitoring.change_monitoringrule",

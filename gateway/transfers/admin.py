@@ -4,15 +4,19 @@ Money fields are read-only; an operator acts through actions that call the same 
 rest of the system (approve or reject a held transfer), never by editing a row.
 """
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from gateway.common.problems import DomainError
+from gateway.console.actions import OperatorActionsMixin, operator_action
+from gateway.console.decisions import held_transfer_decide
+from gateway.console.transfer_page import TransferPageMixin
 from gateway.ledger.selectors import entries_for_owner
 from gateway.transfers.models import Corridor, PartnerPricing, Quote, Transfer, TransferEvent
-from gateway.transfers.services import operator_decide, transfer_release_hold
-from gateway.transfers.states import FINAL_STATES, TransferState
+from gateway.transfers.services import transfer_release_hold
+from gateway.transfers.states import TransferState
+
+TRANSFER_AUDIT_FIELDS = ["state", "hold_reason", "compliance_decision"]
 
 _STATE_COLOURS = {
     TransferState.COMPLETED: "#2e7d32", TransferState.REFUNDED: "#6d4c41",
@@ -70,7 +74,7 @@ class TransferEventInline(admin.TabularInline):
 
 
 @admin.register(Transfer)
-class TransferAdmin(admin.ModelAdmin):
+class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
     list_display = ["public_id", "partner", "state", "sender_status", "amount_in", "amount_out",
                     "currency_out", "state_changed_at", "created_at"]
     list_filter = ["state", "corridor", "partner"]
@@ -128,37 +132,26 @@ class TransferAdmin(admin.ModelAdmin):
                            "<th>currency</th></tr>")
         return format_html("<table>{}{}</table>", header, mark_safe("".join(rows)))  # noqa: S308
 
-    def _decide(self, request, queryset, approve: bool) -> None:
-        for transfer in queryset:
-            if transfer.state in FINAL_STATES:
-                continue
-            try:
-                operator_decide(transfer_id=transfer.pk, approve=approve,
-                                operator=request.user.get_username(),
-                                note=f"{'approved' if approve else 'rejected'} in admin")
-                self.message_user(request, f"{transfer.public_id}: "
-                                  f"{'approved' if approve else 'rejected'}.")
-            except DomainError as exc:
-                self.message_user(request, f"{transfer.public_id}: {exc.detail}", messages.ERROR)
+    # Operator actions: each checks its own permission, asks a reason and is audited
+    # (gateway.console.actions). Approve and reject go through the compliance case.
+    @operator_action(permission="transfers.approve_hold", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Approve held transfers (propose, or confirm another's proposal)")
+    def approve_held(self, request, transfer, reason):
+        return held_transfer_decide(transfer_id=transfer.pk, operator=request.user,
+                                    outcome="approve", note=reason)
 
-    @admin.action(description="Approve selected held transfers")
-    def approve_held(self, request, queryset):
-        self._decide(request, queryset, approve=True)
+    @operator_action(permission="transfers.reject_hold", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Reject held transfers (propose, or confirm another's proposal)")
+    def reject_held(self, request, transfer, reason):
+        return held_transfer_decide(transfer_id=transfer.pk, operator=request.user,
+                                    outcome="reject", note=reason)
 
-    @admin.action(description="Release selected transfers held for float or conversion")
-    def release_held(self, request, queryset):
-        for transfer in queryset:
-            try:
-                transfer_release_hold(transfer_id=transfer.pk,
-                                      operator=request.user.get_username(),
-                                      note="released in admin")
-                self.message_user(request, f"{transfer.public_id}: released.")
-            except DomainError as exc:
-                self.message_user(request, f"{transfer.public_id}: {exc.detail}", messages.ERROR)
-
-    @admin.action(description="Reject selected held transfers")
-    def reject_held(self, request, queryset):
-        self._decide(request, queryset, approve=False)
+    @operator_action(permission="transfers.release_hold", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Release transfers held for float or conversion")
+    def release_held(self, request, transfer, reason):
+        transfer_release_hold(transfer_id=transfer.pk, operator=request.user.get_username(),
+                              note=reason)
+        return "released"
 
 
 class PartnerPricingInline(admin.TabularInline):

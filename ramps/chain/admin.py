@@ -1,12 +1,14 @@
 """Operators' view of the watcher: how far each chain is scanned, what failed, what arrived."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from web3 import Web3
 
 from gateway.common.admin import ReadOnlyAdmin
+from gateway.common.problems import DomainError
+from gateway.console.actions import OperatorActionsMixin, operator_action
 from ramps.chain.errors import InvalidXpubError
 from ramps.chain.models import (
     Chain,
@@ -57,7 +59,7 @@ class TokenInline(admin.TabularInline):
 
 
 @admin.register(Chain)
-class ChainAdmin(admin.ModelAdmin):
+class ChainAdmin(OperatorActionsMixin, admin.ModelAdmin):
     form = ChainForm
     list_display = ["caip2", "name", "is_active", "head_block", "cursor_block", "lag",
                     "finality", "confirmations", "log_range_current", "short_error",
@@ -83,20 +85,16 @@ class ChainAdmin(admin.ModelAdmin):
     def short_error(self, obj):
         return obj.last_error[:80]
 
-    @admin.action(description="Scan selected chains now")
-    def scan_now(self, request, queryset):
-        for chain in queryset:
-            result = chain_scan(chain=chain)
-            if result.ok:
-                self.message_user(
-                    request,
-                    f"{chain.caip2}: head {result.head}, cursor {result.cursor}, "
-                    f"{len(result.new_deposits)} new, {len(result.confirmed_deposits)} confirmed, "
-                    f"{len(result.reorged_deposits)} reorged.",
-                    messages.SUCCESS,
-                )
-            else:
-                self.message_user(request, f"{chain.caip2}: {result.error}", messages.ERROR)
+    @operator_action(permission="chain.scan_chain", reason_required=False,
+                     audit_fields=["head_block", "cursor_block"],
+                     description="Scan selected chains now")
+    def scan_now(self, request, chain, reason):
+        result = chain_scan(chain=chain)
+        if not result.ok:
+            raise DomainError(str(result.error), slug="chain-scan-failed", status=502)
+        return (f"head {result.head}, cursor {result.cursor}, {len(result.new_deposits)} new, "
+                f"{len(result.confirmed_deposits)} confirmed, {len(result.reorged_deposits)} "
+                f"reorged")
 
 
 @admin.register(Token)

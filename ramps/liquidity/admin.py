@@ -2,10 +2,12 @@
 order is only changed through the services (the refresh action)."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
+
+from gateway.console.actions import OperatorActionsMixin, operator_action
 
 from .models import ConversionOrder, Venue
-from .services import LiquidityError, conversion_order_refresh
+from .services import conversion_order_refresh
 
 
 class VenueForm(forms.ModelForm):
@@ -44,7 +46,7 @@ class VenueAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConversionOrder)
-class ConversionOrderAdmin(admin.ModelAdmin):
+class ConversionOrderAdmin(OperatorActionsMixin, admin.ModelAdmin):
     list_display = ["client_order_id", "reference", "venue", "symbol", "side", "amount_base",
                     "status", "filled_base", "filled_quote", "average_price", "created_at"]
     list_filter = ["status", "side", "venue"]
@@ -61,14 +63,10 @@ class ConversionOrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Ask the venue about the selected unknown or open orders")
-    def refresh_from_venue(self, request, queryset) -> None:
-        for order in queryset.filter(status__in=[ConversionOrder.Status.UNKNOWN,
-                                                 ConversionOrder.Status.OPEN]):
-            try:
-                order = conversion_order_refresh(order=order)
-            except LiquidityError as exc:
-                self.message_user(request, f"{order.client_order_id}: {exc.detail}",
-                                  messages.ERROR)
-                continue
-            self.message_user(request, f"{order.client_order_id}: {order.status}")
+    @operator_action(permission="liquidity.refresh_order", reason_required=False,
+                     audit_fields=["status", "filled_base", "filled_quote"],
+                     description="Ask the venue about the selected unknown or open orders")
+    def refresh_from_venue(self, request, order, reason) -> str:
+        if order.status not in (ConversionOrder.Status.UNKNOWN, ConversionOrder.Status.OPEN):
+            return f"already {order.status}: not asked"
+        return conversion_order_refresh(order=order).status

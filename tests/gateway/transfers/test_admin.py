@@ -2,7 +2,9 @@ from decimal import Decimal
 
 import pytest
 
+from compliance.cases.models import Case
 from compliance.models import ScreeningDecision
+from gateway.console.models import AuditEvent
 from gateway.ledger.models import LedgerAccount
 from gateway.ledger.services import credit, debit
 from gateway.transfers.models import Transfer
@@ -50,30 +52,98 @@ def test_money_cannot_be_edited_or_added_in_the_admin(admin_client_logged_in):
     assert admin_client_logged_in.get("/admin/ledger/journalentry/add/").status_code == 403
 
 
-def test_operator_approves_a_held_transfer_from_the_admin(admin_client_logged_in,
-                                                          django_capture_on_commit_callbacks):
+def held_transfer():
     transfer = make_transfer(state=TransferState.ON_HOLD)
     held = ScreeningDecision.objects.create(
         subject_reference=transfer.reference, outcome=ScreeningDecision.Outcome.HOLD,
         reasons=[{"rule": "amount-review"}], rules_version="t", list_versions={})
     Transfer.objects.filter(pk=transfer.pk).update(compliance_decision=held)
+    return transfer, held
+
+
+def act(client, action: str, transfer, reason: str = "documents checked", **extra):
+    return client.post("/admin/transfers/transfer/", {
+        "action": action, "_selected_action": [transfer.pk], "confirm": "yes",
+        "reason": reason, **extra}, follow=True)
+
+
+def test_approval_from_the_list_needs_a_second_operator(operator_client,
+                                                        django_capture_on_commit_callbacks):
+    maker = operator_client("amina", roles=["compliance"])
+    checker = operator_client("bongani", roles=["compliance"])
+    transfer, held = held_transfer()
+    # the action first asks for a reason
+    page = maker.post("/admin/transfers/transfer/", {"action": "approve_held",
+                                                      "_selected_action": [transfer.pk]})
+    assert page.status_code == 200
+    assert 'name="reason"' in page.content.decode()
+    transfer.refresh_from_db()
+    assert transfer.state == TransferState.ON_HOLD
+
+    response = act(maker, "approve_held", transfer, "salary slip matches")
+    assert "approve proposed on case" in response.content.decode()
+    transfer.refresh_from_db()
+    assert transfer.state == TransferState.ON_HOLD
+    assert not ScreeningDecision.objects.filter(supersedes=held).exists()
+    assert Case.objects.get(decision=held).status == Case.Status.PENDING_CONFIRMATION
+
+    # the maker cannot confirm their own proposal
+    again = act(maker, "approve_held", transfer, "me again")
+    assert "cannot confirm" in again.content.decode()
+    transfer.refresh_from_db()
+    assert transfer.state == TransferState.ON_HOLD
+    assert not ScreeningDecision.objects.filter(supersedes=held).exists()
+
     with django_capture_on_commit_callbacks(execute=False):
-        response = admin_client_logged_in.post("/admin/transfers/transfer/", {
-            "action": "approve_held", "_selected_action": [transfer.pk]})
-    assert response.status_code == 302
+        act(checker, "approve_held", transfer, "agreed")
     transfer.refresh_from_db()
     assert transfer.state == TransferState.APPROVED
     decision = transfer.compliance_decision
     assert decision.outcome == ScreeningDecision.Outcome.APPROVE
-    assert decision.decided_by == "ops"
+    assert decision.decided_by == "bongani"
     assert decision.supersedes_id == held.pk
-    assert transfer.events.order_by("-id").first().actor == "operator:ops"
+    assert transfer.events.order_by("-id").first().actor == "operator:bongani"
+    case = Case.objects.get(decision=held)
+    assert (case.status, case.proposed_by.username, case.confirmed_by.username) == (
+        "closed", "amina", "bongani")
+    trail = list(AuditEvent.objects.filter(subject_reference=transfer.reference)
+                 .order_by("id").values_list("actor_username", "action", "outcome", "reason"))
+    assert trail == [
+        ("amina", "transfers.approve_held", "done", "salary slip matches"),
+        ("amina", "transfers.approve_held", "failed", "me again"),
+        ("bongani", "transfers.approve_held", "done", "agreed")]
+    last = AuditEvent.objects.filter(subject_reference=transfer.reference).latest("id")
+    assert last.before["state"] == "on_hold"
+    assert last.after["state"] == "approved"
+
+
+def test_a_rejection_cannot_confirm_a_proposed_approval(operator_client):
+    maker = operator_client("amina", roles=["compliance"])
+    other = operator_client("bongani", roles=["compliance"])
+    transfer, held = held_transfer()
+    act(maker, "approve_held", transfer)
+    response = act(other, "reject_held", transfer, "looks wrong")
+    assert "amina proposed to approve" in response.content.decode()
+    transfer.refresh_from_db()
+    assert transfer.state == TransferState.ON_HOLD
+    assert not ScreeningDecision.objects.filter(supersedes=held).exists()
+
+
+def test_an_empty_reason_is_asked_again(operator_client):
+    client = operator_client("amina", roles=["compliance"])
+    transfer, _ = held_transfer()
+    response = client.post("/admin/transfers/transfer/", {
+        "action": "approve_held", "_selected_action": [transfer.pk], "confirm": "yes",
+        "reason": "   "})
+    assert response.status_code == 422
+    assert "A reason is required" in response.content.decode()
+    assert not Case.objects.filter(status=Case.Status.PENDING_CONFIRMATION).exists()
+    assert not AuditEvent.objects.filter(action="transfers.approve_held").exists()
 
 
 def test_approving_a_transfer_that_is_not_held_changes_nothing(admin_client_logged_in):
     transfer = make_transfer(state=TransferState.FUNDED)
-    response = admin_client_logged_in.post("/admin/transfers/transfer/", {
-        "action": "approve_held", "_selected_action": [transfer.pk]}, follow=True)
+    response = act(admin_client_logged_in, "approve_held", transfer)
     assert response.status_code == 200
     transfer.refresh_from_db()
     assert transfer.state == TransferState.FUNDED

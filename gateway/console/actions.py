@@ -1,0 +1,103 @@
+"""Operator actions in the admin: each checks its own permission (not the model's "change"),
+asks for a reason, runs one service per selected object and writes one audit event per object
+with the object's fields before and after.
+
+    @operator_action(permission="transfers.approve_hold", description="...",
+                     audit_fields=["state", "hold_reason"])
+    def approve_held(self, request, transfer, reason):
+        return "proposed"          # a short result shown to the operator
+
+A ``DomainError`` from the service is shown as an error for that object and audited as failed;
+nothing else of that object changes. A ModelAdmin that uses operator actions mixes in
+``OperatorActionsMixin`` so that actions its user may not run are not even offered.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.template.response import TemplateResponse
+
+from gateway.common.problems import DomainError
+from gateway.console.audit import audit_record, snapshot
+from gateway.console.models import AuditEvent
+
+REASON_MAX_LENGTH = 500
+
+
+def _subject_of(obj: models.Model) -> str:
+    reference = getattr(obj, "reference", None) or getattr(obj, "transfer_reference", None)
+    return str(reference or "")
+
+
+def operator_action(*, permission: str, description: str, audit_fields: list[str] | None = None,
+                    reason_required: bool = True, subject: Callable | None = None,
+                    extra_fields: Callable | None = None):
+    """Decorate a per-object admin action (see the module docstring)."""
+
+    def decorate(function):
+        @wraps(function)
+        def action(modeladmin, request, queryset):
+            name = f"{modeladmin.model._meta.app_label}.{function.__name__}"
+            if not request.user.has_perm(permission):
+                audit_record(request=request, action=name, outcome=AuditEvent.Outcome.REFUSED,
+                             detail=f"missing permission {permission}")
+                raise PermissionDenied
+            reason = (request.POST.get("reason") or "").strip()
+            if reason_required and (request.POST.get("confirm") != "yes" or not reason):
+                return _reason_page(modeladmin, request, queryset, description,
+                                    error=bool(request.POST.get("confirm")),
+                                    extra=extra_fields(request) if extra_fields else [])
+            reason = reason[:REASON_MAX_LENGTH]
+            fields = audit_fields or []
+            for obj in queryset.order_by("pk"):
+                before = snapshot(obj, fields)
+                reference = subject(obj) if subject else _subject_of(obj)
+                try:
+                    result = function(modeladmin, request, obj, reason)
+                except DomainError as exc:
+                    modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+                    audit_record(request=request, action=name, obj=obj,
+                                 subject_reference=reference, before=before, reason=reason,
+                                 outcome=AuditEvent.Outcome.FAILED, detail=exc.detail)
+                    continue
+                obj = type(obj)._default_manager.filter(pk=obj.pk).first() or obj
+                audit_record(request=request, action=name, obj=obj, subject_reference=reference,
+                             before=before, after=snapshot(obj, fields), reason=reason,
+                             detail=result or "")
+                modeladmin.message_user(request, f"{obj}: {result or 'done'}.", messages.SUCCESS)
+            return None
+
+        action.required_permission = permission
+        return admin.action(description=description)(action)
+
+    return decorate
+
+
+def _reason_page(modeladmin, request, queryset, description: str, *, error: bool,
+                 extra: list) -> TemplateResponse:
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": description, "opts": opts, "objects": list(queryset[:200]),
+        "count": queryset.count(), "action_name": request.POST.get("action", ""),
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"), "error": error,
+        "reason": request.POST.get("reason", ""), "extra_fields": extra,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/console/action_reason.html", context,
+                            status=422 if error else 200)
+
+
+class OperatorActionsMixin:
+    """Offers only the operator actions the signed-in user holds the permission of."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        return {name: entry for name, entry in actions.items()
+                if request.user.has_perm(getattr(entry[0], "required_permission", "") or "")
+                or not getattr(entry[0], "required_permission", "")}

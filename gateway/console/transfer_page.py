@@ -1,0 +1,120 @@
+"""What the transfer page shows an operator beyond the transfer's own fields: the compliance
+case and decision, every payout attempt with its provider result, the redemption code's state,
+the webhooks sent, the parties (decrypted only for roles allowed to see them) and the transfer's
+part of the audit log."""
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from gateway.console.models import AuditEvent
+
+OPERATOR_FIELDS = ["case_and_decision", "payout_attempts", "redemption_state", "webhooks_sent",
+                   "audit_trail"]
+
+
+def _table(headers: list[str], rows) -> str:
+    head = format_html_join("", "<th scope='col'>{}</th>", ((h,) for h in headers))
+    body = format_html_join("", "<tr>{}</tr>", (
+        (format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows))
+    return format_html("<table class='console-table'><thead><tr>{}</tr></thead><tbody>{}"
+                       "</tbody></table>", head, body)
+
+
+class TransferPageMixin:
+    """Mixed into the transfer's ModelAdmin: read-only sections for the change page."""
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is None:
+            return fieldsets
+        extra = list(OPERATOR_FIELDS)
+        if request.user.has_perm("transfers.decrypt_parties"):
+            extra.insert(0, "parties")
+        return [*fieldsets, ("Operations", {"fields": extra})]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "parties", *OPERATOR_FIELDS]
+
+    @admin.display(description="Parties (decrypted for this page only)")
+    def parties(self, obj) -> str:
+        rows = []
+        for role, data in (("sender", obj.sender), ("recipient", obj.recipient)):
+            for key, value in sorted((data or {}).items()):
+                rows.append((role, key, value))
+        return _table(["party", "field", "value"], rows) if rows else "—"
+
+    @admin.display(description="Compliance case and decision")
+    def case_and_decision(self, obj) -> str:
+        from compliance.cases.models import Case
+        from compliance.models import ScreeningDecision
+
+        decisions = list(ScreeningDecision.objects.filter(
+            subject_reference=obj.reference).order_by("created_at", "pk"))
+        if not decisions:
+            return "—"
+        rows = []
+        for decision in decisions:
+            matches = "; ".join(
+                f"{reason.get('rule', reason.get('kind', '?'))}"
+                + (f" {reason['entry_id']}" if reason.get("entry_id") else "")
+                + (f" ({reason['name']})" if reason.get("name") else "")
+                + (f" score {reason['score']}" if reason.get("score") is not None else "")
+                for reason in decision.reasons)
+            rows.append((decision.created_at.strftime("%Y-%m-%d %H:%M:%S"), decision.outcome,
+                         decision.decided_by or "screening", matches,
+                         decision.rules_version))
+        cases = format_html_join(" ", '<a href="{}">case {} ({})</a>', (
+            (reverse("admin:cases_case_change", args=[case.pk]), str(case.public_id)[:8],
+             case.get_status_display()) for case in Case.objects.filter(
+                decision__subject_reference=obj.reference)))
+        return format_html("{}<p>{}</p>", _table(
+            ["at", "outcome", "by", "reasons, list entry and score", "rules"], rows), cases)
+
+    @admin.display(description="Payout attempts")
+    def payout_attempts(self, obj) -> str:
+        from ramps.payouts.models import PayoutAttempt
+
+        attempts = PayoutAttempt.objects.filter(owner_reference=obj.reference).select_related(
+            "rail").order_by("created_at", "pk")
+        rows = [(attempt.created_at.strftime("%Y-%m-%d %H:%M:%S"), attempt.rail.code,
+                 attempt.reference, attempt.status, attempt.failure_kind or "",
+                 f"{attempt.result_code} {attempt.result_description}".strip(),
+                 attempt.provider_receipt) for attempt in attempts]
+        return _table(["at", "rail", "reference", "status", "failure", "provider result",
+                       "receipt"], rows) if rows else "—"
+
+    @admin.display(description="Redemption code")
+    def redemption_state(self, obj) -> str:
+        from gateway.agents.models import Redemption
+
+        redemption = Redemption.objects.filter(transfer=obj).first()
+        if redemption is None:
+            return "—"
+        return format_html("{} (issue {}, expires {:%Y-%m-%d %H:%M}){}",
+                           redemption.get_status_display(), redemption.issue_number,
+                           redemption.expires_at,
+                           f", paid {redemption.paid_at:%Y-%m-%d %H:%M}"
+                           if getattr(redemption, "paid_at", None) else "")
+
+    @admin.display(description="Webhooks sent")
+    def webhooks_sent(self, obj) -> str:
+        from gateway.webhooks.models import WebhookDelivery
+
+        deliveries = WebhookDelivery.objects.filter(
+            payload__data__id=obj.reference).order_by("created_at", "pk")
+        rows = [(delivery.created_at.strftime("%Y-%m-%d %H:%M:%S"), delivery.event_type,
+                 delivery.status, delivery.attempts, delivery.last_status_code or "",
+                 delivery.last_error[:80]) for delivery in deliveries]
+        return _table(["at", "event", "status", "attempts", "HTTP", "error"],
+                      rows) if rows else "—"
+
+    @admin.display(description="Audit trail")
+    def audit_trail(self, obj) -> str:
+        events = AuditEvent.objects.filter(subject_reference=obj.reference).order_by(
+            "created_at", "id")
+        rows = [(event.created_at.strftime("%Y-%m-%d %H:%M:%S"), event.actor_username,
+                 event.action, event.outcome, event.reason, event.detail[:120],
+                 event.ip_address or "") for event in events]
+        return _table(["at", "who", "action", "outcome", "reason", "result", "IP"],
+                      rows) if rows else "—"
