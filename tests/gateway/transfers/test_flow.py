@@ -244,9 +244,12 @@ def test_the_sandbox_posts_its_results_to_the_live_gateway_and_a_duplicate_is_ig
     add_deposit(transfer)
     assert transfer_advance(transfer_id=transfer.pk).state in (S.PAYOUT_PENDING, S.COMPLETED)
     attempt = PayoutAttempt.objects.get(owner_reference=transfer.reference)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and PayoutCallback.objects.filter(
-            attempt=attempt).count() < 2:
+    # The callback row commits before the view acts on it: wait for both callbacks and for
+    # the transfer's completion, not for the callbacks alone (that raced on a busy machine).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (
+            PayoutCallback.objects.filter(attempt=attempt).count() < 2
+            or Transfer.objects.get(pk=transfer.pk).state != S.COMPLETED):
         time.sleep(0.05)
     transfer.refresh_from_db()
     assert transfer.state == S.COMPLETED
