@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import phonenumbers
 from babel import Locale
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.util import get_cc_module
+
+from gateway.common.phones import PhoneNumberError, phone_e164
 
 # Which python-stdnum module checks which (country, document type). Types follow IVMS101's
 # national identifier codes, plus NIDN for a national identity number (the number, where IVMS101's
@@ -81,13 +82,9 @@ def date_past_clean(value: Any) -> str:
 def phone_clean(value: Any) -> str:
     """E.164 with a leading '+': the number must be valid for its country."""
     try:
-        number = phonenumbers.parse(str(value), None)
-    except phonenumbers.NumberParseException:
-        raise ValueError(f"{value!r} is not an international phone number (+<country>...).") \
-            from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"{value!r} is not a valid phone number.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return phone_e164(value)
+    except PhoneNumberError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def id_type_clean(value: Any) -> str:

@@ -4,7 +4,13 @@
 skipping the depth already held by active firm-quote reservations, takes off the venue's taker
 fee and the payout rail's fee, and returns the best candidate with every candidate's breakdown.
 A venue that cannot serve (thin book, stale book, outside its order limits, unreachable) is
-listed with its reason and left out. When no venue quotes the pair directly, a venue market
+listed with its reason and left out.
+
+Each venue prices the size it can really sell: the amount truncated to its market's amount step
+(``rules.order_amount``), checked against the market's minimum and maximum amount, cost and price
+(``rules.order_check``), so that no quote promises an order the venue would refuse. When every
+venue refuses the size by its rules, the rule's own error is raised (a 422 for the sender), not
+``NoRouteError``. When no venue quotes the pair directly, a venue market
 ``base/X`` is crossed with a fresh ``FxReferenceRate`` X/quote (USDC/USD x USD/KES).
 
 Nothing is rounded here: amounts are exact Decimals; the caller rounds what it promises with
@@ -29,6 +35,16 @@ from django.utils import timezone
 
 from .client import venue_exchange
 from .models import ConversionOrder, FxReferenceRate, LiquidityReservation, Venue
+from .rules import (
+    MarketRules,
+    OrderAboveVenueMaximumError,
+    OrderBelowVenueMinimumError,
+    VenueOrderRuleError,
+    decimal_text,
+    market_rules,
+    order_amount,
+    order_check,
+)
 from .services import (
     InsufficientLiquidityError,
     InvalidConversionError,
@@ -64,6 +80,10 @@ class Candidate:
     amount_quote_net: Decimal | None = None
     book_timestamp: dt.datetime | None = None
     reason: str = ""
+    # The size as the venue takes it (truncated to its amount step); what is priced and sold.
+    amount_base: Decimal | None = None
+    # Set when the venue's order rules refuse the size (not a market condition).
+    rule_error: VenueOrderRuleError | None = None
 
     @property
     def eligible(self) -> bool:
@@ -75,12 +95,16 @@ class Candidate:
                 "amount_quote_gross": text(self.amount_quote_gross),
                 "venue_fee": text(self.venue_fee), "fx_rate": text(self.fx_rate),
                 "fx_source": self.fx_source or None,
-                "amount_quote_net": text(self.amount_quote_net), "reason": self.reason or None}
+                "amount_quote_net": text(self.amount_quote_net),
+                "amount_base": text(self.amount_base), "reason": self.reason or None}
 
 
 @dataclass(frozen=True)
 class RoutedPrice:
     """The chosen venue and what converting ``amount_base`` there gives, all in ``quote``.
+
+    ``amount_base`` is the order size on the chosen venue: ``amount_requested`` truncated to the
+    venue's amount step. The residue is not sold (the caller books it as conversion dust).
 
     For a sell: ``amount_quote_net = amount_quote_gross - venue_fee`` (crossed with the FX
     reference when ``fx_rate`` is set) ``- payout_fee``; ``rate`` is that per base unit, the
@@ -105,11 +129,14 @@ class RoutedPrice:
     candidates: tuple[Candidate, ...] = field(default_factory=tuple)
     fetch_seconds: float = 0.0
     compute_seconds: float = 0.0
+    amount_requested: Decimal | None = None
 
     def breakdown(self) -> dict[str, object]:
         return {
             "venue": self.venue.name, "symbol": self.symbol, "side": self.side,
-            "amount_base": str(self.amount_base), "vwap": str(self.vwap),
+            "amount_base": str(self.amount_base),
+            "amount_requested": str(self.amount_requested or self.amount_base),
+            "vwap": str(self.vwap),
             "amount_quote_gross": str(self.amount_quote_gross),
             "venue_fee": str(self.venue_fee), "venue_fee_rate": str(self.venue.taker_fee_rate),
             "fx_rate": None if self.fx_rate is None else str(self.fx_rate),
@@ -123,6 +150,13 @@ def walk_book_after(levels: list[tuple[Decimal, Decimal]], skip: Decimal,
                     amount: Decimal) -> Decimal | None:
     """Quote amount for taking ``amount`` from ``levels`` (best first) after the first ``skip``
     units, which are held for other quotes; None when the book is too thin."""
+    walked = _walk(levels, skip, amount)
+    return None if walked is None else walked[0]
+
+
+def _walk(levels: list[tuple[Decimal, Decimal]], skip: Decimal,
+          amount: Decimal) -> tuple[Decimal, Decimal] | None:
+    """(quote amount, worst price reached) for ``walk_book_after``."""
     remaining = amount
     amount_quote = Decimal(0)
     for price, volume in levels:
@@ -136,7 +170,7 @@ def walk_book_after(levels: list[tuple[Decimal, Decimal]], skip: Decimal,
         amount_quote += price * take
         remaining -= take
         if remaining == 0:
-            return amount_quote
+            return amount_quote, price
     return None
 
 
@@ -162,10 +196,10 @@ def fx_reference_get(*, base: str, quote: str) -> FxReferenceRate | None:
     return reference
 
 
-def _routes(venue: Venue, base: str, quote: str) -> list[tuple[str, FxReferenceRate | None]]:
-    """(venue symbol, FX leg) pairs that turn base into quote on ``venue``: the direct market
+def _routes(exchange: ccxt.Exchange, base: str,
+            quote: str) -> list[tuple[str, FxReferenceRate | None]]:
+    """(venue symbol, FX leg) pairs that turn base into quote on a venue: the direct market
     first, else each ``base/X`` market whose X has a fresh reference rate to ``quote``."""
-    exchange = venue_exchange(venue)
     direct = f"{base}/{quote}"
     if direct in exchange.markets:
         return [(direct, None)]
@@ -180,7 +214,16 @@ def _routes(venue: Venue, base: str, quote: str) -> list[tuple[str, FxReferenceR
 
 
 def _price_on(venue: Venue, symbol: str, reference: FxReferenceRate | None, *, side: str,
-              amount_base: Decimal, timings: dict[str, float]) -> Candidate:
+              amount_base: Decimal, timings: dict[str, float],
+              rules: MarketRules | None = None) -> Candidate:
+    requested = amount_base
+    if rules is not None:
+        amount_base = order_amount(rules, amount_base)
+        try:
+            order_check(rules, amount=amount_base)
+        except VenueOrderRuleError as exc:
+            return Candidate(venue=venue, symbol=symbol, reason=exc.detail,
+                             amount_base=amount_base, rule_error=exc)
     started = time.perf_counter()
     try:
         book, book_time = _fetch_book(venue, symbol)
@@ -192,12 +235,19 @@ def _price_on(venue: Venue, symbol: str, reference: FxReferenceRate | None, *, s
     try:
         levels = _book_levels(book["bids"] if side == ConversionOrder.Side.SELL else book["asks"])
         held = reserved_depth(venue=venue, symbol=symbol, side=side)
-        gross = walk_book_after(levels, held, amount_base)
-        if gross is None:
+        walked = _walk(levels, held, amount_base)
+        if walked is None:
             depth = sum((volume for _, volume in levels), Decimal(0)) - held
             return Candidate(venue=venue, symbol=symbol, book_timestamp=book_time,
                              reason=f"book too thin: {max(depth, Decimal(0))} free of "
-                                    f"{amount_base}")
+                                    f"{requested}")
+        gross, worst_price = walked
+        if rules is not None:
+            try:
+                order_check(rules, amount=amount_base, price=worst_price, cost=gross)
+            except VenueOrderRuleError as exc:
+                return Candidate(venue=venue, symbol=symbol, book_timestamp=book_time,
+                                 reason=exc.detail, amount_base=amount_base, rule_error=exc)
         fee = gross * venue.taker_fee_rate
         net = gross - fee if side == ConversionOrder.Side.SELL else gross + fee
         fx_rate = None
@@ -207,7 +257,7 @@ def _price_on(venue: Venue, symbol: str, reference: FxReferenceRate | None, *, s
         return Candidate(venue=venue, symbol=symbol, vwap=gross / amount_base,
                          amount_quote_gross=gross, venue_fee=fee, fx_rate=fx_rate,
                          fx_source=reference.source if reference else "", amount_quote_net=net,
-                         book_timestamp=book_time)
+                         book_timestamp=book_time, amount_base=amount_base)
     finally:
         timings["compute"] += time.perf_counter() - fetched
 
@@ -236,18 +286,27 @@ def route_quote(*, venues: Iterable[Venue], side: str, amount_base: Decimal,
         if not venue.is_active:
             continue
         if venue.max_order_base is not None and amount_base > venue.max_order_base:
-            candidates.append(Candidate(venue=venue, symbol=f"{base}/{quote}",
-                                        reason=f"above the venue's order cap of "
-                                               f"{venue.max_order_base}"))
+            reason = f"above the venue's order cap of {venue.max_order_base}"
+            candidates.append(Candidate(
+                venue=venue, symbol=f"{base}/{quote}", reason=reason,
+                rule_error=OrderAboveVenueMaximumError(
+                    f"{amount_base} {base} is {reason} {base}.",
+                    extra={"venue_maximum": decimal_text(venue.max_order_base)})))
             continue
         if venue.min_order_base is not None and amount_base < venue.min_order_base:
-            candidates.append(Candidate(venue=venue, symbol=f"{base}/{quote}",
-                                        reason=f"below the venue's minimum order of "
-                                               f"{venue.min_order_base}"))
+            reason = f"below the venue's minimum order of {venue.min_order_base}"
+            candidates.append(Candidate(
+                venue=venue, symbol=f"{base}/{quote}", reason=reason,
+                rule_error=OrderBelowVenueMinimumError(
+                    f"{amount_base} {base} is {reason} {base}.",
+                    extra={"venue_minimum": decimal_text(venue.min_order_base)})))
             continue
         started = time.perf_counter()
         try:
-            routes = _routes(venue, base, quote)
+            exchange = venue_exchange(venue)
+            routes = _routes(exchange, base, quote)
+            rules = {venue_symbol: market_rules(exchange, venue_symbol)
+                     for venue_symbol, _ in routes}
         except ccxt.BaseError as exc:  # one unreachable venue must not stop routing
             logger.warning("Markets of %s unavailable: %s", venue.name, type(exc).__name__)
             candidates.append(Candidate(venue=venue, symbol=f"{base}/{quote}",
@@ -260,10 +319,19 @@ def route_quote(*, venues: Iterable[Venue], side: str, amount_base: Decimal,
                                         reason="no market and no fresh FX reference"))
         for venue_symbol, reference in routes:
             candidates.append(_price_on(venue, venue_symbol, reference, side=side,
-                                        amount_base=amount_base, timings=timings))
+                                        amount_base=amount_base, timings=timings,
+                                        rules=rules[venue_symbol]))
     started = time.perf_counter()
     eligible = [candidate for candidate in candidates if candidate.eligible]
     if not eligible:
+        extra = {"candidates": [candidate.as_dict() for candidate in candidates]}
+        refused = [c.rule_error for c in candidates if c.rule_error is not None]
+        if candidates and len(refused) == len(candidates):
+            # Every venue's rules refuse the size: the sender has to change it, waiting won't
+            # help. The least demanding refusal is the one to report.
+            below = [e for e in refused if isinstance(e, OrderBelowVenueMinimumError)]
+            error = below[0] if len(below) == len(refused) else refused[0]
+            raise type(error)(error.detail, extra={**error.extra, **extra})
         thin = all(c.reason.startswith("book too thin") for c in candidates) and candidates
         error_class = InsufficientLiquidityError if thin else NoRouteError
         raise error_class(
@@ -279,13 +347,15 @@ def route_quote(*, venues: Iterable[Venue], side: str, amount_base: Decimal,
         best = min(eligible, key=lambda c: c.amount_quote_net)
         net = best.amount_quote_net + payout_fee
     timings["compute"] += time.perf_counter() - started
+    sold = best.amount_base if best.amount_base is not None else amount_base
     return RoutedPrice(
         venue=best.venue, symbol=best.symbol, side=side, base=base, quote=quote,
-        amount_base=amount_base, vwap=best.vwap, amount_quote_gross=best.amount_quote_gross,
+        amount_base=sold, vwap=best.vwap, amount_quote_gross=best.amount_quote_gross,
         venue_fee=best.venue_fee, payout_fee=payout_fee, amount_quote_net=net,
-        rate=net / amount_base, fx_rate=best.fx_rate, fx_source=best.fx_source,
+        rate=net / sold, fx_rate=best.fx_rate, fx_source=best.fx_source,
         book_timestamp=best.book_timestamp, candidates=tuple(candidates),
         fetch_seconds=timings["fetch"], compute_seconds=timings["compute"],
+        amount_requested=amount_base,
     )
 
 
@@ -308,5 +378,5 @@ def route_quote_firm(*, quote_reference: str, venues: Iterable[Venue], side: str
                              symbol=symbol, base=base, quote=quote, payout_fee=payout_fee)
         reservation = liquidity_reserve(quote_reference=quote_reference, venue=routed.venue,
                                         symbol=routed.symbol, side=side,
-                                        amount_base=amount_base, expires_at=expires_at)
+                                        amount_base=routed.amount_base, expires_at=expires_at)
     return routed, reservation

@@ -28,6 +28,7 @@ from .client import (
     venue_exchange,
 )
 from .models import ConversionOrder, FxReferenceRate, LiquidityReservation, Venue
+from .rules import limit_price, market_rules, order_amount
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +164,27 @@ def venue_price_quote(*, venue: Venue, symbol: str, side: str,
                       book_timestamp=book_time)
 
 
+def conversion_order_amount(*, venue: Venue, symbol: str, amount: Decimal) -> Decimal:
+    """What an order for ``amount`` of ``symbol``'s base can carry on ``venue``: ``amount``
+    truncated to the market's amount step (``rules.order_amount``), the same computation the
+    router prices a quote with. The residue stays unsold; the caller books it as dust.
+
+    Reads the venue's markets (cached per process); raises ``VenueUnavailableError`` when they
+    cannot be loaded and ``InvalidConversionError`` for a market the venue does not list.
+    """
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+        raise InvalidConversionError("amount must be a positive Decimal.")
+    try:
+        exchange = venue_exchange(venue)
+        rules = market_rules(exchange, symbol)
+    except ccxt.BadSymbol as exc:
+        raise InvalidConversionError(f"{venue.name} has no market {symbol}.") from exc
+    except ccxt.BaseError as exc:
+        logger.warning("Markets of %s unavailable: %s", venue.name, type(exc).__name__)
+        raise VenueUnavailableError(f"{venue.name} markets unavailable.") from exc
+    return order_amount(rules, amount)
+
+
 def conversion_order_create(*, venue: Venue, reference: str, symbol: str, side: str,
                             amount_base: Decimal) -> ConversionOrder:
     """Store the order (and its client_order_id) without sending it; idempotent by reference.
@@ -238,10 +260,13 @@ def _order_terms(exchange: ccxt.Exchange, order: ConversionOrder) -> tuple[str, 
     limit order at the worst ask needed for the whole amount now, because a ccxt market buy on
     Luno is sized in the quote currency, and the base amount is what the order promises.
     """
-    amount = exchange.amount_to_precision(order.symbol, str(order.amount_base))
-    if Decimal(amount) != order.amount_base:
+    rules = market_rules(exchange, order.symbol)
+    if order_amount(rules, order.amount_base) != order.amount_base:
+        # Orders are sized with ``conversion_order_amount``; this one was not (or the venue's
+        # step changed since): refused here rather than sold short of what was booked.
         raise InvalidConversionError(
             f"{order.amount_base} is finer than the venue's step for {order.symbol}.")
+    amount = str(order.amount_base)
     if order.side == ConversionOrder.Side.SELL:
         return "market", amount, None
     book = exchange.fetch_order_book(order.symbol, 100)
@@ -249,7 +274,7 @@ def _order_terms(exchange: ccxt.Exchange, order: ConversionOrder) -> tuple[str, 
     for price, volume in _book_levels(book["asks"]):
         remaining -= min(volume, remaining)
         if remaining == 0:
-            return "limit", amount, exchange.price_to_precision(order.symbol, str(price))
+            return "limit", amount, str(limit_price(rules, price, side="buy"))
     raise InsufficientLiquidityError(f"Not enough asks to buy {order.amount_base} {order.symbol}.")
 
 

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from gateway.common.phones import PhoneNumberError, phone_parse
+from gateway.common.problems import DomainError
+
 if TYPE_CHECKING:
     from ramps.payouts.models import PayoutAttempt, Rail
 
@@ -83,6 +86,71 @@ class RailCallbackError(RailError):
     """A callback body that does not have the provider's shape."""
 
 
+class RecipientNotPayableError(DomainError):
+    """The rail cannot pay this recipient: refused before any money moves."""
+
+    slug = "invalid-recipient"
+    title = "The recipient cannot be paid on this corridor"
+    status = 422
+
+
+@dataclass(frozen=True)
+class RecipientRules:
+    """Which phone numbers a payout service can pay.
+
+    ``country``: numbers of this ISO 3166 country only. ``operators``: names of the network
+    operators whose lines hold the wallet, as ``phonenumbers`` names the holder of a number's
+    prefix (matched at the start of the name: "MTN" matches "MTN Cameroon"); empty accepts any
+    operator. A number must be a mobile (or a "fixed line or mobile" where the plan cannot tell).
+    """
+
+    service: str
+    country: str
+    operators: tuple[str, ...] = ()
+
+    def check(self, phone: str) -> str:
+        """The number in E.164 if the service can pay it; else ``RecipientNotPayableError``."""
+        try:
+            parsed = phone_parse(phone, default_region=self.country or None)
+        except PhoneNumberError as exc:
+            raise RecipientNotPayableError(str(exc), extra={"reason": "invalid_number"}) from None
+        if self.country and parsed.region != self.country:
+            raise RecipientNotPayableError(
+                f"{parsed.e164} is a number of "
+                f"{parsed.region or 'no country'}; {self.service} pays numbers of {self.country}.",
+                extra={"reason": "wrong_country"})
+        if not parsed.is_mobile:
+            raise RecipientNotPayableError(
+                f"{parsed.e164} is not a mobile number (numbering plan: "
+                f"{parsed.type_name.replace('_', ' ')}); {self.service} pays mobile numbers only.",
+                extra={"reason": "not_mobile"})
+        if self.operators and not any(parsed.operator.lower().startswith(name.lower())
+                                      for name in self.operators):
+            holder = f"a {parsed.operator} line" if parsed.operator else "of no known operator"
+            raise RecipientNotPayableError(
+                f"{parsed.e164} is {holder}; {self.service} pays "
+                f"{' or '.join(self.operators)} lines only.",
+                extra={"reason": "wrong_operator"})
+        return parsed.e164
+
+
+# The operators whose subscribers hold the wallets each service pays, per country. A country
+# missing from a table accepts any mobile of that country (the provider's own account check, where
+# it has one, still runs before paying).
+MPESA_OPERATORS: dict[str, tuple[str, ...]] = {
+    "KE": ("Safaricom",),  # Daraja B2C pays M-PESA customers: Safaricom lines (07xx, 011x)
+    "ET": ("Safaricom",),
+}
+MOMO_OPERATORS: dict[str, tuple[str, ...]] = {
+    "UG": ("MTN",), "GH": ("MTN",), "RW": ("MTN",), "ZM": ("MTN",), "CM": ("MTN",),
+    "CI": ("MTN",), "BJ": ("MTN",), "CG": ("MTN",), "SZ": ("MTN",), "GN": ("MTN", "Areeba"),
+    "LR": ("Lonestar", "MTN"), "NG": ("MTN",), "ZA": ("MTN",),
+}
+
+# Cash pickup needs a number that receives the redemption code by SMS, in any country.
+CASH_PICKUP_RULES = RecipientRules(service="cash pickup", country="")
+
+
 class RailClient(Protocol):
     # True if ``query`` answers synchronously (MoMo); False if the answer arrives as a callback
     # at ``result_url`` (Daraja's transaction status query).
@@ -105,6 +173,16 @@ class RailClient(Protocol):
         """The account's available balance asked synchronously; None when the provider only
         reports it with results (Daraja)."""
         ...
+
+    def recipient_validate(self, phone: str) -> str:
+        """The recipient's number in E.164 if this rail can pay it, checked offline (number
+        type, country, operator); raises ``RecipientNotPayableError`` otherwise."""
+        ...
+
+
+def rail_recipient_validate(rail: Rail, phone: str) -> str:
+    """Check a recipient number against ``rail``'s own rules before any money moves."""
+    return rail_client(rail).recipient_validate(phone)
 
 
 def rail_client(rail: Rail) -> RailClient:

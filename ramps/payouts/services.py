@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import phonenumbers
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -38,8 +37,10 @@ from ramps.payouts.rails import (
     RailCallbackError,
     RailError,
     RailNotSentError,
+    RecipientNotPayableError,
     SubmitOutcome,
     rail_client,
+    rail_recipient_validate,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,22 +90,11 @@ class CallbackRecordResult:
 # -- create ------------------------------------------------------------------------------------
 
 
-def _recipient_e164(recipient_msisdn: str, country: str) -> str:
+def _recipient_e164(rail: Rail, recipient_msisdn: str) -> str:
     try:
-        number = phonenumbers.parse(recipient_msisdn, country)
-    except phonenumbers.NumberParseException as exc:
-        raise PayoutValidationError(f"{recipient_msisdn!r} is not a phone number.") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise PayoutValidationError(f"{recipient_msisdn!r} is not a valid phone number.")
-    region = phonenumbers.region_code_for_number(number)
-    if region != country:
-        raise PayoutValidationError(
-            f"{recipient_msisdn!r} is a number of {region or 'no country'}; this rail pays "
-            f"numbers of {country}.")
-    if phonenumbers.number_type(number) not in (phonenumbers.PhoneNumberType.MOBILE,
-                                                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
-        raise PayoutValidationError(f"{recipient_msisdn!r} is not a mobile number.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return rail_recipient_validate(rail, recipient_msisdn)
+    except RecipientNotPayableError as exc:
+        raise PayoutValidationError(exc.detail, extra=exc.extra) from None
 
 
 def payout_attempt_create(*, rail: Rail, owner_reference: str, amount: Decimal, currency: str,
@@ -126,7 +116,7 @@ def payout_attempt_create(*, rail: Rail, owner_reference: str, amount: Decimal, 
         raise PayoutValidationError(f"Rail {rail.code} pays {rail.currency}, not {currency}.")
     if not isinstance(amount, Decimal):
         raise PayoutValidationError("The amount must be a Decimal.")
-    msisdn = _recipient_e164(recipient_msisdn, rail.country)
+    msisdn = _recipient_e164(rail, recipient_msisdn)
     try:
         rounded = money_round_down(amount, currency, exponent=rail.amount_exponent)
     except ValueError as exc:

@@ -32,6 +32,7 @@ from gateway.treasury.services import (
 from ramps.liquidity.models import ConversionOrder
 from ramps.liquidity.services import (
     VenueUnavailableError,
+    conversion_order_amount,
     conversion_order_create,
     conversion_order_execute,
 )
@@ -78,16 +79,27 @@ def transfer_convert_start(*, transfer_id: int) -> Transfer:
     orders = transfer_orders(transfer=transfer)
     sold = sum((o.filled_base or Decimal(0) for o in orders
                 if o.status == ConversionOrder.Status.PARTIALLY_FILLED), Decimal(0))
+    follow_up = orders and orders[-1].status not in (ConversionOrder.Status.REJECTED,
+                                                     ConversionOrder.Status.PARTIALLY_FILLED)
+    if not follow_up:
+        try:
+            # The quote's amount: what is left unsold, truncated to the venue's step by the
+            # same helper the quote was priced with; the residue is booked as conversion dust.
+            amount_base = conversion_order_amount(venue=venue, symbol=corridor.venue_symbol,
+                                                  amount=_order_amount(transfer) - sold)
+        except VenueUnavailableError as exc:
+            logger.warning("venue unavailable for transfer %s: %s", transfer.public_id,
+                           exc.detail)
+            return transfer  # nothing was recorded; the re-drive tries again
     with transaction.atomic():
-        if orders and orders[-1].status not in (ConversionOrder.Status.REJECTED,
-                                                ConversionOrder.Status.PARTIALLY_FILLED):
+        if follow_up:
             order = orders[-1]
         else:
             reference = (transfer.reference if not orders
                          else f"{transfer.reference}:{len(orders) + 1}")
             order = conversion_order_create(
                 venue=venue, reference=reference, symbol=corridor.venue_symbol,
-                side="sell", amount_base=_order_amount(transfer) - sold,
+                side="sell", amount_base=amount_base,
             )
         return transfer_transition(
             transfer_id=transfer.pk, to_state=S.CONVERTING, reason="conversion order recorded",

@@ -6,7 +6,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import phonenumbers
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -24,9 +23,9 @@ from gateway.partners.models import Partner
 from gateway.transfers.models import Quote, Transfer, TransferEvent
 from gateway.transfers.services.machine import transfer_status_payload
 from gateway.transfers.services.quotes import (
-    InvalidRecipientError,
     QuoteExpiredError,
     QuoteUsedError,
+    recipient_phone_validate,
 )
 from gateway.transfers.states import TransferState
 from gateway.webhooks.services import webhook_event_enqueue
@@ -126,6 +125,11 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
             raise QuoteUsedError(f"Quote {quote_id} was already used.")
         if quote.expires_at <= now:
             raise QuoteExpiredError(f"Quote {quote_id} expired at {quote.expires_at.isoformat()}.")
+        corridor = quote.corridor
+        # Checked before anything is consumed or allocated: a number the rail cannot pay is
+        # refused now, not after the venue order filled.
+        recipient = {**recipient, "phone_number": recipient_phone_validate(
+            corridor=corridor, phone=recipient.get("phone_number", ""))}
         if LiquidityReservation.objects.filter(quote_reference=str(quote.public_id)).exists():
             try:
                 liquidity_reservation_consume(quote_reference=str(quote.public_id))
@@ -133,10 +137,6 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
                 raise QuoteExpiredError(exc.detail) from exc
             except ReservationError as exc:
                 raise QuoteUsedError(exc.detail) from exc
-        corridor = quote.corridor
-        rail_country = corridor.rail.country if corridor.rail else ""
-        recipient = {**recipient, "phone_number": recipient_phone_validate(
-            phone=recipient.get("phone_number", ""), country=rail_country)}
         amount_usd = amount_usd_equivalent(amount=quote.amount_in, asset=quote.sell_asset)
         if travel_rule:
             originator, beneficiary = travel_rule.get("originator"), travel_rule.get("beneficiary")
@@ -172,18 +172,3 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
                               data=transfer_status_payload(transfer))
     return transfer
 
-
-def recipient_phone_validate(*, phone: str, country: str) -> str:
-    """Parse a phone number, check it is a valid number of the rail's country; return E.164."""
-    try:
-        parsed = phonenumbers.parse(phone, country or None)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidRecipientError(f"recipient.phone_number {phone!r}: {exc}") from exc
-    if not phonenumbers.is_valid_number(parsed):
-        raise InvalidRecipientError(f"recipient.phone_number {phone!r} is not a valid number.")
-    region = phonenumbers.region_code_for_number(parsed)
-    if country and region != country:
-        raise InvalidRecipientError(
-            f"recipient.phone_number is a {region} number; this corridor pays out in {country}."
-        )
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -32,6 +32,11 @@ from ramps.liquidity.services import (
     VenueUnavailableError,
     liquidity_reservation_release,
 )
+from ramps.payouts.rails import (
+    CASH_PICKUP_RULES,
+    RecipientNotPayableError,
+    rail_recipient_validate,
+)
 
 logger = logging.getLogger(__name__)
 S = TransferState
@@ -75,6 +80,34 @@ class InvalidRecipientError(DomainError):
     slug = "invalid-recipient"
     title = "The recipient cannot be paid on this corridor"
     status = 422
+
+
+class PayoutBelowMinimumError(DomainError):
+    slug = "below-payout-minimum"
+    title = "The amount paid out would be below the payout rail's minimum"
+    status = 422
+
+
+class PayoutAboveMaximumError(DomainError):
+    slug = "above-payout-maximum"
+    title = "The amount paid out would be above the payout rail's maximum"
+    status = 422
+
+
+# --- recipients -----------------------------------------------------------------------------
+
+
+def recipient_phone_validate(*, corridor: Corridor, phone: str) -> str:
+    """The recipient's number in E.164 if the corridor can pay it, checked before any money
+    moves: the rail's own rules (country, mobile line, the operator whose wallets it pays), or
+    for cash pickup a number that can receive the redemption code by SMS."""
+    try:
+        if corridor.payout_method == Corridor.PayoutMethod.CASH_PICKUP or corridor.rail is None:
+            return CASH_PICKUP_RULES.check(phone)
+        return rail_recipient_validate(corridor.rail, phone)
+    except RecipientNotPayableError as exc:
+        raise InvalidRecipientError(f"recipient.phone_number: {exc.detail}",
+                                    extra=exc.extra) from None
 
 
 # --- quotes ---------------------------------------------------------------------------------
@@ -124,13 +157,24 @@ def pricing_for(*, partner: Partner, corridor: Corridor) -> Pricing:
 
 
 def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
-                 currency_out: str) -> Quote:
+                 currency_out: str, recipient_phone: str = "") -> Quote:
+    """A firm quote for selling ``amount_in``, or the problem that stops the pipeline from
+    executing it, found now rather than after the money moved: the recipient's number (when
+    given) against the rail's rules, the corridor's limits, each venue's order rules (amount
+    step, minimum and maximum size and cost, price range), the rail's payout limits and float.
+
+    The amount sold is the convertible amount truncated to the chosen venue's step (the order
+    later carries exactly that amount); the residue is shown as ``fee_details.rounding`` and
+    booked as conversion dust when the order fills.
+    """
     corridor = corridor_resolve(sell_asset=sell_asset, currency_out=currency_out)
+    if recipient_phone:
+        recipient_phone_validate(corridor=corridor, phone=recipient_phone)
     symbol = corridor.token.symbol
     try:
         amount = parse_amount(amount_in, symbol)
-    except (TypeError, ValueError) as exc:
-        raise InvalidAmountError(str(exc)) from exc
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise InvalidAmountError(str(exc) or f"{amount_in!r} is not a usable amount.") from exc
     if not corridor.min_amount_in <= amount <= corridor.max_amount_in:
         raise InvalidAmountError(
             f"sell_amount must be between {money_round(corridor.min_amount_in, symbol)} and "
@@ -155,22 +199,26 @@ def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
     except (NoRouteError, InsufficientLiquidityError, StaleMarketDataError,
             VenueUnavailableError) as exc:
         raise QuoteUnavailableError(exc.detail) from exc
+    # What the order will carry: the venue's step, truncated (the router priced this amount).
+    sold = routed.amount_base
+    rounding = convertible - sold
     rate = rate_round(routed.rate * (Decimal(1) - pricing.margin_rate))
     # Rounded down to what the rail can pay (M-Pesa pays whole shillings: exponent 0).
     amount_out = money_round_down(
-        convertible * rate, corridor.currency_out,
+        sold * rate, corridor.currency_out,
         exponent=corridor.rail.amount_exponent if corridor.rail is not None else None)
     try:
         if amount_out <= 0:
             raise InvalidAmountError("sell_amount is too small to pay anything out.")
         if corridor.rail is not None:
+            payout_limits_check(rail=corridor.rail, amount_out=amount_out)
             # A quote the rail's float cannot cover is refused now rather than stranded later.
             treasury_float_check(rail_code=corridor.rail.code, currency=corridor.currency_out,
                                  amount=amount_out)
     except FloatShortError as exc:
         liquidity_reservation_release(quote_reference=str(public_id))
         raise QuoteUnavailableError(f"Payout float is short: {exc.detail}") from exc
-    except InvalidAmountError:
+    except (InvalidAmountError, PayoutBelowMinimumError, PayoutAboveMaximumError):
         liquidity_reservation_release(quote_reference=str(public_id))
         raise
     return Quote.objects.create(
@@ -178,8 +226,28 @@ def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
         sell_asset=symbol, amount_in=amount, amount_fee=fee_total, amount_out=amount_out,
         currency_out=corridor.currency_out, rate=rate, venue_rate=rate_round(routed.vwap),
         fee_details={"fixed": str(fee_fixed), "variable": str(fee_variable),
+                     "rounding": str(money_round(rounding, symbol)),
+                     "amount_sold": str(money_round(sold, symbol)),
                      "margin_rate": str(pricing.margin_rate), "asset": symbol,
                      "venue": routed.venue.name, "venue_fee": str(routed.venue_fee),
                      "venue_fee_currency": routed.quote},
         expires_at=reservation.expires_at,
     )
+
+
+def payout_limits_check(*, rail, amount_out: Decimal) -> None:
+    """The rail's smallest and largest payout (``Rail.min_amount`` / ``max_amount``), checked on
+    the amount the recipient would get."""
+    currency = rail.currency
+    minimum, maximum = money_round(rail.min_amount, currency), money_round(rail.max_amount,
+                                                                           currency)
+    if amount_out < minimum:
+        raise PayoutBelowMinimumError(
+            f"The recipient would receive {amount_out} {currency}; {rail.code} pays at least "
+            f"{minimum} {currency}. Send a larger amount.",
+            extra={"amount_out": str(amount_out), "payout_minimum": str(minimum)})
+    if amount_out > maximum:
+        raise PayoutAboveMaximumError(
+            f"The recipient would receive {amount_out} {currency}; {rail.code} pays at most "
+            f"{maximum} {currency}. Send a smaller amount or split the transfer.",
+            extra={"amount_out": str(amount_out), "payout_maximum": str(maximum)})

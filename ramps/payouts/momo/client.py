@@ -18,6 +18,7 @@ from gateway.common.money import money_round
 from ramps.payouts.http import http_timeout, surely_not_sent, token_cache
 from ramps.payouts.rails import (
     FINAL,
+    MOMO_OPERATORS,
     NEEDS_OPERATOR,
     RETRYABLE,
     BalanceReport,
@@ -26,6 +27,7 @@ from ramps.payouts.rails import (
     RailCallbackError,
     RailError,
     RailNotSentError,
+    RecipientRules,
     SubmitOutcome,
 )
 
@@ -104,6 +106,8 @@ class MomoClient:
         self.base_url = rail.base_url.rstrip("/")
         self.credentials: dict[str, Any] = rail.credentials or {}
         self.currency = rail.currency
+        self.recipient_rules = RecipientRules(service="MTN MoMo", country=rail.country,
+                                              operators=MOMO_OPERATORS.get(rail.country, ()))
         self._cache_key = (self.base_url, str(self.credentials.get("api_user", "")))
 
     def _fetch_token(self) -> tuple[str, int]:
@@ -205,6 +209,9 @@ class MomoClient:
         if response.status_code != 200:
             raise RailError(f"MoMo account holder check answered HTTP {response.status_code}")
         return _json(response).get("result") is True
+
+    def recipient_validate(self, phone: str) -> str:
+        return self.recipient_rules.check(phone)
 
     def recipient_active(self, msisdn: str) -> bool | None:
         return self.account_holder_active(msisdn)

@@ -21,12 +21,14 @@ from gateway.common.money import money_round
 from ramps.payouts.http import http_timeout, surely_not_sent, token_cache
 from ramps.payouts.rails import (
     FINAL,
+    MPESA_OPERATORS,
     NEEDS_OPERATOR,
     RETRYABLE,
     CallbackResult,
     RailCallbackError,
     RailError,
     RailNotSentError,
+    RecipientRules,
     SubmitOutcome,
 )
 
@@ -98,6 +100,8 @@ class DarajaClient:
         self.base_url = rail.base_url.rstrip("/")
         self.credentials: dict[str, Any] = rail.credentials or {}
         self.currency = rail.currency
+        self.recipient_rules = RecipientRules(service="M-Pesa", country=rail.country,
+                                              operators=MPESA_OPERATORS.get(rail.country, ()))
         self._cache_key = (self.base_url, str(self.credentials.get("consumer_key", "")))
 
     # -- auth ----------------------------------------------------------------------------------
@@ -188,6 +192,9 @@ class DarajaClient:
                 f"{payload.get('errorCode', payload.get('ResponseCode', ''))} "
                 f"{payload.get('errorMessage', payload.get('ResponseDescription', ''))}".strip())
         return None
+
+    def recipient_validate(self, phone: str) -> str:
+        return self.recipient_rules.check(phone)
 
     def recipient_active(self, msisdn: str) -> bool | None:
         return None  # Daraja B2C has no recipient check; 2040 comes with the result

@@ -1,0 +1,283 @@
+"""Validate before money moves: recipients against the rail's rules, amounts against the rail's
+payout limits and the venue's order rules, at quote and at transfer creation; nothing is held,
+used, allocated or stored when a request is refused."""
+
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rest_framework.test import APIClient
+
+from gateway.common.phones import PhoneNumberError, phone_parse
+from gateway.transfers.models import Corridor, Quote, Transfer
+from gateway.transfers.services import (
+    InvalidRecipientError,
+    quote_create,
+    recipient_phone_validate,
+)
+from ramps.chain.models import DepositAddress
+from ramps.liquidity.models import LiquidityReservation
+from ramps.liquidity.rules import OrderBelowVenueMinimumError
+from ramps.payouts.models import PayoutAttempt, Rail
+from ramps.payouts.rails import (
+    MOMO_OPERATORS,
+    MPESA_OPERATORS,
+    RecipientNotPayableError,
+    RecipientRules,
+)
+from ramps.payouts.services import PayoutValidationError, payout_attempt_create
+from tests.factories import make_corridor, make_partner
+
+PROBLEM = "application/problem+json"
+LANDLINE = "+254202222222"  # Nairobi fixed line: valid, but no M-Pesa wallet
+AIRTEL_KE = "+254733123456"
+SAFARICOM = "+254708374149"
+SAFARICOM_011 = "+254110123456"
+
+
+def fund_rail_float(rail_code: str, amount: Decimal, currency: str = "KES") -> None:
+    from gateway.ledger.services import credit, debit, ledger_entry_post
+
+    ledger_entry_post(reference=f"test:float:{rail_code}:{uuid.uuid4()}", description="float",
+                      legs=[debit(f"assets:float:{rail_code}", currency, amount, kind="asset",
+                                  floor=True),
+                            credit("equity:opening-balances", currency, amount, kind="equity")])
+
+
+@pytest.fixture
+def corridor(exchange_venue):
+    corridor = make_corridor(venue=exchange_venue)
+    fund_rail_float(corridor.rail.code, Decimal("1000000.00"))
+    return corridor
+
+
+@pytest.fixture
+def partner_client(db):
+    partner, key = make_partner()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    client.partner = partner
+    return client
+
+
+def post(client, path, body, **headers):
+    return client.post(path, data=json.dumps(body), content_type="application/json", **headers)
+
+
+def problem(response, status, slug):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["type"] == f"/problems/{slug}"
+    assert body["detail"]
+    return body
+
+
+def quote_for(client, amount="100.00"):
+    response = post(client, "/api/v1/quotes",
+                    {"sell_asset": "USDC:anvil", "sell_amount": amount, "buy_currency": "KES"})
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def create_transfer(client, quote_id, phone):
+    return post(client, "/api/v1/transfers",
+                {"quote_id": quote_id, "sender": {"name": "Amina Odhiambo"},
+                 "recipient": {"name": "Joseph Mwangi", "phone_number": phone}},
+                HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+
+
+# --- recipients at transfer creation ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("phone", "reason", "words"), [
+    (LANDLINE, "not_mobile", "not a mobile number (numbering plan: fixed line)"),
+    (AIRTEL_KE, "wrong_operator", "is a Airtel line; M-Pesa pays Safaricom lines only"),
+    ("+256772123450", "wrong_country", "is a number of UG; M-Pesa pays numbers of KE"),
+    ("+2547083741", "invalid_number", "is not a valid phone number"),
+    ("0708 374", "invalid_number", "is not a valid phone number"),
+    ("call me", "invalid_number", "is not a phone number"),
+])
+def test_a_recipient_the_rail_cannot_pay_is_refused_at_creation_and_nothing_is_used(
+        partner_client, corridor, phone, reason, words):
+    quote_id = quote_for(partner_client)
+    addresses = DepositAddress.objects.count()
+
+    body = problem(create_transfer(partner_client, quote_id, phone), 422, "invalid-recipient")
+
+    assert words in body["detail"]
+    assert body["reason"] == reason
+    assert not Transfer.objects.exists()
+    assert DepositAddress.objects.count() == addresses
+    quote = Quote.objects.get(public_id=quote_id)
+    assert quote.used_at is None
+    # The quote's venue depth is still held: the sender can correct the number and use it.
+    reservation = LiquidityReservation.objects.get(quote_reference=quote_id)
+    assert reservation.status == LiquidityReservation.Status.ACTIVE
+    response = create_transfer(partner_client, quote_id, "0708 374 149")
+    assert response.status_code == 201, response.content
+    transfer = Transfer.objects.get()
+    assert transfer.recipient["phone_number"] == SAFARICOM
+
+
+@pytest.mark.parametrize("phone", [SAFARICOM, SAFARICOM_011, "0712345678", "254708374149"])
+def test_safaricom_numbers_in_any_usual_form_are_accepted_in_e164(partner_client, corridor,
+                                                                  phone):
+    expected = phone_parse(phone, default_region="KE").e164
+    response = create_transfer(partner_client, quote_for(partner_client), phone)
+    assert response.status_code == 201, response.content
+    assert Transfer.objects.get().recipient["phone_number"] == expected
+
+
+# --- recipients at quote -----------------------------------------------------------------------
+
+
+def test_a_quote_asked_with_an_unpayable_recipient_is_refused_before_pricing(corridor,
+                                                                             exchange_sandbox):
+    partner, _ = make_partner()
+    with pytest.raises(InvalidRecipientError, match="fixed line") as refused:
+        quote_create(partner=partner, sell_asset="USDC:anvil", amount_in="100.00",
+                     currency_out="KES", recipient_phone=LANDLINE)
+    assert refused.value.slug == "invalid-recipient"
+    assert not Quote.objects.exists()
+    assert not LiquidityReservation.objects.exists()
+    assert exchange_sandbox.order_attempts == []
+    quote = quote_create(partner=partner, sell_asset="USDC:anvil", amount_in="100.00",
+                         currency_out="KES", recipient_phone=SAFARICOM)
+    assert quote.amount_out > 0
+
+
+def test_momo_pays_only_mtn_lines_of_its_country(db):
+    rail = Rail.objects.create(code="momo-ug-rules", kind=Rail.Kind.MOMO_DISBURSEMENT,
+                               country="UG", currency="UGX", base_url="http://127.0.0.1:1",
+                               min_amount=Decimal("500"), max_amount=Decimal("5000000"))
+    corridor = make_corridor(rail=rail, currency_out="UGX", venue_symbol="USDC/UGX")
+    assert recipient_phone_validate(corridor=corridor, phone="0772 123450") == "+256772123450"
+    with pytest.raises(InvalidRecipientError, match="Airtel line; MTN MoMo pays MTN lines"):
+        recipient_phone_validate(corridor=corridor, phone="+256701234567")
+    with pytest.raises(InvalidRecipientError, match="fixed line"):
+        recipient_phone_validate(corridor=corridor, phone="+256392123456")
+    with pytest.raises(InvalidRecipientError, match="number of KE"):
+        recipient_phone_validate(corridor=corridor, phone=SAFARICOM)
+
+
+def test_cash_pickup_needs_a_number_that_receives_the_code_by_sms(db):
+    corridor = make_corridor(rail=None, payout_method=Corridor.PayoutMethod.CASH_PICKUP)
+    assert recipient_phone_validate(corridor=corridor, phone=AIRTEL_KE) == AIRTEL_KE
+    assert recipient_phone_validate(corridor=corridor, phone="+256772123450") == "+256772123450"
+    with pytest.raises(InvalidRecipientError, match="cash pickup pays mobile numbers only"):
+        recipient_phone_validate(corridor=corridor, phone=LANDLINE)
+    with pytest.raises(InvalidRecipientError, match="international phone number"):
+        recipient_phone_validate(corridor=corridor, phone="0708374149")
+
+
+def test_the_payout_service_applies_the_same_rail_rules(daraja_rail):
+    with pytest.raises(PayoutValidationError, match="Safaricom lines only"):
+        payout_attempt_create(rail=daraja_rail, owner_reference="tr_rules", amount=Decimal("100"),
+                              currency="KES", recipient_msisdn=AIRTEL_KE, remarks="Remittance")
+    assert not PayoutAttempt.objects.exists()
+
+
+KENYAN_NATIONAL = st.from_regex(r"\A(7|1|2|4|5)[0-9]{8}\Z", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(national=KENYAN_NATIONAL)
+def test_mpesa_rules_accept_exactly_the_valid_safaricom_mobiles(national):
+    """Over random Kenyan numbers: accepted iff phonenumbers calls it a valid mobile held by
+    Safaricom, and then always as the E.164 form."""
+    rules = RecipientRules(service="M-Pesa", country="KE", operators=MPESA_OPERATORS["KE"])
+    try:
+        facts = phone_parse("+254" + national)
+    except PhoneNumberError:
+        facts = None
+    payable = (facts is not None and facts.is_mobile and facts.region == "KE"
+               and facts.operator == "Safaricom")
+    if payable:
+        assert rules.check("0" + national) == "+254" + national
+    else:
+        with pytest.raises(RecipientNotPayableError):
+            rules.check("0" + national)
+
+
+@settings(max_examples=200, deadline=None)
+@given(country=st.sampled_from(sorted(MOMO_OPERATORS)), digits=st.from_regex(
+    r"\A[0-9]{7,10}\Z", fullmatch=True))
+def test_momo_rules_never_accept_another_country_or_operator(country, digits):
+    import phonenumbers
+
+    rules = RecipientRules(service="MTN MoMo", country=country,
+                           operators=MOMO_OPERATORS[country])
+    prefix = phonenumbers.country_code_for_region(country)
+    try:
+        e164 = rules.check(f"+{prefix}{digits}")
+    except RecipientNotPayableError:
+        return
+    facts = phone_parse(e164)
+    assert facts.region == country
+    assert facts.is_mobile
+    assert any(facts.operator.startswith(name) for name in MOMO_OPERATORS[country])
+
+
+# --- amounts against the rail and the venue ----------------------------------------------------
+
+
+def test_a_quote_below_the_rails_minimum_payout_is_refused_and_releases_its_depth(
+        partner_client, corridor):
+    Rail.objects.filter(pk=corridor.rail_id).update(min_amount=Decimal("5000"))
+    body = problem(post(partner_client, "/api/v1/quotes",
+                        {"sell_asset": "USDC:anvil", "sell_amount": "20.00",
+                         "buy_currency": "KES"}), 422, "below-payout-minimum")
+    assert body["payout_minimum"] == "5000.00"
+    assert Decimal(body["amount_out"]) < Decimal("5000")
+    assert not Quote.objects.exists()
+    assert set(LiquidityReservation.objects.values_list("status", flat=True)) == {
+        LiquidityReservation.Status.RELEASED}
+
+
+def test_a_quote_above_the_rails_maximum_payout_is_refused(partner_client, corridor):
+    Rail.objects.filter(pk=corridor.rail_id).update(max_amount=Decimal("1000"))
+    body = problem(post(partner_client, "/api/v1/quotes",
+                        {"sell_asset": "USDC:anvil", "sell_amount": "100.00",
+                         "buy_currency": "KES"}), 422, "above-payout-maximum")
+    assert body["payout_maximum"] == "1000.00"
+    assert not Quote.objects.exists()
+    assert not LiquidityReservation.objects.filter(
+        status=LiquidityReservation.Status.ACTIVE).exists()
+
+
+def test_a_conversion_below_the_venues_minimum_order_is_refused_at_quote(corridor,
+                                                                         exchange_sandbox):
+    # 1.20 USDC less 0.50 + 0.6% in fees leaves 0.69 USDC: the sandbox market's minimum is 1.
+    partner, _ = make_partner()
+    with pytest.raises(OrderBelowVenueMinimumError, match="minimum order of 1") as refused:
+        quote_create(partner=partner, sell_asset="USDC:anvil", amount_in="1.20",
+                     currency_out="KES")
+    assert refused.value.status == 422
+    assert refused.value.extra["venue_minimum"] == "1"
+    assert [c["venue"] for c in refused.value.extra["candidates"]] == ["luno-sandbox"]
+    assert not Quote.objects.exists()
+    assert not LiquidityReservation.objects.exists()
+
+
+def test_a_conversion_above_the_venues_cap_is_refused_at_quote_as_a_problem(partner_client,
+                                                                            corridor):
+    corridor.venue.max_order_base = Decimal("50")
+    corridor.venue.save()
+    body = problem(post(partner_client, "/api/v1/quotes",
+                        {"sell_asset": "USDC:anvil", "sell_amount": "100.00",
+                         "buy_currency": "KES"}), 422, "above-venue-maximum")
+    assert body["venue_maximum"] == "50"
+    assert not Quote.objects.exists()
+
+
+@pytest.mark.parametrize("amount", ["1e22", "1E+30", "99999999999999999999999.5"])
+def test_huge_amounts_are_an_invalid_amount_problem_not_a_500(partner_client, corridor, amount):
+    problem(post(partner_client, "/api/v1/quotes",
+                 {"sell_asset": "USDC:anvil", "sell_amount": amount, "buy_currency": "KES"}),
+            422, "invalid-amount")
+    assert not Quote.objects.exists()
+
