@@ -194,6 +194,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The webhooks section (the events partners receive) is an OpenAPI 3.1 feature.
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": ["gateway.webhooks.schema.transfer_event", "gateway.webhooks.schema.ping",
+                 "gateway.webhooks.schema.endpoint_disabled"],
 }
 
 # Celery: Redis in production and tests; the demo uses kombu's filesystem transport so that it
@@ -244,10 +248,41 @@ CELERY_BEAT_SCHEDULE = {
                            "schedule": 300.0},
     "treasury-reconcile": {"task": "treasury.reconcile",
                            "schedule": env.float("TREASURY_RECONCILE_SECONDS", default=3600.0)},
+    "webhook-events-cleanup": {"task": "gateway.webhooks.tasks.webhook_events_cleanup",
+                               "schedule": 3600.0},
 }
 
 # Outbound HTTP calls (providers, venues, webhooks) never wait longer than this.
 OUTBOUND_HTTP_TIMEOUT_SECONDS = env.float("OUTBOUND_HTTP_TIMEOUT_SECONDS", default=10.0)
+# Webhooks (gateway.webhooks). Endpoint URLs: https and public addresses only, outside demo mode.
+WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=not DEMO)
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEMO)
+WEBHOOK_MAX_ENDPOINTS_PER_PARTNER = env.int("WEBHOOK_MAX_ENDPOINTS_PER_PARTNER", default=10)
+# Retries: attempt n waits BASE * FACTOR**(n-1) seconds (at most MAX_DELAY), +/- JITTER; the
+# defaults make 12 attempts over about 22.5 hours.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=12)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
+WEBHOOK_RETRY_FACTOR = env.float("WEBHOOK_RETRY_FACTOR", default=3.0)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", default=6 * 3600.0)
+WEBHOOK_RETRY_JITTER = env.float("WEBHOOK_RETRY_JITTER", default=0.2)
+# An endpoint with no success for this long is disabled (a 410 Gone disables it at once).
+WEBHOOK_ENDPOINT_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_ENDPOINT_DISABLE_AFTER_SECONDS",
+                                                   default=3 * 86400.0)
+# A claimed attempt not recorded within this lease is taken over by another worker.
+WEBHOOK_CLAIM_SECONDS = env.float("WEBHOOK_CLAIM_SECONDS", default=60.0)
+# A later event of a transfer waits at most this long behind an earlier one being retried.
+WEBHOOK_ORDER_MAX_WAIT_SECONDS = env.float("WEBHOOK_ORDER_MAX_WAIT_SECONDS", default=300.0)
+# Sender threads per worker process; attempts in flight per endpoint (a slow endpoint holds no
+# more threads than this); deliveries a thread sends for one endpoint before it lets go.
+WEBHOOK_SENDER_THREADS = env.int("WEBHOOK_SENDER_THREADS", default=16)
+WEBHOOK_ENDPOINT_MAX_IN_FLIGHT = env.int("WEBHOOK_ENDPOINT_MAX_IN_FLIGHT", default=4)
+WEBHOOK_DRAIN_LIMIT = env.int("WEBHOOK_DRAIN_LIMIT", default=200)
+WEBHOOK_REDRIVE_LIMIT = env.int("WEBHOOK_REDRIVE_LIMIT", default=500)
+# Secret rotation: how long the previous secret also signs (default, and the most allowed).
+WEBHOOK_SECRET_GRACE_SECONDS = env.int("WEBHOOK_SECRET_GRACE_SECONDS", default=86400)
+WEBHOOK_SECRET_GRACE_MAX_SECONDS = env.int("WEBHOOK_SECRET_GRACE_MAX_SECONDS", default=7 * 86400)
+# Events stay in GET /api/v1/events (and their deliveries in the lists) this long.
+WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 # A transfer left in a non-final state longer than this is re-driven by the periodic task.
 TRANSFER_STUCK_AFTER_SECONDS = env.int("TRANSFER_STUCK_AFTER_SECONDS", default=30)
 # Chain signer (sweeps and refunds), kept apart from the watcher, which never holds a key:

@@ -9,12 +9,14 @@ from gateway.agents.urls import api_urlpatterns as agent_api_urlpatterns
 from gateway.agents.urls import portal_urlpatterns as agent_portal_urlpatterns
 from gateway.common.problems import json_problem_view
 from gateway.transfers.urls import api_urlpatterns, callback_urlpatterns
+from gateway.webhooks.urls import api_urlpatterns as webhook_api_urlpatterns
 
 urlpatterns = [
     path("api/v1/", include("compliance.kyc.urls")),
     path("api/v1/", include("compliance.monitoring.urls")),
     path("api/v1/", include(agent_api_urlpatterns)),
     path("api/v1/", include(api_urlpatterns)),
+    path("api/v1/", include(webhook_api_urlpatterns)),
     path("agents/", include((agent_portal_urlpatterns, "agents"))),
     path("callbacks/", include(callback_urlpatterns)),
     path("admin/", admin.site.urls),

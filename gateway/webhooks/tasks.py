@@ -1,25 +1,31 @@
 """Thin tasks: take an id, call one service."""
 
 from celery import shared_task
-from django.utils import timezone
+from django.conf import settings
 
-from gateway.webhooks.models import WebhookDelivery
-from gateway.webhooks.services import webhook_delivery_send
+from gateway.webhooks.services import (
+    webhook_deliveries_due,
+    webhook_delivery_submit,
+    webhook_events_cleanup,
+)
 
 
 @shared_task(name="gateway.webhooks.tasks.webhook_deliver")
 def webhook_deliver(delivery_id: int) -> None:
-    webhook_delivery_send(delivery_id=delivery_id)
+    """Hand the delivery to this worker process's sender threads; returns at once."""
+    webhook_delivery_submit(delivery_id=delivery_id)
 
 
 @shared_task(name="gateway.webhooks.tasks.webhooks_redrive")
 def webhooks_redrive() -> int:
-    """Send what is due: retries, and deliveries whose first message was lost."""
-    due = list(
-        WebhookDelivery.objects.filter(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
-        ).values_list("pk", flat=True)[:500]
-    )
+    """Hand over what is due: retries, deliveries whose message was lost, claims that lapsed.
+    Queuing a delivery early does nothing: it is claimed only once due."""
+    due = webhook_deliveries_due(limit=settings.WEBHOOK_REDRIVE_LIMIT)
     for pk in due:
         webhook_deliver.delay(pk)
     return len(due)
+
+
+@shared_task(name="gateway.webhooks.tasks.webhook_events_cleanup")
+def webhook_events_cleanup_task() -> int:
+    return webhook_events_cleanup()

@@ -14,7 +14,7 @@ from gateway.ledger.services import (
 )
 from gateway.transfers.models import Transfer, TransferEvent
 from gateway.transfers.states import FINAL_STATES, TransferState, can_transition
-from gateway.webhooks.services import webhook_event_enqueue
+from gateway.webhooks.services import transfer_event_type, webhook_event_enqueue
 from ramps.chain.services import (
     deposit_address_close,
 )
@@ -28,8 +28,10 @@ K = LedgerAccount.Kind
 
 
 def transfer_status_payload(transfer: Transfer) -> dict[str, Any]:
-    return {"id": str(transfer.public_id), "status": transfer.sender_status,
-            "state": transfer.state, "external_id": transfer.external_id}
+    """The transfer as ``GET /api/v1/transfers/{id}`` shows it (what every event carries)."""
+    from gateway.webhooks.transfers import transfer_representation
+
+    return transfer_representation(transfer_id=transfer.pk)
 
 
 def transfer_transition(*, transfer_id: int, to_state: str, reason: str = "",
@@ -73,7 +75,8 @@ def transfer_transition(*, transfer_id: int, to_state: str, reason: str = "",
         if legs:
             ledger_entry_post(reference=ledger_reference, description=ledger_description,
                               legs=legs, owner_reference=transfer.reference)
-        webhook_event_enqueue(partner_id=transfer.partner_id, event_type="transfer.updated",
+        webhook_event_enqueue(partner_id=transfer.partner_id, transfer_id=transfer.pk,
+                              event_type=transfer_event_type(to_state),
                               data=transfer_status_payload(transfer))
         if to_state not in FINAL_STATES:
             transfer_advance_enqueue(transfer_id=transfer.pk)
