@@ -185,8 +185,8 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
     driver sends the recorded attempt after commit, exactly once.
     """
     with transaction.atomic():
-        transfer = (Transfer.objects.select_for_update().select_related("corridor__rail")
-                    .get(pk=transfer_id))
+        transfer = (Transfer.objects.select_for_update(of=("self",))
+                    .select_related("corridor__rail").get(pk=transfer_id))
         if transfer.state != S.PAYOUT_FAILED:
             raise InvalidTransitionError(
                 f"Transfer {transfer.public_id} is {transfer.state}; only a failed payout can "
