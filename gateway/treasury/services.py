@@ -231,7 +231,11 @@ def treasury_refills_propose() -> list[RefillProposal]:
     target, capped by the currency's exposure limit; place it as a conversion order when the
     policy says so. The order itself is sent by ``conversion_order_execute`` (a task)."""
     from ramps.liquidity.router import route_quote
-    from ramps.liquidity.services import LiquidityError, conversion_order_create
+    from ramps.liquidity.services import (
+        LiquidityError,
+        conversion_order_amount,
+        conversion_order_create,
+    )
 
     proposals = []
     for policy in FloatPolicy.objects.select_related("venue"):
@@ -262,7 +266,10 @@ def treasury_refills_propose() -> list[RefillProposal]:
                 amount_base = money_round(wanted / probe.rate, base_symbol)
                 routed = route_quote(venues=[policy.venue], symbol=policy.venue_symbol,
                                      side="sell", amount_base=amount_base)
-                amount_base = money_round(wanted / routed.rate, base_symbol)
+                # On the venue's amount step (truncated), or the venue refuses the order.
+                amount_base = conversion_order_amount(
+                    venue=policy.venue, symbol=policy.venue_symbol,
+                    amount=money_round(wanted / routed.rate, base_symbol))
             except (LiquidityError, ccxt.BaseError) as exc:
                 logger.warning("Refill of %s not priced: %s", policy.rail_code, exc)
         proposal = RefillProposal.objects.create(

@@ -29,6 +29,7 @@ from gateway.treasury.services import (
     treasury_refills_propose,
 )
 from ramps.liquidity.models import ConversionOrder
+from ramps.liquidity.services import conversion_order_execute
 
 K_ASSET, K_EQUITY = "asset", "equity"
 
@@ -190,10 +191,12 @@ def test_refill_proposed_and_placed_under_threshold_capped_by_exposure(exchange_
 
     [proposal] = treasury_refills_propose()
 
-    # target 10000 capped at 6000 held in all: 5000 KES more; 5000 / (100 x 0.998)
+    # target 10000 capped at 6000 held in all: 5000 KES more; 5000 / (100 x 0.998) = 50.1002,
+    # truncated to the market's 0.01 step so that the venue takes the order.
     assert proposal.amount_quote == Decimal("5000.00")
-    assert proposal.amount_base == Decimal("50.100200")
+    assert proposal.amount_base == Decimal("50.10")
     assert proposal.status == RefillProposal.Status.PLACED
     order = ConversionOrder.objects.get(reference=proposal.order_reference)
-    assert (order.side, order.amount_base, order.status) == ("sell", Decimal("50.100200"),
+    assert (order.side, order.amount_base, order.status) == ("sell", Decimal("50.10"),
                                                              "created")
+    assert conversion_order_execute(order=order).status == ConversionOrder.Status.FILLED

@@ -248,3 +248,81 @@ def test_expiry_task_closes_only_past_reservations(venues):
     live.refresh_from_db()
     old.refresh_from_db()
     assert (live.status, old.status) == ("active", "expired")
+
+
+# -- venue order rules (ccxt market precision and limits) -------------------------------------
+
+
+def test_each_venue_prices_the_amount_its_market_can_take(venues):
+    luno, bitso = venues
+
+    routed = _route([luno], "40.123456")
+
+    # Luno's USDC/KES takes 0.01 steps: 40.12 is sold and priced, the rest is not.
+    assert (routed.amount_base, routed.amount_requested) == (Decimal("40.12"),
+                                                             Decimal("40.123456"))
+    assert routed.amount_quote_gross == Decimal("40.12") * Decimal("129.00")
+    assert routed.rate == routed.amount_quote_net / Decimal("40.12")
+    both = _route(venues, "40.123456")
+    by_venue = {c.venue.name: c.amount_base for c in both.candidates}
+    assert by_venue == {"luno-sandbox": Decimal("40.12"), "bitso-kes": Decimal("40.123456")}
+    assert both.venue == bitso
+    assert both.amount_base == Decimal("40.123456")
+
+
+def test_a_firm_quote_holds_the_truncated_amount(venues):
+    luno, _bitso = venues
+
+    routed, reservation = route_quote_firm(quote_reference="q-step", venues=[luno],
+                                           symbol="USDC/KES", side="sell",
+                                           amount_base=Decimal("10.999999"))
+
+    assert routed.amount_base == reservation.amount_base == Decimal("10.99")
+
+
+def test_a_size_every_venue_refuses_by_its_rules_is_a_422_naming_the_rule(venues):
+    from ramps.liquidity.rules import OrderBelowVenueMinimumError
+
+    with pytest.raises(OrderBelowVenueMinimumError) as refused:
+        _route(venues, "0.5")
+
+    assert refused.value.status == 422
+    assert refused.value.extra["venue_minimum"] == "1"
+    reasons = [c["reason"] for c in refused.value.extra["candidates"]]
+    assert reasons == ["0.5 USDC is below the venue's minimum order of 1 USDC on USDC/KES.",
+                       "0.5 USDC is below the venue's minimum order of 1 USDC on USDC/KES."]
+    assert not LiquidityReservation.objects.exists()
+
+
+def test_a_size_below_one_step_is_refused_as_below_the_minimum(venues):
+    from ramps.liquidity.rules import OrderBelowVenueMinimumError
+
+    luno, _bitso = venues
+    with pytest.raises(OrderBelowVenueMinimumError, match="Less than one USDC step"):
+        _route([luno], "0.009")
+
+
+def test_a_rule_refusal_next_to_an_unreachable_venue_is_no_route(venues):
+    luno, _bitso = venues
+    down = Venue.objects.create(name="down", exchange_id="bitso",
+                                api_base_url="http://127.0.0.1:1", api_key="k", api_secret="s")
+
+    with pytest.raises(NoRouteError) as no_route:
+        _route([luno, down], "0.5")
+
+    assert no_route.value.status == 503
+    assert [c["venue"] for c in no_route.value.extra["candidates"]] == ["luno-sandbox", "down"]
+
+
+def test_a_venue_cap_below_the_size_on_every_venue_is_above_venue_maximum(venues):
+    from ramps.liquidity.rules import OrderAboveVenueMaximumError
+
+    luno, bitso = venues
+    Venue.objects.filter(pk__in=[luno.pk, bitso.pk]).update(max_order_base=Decimal("30"))
+    luno.refresh_from_db()
+    bitso.refresh_from_db()
+
+    with pytest.raises(OrderAboveVenueMaximumError) as refused:
+        _route([luno, bitso], "40")
+
+    assert refused.value.extra["venue_maximum"] == "30"
