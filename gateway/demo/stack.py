@@ -134,8 +134,8 @@ def sandbox_start(stack: Stack, *, ports: dict[str, int], timeout: float = 30) -
     raise StackError(f"the sandbox simulators did not start within {timeout:.0f}s")
 
 
-def web_start(stack: Stack, *, port: int, timeout: float = 30) -> str:
-    stack.spawn("web", [python(), "-m", "gunicorn", "gateway.wsgi", "--bind",
+def web_start(stack: Stack, *, port: int, timeout: float = 30, name: str = "web") -> str:
+    stack.spawn(name, [python(), "-m", "gunicorn", "gateway.wsgi", "--bind",
                         f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
                         "--timeout", "60", "--access-logfile", "-"])
     base = f"http://127.0.0.1:{port}"
@@ -151,9 +151,18 @@ def web_start(stack: Stack, *, port: int, timeout: float = 30) -> str:
     raise StackError(f"the web server did not answer on {base} within {timeout:.0f}s")
 
 
+def worker_start(stack: Stack, *, name: str = "worker") -> None:
+    stack.spawn(name, [python(), "-m", "celery", "-A", "gateway", "worker",
+                       "--loglevel", "INFO", "--concurrency", "2", "--hostname",
+                       f"demo-worker-{os.getpid()}@%h"])
+
+
+def beat_start(stack: Stack, *, name: str = "beat") -> None:
+    stack.spawn(name, [python(), "-m", "celery", "-A", "gateway", "beat", "--loglevel",
+                       "INFO", "--schedule", str(stack.var_dir / "celerybeat-schedule")])
+
+
 def workers_start(stack: Stack) -> None:
-    stack.spawn("worker", [python(), "-m", "celery", "-A", "gateway", "worker",
-                           "--loglevel", "INFO", "--concurrency", "2", "--hostname",
-                           f"demo-worker-{os.getpid()}@%h"])
-    stack.spawn("beat", [python(), "-m", "celery", "-A", "gateway", "beat", "--loglevel",
-                         "INFO", "--schedule", str(stack.var_dir / "celerybeat-schedule")])
+    """The Celery worker and beat; each can also be (re)started alone (bench.faults does)."""
+    worker_start(stack)
+    beat_start(stack)

@@ -1,0 +1,925 @@
+"""Fault injection over the whole stack: many transfers, processes killed at random, then proof.
+
+``python -m bench.faults`` drives at least 200 transfers (``--quick``: one of each scenario)
+through the real parts on PostgreSQL and Redis: anvil with the project's ERC-20, the sandbox
+simulators in their own process (exchange, Daraja, MoMo), gunicorn, a Celery worker and beat.
+The scenarios cover every sandbox scenario of both mobile-money rails, cash pickup (collected
+and not), underpayments, overpayments, unpaid transfers, sanctions holds (a listed name),
+amount reviews, a conversion the venue rejects and reorgs (a deposit dropped, or moved to
+another block, by ``anvil_reorg``). Meanwhile the worker, beat and web processes are killed with
+SIGKILL at seeded random moments and restarted.
+
+At the end the run takes the named actions that waiting transfers list (an operator's approve
+or reject, a release, the agent paying the cash, the pickup deadline); an action the code does
+not offer yet leaves the transfer ``stranded``, with its state and reason. Then it checks:
+every transfer final; at most one payment per transfer in the sandboxes' own records; every
+refund on chain exactly once; the ledger balanced per currency and no liability left on a
+final transfer. It prints counts per scenario and end state, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Anvil dev accounts: 0 deploys and mints, 2 is the gateway's hot wallet (refunds), 3..8 pay
+# ordinary transfers, 9 pays only the transfers whose deposit a reorg removes (so that dropping
+# its transaction never leaves another sender with a nonce gap).
+HOT_WALLET_INDEX = 2
+PAYER_INDICES = (3, 4, 5, 6, 7, 8)
+REORG_PAYER_INDEX = 9
+TOKEN_DECIMALS = 6
+CONFIRMATIONS = 3
+BLOCK_TIME = 1.0
+LISTED_NAME = "Ayman Al Zawahiri"  # an SDN entry of the shipped OFAC list
+PROCESS_ROLES = ("worker", "beat", "web")
+FINAL_STATES = frozenset({"completed", "refunded", "expired", "cancelled"})
+
+RAIL_SCENARIOS = {  # last digit of the recipient number -> the sandboxes' scenario
+    "0": "success", "1": "insufficient_float", "2": "invalid_recipient", "3": "provider_error",
+    "4": "no_callback", "5": "duplicate_callback", "6": "timeout_after_payment",
+    "7": "stuck_pending", "8": "delayed_callback",
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    route: str                      # mpesa | momo | cash
+    digit: str = "0"                # last digit of the recipient number: the rail scenario
+    paid: Decimal = Decimal(1)      # share of the amount the sender pays (0: nothing)
+    recipient_name: str = "Joseph Mwangi"
+    reject_conversion: bool = False
+    reorg: str = ""                 # drop (sender pays again) | move (mined in another block)
+    cash: str = ""                  # collect | uncollected
+    review: bool = False            # amount at the corridor's review threshold
+    operator: str = "approve"       # what the operator decides on a compliance hold
+
+
+def scenario_catalog() -> list[Scenario]:
+    catalog = [Scenario(f"{route}:{name}", route, digit=digit)
+               for route in ("mpesa", "momo") for digit, name in RAIL_SCENARIOS.items()]
+    return catalog + [
+        Scenario("cash:collected", "cash", cash="collect"),
+        Scenario("cash:uncollected", "cash", cash="uncollected"),
+        Scenario("underpaid", "mpesa", paid=Decimal("0.6")),
+        Scenario("overpaid", "mpesa", paid=Decimal("1.25")),
+        Scenario("unpaid", "mpesa", paid=Decimal(0)),
+        Scenario("sanctions-hold:approve", "mpesa", recipient_name=LISTED_NAME),
+        Scenario("sanctions-hold:reject", "mpesa", recipient_name=LISTED_NAME,
+                 operator="reject"),
+        Scenario("amount-review", "momo", review=True),
+        Scenario("conversion-rejected", "mpesa", reject_conversion=True),
+        Scenario("reorg:drop", "mpesa", reorg="drop"),
+        Scenario("reorg:move", "momo", reorg="move"),
+    ]
+
+
+@dataclass
+class Plan:
+    transfers: int
+    seed: int
+    pace: tuple[float, float]        # seconds between two new transfers
+    kill_every: tuple[float, float]  # seconds between two kills
+    down_for: tuple[float, float]    # seconds a killed process stays down
+    deposit_window: int              # seconds (TRANSFER_DEPOSIT_WINDOW_SECONDS)
+    pickup_window: int               # seconds a cash code can be collected
+    settle_timeout: float
+    keep: bool = False
+
+    @classmethod
+    def make(cls, *, quick: bool, transfers: int | None, seed: int, keep: bool) -> Plan:
+        count = transfers or (len(scenario_catalog()) if quick else 203)
+        if quick:
+            return cls(count, seed, (0.2, 0.6), (4.0, 8.0), (0.3, 1.5), 30, 25, 60.0, keep)
+        return cls(count, seed, (0.3, 0.9), (6.0, 15.0), (0.3, 2.0), 150, 60, 240.0, keep)
+
+    def scenarios(self) -> list[Scenario]:
+        catalog = scenario_catalog()
+        chosen = [catalog[index % len(catalog)] for index in range(self.transfers)]
+        random.Random(self.seed).shuffle(chosen)
+        return chosen
+
+
+@dataclass
+class Sent:
+    """One transfer the run created, and what it knows about it."""
+
+    scenario: Scenario
+    public_id: str
+    amount: Decimal
+    deposit_address: str
+    amount_base_units: int
+    tx_hashes: list[str] = field(default_factory=list)
+    collected: bool = False
+    actions: list[str] = field(default_factory=list)
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+class Chaos:
+    """Owns the web, worker and beat processes: starts them, kills one with SIGKILL at seeded
+    random moments, restarts it after a short outage."""
+
+    def __init__(self, stack: Any, *, web_port: int, rng: random.Random, plan: Plan) -> None:
+        self.stack = stack
+        self.web_port = web_port
+        self.rng = rng
+        self.plan = plan
+        self.kills: Counter[str] = Counter()
+        self.starts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.errors: list[str] = []
+
+    def _live(self, role: str) -> list[Any]:
+        return [child for child in self.stack.children
+                if child.name.split(".")[0] == role and child.process.poll() is None]
+
+    def start(self, role: str) -> None:
+        from gateway.demo.stack import beat_start, web_start, worker_start
+
+        number = self.starts[role]
+        name = role if number == 0 else f"{role}.{number}"
+        self.starts[role] += 1
+        if role == "web":
+            web_start(self.stack, port=self.web_port, name=name, timeout=60)
+        elif role == "worker":
+            worker_start(self.stack, name=name)
+        else:
+            beat_start(self.stack, name=name)
+
+    def kill(self, role: str) -> None:
+        for child in self._live(role):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.process.pid, signal.SIGKILL)  # the whole group: gunicorn's
+            child.process.wait(timeout=10)                     # and Celery's children too
+            self.stack.children.remove(child)
+        self.kills[role] += 1
+
+    def ensure_up(self) -> None:
+        with self.lock:
+            for role in PROCESS_ROLES:
+                for child in [c for c in self.stack.children
+                              if c.name.split(".")[0] == role and c.process.poll() is not None]:
+                    self.stack.children.remove(child)  # died by itself: noted, restarted
+                    self.errors.append(f"{child.name} exited with {child.process.returncode}")
+                if not self._live(role):
+                    self.start(role)
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.rng.uniform(*self.plan.kill_every)):
+            role = self.rng.choice(PROCESS_ROLES)
+            down = self.rng.uniform(*self.plan.down_for)
+            try:
+                with self.lock:
+                    self.kill(role)
+                if self.stop_event.wait(down):
+                    break
+                self.ensure_up()
+            except Exception as exc:  # noqa: BLE001 - reported, the run goes on
+                self.errors.append(f"restart of {role} failed: {exc}")
+        self.ensure_up()
+
+    def begin(self) -> None:
+        self.thread = threading.Thread(target=self.run, name="chaos", daemon=True)
+        self.thread.start()
+
+    def end(self) -> None:
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout=120)
+        self.ensure_up()
+
+
+# --- the partner's side: API calls that survive a dead web process ---------------------------
+
+
+class Api:
+    def __init__(self, base_url: str, api_key: str, *, patience: float = 90.0) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Api-Key {api_key}"
+        self.patience = patience
+        self.retries = 0
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Retries while the server is down or the same request is still in flight."""
+        deadline = time.monotonic() + self.patience
+        while True:
+            try:
+                response = self.session.request(method, self.base_url + path, timeout=15,
+                                                **kwargs)
+                if response.status_code not in (409, 502, 503, 504) or (
+                        response.status_code == 409 and "in-flight" not in response.text
+                        and "in flight" not in response.text):
+                    return response
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{method} {path}: no answer within {self.patience:.0f}s")
+            self.retries += 1
+            time.sleep(0.3)
+
+
+# --- chain ----------------------------------------------------------------------------------
+
+
+class ChainDriver:
+    def __init__(self, anvil: Any, token: str) -> None:
+        from ramps.chain.devchain import dev_private_key
+
+        self.anvil = anvil
+        self.w3 = anvil.w3
+        self.token = token
+        self.keys = {index: dev_private_key(index)
+                     for index in (*PAYER_INDICES, REORG_PAYER_INDEX, HOT_WALLET_INDEX)}
+        self.reorgs: Counter[str] = Counter()
+
+    def address(self, index: int) -> str:
+        return self.w3.eth.accounts[index]
+
+    def pay(self, payer_index: int, to: str, amount_base_units: int) -> str:
+        from ramps.chain.devchain import token_transfer
+
+        return token_transfer(self.w3, self.token, to=to, amount_base_units=amount_base_units,
+                              sender_private_key=self.keys[payer_index], wait=False)
+
+    def receipt(self, tx_hash: str, timeout: float = 30.0) -> Any:
+        return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout,
+                                                        poll_latency=0.1)
+
+    def reorg(self, victim: str, *, move: bool) -> bool:
+        """Replace the blocks from the victim's block to the head: every other transaction is
+        mined again (same raw bytes, same hash); the victim is dropped or moved one block on."""
+        block = self.receipt(victim)["blockNumber"]
+        old_hash = self.w3.eth.get_block(block)["hash"]
+        head = self.w3.eth.block_number
+        depth = head - block + 1
+        included: list[list[Any]] = []
+        for offset, number in enumerate(range(block, head + 1)):
+            for tx in self.w3.eth.get_block(number)["transactions"]:
+                tx_hash = tx.to_0x_hex()
+                raw = self.w3.provider.make_request("eth_getRawTransactionByHash",
+                                                    [tx_hash])["result"]
+                if tx_hash == victim:
+                    if move:
+                        included.append([raw, min(offset + 1, depth - 1)])
+                    continue
+                included.append([raw, offset])
+        response = self.w3.provider.make_request("anvil_reorg", [depth, included])
+        if "error" in response:
+            return False
+        try:
+            after = self.w3.eth.get_transaction_receipt(victim)
+        except Exception:  # noqa: BLE001 - web3 raises TransactionNotFound
+            after = None
+        done = (after is not None and self.w3.eth.get_block(after["blockNumber"])["hash"]
+                != old_hash) if move else after is None
+        if done:
+            self.reorgs["move" if move else "drop"] += 1
+        return done
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    figures: dict[str, Any]
+    by_scenario: dict[str, Counter]
+    stranded: list[dict[str, Any]]
+
+
+def _database_url_for(name: str) -> str:
+    parsed = urlparse(os.environ.get("DATABASE_URL",
+                                     "postgres://postgres@127.0.0.1:5432/gateway"))
+    return urlunparse(parsed._replace(path=f"/{name}"))
+
+
+def _admin_execute(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_database_url_for("postgres"), autocommit=True) as admin:
+        admin.execute(statement)
+
+
+def _amount(rng: random.Random, scenario: Scenario) -> Decimal:
+    if scenario.review:
+        return Decimal("150.00")
+    low, high = {"mpesa": (5, 120), "momo": (3, 25), "cash": (5, 60)}[scenario.route]
+    return Decimal(rng.randint(low * 100, high * 100)) / 100
+
+
+def _phone(rng: random.Random, scenario: Scenario) -> str:
+    digits = "".join(str(rng.randrange(10)) for _ in range(6))
+    if scenario.route == "mpesa":
+        return f"+25471{digits}{scenario.digit}"
+    if scenario.route == "momo":
+        return f"+25677{digits}{scenario.digit}"
+    return f"+234803{digits}{rng.randrange(10)}"
+
+
+class FaultRun:
+    def __init__(self, plan: Plan, *, echo: Any = print) -> None:
+        self.plan = plan
+        self.echo = echo
+        self.rng = random.Random(plan.seed)
+        self.sent: list[Sent] = []
+        self.refused: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self.database = f"gw_faults_run_{uuid.uuid4().hex[:8]}"
+        self.var_dir = Path(tempfile.mkdtemp(prefix="gateway-faults-"))
+
+    def say(self, text: str) -> None:
+        self.echo(f"[{time.monotonic() - self.started:6.1f}s] {text}")
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def environment(self, ports: dict[str, int]) -> dict[str, str]:
+        from eth_account import Account
+
+        from ramps.chain.devchain import dev_private_key
+
+        keystore = self.var_dir / "hot-wallet.json"
+        password = uuid.uuid4().hex
+        keystore.write_text(json.dumps(Account.encrypt(
+            dev_private_key(HOT_WALLET_INDEX), password, kdf="pbkdf2", iterations=2)))
+        return {
+            "GATEWAY_DEMO": "1",
+            "DJANGO_SETTINGS_MODULE": "gateway.settings",
+            "DATABASE_URL": _database_url_for(self.database),
+            "CELERY_BROKER_URL": os.environ.get("E2E_BROKER_URL", "redis://127.0.0.1:6379/14"),
+            "GATEWAY_VAR_DIR": str(self.var_dir),
+            "GATEWAY_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['web']}",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT),
+            "CHAIN_POLL_SECONDS": "1",
+            "TRANSFER_REDRIVE_SECONDS": "3",
+            "TRANSFER_STUCK_AFTER_SECONDS": "5",
+            "TRANSFER_DEPOSIT_WINDOW_SECONDS": str(self.plan.deposit_window),
+            "OUTBOUND_HTTP_TIMEOUT_SECONDS": "5",
+            "CHAIN_SIGNER_KEYSTORE_PATH": str(keystore),
+            "CHAIN_SIGNER_KEYSTORE_PASSWORD": password,
+            "LOG_LEVEL": "INFO",
+        }
+
+    def setup(self) -> None:
+        from gateway.demo.stack import Stack, free_port_base, sandbox_start
+
+        base = free_port_base()
+        self.ports = {"web": base, "anvil": base + 1, "exchange": base + 2, "daraja": base + 3,
+                      "momo": base + 4, "webhooks": base + 5, "bitso": base + 6}
+        env = self.environment(self.ports)
+        os.environ.update(env)
+        import redis
+
+        redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
+        _admin_execute(f'CREATE DATABASE "{self.database}"')
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        self.say(f"database {self.database}: migrating")
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stack = Stack(var_dir=self.var_dir, env={**os.environ})
+        self.say("anvil, stablecoin, sandboxes")
+        self.chain_start()
+        self.sandboxes = sandbox_start(self.stack, ports=self.ports)
+        self.say("seeding corridors (M-Pesa KES, MoMo UGX, cash pickup NGN), lists, floats")
+        self.seed()
+        self.chaos = Chaos(self.stack, web_port=self.ports["web"], rng=random.Random(
+            self.plan.seed + 1), plan=self.plan)
+        self.say("web, worker, beat")
+        self.chaos.ensure_up()
+        self.api = Api(f"http://127.0.0.1:{self.ports['web']}", self.api_key)
+
+    def chain_start(self) -> None:
+        from ramps.chain.devchain import AnvilProcess, token_deploy, token_mint
+
+        self.anvil = AnvilProcess(port=self.ports["anvil"], block_time=BLOCK_TIME).start()
+        w3 = self.anvil.w3
+        token = token_deploy(w3, deployer=w3.eth.accounts[0], name="USD Coin (local)",
+                             symbol="USDC", decimals=TOKEN_DECIMALS)
+        for index in (*PAYER_INDICES, REORG_PAYER_INDEX, HOT_WALLET_INDEX):
+            token_mint(w3, token, w3.eth.accounts[index], 10_000_000 * 10**TOKEN_DECIMALS)
+        self.chain = ChainDriver(self.anvil, token)
+
+    def seed(self) -> None:
+        from django.db import transaction
+
+        from gateway.agents.models import (
+            Agent,
+            AgentNetwork,
+            AgentNetworkAPIKey,
+            CashPickupCorridor,
+        )
+        from gateway.agents.services import agent_float_top_up
+        from gateway.demo.seed import demo_seed
+        from gateway.demo.webhook_receiver import WebhookReceiver
+        from gateway.ledger.models import LedgerAccount
+        from gateway.ledger.services import credit, debit, ledger_entry_post
+        from gateway.transfers.models import Corridor
+        from ramps.payouts.models import Rail
+
+        kind = LedgerAccount.Kind
+        self.receiver = WebhookReceiver(secret="whsec_" + "A" * 43, port=self.ports["webhooks"])
+        seed = demo_seed(chain_id=self.anvil.chain_id, rpc_url=self.anvil.rpc_url,
+                         token_address=self.chain.token, token_decimals=TOKEN_DECIMALS,
+                         sandboxes=self.sandboxes, webhook_url=self.receiver.url,
+                         confirmations=CONFIRMATIONS)
+        self.receiver.secret = seed.webhook_secret
+        self.receiver.start()
+        self.api_key = seed.api_key
+        mpesa = Corridor.objects.select_related("token", "venue", "rail").get(
+            code=seed.corridor_code)
+        momo = self.sandboxes["momo"]
+        with transaction.atomic():
+            Rail.objects.filter(pk=mpesa.rail.pk).update(retry_backoff_seconds=2,
+                                                         retry_deadline_seconds=20)
+            momo_rail = Rail.objects.create(
+                code="momo-ug", kind=Rail.Kind.MOMO_DISBURSEMENT, country="UG", currency="UGX",
+                base_url=momo["base_url"], credentials=momo["credentials"],
+                min_amount=Decimal("500"), max_amount=Decimal("5000000"), amount_exponent=0,
+                retry_backoff_seconds=2, retry_deadline_seconds=20,
+            )
+            common = {"token": mpesa.token, "venue": mpesa.venue, "fee_fixed": mpesa.fee_fixed,
+                      "fee_rate": mpesa.fee_rate, "margin_rate": mpesa.margin_rate,
+                      "min_amount_in": Decimal("1"), "max_amount_in": Decimal("10000")}
+            Corridor.objects.create(code="usdc-anvil-ugx-momo", currency_out="UGX",
+                                    rail=momo_rail, venue_symbol="USDC/UGX",
+                                    review_amount_in=Decimal("100"), **common)
+            cash = Corridor.objects.create(
+                code="usdc-anvil-ngn-cash", currency_out="NGN",
+                payout_method=Corridor.PayoutMethod.CASH_PICKUP, venue_symbol="USDC/NGN",
+                review_amount_in=Decimal("5000"), **common)
+            ledger_entry_post(
+                reference="seed:float:momo-ug", description="Opening float on MoMo",
+                legs=[debit("assets:float:momo-ug", "UGX", Decimal("10000000"), kind=kind.ASSET,
+                            floor=True),
+                      credit("equity:opening-balances", "UGX", Decimal("10000000"),
+                             kind=kind.EQUITY)])
+            network = AgentNetwork.objects.create(code="faults-cash", name="Faults Cash Agents")
+            CashPickupCorridor.objects.create(
+                corridor=cash, network=network, pickup_window_seconds=self.plan.pickup_window,
+                uncollected_action=CashPickupCorridor.UncollectedAction.REFUND)
+            self.agent = Agent.objects.create(
+                network=network, code="lagos-1", name="Lagos One", location="Broad St 1, Lagos",
+                country="NG", currency="NGN", timezone="Africa/Lagos",
+                limit_per_payout=Decimal("100000000"), limit_per_day=Decimal("1000000000"),
+                commission_fixed=Decimal("100.00"), commission_rate=Decimal("0.005"))
+            agent_float_top_up(agent=self.agent, amount="500000000", reference="opening")
+            _, self.network_key = AgentNetworkAPIKey.objects.create_key(network=network,
+                                                                        name="faults")
+
+    # -- driving ---------------------------------------------------------------------------
+
+    def create(self, scenario: Scenario) -> Sent | None:
+        currency = {"mpesa": "KES", "momo": "UGX", "cash": "NGN"}[scenario.route]
+        amount = _amount(self.rng, scenario)
+        phone = _phone(self.rng, scenario)
+        quote = self.api.call("POST", "/api/v1/quotes", json={
+            "sell_asset": "USDC:anvil", "sell_amount": str(amount), "buy_currency": currency})
+        if quote.status_code != 201:
+            self.refused[f"{scenario.name}: quote {quote.status_code}"] += 1
+            return None
+        created = self.api.call(
+            "POST", "/api/v1/transfers", headers={"Idempotency-Key": str(uuid.uuid4())},
+            json={"quote_id": quote.json()["id"], "external_id": f"faults-{len(self.sent)}",
+                  "sender": {"name": "Amina Odhiambo", "country": "GB"},
+                  "recipient": {"name": scenario.recipient_name, "phone_number": phone}})
+        if created.status_code != 201:
+            self.refused[f"{scenario.name}: transfer {created.status_code}"] += 1
+            return None
+        body = created.json()
+        return Sent(scenario=scenario, public_id=body["id"], amount=amount,
+                    deposit_address=body["deposit"]["address"],
+                    amount_base_units=int(body["deposit"]["amount_base_units"]))
+
+    def fund(self, sent: Sent) -> None:
+        scenario = sent.scenario
+        units = int((Decimal(sent.amount_base_units) * scenario.paid).to_integral_value(
+            rounding=ROUND_DOWN))
+        if units <= 0:
+            return
+        if scenario.reject_conversion:
+            requests.post(self.sandboxes["exchange"]["base_url"] + "/_sandbox/control",
+                          json={"action": "reject_next_order",
+                                "error_code": "ErrInsufficientBalance"}, timeout=5)
+        payer = REORG_PAYER_INDEX if scenario.reorg else self.rng.choice(PAYER_INDICES)
+        sent.tx_hashes.append(self.chain.pay(payer, sent.deposit_address, units))
+        if scenario.reorg:
+            self.reorg(sent, payer, units)
+
+    def reorg(self, sent: Sent, payer: int, units: int) -> None:
+        """Wait until the watcher has seen the deposit (or it is two blocks deep), then remove
+        it from the chain; a dropped deposit is paid again, as a sender would."""
+        from ramps.chain.models import Deposit
+
+        victim = sent.tx_hashes[-1]
+        block = self.chain.receipt(victim)["blockNumber"]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if Deposit.objects.filter(tx_hash__iexact=victim).exists():
+                break
+            if self.chain.w3.eth.block_number - block + 1 >= CONFIRMATIONS - 1:
+                break
+            time.sleep(0.1)
+        move = sent.scenario.reorg == "move"
+        for _ in range(3):
+            if self.chain.reorg(victim, move=move):
+                break
+        else:
+            self.say(f"reorg of {victim} did not take")
+        if not move:
+            sent.tx_hashes.append(self.chain.pay(payer, sent.deposit_address, units))
+
+    def collect_cash(self, *, deadline_reached: bool = False) -> None:
+        """The agent pays the codes of 'collected' transfers; past their pickup window the
+        others meet the corridor's deadline rule (the beat's sweep, run here at once)."""
+        from gateway.agents.services import redemption_uncollected_handle, redemptions_uncollected
+        from gateway.transfers.models import Transfer
+
+        waiting = {s.public_id: s for s in self.sent
+                   if s.scenario.cash == "collect" and not s.collected}
+        if waiting:
+            ready = Transfer.objects.filter(public_id__in=list(waiting), state="payout_pending")
+            for public_id in ready.values_list("public_id", flat=True):
+                self.collect(waiting[str(public_id)])
+        for redemption_id in redemptions_uncollected():
+            redemption_uncollected_handle(redemption_id=redemption_id)
+
+    def collect(self, sent: Sent) -> None:
+        pickup = self.api.call("GET", f"/api/v1/transfers/{sent.public_id}/cash-pickup")
+        code = pickup.json().get("code") if pickup.status_code == 200 else None
+        if not code:
+            return
+        response = self.api.call(
+            "POST", "/api/v1/agent-network/redemptions/confirm",
+            headers={"Authorization": f"Api-Key {self.network_key}"},
+            json={"agent": self.agent.code, "code": code, "id_document_type": "national_id",
+                  "id_document_number": "A1234567", "operator": "till-1"})
+        if response.status_code in (200, 201):
+            sent.collected = True
+            sent.actions.append("agent paid the cash")
+
+    def drive(self) -> None:
+        scenarios = self.plan.scenarios()
+        self.say(f"driving {len(scenarios)} transfers while killing processes "
+                 f"(seed {self.plan.seed})")
+        self.chaos.begin()
+        next_at = time.monotonic()
+        for scenario in scenarios:
+            while time.monotonic() < next_at:
+                time.sleep(0.05)
+            sent = self.create(scenario)
+            if sent is not None:
+                self.sent.append(sent)
+                self.fund(sent)
+            if len(self.sent) % 10 == 0:
+                self.collect_cash()
+            next_at = time.monotonic() + self.rng.uniform(*self.plan.pace)
+        self.say(f"{len(self.sent)} transfers created ({sum(self.refused.values())} refused); "
+                 f"kills so far {dict(self.chaos.kills)}")
+
+    # -- settling and the listed actions -------------------------------------------------------
+
+    def states(self) -> dict[str, Any]:
+        from gateway.transfers.models import Transfer
+
+        return {str(t.public_id): t for t in Transfer.objects.filter(
+            public_id__in=[s.public_id for s in self.sent]).select_related(
+            "compliance_decision", "corridor")}
+
+    def waiting_for_action(self, transfer: Any, sent: Sent) -> bool:
+        from gateway.transfers.services import FLOAT_HOLD_REASON
+
+        if transfer.state in FINAL_STATES or transfer.state == "payout_failed":
+            return True
+        if transfer.state == "on_hold":
+            return transfer.hold_reason != FLOAT_HOLD_REASON
+        return transfer.state == "payout_pending" and sent.scenario.route == "cash"
+
+    def settle(self, timeout: float, *, until_final: bool = False) -> None:
+        deadline = time.monotonic() + timeout
+        by_id = {s.public_id: s for s in self.sent}
+        while True:
+            self.collect_cash()
+            current = self.states()
+            pending = [pid for pid, t in current.items()
+                       if (t.state not in FINAL_STATES if until_final
+                           else not self.waiting_for_action(t, by_id[pid]))]
+            if not pending or time.monotonic() > deadline:
+                counts = Counter(t.state for t in current.values())
+                self.say(f"settled: {dict(sorted(counts.items()))}"
+                         + (f"; {len(pending)} still moving" if pending else ""))
+                return
+            time.sleep(1.0)
+
+    def act(self) -> int:
+        """Take the action each waiting transfer lists; returns how many were taken."""
+        from compliance.models import ScreeningDecision
+        from gateway.common.problems import DomainError
+        from gateway.transfers.services import operator_decide, transfer_release_hold
+
+        taken = 0
+        by_id = {s.public_id: s for s in self.sent}
+        for public_id, transfer in self.states().items():
+            sent = by_id[public_id]
+            decision = transfer.compliance_decision
+            try:
+                if (transfer.state == "on_hold" and decision is not None
+                        and decision.outcome == ScreeningDecision.Outcome.HOLD):
+                    approve = sent.scenario.operator == "approve"
+                    operator_decide(transfer_id=transfer.pk, approve=approve,
+                                    operator="faults", note="decided by the fault run")
+                    sent.actions.append("operator " + ("approved" if approve else "rejected"))
+                    taken += 1
+                elif (transfer.state == "on_hold"
+                      and transfer.hold_reason.startswith("conversion")
+                      and sum("released" in a for a in sent.actions) < 2):
+                    transfer_release_hold(transfer_id=transfer.pk, operator="faults",
+                                          note="venue refused the order; try again")
+                    sent.actions.append("operator released")
+                    taken += 1
+            except DomainError as exc:
+                sent.actions.append(f"action refused: {exc.detail}")
+        return taken
+
+    # -- proof -----------------------------------------------------------------------------
+
+    def missing_action(self, transfer: Any, sent: Sent) -> str:
+        """Why a transfer that is not final is stuck, named after the issue's dead ends."""
+        state, hold = transfer.state, transfer.hold_reason
+        if state == "payout_failed":
+            return "payout_failed: no correction, retry/reroute or refund service"
+        if state == "on_hold" and hold == "underpaid":
+            return "underpaid hold: no refund-what-was-paid / accept-lower-amount service"
+        if state == "on_hold" and hold.startswith("conversion"):
+            return "rejected conversion: release retries the same rejected order"
+        if state == "refund_pending" and sent.scenario.cash:
+            return "uncollected cash: refund_pending but no refund recorded"
+        if state in ("rejected", "refund_pending"):
+            return "refund not sent (signer / refund destination)"
+        if state == "on_hold":
+            return f"on_hold ({hold}): no action applies"
+        if state == "payout_pending":
+            return "payout_pending: the rail never answered and nothing moves it on"
+        return f"{state}: no way out seen"
+
+    def prove(self) -> Outcome:
+        from django.db.models import Sum
+
+        from gateway.ledger.models import Posting
+        from gateway.ledger.selectors import trial_balance, unbalanced_entries
+        from ramps.chain.models import Deposit, OutboundTransaction
+        from ramps.payouts.models import PayoutAttempt
+
+        current = self.states()
+        by_id = {s.public_id: s for s in self.sent}
+        by_scenario: dict[str, Counter] = defaultdict(Counter)
+        stranded: list[dict[str, Any]] = []
+        for public_id, transfer in current.items():
+            sent = by_id[public_id]
+            by_scenario[sent.scenario.name][transfer.state] += 1
+            if transfer.state not in FINAL_STATES:
+                last = transfer.events.order_by("-id").first()
+                stranded.append({
+                    "transfer": public_id, "scenario": sent.scenario.name,
+                    "state": transfer.state, "hold_reason": transfer.hold_reason,
+                    "reason": last.reason if last else "", "actions": sent.actions,
+                    "dead_end": self.missing_action(transfer, sent)})
+
+        # Payments as the sandboxes themselves recorded them, traced to their transfers.
+        owner_of = dict(PayoutAttempt.objects.values_list("reference", "owner_reference"))
+        reference_of = {t.reference: pid for pid, t in current.items()}
+        payments: Counter[str] = Counter()
+        unknown_payments = 0
+        for rail in ("daraja", "momo"):
+            listed = requests.get(self.sandboxes[rail]["base_url"] + "/_sandbox/payments",
+                                  timeout=10).json()["payments"]
+            for payment in listed:
+                owner = reference_of.get(owner_of.get(payment["reference"], ""))
+                if owner is None:
+                    unknown_payments += 1
+                else:
+                    payments[owner] += 1
+        from gateway.agents.models import Redemption
+
+        for public_id in Redemption.objects.filter(status="paid").values_list(
+                "transfer__public_id", flat=True):
+            payments[str(public_id)] += 1
+        double_payments = sum(1 for count in payments.values() if count > 1)
+        paid_not_completed = sorted(pid for pid, count in payments.items()
+                                    if count and current[pid].state != "completed")
+        completed_unpaid = sorted(pid for pid, t in current.items()
+                                  if t.state == "completed" and not payments[pid])
+
+        # Refunds: each stored refund mined once with status 1; the hot wallet sent nothing else.
+        refunds = list(OutboundTransaction.objects.filter(kind=OutboundTransaction.Kind.REFUND))
+        w3 = self.chain.w3
+        hot_wallet = self.chain.address(HOT_WALLET_INDEX)
+        refund_problems: list[str] = []
+        for refund in refunds:
+            if refund.status != OutboundTransaction.Status.CONFIRMED:
+                refund_problems.append(f"{refund.reference}: {refund.status}")
+                continue
+            receipt = w3.eth.get_transaction_receipt(refund.tx_hash)
+            if receipt["status"] != 1:
+                refund_problems.append(f"{refund.reference}: reverted")
+        from ramps.chain.devchain import token_contract
+
+        contract = token_contract(w3, self.chain.token)
+        sent_by_hot_wallet = contract.events.Transfer().get_logs(
+            from_block=0, to_block="latest", argument_filters={"from": hot_wallet})
+        refunds_on_chain = len(sent_by_hot_wallet)
+        confirmed = sum(1 for r in refunds if r.status == OutboundTransaction.Status.CONFIRMED)
+        if refunds_on_chain != confirmed:
+            refund_problems.append(f"{refunds_on_chain} token transfers from the hot wallet for "
+                                   f"{confirmed} confirmed refunds")
+        for deposit in Deposit.objects.all():
+            total = sum(r.amount for r in refunds if r.deposit_id == deposit.pk
+                        and r.status == OutboundTransaction.Status.CONFIRMED)
+            if total > deposit.amount:
+                refund_problems.append(f"deposit {deposit.pk} refunded {total} > {deposit.amount}")
+        refunded_without = sorted(pid for pid, t in current.items() if t.state == "refunded"
+                                  and not any(r.reference.startswith(f"refund:{pid}:")
+                                              for r in refunds))
+
+        # Ledger: every currency sums to zero; no liability left on a final transfer.
+        totals = trial_balance()
+        unbalanced = unbalanced_entries()
+        ledger_imbalance = len(unbalanced) + sum(1 for total in totals.values() if total != 0)
+        stranded_liability: list[str] = []
+        for public_id, transfer in current.items():
+            if transfer.state not in FINAL_STATES:
+                continue
+            left = (Posting.objects.filter(entry__owner_reference=transfer.reference,
+                                           account__code__startswith="liabilities:")
+                    .values("currency").annotate(total=Sum("amount")))
+            for row in left:
+                if row["total"] != 0:
+                    stranded_liability.append(f"{by_id[public_id].scenario.name} "
+                                              f"{public_id}: {row['total']} {row['currency']}")
+        overpayments = (Posting.objects.filter(account__code="liabilities:overpayments")
+                        .aggregate(total=Sum("amount"))["total"]) or Decimal(0)
+
+        final = sum(1 for t in current.values() if t.state in FINAL_STATES)
+        figures: dict[str, Any] = {
+            "transfers": len(current),
+            "refused_at_creation": sum(self.refused.values()),
+            "kills": sum(self.chaos.kills.values()),
+            "kills_by_process": dict(sorted(self.chaos.kills.items())),
+            "reorgs": sum(self.chain.reorgs.values()),
+            "final": final,
+            "stranded": len(stranded),
+            "stranded_by_dead_end": dict(Counter(s["dead_end"] for s in stranded).most_common()),
+            "double_payments": double_payments,
+            "unknown_payments": unknown_payments,
+            "paid_not_completed": len(paid_not_completed),
+            "completed_unpaid": len(completed_unpaid),
+            "refunds_on_chain": refunds_on_chain,
+            "refund_problems": len(refund_problems) + len(refunded_without),
+            "ledger_imbalance": ledger_imbalance,
+            "stranded_liability": len(stranded_liability)
+                                  + (1 if overpayments != 0 else 0),
+            "overpayments_held": str(-overpayments),
+            "process_errors": len(self.chaos.errors),
+            "api_retries": self.api.retries,
+            "seconds": round(time.monotonic() - self.started, 1),
+            "seed": self.plan.seed,
+        }
+        self.details = {"refund_problems": refund_problems + refunded_without,
+                        "paid_not_completed": paid_not_completed,
+                        "completed_unpaid": completed_unpaid,
+                        "stranded_liability": stranded_liability,
+                        "unbalanced": [str(u) for u in unbalanced],
+                        "process_errors": self.chaos.errors, "refused": dict(self.refused)}
+        return Outcome(figures, by_scenario, stranded)
+
+    # -- whole run -------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        try:
+            self.setup()
+            self.drive()
+            self.settle(self.plan.settle_timeout)
+            self.chaos.end()
+            self.say(f"processes killed: {dict(self.chaos.kills)}; taking the listed actions")
+            self.settle(30)
+            for _ in range(3):
+                if not self.act():
+                    break
+                self.settle(self.plan.settle_timeout / 2)
+            self.wait_pickup_deadline()
+            self.settle(self.plan.settle_timeout / 2, until_final=True)
+            return self.prove()
+        finally:
+            self.teardown()
+
+    def wait_pickup_deadline(self) -> None:
+        from gateway.agents.models import Redemption
+
+        issued = Redemption.objects.filter(status=Redemption.Status.ISSUED).order_by(
+            "-expires_at").first()
+        if issued is not None:
+            from django.utils import timezone
+
+            wait = (issued.expires_at - timezone.now()).total_seconds()
+            if 0 < wait < self.plan.pickup_window + 5:
+                self.say(f"waiting {wait:.0f}s for the last pickup window to end")
+                time.sleep(wait + 0.5)
+            self.collect_cash()
+
+    def teardown(self) -> None:
+        chaos = getattr(self, "chaos", None)
+        if chaos is not None:
+            chaos.stop_event.set()
+        stack = getattr(self, "stack", None)
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                stack.stop()
+        receiver = getattr(self, "receiver", None)
+        if receiver is not None:
+            receiver.stop()
+        anvil = getattr(self, "anvil", None)
+        if anvil is not None:
+            anvil.stop()
+        from django.db import connections
+
+        connections.close_all()
+        if not self.plan.keep:
+            with contextlib.suppress(Exception):
+                _admin_execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        else:
+            self.say(f"kept database {self.database} and logs in {self.var_dir}/logs")
+
+
+def report(outcome: Outcome, details: dict[str, Any]) -> None:
+    states = sorted({state for counts in outcome.by_scenario.values() for state in counts})
+    width = max(len(name) for name in outcome.by_scenario) if outcome.by_scenario else 10
+    print()
+    print(f"{'scenario':<{width}}  " + "  ".join(f"{s:>14}" for s in states))
+    for name in sorted(outcome.by_scenario):
+        counts = outcome.by_scenario[name]
+        print(f"{name:<{width}}  " + "  ".join(f"{counts.get(s, 0) or '':>14}" for s in states))
+    if outcome.stranded:
+        print("\nstranded (not final after the listed actions):")
+        grouped: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        for item in outcome.stranded:
+            grouped[(item["dead_end"], item["scenario"])].append(item)
+        for (dead_end, scenario), items in sorted(grouped.items()):
+            example = items[0]
+            print(f"  {len(items):>3} x {scenario:<24} {example['state']:<15} {dead_end}"
+                  f"\n        last event: {example['reason'][:110]}")
+    for name in ("refund_problems", "paid_not_completed", "completed_unpaid",
+                 "stranded_liability", "unbalanced", "process_errors", "refused"):
+        if details.get(name):
+            print(f"\n{name}: {json.dumps(details[name], default=str)[:1500]}")
+    print()
+    width = max(len(key) for key in outcome.figures)
+    for key, value in outcome.figures.items():
+        print(f"{key:<{width}}  {value}")
+    print(json.dumps(outcome.figures, sort_keys=True, default=str))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one transfer of each scenario")
+    parser.add_argument("--transfers", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("FAULTS_SEED", "10")))
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the database and the process logs for inspection")
+    args = parser.parse_args(argv)
+    plan = Plan.make(quick=args.quick, transfers=args.transfers, seed=args.seed, keep=args.keep)
+    run = FaultRun(plan, echo=lambda text: print(text, flush=True))
+    outcome = run.run()
+    report(outcome, run.details)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
