@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,9 +50,19 @@ PAYER_INDICES = (3, 4, 5, 6, 7, 8)
 REORG_PAYER_INDEX = 9
 TOKEN_DECIMALS = 6
 CONFIRMATIONS = 3
-BLOCK_TIME = 1.0
+BLOCK_TIME = 1  # seconds between blocks once set up
 LISTED_NAME = "Ayman Al Zawahiri"  # an SDN entry of the shipped OFAC list
 PROCESS_ROLES = ("worker", "beat", "web")
+
+# The dead ends issue 10 lists; a transfer stranded for another reason is a new finding.
+DEAD_END_PAYOUT_FAILED = "payout_failed: no correction, retry/reroute or refund"
+DEAD_END_UNDERPAID = "underpaid hold: no refund-what-was-paid or accept-lower-amount"
+DEAD_END_PRECISION = "amount finer than the venue's step: held at conversion"
+DEAD_END_CONVERSION = "rejected conversion: release retries the same rejected order"
+DEAD_END_UNCOLLECTED = "uncollected cash: refund_pending, no refund recorded"
+DEAD_END_SIGNER = "refund not sent: CHAIN_SIGNER default cannot be imported"
+LISTED_DEAD_ENDS = frozenset({DEAD_END_PAYOUT_FAILED, DEAD_END_UNDERPAID, DEAD_END_PRECISION,
+                              DEAD_END_CONVERSION, DEAD_END_UNCOLLECTED, DEAD_END_SIGNER})
 FINAL_STATES = frozenset({"completed", "refunded", "expired", "cancelled"})
 
 RAIL_SCENARIOS = {  # last digit of the recipient number -> the sandboxes' scenario
@@ -79,7 +89,8 @@ class Scenario:
 def scenario_catalog() -> list[Scenario]:
     catalog = [Scenario(f"{route}:{name}", route, digit=digit)
                for route in ("mpesa", "momo") for digit, name in RAIL_SCENARIOS.items()]
-    return catalog + [
+    return [
+        *catalog,
         Scenario("cash:collected", "cash", cash="collect"),
         Scenario("cash:uncollected", "cash", cash="uncollected"),
         Scenario("underpaid", "mpesa", paid=Decimal("0.6")),
@@ -111,7 +122,7 @@ class Plan:
     def make(cls, *, quick: bool, transfers: int | None, seed: int, keep: bool) -> Plan:
         count = transfers or (len(scenario_catalog()) if quick else 203)
         if quick:
-            return cls(count, seed, (0.2, 0.6), (4.0, 8.0), (0.3, 1.5), 30, 25, 60.0, keep)
+            return cls(count, seed, (0.2, 0.6), (5.0, 10.0), (0.3, 1.5), 30, 25, 60.0, keep)
         return cls(count, seed, (0.3, 0.9), (6.0, 15.0), (0.3, 2.0), 150, 60, 240.0, keep)
 
     def scenarios(self) -> list[Scenario]:
@@ -128,6 +139,7 @@ class Sent:
     scenario: Scenario
     public_id: str
     amount: Decimal
+    payer: int
     deposit_address: str
     amount_base_units: int
     tx_hashes: list[str] = field(default_factory=list)
@@ -199,7 +211,7 @@ class Chaos:
                 if self.stop_event.wait(down):
                     break
                 self.ensure_up()
-            except Exception as exc:  # noqa: BLE001 - reported, the run goes on
+            except Exception as exc:  # reported; the run goes on
                 self.errors.append(f"restart of {role} failed: {exc}")
         self.ensure_up()
 
@@ -294,7 +306,7 @@ class ChainDriver:
             return False
         try:
             after = self.w3.eth.get_transaction_receipt(victim)
-        except Exception:  # noqa: BLE001 - web3 raises TransactionNotFound
+        except Exception:  # web3 raises TransactionNotFound
             after = None
         done = (after is not None and self.w3.eth.get_block(after["blockNumber"])["hash"]
                 != old_hash) if move else after is None
@@ -324,6 +336,48 @@ def _admin_execute(statement: str) -> None:
 
     with psycopg.connect(_database_url_for("postgres"), autocommit=True) as admin:
         admin.execute(statement)
+
+
+def _migrations_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for top in ("gateway", "ramps", "compliance"):
+        for path in sorted((ROOT / top).glob("**/migrations/*.py")):
+            digest.update(path.relative_to(ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def database_create(name: str) -> bool:
+    """Create the run's database from a migrated template when one exists for the current
+    migrations (True), else empty (False: the caller migrates and calls ``template_save``)."""
+    import psycopg
+
+    template = f"gw_faults_tpl_{_migrations_fingerprint()}"
+    with psycopg.connect(_database_url_for("postgres"), autocommit=True) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                         (template,)).fetchone():
+            try:
+                admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                return True
+            except psycopg.Error:
+                pass  # the template is in use by a concurrent run: migrate instead
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return False
+
+
+def template_save(name: str) -> None:
+    """Keep the freshly migrated database as the template of later runs (older ones go)."""
+    import psycopg
+
+    template = f"gw_faults_tpl_{_migrations_fingerprint()}"
+    with psycopg.connect(_database_url_for("postgres"), autocommit=True) as admin:
+        for (old,) in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE "
+                                    "'gw\\_faults\\_tpl\\_%%' AND datname <> %s",
+                                    (template,)).fetchall():
+            with contextlib.suppress(psycopg.Error):
+                admin.execute(f'DROP DATABASE "{old}"')
+        with contextlib.suppress(psycopg.Error):
+            admin.execute(f'CREATE DATABASE "{template}" TEMPLATE "{name}"')
 
 
 def _amount(rng: random.Random, scenario: Scenario) -> Decimal:
@@ -397,14 +451,18 @@ class FaultRun:
         import redis
 
         redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
-        _admin_execute(f'CREATE DATABASE "{self.database}"')
+        migrated = database_create(self.database)
         import django
 
         django.setup()
         from django.core.management import call_command
+        from django.db import connections
 
-        self.say(f"database {self.database}: migrating")
-        call_command("migrate", interactive=False, verbosity=0)
+        if not migrated:
+            self.say(f"database {self.database}: migrating (kept as a template for next runs)")
+            call_command("migrate", interactive=False, verbosity=0)
+            connections.close_all()
+            template_save(self.database)
         self.stack = Stack(var_dir=self.var_dir, env={**os.environ})
         self.say("anvil, stablecoin, sandboxes")
         self.chain_start()
@@ -420,12 +478,15 @@ class FaultRun:
     def chain_start(self) -> None:
         from ramps.chain.devchain import AnvilProcess, token_deploy, token_mint
 
-        self.anvil = AnvilProcess(port=self.ports["anvil"], block_time=BLOCK_TIME).start()
+        # Automine while setting up (each transaction mined at once), then a block a second.
+        self.anvil = AnvilProcess(port=self.ports["anvil"]).start()
         w3 = self.anvil.w3
         token = token_deploy(w3, deployer=w3.eth.accounts[0], name="USD Coin (local)",
                              symbol="USDC", decimals=TOKEN_DECIMALS)
         for index in (*PAYER_INDICES, REORG_PAYER_INDEX, HOT_WALLET_INDEX):
             token_mint(w3, token, w3.eth.accounts[index], 10_000_000 * 10**TOKEN_DECIMALS)
+        w3.provider.make_request("evm_setIntervalMining", [int(BLOCK_TIME)])
+        w3.provider.make_request("evm_setAutomine", [False])
         self.chain = ChainDriver(self.anvil, token)
 
     def seed(self) -> None:
@@ -497,7 +558,7 @@ class FaultRun:
 
     # -- driving ---------------------------------------------------------------------------
 
-    def create(self, scenario: Scenario) -> Sent | None:
+    def create(self, scenario: Scenario, payer: int) -> Sent | None:
         currency = {"mpesa": "KES", "momo": "UGX", "cash": "NGN"}[scenario.route]
         amount = _amount(self.rng, scenario)
         phone = _phone(self.rng, scenario)
@@ -506,18 +567,20 @@ class FaultRun:
         if quote.status_code != 201:
             self.refused[f"{scenario.name}: quote {quote.status_code}"] += 1
             return None
-        created = self.api.call(
-            "POST", "/api/v1/transfers", headers={"Idempotency-Key": str(uuid.uuid4())},
-            json={"quote_id": quote.json()["id"], "external_id": f"faults-{len(self.sent)}",
-                  "sender": {"name": "Amina Odhiambo", "country": "GB"},
-                  "recipient": {"name": scenario.recipient_name, "phone_number": phone}})
+        body = {"quote_id": quote.json()["id"], "external_id": f"faults-{len(self.sent)}",
+                "sender": {"name": "Amina Odhiambo", "country": "GB"},
+                "recipient": {"name": scenario.recipient_name, "phone_number": phone}}
+        if len(self.sent) % 2:  # half name where refunds go; the others leave it to the payer
+            body["refund_address"] = self.chain.address(payer)
+        created = self.api.call("POST", "/api/v1/transfers",
+                                headers={"Idempotency-Key": str(uuid.uuid4())}, json=body)
         if created.status_code != 201:
             self.refused[f"{scenario.name}: transfer {created.status_code}"] += 1
             return None
-        body = created.json()
-        return Sent(scenario=scenario, public_id=body["id"], amount=amount,
-                    deposit_address=body["deposit"]["address"],
-                    amount_base_units=int(body["deposit"]["amount_base_units"]))
+        answer = created.json()
+        return Sent(scenario=scenario, public_id=answer["id"], amount=amount, payer=payer,
+                    deposit_address=answer["deposit"]["address"],
+                    amount_base_units=int(answer["deposit"]["amount_base_units"]))
 
     def fund(self, sent: Sent) -> None:
         scenario = sent.scenario
@@ -529,7 +592,7 @@ class FaultRun:
             requests.post(self.sandboxes["exchange"]["base_url"] + "/_sandbox/control",
                           json={"action": "reject_next_order",
                                 "error_code": "ErrInsufficientBalance"}, timeout=5)
-        payer = REORG_PAYER_INDEX if scenario.reorg else self.rng.choice(PAYER_INDICES)
+        payer = sent.payer
         sent.tx_hashes.append(self.chain.pay(payer, sent.deposit_address, units))
         if scenario.reorg:
             self.reorg(sent, payer, units)
@@ -595,7 +658,8 @@ class FaultRun:
         for scenario in scenarios:
             while time.monotonic() < next_at:
                 time.sleep(0.05)
-            sent = self.create(scenario)
+            payer = REORG_PAYER_INDEX if scenario.reorg else self.rng.choice(PAYER_INDICES)
+            sent = self.create(scenario, payer)
             if sent is not None:
                 self.sent.append(sent)
                 self.fund(sent)
@@ -623,16 +687,29 @@ class FaultRun:
             return transfer.hold_reason != FLOAT_HOLD_REASON
         return transfer.state == "payout_pending" and sent.scenario.route == "cash"
 
-    def settle(self, timeout: float, *, until_final: bool = False) -> None:
+    def settle(self, timeout: float, *, until_final: bool = False, quiet: float = 10.0) -> None:
+        """Wait until every transfer is final (or waits on an action), or nothing has moved for
+        ``quiet`` seconds while no deposit window is still open, or ``timeout``."""
+        from django.utils import timezone
+
         deadline = time.monotonic() + timeout
         by_id = {s.public_id: s for s in self.sent}
+        last_seen: dict[str, str] = {}
+        last_change = time.monotonic()
         while True:
             self.collect_cash()
             current = self.states()
+            seen = {pid: t.state for pid, t in current.items()}
+            if seen != last_seen:
+                last_seen, last_change = seen, time.monotonic()
             pending = [pid for pid, t in current.items()
                        if (t.state not in FINAL_STATES if until_final
                            else not self.waiting_for_action(t, by_id[pid]))]
-            if not pending or time.monotonic() > deadline:
+            window_open = any(t.state in ("awaiting_deposit", "deposit_seen")
+                              and t.deposit_expires_at > timezone.now()
+                              for t in current.values())
+            still = time.monotonic() - last_change > quiet and not window_open
+            if not pending or still or time.monotonic() > deadline:
                 counts = Counter(t.state for t in current.values())
                 self.say(f"settled: {dict(sorted(counts.items()))}"
                          + (f"; {len(pending)} still moving" if pending else ""))
@@ -660,7 +737,7 @@ class FaultRun:
                     taken += 1
                 elif (transfer.state == "on_hold"
                       and transfer.hold_reason.startswith("conversion")
-                      and sum("released" in a for a in sent.actions) < 2):
+                      and "operator released" not in sent.actions):
                     transfer_release_hold(transfer_id=transfer.pk, operator="faults",
                                           note="venue refused the order; try again")
                     sent.actions.append("operator released")
@@ -672,27 +749,40 @@ class FaultRun:
     # -- proof -----------------------------------------------------------------------------
 
     def missing_action(self, transfer: Any, sent: Sent) -> str:
-        """Why a transfer that is not final is stuck, named after the issue's dead ends."""
+        """Why a transfer that is not final is stuck, named after the issue's dead ends
+        (``LISTED_DEAD_ENDS``) where one applies."""
         state, hold = transfer.state, transfer.hold_reason
         if state == "payout_failed":
-            return "payout_failed: no correction, retry/reroute or refund service"
+            return DEAD_END_PAYOUT_FAILED
         if state == "on_hold" and hold == "underpaid":
-            return "underpaid hold: no refund-what-was-paid / accept-lower-amount service"
+            return DEAD_END_UNDERPAID
+        if state == "on_hold" and "finer than the venue's step" in self.last_reason(transfer):
+            return DEAD_END_PRECISION
         if state == "on_hold" and hold.startswith("conversion"):
-            return "rejected conversion: release retries the same rejected order"
+            return DEAD_END_CONVERSION
         if state == "refund_pending" and sent.scenario.cash:
-            return "uncollected cash: refund_pending but no refund recorded"
-        if state in ("rejected", "refund_pending"):
-            return "refund not sent (signer / refund destination)"
+            return DEAD_END_UNCOLLECTED
+        if state in ("rejected", "refund_pending") and "signer" in self.worker_log():
+            return DEAD_END_SIGNER
         if state == "on_hold":
             return f"on_hold ({hold}): no action applies"
-        if state == "payout_pending":
-            return "payout_pending: the rail never answered and nothing moves it on"
-        return f"{state}: no way out seen"
+        return f"{state}: nothing moved it on"
+
+    def last_reason(self, transfer: Any) -> str:
+        last = transfer.events.order_by("-id").first()
+        return last.reason if last else ""
+
+    def worker_log(self) -> str:
+        text = ""
+        for path in sorted((self.var_dir / "logs").glob("worker*.log")):
+            text += "\n".join(line for line in path.read_text(errors="replace").splitlines()
+                              if "refund" in line and "ERROR" in line)
+        return text
 
     def prove(self) -> Outcome:
         from django.db.models import Sum
 
+        from gateway.common.money import money_round
         from gateway.ledger.models import Posting
         from gateway.ledger.selectors import trial_balance, unbalanced_entries
         from ramps.chain.models import Deposit, OutboundTransaction
@@ -779,6 +869,7 @@ class FaultRun:
                 continue
             left = (Posting.objects.filter(entry__owner_reference=transfer.reference,
                                            account__code__startswith="liabilities:")
+                    .exclude(account__code="liabilities:overpayments")  # counted on its own
                     .values("currency").annotate(total=Sum("amount")))
             for row in left:
                 if row["total"] != 0:
@@ -796,6 +887,8 @@ class FaultRun:
             "reorgs": sum(self.chain.reorgs.values()),
             "final": final,
             "stranded": len(stranded),
+            "stranded_unlisted": sum(1 for s in stranded
+                                     if s["dead_end"] not in LISTED_DEAD_ENDS),
             "stranded_by_dead_end": dict(Counter(s["dead_end"] for s in stranded).most_common()),
             "double_payments": double_payments,
             "unknown_payments": unknown_payments,
@@ -804,9 +897,8 @@ class FaultRun:
             "refunds_on_chain": refunds_on_chain,
             "refund_problems": len(refund_problems) + len(refunded_without),
             "ledger_imbalance": ledger_imbalance,
-            "stranded_liability": len(stranded_liability)
-                                  + (1 if overpayments != 0 else 0),
-            "overpayments_held": str(-overpayments),
+            "stranded_liability": len(stranded_liability),
+            "overpayments_held": str(money_round(-overpayments, "USDC")),
             "process_errors": len(self.chaos.errors),
             "api_retries": self.api.retries,
             "seconds": round(time.monotonic() - self.started, 1),

@@ -1,0 +1,51 @@
+"""The fault-injection run (``python -m bench.faults --quick``) as a test: one transfer of each
+scenario through the whole stack while worker, beat and web are killed with SIGKILL.
+
+Whatever is still stranded, nothing may be paid twice and the ledger must balance. A transfer
+left stranded is accepted (as an expected failure, with the reasons) only while every stranding
+is one of the dead ends issue 10 lists; any other stranding fails the test.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.faults import LISTED_DEAD_ENDS, scenario_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
+
+
+def test_transfers_under_killed_processes_are_paid_at_most_once_and_the_ledger_balances():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # the run configures its own processes
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.faults", "--quick", "--seed", "11"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=280, check=False,
+    )
+    output = result.stdout[-6000:] + result.stderr[-3000:]
+    assert result.returncode == 0, output
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert figures["transfers"] + figures["refused_at_creation"] == len(scenario_catalog())
+    assert figures["kills"] >= 2, output
+    assert figures["double_payments"] == 0, output
+    assert figures["unknown_payments"] == 0, output
+    assert figures["paid_not_completed"] == 0, output
+    assert figures["completed_unpaid"] == 0, output
+    assert figures["refund_problems"] == 0, output
+    assert figures["ledger_imbalance"] == 0, output
+    assert figures["stranded_liability"] == 0, output
+    assert figures["final"] + figures["stranded"] == figures["transfers"]
+    unlisted = {reason: count for reason, count in figures["stranded_by_dead_end"].items()
+                if reason not in LISTED_DEAD_ENDS}
+    assert unlisted == {}, output
+    if figures["stranded"] or figures["overpayments_held"] != "0.000000":
+        pytest.xfail(f"issue 10's listed dead ends still strand transfers: "
+                     f"{figures['stranded_by_dead_end']}, overpayments held "
+                     f"{figures['overpayments_held']} USDC")
+    assert figures["stranded"] == 0
