@@ -230,30 +230,34 @@ class Chaos:
 
 
 class Api:
-    def __init__(self, base_url: str, api_key: str, *, patience: float = 90.0) -> None:
+    def __init__(self, base_url: str, api_key: str, *, patience: float = 240.0) -> None:
         self.base_url = base_url
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Api-Key {api_key}"
         self.patience = patience
         self.retries = 0
+        self.in_flight = 0  # 409: a claim left by a request the killed web process never answered
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Retries while the server is down or the same request is still in flight."""
         deadline = time.monotonic() + self.patience
         while True:
+            in_flight = False
             try:
                 response = self.session.request(method, self.base_url + path, timeout=15,
                                                 **kwargs)
+                in_flight = (response.status_code == 409
+                             and "idempotency-request-in-flight" in response.text)
                 if response.status_code not in (409, 502, 503, 504) or (
-                        response.status_code == 409 and "in-flight" not in response.text
-                        and "in flight" not in response.text):
+                        response.status_code == 409 and not in_flight):
                     return response
+                self.in_flight += in_flight
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{method} {path}: no answer within {self.patience:.0f}s")
             self.retries += 1
-            time.sleep(0.3)
+            time.sleep(2.0 if in_flight else 0.3)
 
 
 # --- chain ----------------------------------------------------------------------------------
@@ -901,6 +905,7 @@ class FaultRun:
             "overpayments_held": str(money_round(-overpayments, "USDC")),
             "process_errors": len(self.chaos.errors),
             "api_retries": self.api.retries,
+            "api_in_flight_waits": self.api.in_flight,
             "seconds": round(time.monotonic() - self.started, 1),
             "seed": self.plan.seed,
         }
