@@ -43,11 +43,13 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 
 # Anvil dev accounts: 0 deploys and mints, 2 is the gateway's hot wallet (refunds), 3..8 pay
-# ordinary transfers, 9 pays only the transfers whose deposit a reorg removes (so that dropping
-# its transaction never leaves another sender with a nonce gap).
+# ordinary transfers, 9 and 1 pay only the transfers whose deposit a reorg removes (shallow and
+# deep), one at a time, so that dropping a transaction never leaves a later one of the same
+# sender with a nonce gap.
 HOT_WALLET_INDEX = 2
 PAYER_INDICES = (3, 4, 5, 6, 7, 8)
 REORG_PAYER_INDEX = 9
+DEEP_REORG_PAYER_INDEX = 1
 TOKEN_DECIMALS = 6
 CONFIRMATIONS = 3
 BLOCK_TIME = 1  # seconds between blocks once set up
@@ -80,10 +82,11 @@ class Scenario:
     paid: Decimal = Decimal(1)      # share of the amount the sender pays (0: nothing)
     recipient_name: str = "Joseph Mwangi"
     reject_conversion: bool = False
-    reorg: str = ""                 # drop (sender pays again) | move (mined in another block)
+    reorg: str = ""                 # drop (paid again) | move (other block) | deep (when held)
     cash: str = ""                  # collect | uncollected
     review: bool = False            # amount at the corridor's review threshold
     operator: str = "approve"       # what the operator decides on a compliance hold
+    cancel: bool = False            # the sender cancels before paying
 
 
 def scenario_catalog() -> list[Scenario]:
@@ -96,6 +99,7 @@ def scenario_catalog() -> list[Scenario]:
         Scenario("underpaid", "mpesa", paid=Decimal("0.6")),
         Scenario("overpaid", "mpesa", paid=Decimal("1.25")),
         Scenario("unpaid", "mpesa", paid=Decimal(0)),
+        Scenario("cancelled", "mpesa", paid=Decimal(0), cancel=True),
         Scenario("sanctions-hold:approve", "mpesa", recipient_name=LISTED_NAME),
         Scenario("sanctions-hold:reject", "mpesa", recipient_name=LISTED_NAME,
                  operator="reject"),
@@ -103,6 +107,7 @@ def scenario_catalog() -> list[Scenario]:
         Scenario("conversion-rejected", "mpesa", reject_conversion=True),
         Scenario("reorg:drop", "mpesa", reorg="drop"),
         Scenario("reorg:move", "momo", reorg="move"),
+        Scenario("reorg:deep-on-hold", "mpesa", recipient_name=LISTED_NAME, reorg="deep"),
     ]
 
 
@@ -271,7 +276,8 @@ class ChainDriver:
         self.w3 = anvil.w3
         self.token = token
         self.keys = {index: dev_private_key(index)
-                     for index in (*PAYER_INDICES, REORG_PAYER_INDEX, HOT_WALLET_INDEX)}
+                     for index in (*PAYER_INDICES, REORG_PAYER_INDEX, DEEP_REORG_PAYER_INDEX,
+                                   HOT_WALLET_INDEX)}
         self.reorgs: Counter[str] = Counter()
 
     def address(self, index: int) -> str:
@@ -286,6 +292,15 @@ class ChainDriver:
     def receipt(self, tx_hash: str, timeout: float = 30.0) -> Any:
         return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout,
                                                         poll_latency=0.1)
+
+    def mined(self, tx_hash: str) -> bool:
+        """Whether the transaction is in the canonical chain now, and succeeded."""
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1
+        except TransactionNotFound:
+            return False
 
     def reorg(self, victim: str, *, move: bool) -> bool:
         """Replace the blocks from the victim's block to the head: every other transaction is
@@ -308,10 +323,8 @@ class ChainDriver:
         response = self.w3.provider.make_request("anvil_reorg", [depth, included])
         if "error" in response:
             return False
-        try:
-            after = self.w3.eth.get_transaction_receipt(victim)
-        except Exception:  # web3 raises TransactionNotFound
-            after = None
+        after = (self.w3.eth.get_transaction_receipt(victim) if self.mined(victim)
+                 else None)
         done = (after is not None and self.w3.eth.get_block(after["blockNumber"])["hash"]
                 != old_hash) if move else after is None
         if done:
@@ -435,8 +448,8 @@ class FaultRun:
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(ROOT),
             "CHAIN_POLL_SECONDS": "1",
-            "TRANSFER_REDRIVE_SECONDS": "3",
-            "TRANSFER_STUCK_AFTER_SECONDS": "5",
+            "TRANSFER_REDRIVE_SECONDS": "4",
+            "TRANSFER_STUCK_AFTER_SECONDS": "8",
             "TRANSFER_DEPOSIT_WINDOW_SECONDS": str(self.plan.deposit_window),
             "OUTBOUND_HTTP_TIMEOUT_SECONDS": "5",
             "CHAIN_SIGNER_KEYSTORE_PATH": str(keystore),
@@ -487,7 +500,8 @@ class FaultRun:
         w3 = self.anvil.w3
         token = token_deploy(w3, deployer=w3.eth.accounts[0], name="USD Coin (local)",
                              symbol="USDC", decimals=TOKEN_DECIMALS)
-        for index in (*PAYER_INDICES, REORG_PAYER_INDEX, HOT_WALLET_INDEX):
+        for index in (*PAYER_INDICES, REORG_PAYER_INDEX, DEEP_REORG_PAYER_INDEX,
+                      HOT_WALLET_INDEX):
             token_mint(w3, token, w3.eth.accounts[index], 10_000_000 * 10**TOKEN_DECIMALS)
         w3.provider.make_request("evm_setIntervalMining", [int(BLOCK_TIME)])
         w3.provider.make_request("evm_setAutomine", [False])
@@ -590,6 +604,10 @@ class FaultRun:
         scenario = sent.scenario
         units = int((Decimal(sent.amount_base_units) * scenario.paid).to_integral_value(
             rounding=ROUND_DOWN))
+        if scenario.cancel:
+            response = self.api.call("POST", f"/api/v1/transfers/{sent.public_id}/cancel",
+                                     headers={"Idempotency-Key": str(uuid.uuid4())})
+            sent.actions.append(f"sender cancelled ({response.status_code})")
         if units <= 0:
             return
         if scenario.reject_conversion:
@@ -598,8 +616,29 @@ class FaultRun:
                                 "error_code": "ErrInsufficientBalance"}, timeout=5)
         payer = sent.payer
         sent.tx_hashes.append(self.chain.pay(payer, sent.deposit_address, units))
-        if scenario.reorg:
+        if scenario.reorg == "deep":
+            self.deep_reorg(sent)
+        elif scenario.reorg:
             self.reorg(sent, payer, units)
+
+    def deep_reorg(self, sent: Sent, timeout: float = 60.0) -> None:
+        """Once the transfer is held (its deposit final and credited), a reorg deeper than the
+        chain's confirmations removes that deposit; nobody pays it again. No other payment is
+        made meanwhile, so that the reorg takes nothing else with it."""
+        from gateway.transfers.models import Transfer
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = Transfer.objects.filter(public_id=sent.public_id).values_list(
+                "state", flat=True).first()
+            if state == "on_hold":
+                if self.chain.reorg(sent.tx_hashes[-1], move=False):
+                    sent.actions.append("deposit removed by a deep reorg while held")
+                return
+            if state not in ("awaiting_deposit", "deposit_seen", "funded"):
+                break
+            time.sleep(0.5)
+        self.say(f"deep reorg skipped: {sent.scenario.name} never got to on_hold")
 
     def reorg(self, sent: Sent, payer: int, units: int) -> None:
         """Wait until the watcher has seen the deposit (or it is two blocks deep), then remove
@@ -662,7 +701,8 @@ class FaultRun:
         for scenario in scenarios:
             while time.monotonic() < next_at:
                 time.sleep(0.05)
-            payer = REORG_PAYER_INDEX if scenario.reorg else self.rng.choice(PAYER_INDICES)
+            payer = ({"deep": DEEP_REORG_PAYER_INDEX}.get(scenario.reorg, REORG_PAYER_INDEX)
+                     if scenario.reorg else self.rng.choice(PAYER_INDICES))
             sent = self.create(scenario, payer)
             if sent is not None:
                 self.sent.append(sent)
@@ -691,7 +731,7 @@ class FaultRun:
             return transfer.hold_reason != FLOAT_HOLD_REASON
         return transfer.state == "payout_pending" and sent.scenario.route == "cash"
 
-    def settle(self, timeout: float, *, until_final: bool = False, quiet: float = 10.0) -> None:
+    def settle(self, timeout: float, *, until_final: bool = False, quiet: float = 20.0) -> None:
         """Wait until every transfer is final (or waits on an action), or nothing has moved for
         ``quiet`` seconds while no deposit window is still open, or ``timeout``."""
         from django.utils import timezone
@@ -831,10 +871,18 @@ class FaultRun:
                                     if count and current[pid].state != "completed")
         completed_unpaid = sorted(pid for pid, t in current.items()
                                   if t.state == "completed" and not payments[pid])
+        # A payment must rest on a deposit that is still on the chain.
+        w3 = self.chain.w3
+        unfunded_payments: list[str] = []
+        for pid, count in payments.items():
+            credited = Deposit.objects.filter(deposit_address__address__iexact=by_id[pid]
+                                              .deposit_address, credited_at__isnull=False)
+            on_chain = any(self.chain.mined(deposit.tx_hash) for deposit in credited)
+            if count and not on_chain:
+                unfunded_payments.append(pid)
 
         # Refunds: each stored refund mined once with status 1; the hot wallet sent nothing else.
         refunds = list(OutboundTransaction.objects.filter(kind=OutboundTransaction.Kind.REFUND))
-        w3 = self.chain.w3
         hot_wallet = self.chain.address(HOT_WALLET_INDEX)
         refund_problems: list[str] = []
         for refund in refunds:
@@ -898,6 +946,7 @@ class FaultRun:
             "unknown_payments": unknown_payments,
             "paid_not_completed": len(paid_not_completed),
             "completed_unpaid": len(completed_unpaid),
+            "paid_without_deposit": len(unfunded_payments),
             "refunds_on_chain": refunds_on_chain,
             "refund_problems": len(refund_problems) + len(refunded_without),
             "ledger_imbalance": ledger_imbalance,
@@ -912,6 +961,7 @@ class FaultRun:
         self.details = {"refund_problems": refund_problems + refunded_without,
                         "paid_not_completed": paid_not_completed,
                         "completed_unpaid": completed_unpaid,
+                        "paid_without_deposit": unfunded_payments,
                         "stranded_liability": stranded_liability,
                         "unbalanced": [str(u) for u in unbalanced],
                         "process_errors": self.chaos.errors, "refused": dict(self.refused)}
@@ -993,6 +1043,7 @@ def report(outcome: Outcome, details: dict[str, Any]) -> None:
             print(f"  {len(items):>3} x {scenario:<24} {example['state']:<15} {dead_end}"
                   f"\n        last event: {example['reason'][:110]}")
     for name in ("refund_problems", "paid_not_completed", "completed_unpaid",
+                 "paid_without_deposit",
                  "stranded_liability", "unbalanced", "process_errors", "refused"):
         if details.get(name):
             print(f"\n{name}: {json.dumps(details[name], default=str)[:1500]}")
