@@ -122,16 +122,21 @@ class Plan:
     pickup_window: int               # seconds a cash code can be collected
     settle_timeout: float
     keep: bool = False
+    only: tuple[str, ...] = ()       # scenario names (all when empty)
 
     @classmethod
-    def make(cls, *, quick: bool, transfers: int | None, seed: int, keep: bool) -> Plan:
-        count = transfers or (len(scenario_catalog()) if quick else 203)
+    def make(cls, *, quick: bool, transfers: int | None, seed: int, keep: bool,
+             only: tuple[str, ...] = ()) -> Plan:
+        catalog = [s for s in scenario_catalog() if not only or s.name in only]
+        count = transfers or (len(catalog) if quick else max(200, len(catalog) * 7))
         if quick:
-            return cls(count, seed, (0.2, 0.6), (5.0, 10.0), (0.3, 1.5), 30, 25, 60.0, keep)
-        return cls(count, seed, (0.3, 0.9), (6.0, 15.0), (0.3, 2.0), 150, 60, 240.0, keep)
+            return cls(count, seed, (0.2, 0.6), (5.0, 10.0), (0.3, 1.5), 30, 25, 60.0, keep,
+                       only)
+        return cls(count, seed, (0.3, 0.9), (6.0, 15.0), (0.3, 2.0), 150, 60, 240.0, keep,
+                   only)
 
     def scenarios(self) -> list[Scenario]:
-        catalog = scenario_catalog()
+        catalog = [s for s in scenario_catalog() if not self.only or s.name in self.only]
         chosen = [catalog[index % len(catalog)] for index in range(self.transfers)]
         random.Random(self.seed).shuffle(chosen)
         return chosen
@@ -447,9 +452,9 @@ class FaultRun:
             "GATEWAY_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['web']}",
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(ROOT),
-            "CHAIN_POLL_SECONDS": "1",
-            "TRANSFER_REDRIVE_SECONDS": "4",
-            "TRANSFER_STUCK_AFTER_SECONDS": "8",
+            "CHAIN_POLL_SECONDS": "2",
+            "TRANSFER_REDRIVE_SECONDS": "5",
+            "TRANSFER_STUCK_AFTER_SECONDS": "10",
             "TRANSFER_DEPOSIT_WINDOW_SECONDS": str(self.plan.deposit_window),
             "OUTBOUND_HTTP_TIMEOUT_SECONDS": "5",
             "CHAIN_SIGNER_KEYSTORE_PATH": str(keystore),
@@ -931,6 +936,9 @@ class FaultRun:
                         .aggregate(total=Sum("amount"))["total"]) or Decimal(0)
 
         final = sum(1 for t in current.values() if t.state in FINAL_STATES)
+        import redis
+
+        backlog = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).llen("celery")
         figures: dict[str, Any] = {
             "transfers": len(current),
             "refused_at_creation": sum(self.refused.values()),
@@ -955,6 +963,7 @@ class FaultRun:
             "process_errors": len(self.chaos.errors),
             "api_retries": self.api.retries,
             "api_in_flight_waits": self.api.in_flight,
+            "queue_backlog": backlog,
             "seconds": round(time.monotonic() - self.started, 1),
             "seed": self.plan.seed,
         }
@@ -1061,8 +1070,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=int(os.environ.get("FAULTS_SEED", "10")))
     parser.add_argument("--keep", action="store_true",
                         help="keep the database and the process logs for inspection")
+    parser.add_argument("--scenarios", default="",
+                        help="comma-separated scenario names (default: every scenario)")
     args = parser.parse_args(argv)
-    plan = Plan.make(quick=args.quick, transfers=args.transfers, seed=args.seed, keep=args.keep)
+    only = tuple(name.strip() for name in args.scenarios.split(",") if name.strip())
+    unknown = set(only) - {s.name for s in scenario_catalog()}
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}; known: "
+                     + ", ".join(s.name for s in scenario_catalog()))
+    plan = Plan.make(quick=args.quick, transfers=args.transfers, seed=args.seed, keep=args.keep,
+                     only=only)
     run = FaultRun(plan, echo=lambda text: print(text, flush=True))
     outcome = run.run()
     report(outcome, run.details)
