@@ -5,6 +5,8 @@ is the only code that changes ``Transfer.state`` and it refuses anything not lis
 The status a sender sees (SEP-31 vocabulary) is coarser and derived by ``SENDER_STATUS``.
 """
 
+from typing import NamedTuple
+
 from django.db import models
 
 
@@ -48,6 +50,69 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 FINAL_STATES = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
+
+
+
+class Action(NamedTuple):
+    """A named way out of a waiting state: who takes it, the service that does, where it leads."""
+
+    actor: str  # "sender" (API), "operator" (admin), "agent" (counter), "deadline" (on time)
+    service: str  # dotted path of the service function
+    to_states: frozenset[str]
+
+
+_SERVICES = "gateway.transfers.services"
+
+# For each state the driver's step does not move on by itself (or not always), the actions that
+# do. The driver's steps are ``gateway.transfers.services.driver._STEPS``; a test walks both
+# tables and proves that no reachable state is left without a way out.
+ACTIONS: dict[str, tuple[Action, ...]] = {
+    S.AWAITING_DEPOSIT: (
+        Action("sender", f"{_SERVICES}.cancel.transfer_cancel", frozenset({S.CANCELLED})),
+    ),
+    S.ON_HOLD: (
+        Action("operator", f"{_SERVICES}.driver.operator_decide",
+               frozenset({S.APPROVED, S.REJECTED})),
+        Action("operator", f"{_SERVICES}.conversion.transfer_release_hold",
+               frozenset({S.APPROVED})),
+        Action("operator", f"{_SERVICES}.actions.transfer_underpaid_refund",
+               frozenset({S.REFUND_PENDING})),
+        Action("operator", f"{_SERVICES}.actions.transfer_underpaid_accept",
+               frozenset({S.FUNDED})),
+        Action("operator", f"{_SERVICES}.actions.transfer_reorg_clear",
+               frozenset({S.APPROVED})),
+        Action("operator", f"{_SERVICES}.actions.transfer_funding_lost",
+               frozenset({S.CANCELLED})),
+    ),
+    S.PAYOUT_PENDING: (  # cash pickup waits for the agent, or for the pickup window to end
+        Action("agent", "gateway.agents.services.redemption_confirm",
+               frozenset({S.COMPLETED})),
+        Action("deadline", "gateway.agents.services.redemption_uncollected_handle",
+               frozenset({S.PAYOUT_FAILED})),
+    ),
+    S.PAYOUT_FAILED: (
+        Action("sender", f"{_SERVICES}.payouts.transfer_payout_correct",
+               frozenset({S.PAYOUT_PENDING})),
+        Action("operator", f"{_SERVICES}.payouts.transfer_payout_retry",
+               frozenset({S.PAYOUT_PENDING})),
+        Action("operator", f"{_SERVICES}.actions.transfer_payout_refund",
+               frozenset({S.REFUND_PENDING})),
+        Action("deadline", f"{_SERVICES}.actions.transfer_payout_failed_review",
+               frozenset({S.REFUND_PENDING})),
+    ),
+}
+
+# Which action clears which reason for a hold (several can stand at once).
+HOLD_ACTIONS: dict[str, tuple[str, ...]] = {
+    "compliance": (f"{_SERVICES}.driver.operator_decide",),
+    "float": (f"{_SERVICES}.conversion.transfer_release_hold",
+              f"{_SERVICES}.driver.transfer_hold_review"),
+    "conversion": (f"{_SERVICES}.conversion.transfer_release_hold",),
+    "underpaid": (f"{_SERVICES}.actions.transfer_underpaid_refund",
+                  f"{_SERVICES}.actions.transfer_underpaid_accept"),
+    "reorg": (f"{_SERVICES}.actions.transfer_reorg_clear",
+              f"{_SERVICES}.actions.transfer_funding_lost"),
+}
 
 # States in which the gateway itself must act next (the re-drive task looks at these).
 ACTIVE_STATES = frozenset({S.FUNDED, S.APPROVED, S.CONVERTING, S.PAYOUT_PENDING})

@@ -28,6 +28,7 @@ from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services import operator_decide, transfer_advance, transfer_release_hold
 from gateway.transfers.services.actions import (
     transfer_funding_lost,
+    transfer_payout_failed_review,
     transfer_payout_refund,
     transfer_reorg_clear,
     transfer_underpaid_accept,
@@ -236,7 +237,9 @@ def test_a_failed_payout_is_refunded_on_chain_once_when_the_correction_window_cl
     with pytest.raises(CorrectionClosedError):
         transfer_payout_correct(transfer_id=transfer.pk, recipient_phone=PAID, actor="p")
     assert transfer.pk in transfers_stuck(older_than_seconds=0)
-    for _ in range(4):
+    transfer = transfer_payout_failed_review(transfer_id=transfer.pk)  # the driver's step
+    assert transfer.state == S.REFUND_PENDING
+    for _ in range(3):
         transfer = transfer_advance(transfer_id=transfer.pk)
     assert transfer.state == S.REFUNDED
     assert token_balance(w3, token, payer) - before == deposit.amount
@@ -255,7 +258,7 @@ def test_a_failed_payout_is_refunded_on_chain_once_when_the_correction_window_cl
 
 def test_an_operator_refund_of_a_failed_payout_is_final_and_cannot_be_corrected_after(
         world, client, daraja_sandbox):
-    w3, _token, corridor, receiver = world
+    _w3, _token, corridor, receiver = world
     transfer = fail_payout(corridor, receiver, client, daraja_sandbox)
     with pytest.raises(DomainError, match="reason"):
         transfer_payout_refund(transfer_id=transfer.pk, actor="operator:ops", note="")
