@@ -11,10 +11,9 @@ from django.utils import timezone
 from gateway.common.problems import DomainError, InvalidTransitionError
 from gateway.ledger.models import LedgerAccount
 from gateway.transfers.models import Corridor, Transfer, TransferEvent
-from gateway.transfers.services.creation import recipient_phone_validate
 from gateway.transfers.services.deposits import transfer_float_release_if_reserved
 from gateway.transfers.services.machine import transfer_advance_enqueue, transfer_transition
-from gateway.transfers.services.quotes import InvalidRecipientError
+from gateway.transfers.services.quotes import InvalidRecipientError, recipient_phone_validate
 from gateway.transfers.states import TransferState
 from gateway.treasury.models import FloatReservation
 from gateway.treasury.services import (
@@ -260,9 +259,8 @@ def transfer_payout_correct(*, transfer_id: int, recipient_phone: str | None = N
             raise InvalidRecipientError("recipient.name must not be empty.")
         recipient["name"] = " ".join(recipient_name.split())
     if recipient_phone is not None:
-        rail = transfer.corridor.rail
         recipient["phone_number"] = recipient_phone_validate(
-            phone=recipient_phone, country=rail.country if rail else "")
+            corridor=transfer.corridor, phone=recipient_phone, payout_method=payout_method)
     if not recipient and not payout_method:
         raise InvalidRecipientError("Nothing to correct: give the recipient's phone number, "
                                     "name or a payout method.")

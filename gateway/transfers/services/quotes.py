@@ -97,12 +97,15 @@ class PayoutAboveMaximumError(DomainError):
 # --- recipients -----------------------------------------------------------------------------
 
 
-def recipient_phone_validate(*, corridor: Corridor, phone: str) -> str:
+def recipient_phone_validate(*, corridor: Corridor, phone: str,
+                             payout_method: str | None = None) -> str:
     """The recipient's number in E.164 if the corridor can pay it, checked before any money
     moves: the rail's own rules (country, mobile line, the operator whose wallets it pays), or
-    for cash pickup a number that can receive the redemption code by SMS."""
+    for cash pickup a number that can receive the redemption code by SMS. ``payout_method``
+    overrides the corridor's (a correction that switches to cash pickup)."""
+    method = payout_method or corridor.payout_method
     try:
-        if corridor.payout_method == Corridor.PayoutMethod.CASH_PICKUP or corridor.rail is None:
+        if method == Corridor.PayoutMethod.CASH_PICKUP or corridor.rail is None:
             return CASH_PICKUP_RULES.check(phone)
         return rail_recipient_validate(corridor.rail, phone)
     except RecipientNotPayableError as exc:
