@@ -102,7 +102,7 @@ class TransferPageMixin:
         from gateway.webhooks.models import WebhookDelivery
 
         deliveries = WebhookDelivery.objects.filter(
-            payload__data__id=obj.reference).order_by("created_at", "pk")
+            transfer_id=obj.pk).order_by("created_at", "pk")
         rows = [(delivery.created_at.strftime("%Y-%m-%d %H:%M:%S"), delivery.event_type,
                  delivery.status, delivery.attempts, delivery.last_status_code or "",
                  delivery.last_error[:80]) for delivery in deliveries]

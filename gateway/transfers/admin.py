@@ -8,13 +8,23 @@ from django.contrib import admin
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from gateway.common.problems import DomainError
 from gateway.console.actions import OperatorActionsMixin, operator_action
 from gateway.console.decisions import held_transfer_decide
 from gateway.console.transfer_page import TransferPageMixin
 from gateway.ledger.selectors import entries_for_owner
 from gateway.transfers.models import Corridor, PartnerPricing, Quote, Transfer, TransferEvent
 from gateway.transfers.services import transfer_release_hold
+from gateway.transfers.services.actions import (
+    transfer_funding_lost,
+    transfer_payout_refund,
+    transfer_reorg_clear,
+    transfer_underpaid_accept,
+    transfer_underpaid_refund,
+)
+from gateway.transfers.services.payouts import transfer_payout_retry
 from gateway.transfers.states import TransferState
+from ramps.payouts.models import Rail
 
 TRANSFER_AUDIT_FIELDS = ["state", "hold_reason", "compliance_decision"]
 
@@ -81,7 +91,9 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
     search_fields = ["public_id", "external_id", "deposit_address__address"]
     date_hierarchy = "created_at"
     inlines = [TransferEventInline]
-    actions = ["approve_held", "reject_held", "release_held"]
+    actions = ["approve_held", "reject_held", "release_held", "retry_payout", "reroute_payout",
+               "refund_failed_payout", "refund_underpaid", "accept_underpaid", "clear_reorg_hold",
+               "cancel_unfunded"]
     readonly_fields = ["public_id", "partner", "quote", "corridor", "state", "sender_status",
                        "state_changed_at", "external_id", "amount_in", "amount_in_base_units",
                        "amount_fee", "amount_out", "currency_out", "rate", "deposit_address",
@@ -152,6 +164,65 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
         transfer_release_hold(transfer_id=transfer.pk, operator=request.user.get_username(),
                               note=reason)
         return "released"
+
+
+    # The ways out of a failed payout, an underpayment and a deep reorg
+    # (gateway.transfers.states.ACTIONS lists them; the services check the state themselves).
+    @operator_action(permission="transfers.retry_payout", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Retry failed payouts on the same rail")
+    def retry_payout(self, request, transfer, reason):
+        transfer_payout_retry(transfer_id=transfer.pk, operator=request.user.get_username(),
+                              note=reason)
+        return "payout sent again"
+
+    @operator_action(permission="transfers.reroute_payout", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Reroute failed payouts to another rail",
+                     extra_fields=lambda request: [{
+                         "name": "rail_code", "label": "Rail",
+                         "choices": [(code, code) for code in Rail.objects.filter(
+                             is_active=True).order_by("code").values_list("code", flat=True)]}])
+    def reroute_payout(self, request, transfer, reason):
+        rail_code = (request.POST.get("rail_code") or "").strip()
+        if not rail_code:
+            raise DomainError("Choose the rail to pay on.", slug="rail-required", status=422)
+        transfer_payout_retry(transfer_id=transfer.pk, operator=request.user.get_username(),
+                              note=reason, rail_code=rail_code)
+        return f"payout rerouted to {rail_code}"
+
+    @operator_action(permission="transfers.refund_transfer", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Refund transfers whose payout failed")
+    def refund_failed_payout(self, request, transfer, reason):
+        transfer_payout_refund(transfer_id=transfer.pk,
+                               actor=f"operator:{request.user.get_username()}", note=reason)
+        return "refund recorded"
+
+    @operator_action(permission="transfers.refund_transfer", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Refund what underpaid transfers received")
+    def refund_underpaid(self, request, transfer, reason):
+        transfer_underpaid_refund(transfer_id=transfer.pk,
+                                  operator=request.user.get_username(), note=reason)
+        return "refund recorded"
+
+    @operator_action(permission="transfers.release_hold", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Accept underpaid transfers at a new quote for what arrived")
+    def accept_underpaid(self, request, transfer, reason):
+        accepted = transfer_underpaid_accept(transfer_id=transfer.pk,
+                                             operator=request.user.get_username(), note=reason)
+        return f"accepted: pays {accepted.amount_out} {accepted.currency_out}"
+
+    @operator_action(permission="transfers.release_hold", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Clear deep-reorg holds whose deposits are final again")
+    def clear_reorg_hold(self, request, transfer, reason):
+        transfer_reorg_clear(transfer_id=transfer.pk, operator=request.user.get_username(),
+                             note=reason)
+        return "reorg hold cleared"
+
+    @operator_action(permission="transfers.refund_transfer", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Cancel transfers whose funding left the chain")
+    def cancel_unfunded(self, request, transfer, reason):
+        transfer_funding_lost(transfer_id=transfer.pk, operator=request.user.get_username(),
+                              note=reason)
+        return "cancelled: funding left the chain"
 
 
 class PartnerPricingInline(admin.TabularInline):

@@ -10,6 +10,7 @@ from gateway.ledger.services import credit, debit
 from gateway.transfers.models import Transfer
 from gateway.transfers.services import transfer_transition
 from gateway.transfers.states import TransferState
+from ramps.payouts.models import PayoutAttempt
 from tests.factories import make_transfer
 
 K = LedgerAccount.Kind
@@ -148,3 +149,43 @@ def test_approving_a_transfer_that_is_not_held_changes_nothing(admin_client_logg
     transfer.refresh_from_db()
     assert transfer.state == TransferState.FUNDED
     assert "Only a transfer held by compliance can be decided" in response.content.decode()
+
+
+def test_failed_payout_actions_need_their_own_permission(operator_client):
+    transfer = make_transfer(state=TransferState.PAYOUT_FAILED)
+    support = operator_client("sipho", roles=["support"])
+    for action in ("retry_payout", "reroute_payout", "refund_failed_payout"):
+        response = support.post("/admin/transfers/transfer/", {
+            "action": action, "_selected_action": [transfer.pk], "confirm": "yes",
+            "reason": "asked by the sender"})
+        assert response.status_code in (200, 403)
+        transfer.refresh_from_db()
+        assert transfer.state == TransferState.PAYOUT_FAILED
+    assert PayoutAttempt.objects.count() == 0
+
+
+def test_treasury_refund_of_a_failed_payout_without_a_credited_deposit_says_why(
+        operator_client):
+    transfer = make_transfer(state=TransferState.PAYOUT_FAILED)
+    treasury = operator_client("wanjiku", roles=["treasury"])
+    response = act(treasury, "refund_failed_payout", transfer, reason="sender asked")
+    assert "has no credited deposit to refund" in response.content.decode()
+    transfer.refresh_from_db()
+    assert transfer.state == TransferState.PAYOUT_FAILED
+    response = act(treasury, "reroute_payout", transfer, reason="rail down")
+    assert "Choose the rail to pay on." in response.content.decode()
+    response = act(treasury, "retry_payout", make_transfer(state=TransferState.COMPLETED,
+                                                           corridor=transfer.corridor),
+                   reason="again")
+    assert "only a failed payout can be started again" in response.content.decode()
+    assert PayoutAttempt.objects.count() == 0
+
+
+def test_a_reorg_hold_is_not_released_from_the_admin(operator_client):
+    transfer = make_transfer(state=TransferState.ON_HOLD, holds=["reorg"],
+                             hold_reason="deep chain reorganisation")
+    treasury = operator_client("wanjiku", roles=["treasury"])
+    response = act(treasury, "release_held", transfer, reason="looks fine")
+    assert "while it is held for reorg" in response.content.decode()
+    transfer.refresh_from_db()
+    assert (transfer.state, transfer.holds) == (TransferState.ON_HOLD, ["reorg"])
