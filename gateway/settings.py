@@ -293,6 +293,13 @@ CHAIN_SIGNER_KEYSTORE_PATH = env.str("CHAIN_SIGNER_KEYSTORE_PATH", default="")
 CHAIN_SIGNER_KEYSTORE_PASSWORD = env.str("CHAIN_SIGNER_KEYSTORE_PASSWORD", default="")
 CHAIN_SIGNER_MNEMONIC_ENCRYPTED = env.str("CHAIN_SIGNER_MNEMONIC_ENCRYPTED", default="")
 CHAIN_SIGNER_ACCOUNT = env.int("CHAIN_SIGNER_ACCOUNT", default=0)
+# Exchange wallets (omnibus/hot) on any EVM chain: a refund to one is held for an operator
+# instead of sent (more can be added per chain in the admin).
+CHAIN_EXCHANGE_ADDRESSES = env.list("CHAIN_EXCHANGE_ADDRESSES", default=[])
+# Build the signer when a process starts: a misconfigured one stops it (ImproperlyConfigured).
+# Off only where nothing is signed (the image build's collectstatic) and in the demo's own
+# process, which writes the keystore its workers then open.
+CHAIN_SIGNER_CHECK_AT_START = env.bool("CHAIN_SIGNER_CHECK_AT_START", default=not DEMO)
 # Sanctions screening: name-match score thresholds (0..1) for review and block, where fresh
 # lists are downloaded from, and how far a refresh may shrink a list before it is refused.
 SANCTIONS_REVIEW_THRESHOLD = env.float("SANCTIONS_REVIEW_THRESHOLD", default=0.85)

@@ -15,5 +15,8 @@ os.environ.setdefault("GATEWAY_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 os.environ.setdefault("GATEWAY_MEDIA_ROOT", tempfile.mkdtemp(prefix="gateway-test-media-"))
 os.environ.setdefault("BLIND_INDEX_KEY", "test-blind-index-key-not-for-production")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1rZXktMzItYnl0ZXMtbG9uZy1mb3ItZmVybiE=")
+# Every process of the test run (and the end-to-end workers, which inherit this environment)
+# starts with a real signer, so a refund is really signed and sent on anvil.
+os.environ.setdefault("CHAIN_SIGNER", "tests.signer.build_signer")
 
 from gateway.settings import *  # noqa: F403

@@ -5,6 +5,7 @@ import logging
 from gateway.common.problems import InvalidTransitionError
 from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.holds import transfer_hold
+from gateway.transfers.services.refunds import refunds_drive
 from ramps.chain.models import Chain
 from ramps.chain.selectors import deposits_confirmed_uncredited
 from ramps.chain.services import chain_scan
@@ -29,6 +30,8 @@ def chain_poll(*, chain_id: int) -> list[int]:
     for deposit in result.deep_reorged_deposits:
         transfer_hold_for_deep_reorg(deposit_address_id=deposit.deposit_address_id,
                                      tx_hash=deposit.tx_hash)
+    # Late deposits and overpayments are refunded on the same path as rejected transfers.
+    refunds_drive(chain=chain)
     return list(Transfer.objects.filter(deposit_address_id__in=address_ids)
                 .values_list("pk", flat=True))
 

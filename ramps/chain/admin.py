@@ -1,14 +1,23 @@
 """Operators' view of the watcher: how far each chain is scanned, what failed, what arrived."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 from web3 import Web3
 
 from gateway.common.admin import ReadOnlyAdmin
+from gateway.common.money import from_base_units
 from gateway.common.problems import DomainError
 from gateway.console.actions import OperatorActionsMixin, operator_action
+from gateway.console.audit import audit_record
+from gateway.console.models import AuditEvent
 from ramps.chain.errors import InvalidXpubError
 from ramps.chain.models import (
     Chain,
@@ -16,10 +25,13 @@ from ramps.chain.models import (
     ChainIncident,
     Deposit,
     DepositAddress,
+    ExchangeAddress,
     OutboundTransaction,
     Token,
 )
+from ramps.chain.outbound import refund_destination_set, refund_execute
 from ramps.chain.services import chain_scan, deposit_address_derive
+from ramps.chain.signer import signer_status
 
 
 class ChainForm(forms.ModelForm):
@@ -71,6 +83,18 @@ class ChainAdmin(OperatorActionsMixin, admin.ModelAdmin):
                        "next_address_index", "created_at", "updated_at"]
     inlines = [TokenInline]
     actions = ["scan_now"]
+
+    def changelist_view(self, request, extra_context=None):
+        # The chain list is the operators' health page: the signer that sends refunds and
+        # sweeps is shown on it, loudly when it cannot be built.
+        status = signer_status()
+        if status.ok:
+            messages.info(request, f"Signer {status.path}: hot wallet {status.hot_wallet}.")
+        else:
+            messages.error(request, f"Signer {status.path} is not usable: {status.error} "
+                                    "Refunds and sweeps cannot be sent.")
+        return super().changelist_view(request, {**(extra_context or {}),
+                                                 "signer_status": status})
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -138,15 +162,96 @@ class ChainIncidentAdmin(ReadOnlyAdmin):
     list_filter = ["status", "kind", "chain"]
 
 
+class RefundDestinationForm(forms.Form):
+    to_address = forms.CharField(
+        label="Refund destination", max_length=42,
+        help_text="EIP-55 checksummed address the sender controls (confirmed with them).")
+
+
 @admin.register(OutboundTransaction)
 class OutboundTransactionAdmin(ReadOnlyAdmin):
+    """Sweeps, refunds and top-ups; refunds held for a destination are the operators' queue
+    (filter by status "Needs a destination")."""
+
     list_display = ["reference", "kind", "chain", "token", "amount", "from_address",
                     "to_address", "nonce", "status", "tx_hash", "block_number", "short_error",
-                    "created_at"]
+                    "operator_link", "created_at"]
     list_filter = ["status", "kind", "chain"]
     search_fields = ["reference", "tx_hash", "from_address", "to_address"]
     list_select_related = ["chain", "token"]
 
     @admin.display(description="last error")
     def short_error(self, obj):
-        return obj.last_error[:80]
+        return obj.last_error[:80] or obj.review_reason[:80]
+
+    @admin.display(description="operator")
+    def operator_link(self, obj):
+        if obj.status != OutboundTransaction.Status.NEEDS_DESTINATION:
+            return ""
+        return format_html('<a href="{}">Set destination and send</a>',
+                           reverse("admin:chain_refund_destination", args=[obj.pk]))
+
+    def get_urls(self):
+        return [
+            path("<int:outbound_pk>/destination/",
+                 self.admin_site.admin_view(self.destination_view),
+                 name="chain_refund_destination"),
+            *super().get_urls(),
+        ]
+
+    def destination_view(self, request, outbound_pk: int):
+        """Set a held refund's destination, then sign and send it (the same services the
+        workers use: the reference was stored before, so this sends at most once)."""
+        refund = get_object_or_404(OutboundTransaction.objects.select_related(
+            "chain", "token", "deposit"), pk=outbound_pk, kind=OutboundTransaction.Kind.REFUND)
+        if not request.user.has_perm("chain.change_outboundtransaction"):
+            raise PermissionDenied
+        form = RefundDestinationForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            before = {"status": refund.status, "to_address": refund.to_address}
+            try:
+                refund = refund_destination_set(outbound=refund,
+                                                to_address=form.cleaned_data["to_address"],
+                                                operator=request.user.get_username())
+            except DomainError as exc:
+                form.add_error("to_address", exc.detail)
+                audit_record(request=request, action="chain.refund_destination_set", obj=refund,
+                             subject_reference=refund.reference[:64], before=before,
+                             outcome=AuditEvent.Outcome.FAILED, detail=exc.detail)
+            else:
+                audit_record(request=request, action="chain.refund_destination_set", obj=refund,
+                             subject_reference=refund.reference[:64], before=before,
+                             after={"status": refund.status, "to_address": refund.to_address},
+                             reason=refund.review_reason,
+                             detail=f"destination {refund.to_address}")
+                try:
+                    refund = refund_execute(outbound=refund)
+                except (DomainError, ImproperlyConfigured) as exc:
+                    self.message_user(request, f"{refund.reference}: destination set; not sent "
+                                      f"yet: {getattr(exc, 'detail', exc)}", messages.WARNING)
+                else:
+                    self.message_user(request, f"{refund.reference}: sent to "
+                                      f"{refund.to_address} (tx {refund.tx_hash}).",
+                                      messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:chain_outboundtransaction_changelist"))
+        amount = from_base_units(refund.amount, refund.token.decimals)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "title": "Refund destination", "refund": refund, "form": form,
+                   "amount": amount}
+        return TemplateResponse(request, "admin/chain/refund_destination.html", context)
+
+
+class ExchangeAddressForm(forms.ModelForm):
+    class Meta:
+        model = ExchangeAddress
+        fields = ["chain", "address", "label"]
+
+
+@admin.register(ExchangeAddress)
+class ExchangeAddressAdmin(admin.ModelAdmin):
+    """Known exchange wallets: refunds to them wait for an operator instead of being sent."""
+
+    form = ExchangeAddressForm
+    list_display = ["address", "label", "chain", "created_at"]
+    list_filter = ["chain"]
+    search_fields = ["address", "label"]

@@ -31,6 +31,13 @@ class DepositAlreadyCreditedError(ConflictError):
     title = "The deposit is already credited"
 
 
+class DepositAlreadyRefundedError(ConflictError):
+    """A deposit with a refund recorded is never credited as well."""
+
+    slug = "deposit-already-refunded"
+    title = "The deposit is being refunded"
+
+
 class ChainConfigError(DomainError):
     """A chain or token that cannot be configured as given (wrong chain id, not a token...)."""
 

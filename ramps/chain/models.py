@@ -12,6 +12,7 @@ from django.db import models
 
 from gateway.common.models import BaseModel, TokenAmountField
 from gateway.common.money import from_base_units
+from ramps.chain.validators import checksum_address_validator
 
 
 class Chain(BaseModel):
@@ -96,6 +97,14 @@ class Chain(BaseModel):
     cursor_block = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="Last block fully scanned; empty before the first scan."
     )
+    cursor_block_time = models.DateTimeField(
+        null=True, blank=True,
+        help_text=(
+            "Timestamp of the cursor block (chain time, not this server's clock): a deposit "
+            "window has ended on this chain once it is past the window's end. Empty until a "
+            "range is scanned and after a reorg rewinds the cursor."
+        ),
+    )
     head_block = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="Chain head at the last successful poll."
     )
@@ -170,6 +179,13 @@ class DepositAddress(BaseModel):
             "recorded, flagged for an operator."
         ),
     )
+    closed_after_block = models.PositiveBigIntegerField(
+        null=True, blank=True,
+        help_text=(
+            "The watcher's cursor when the address closed: a deposit in a later block had not "
+            "been seen when its owner decided, so it is flagged, whatever the clocks say."
+        ),
+    )
 
     class Meta:
         ordering = ["chain", "derivation_index"]
@@ -208,6 +224,13 @@ class Deposit(BaseModel):
     log_index = models.PositiveIntegerField(help_text="Position of the log in its block.")
     block_number = models.PositiveBigIntegerField()
     block_hash = models.CharField(max_length=66, help_text="0x-prefixed lowercase hex.")
+    block_time = models.DateTimeField(
+        null=True, blank=True,
+        help_text=(
+            "Timestamp of the deposit's block (chain time): a deposit stamped after its "
+            "transfer's deposit window is late, however early the watcher saw it."
+        ),
+    )
     from_address = models.CharField(max_length=42, help_text="EIP-55 checksummed payer.")
     amount = TokenAmountField(help_text="Amount in the token's integer base units.")
     class Flag(models.TextChoices):
@@ -306,6 +329,30 @@ class ChainIncident(BaseModel):
         return f"{self.get_kind_display()} on {self.chain.caip2} ({self.status})"
 
 
+class ExchangeAddress(BaseModel):
+    """A wallet known to belong to an exchange (an omnibus or hot wallet): a refund sent there
+    is credited to nobody, so refunds to it wait for an operator. Editable in the admin; the
+    ``CHAIN_EXCHANGE_ADDRESSES`` setting adds addresses for every chain."""
+
+    chain = models.ForeignKey(
+        Chain, on_delete=models.CASCADE, null=True, blank=True, related_name="exchange_addresses",
+        help_text="Empty: the address is an exchange's on every EVM chain.",
+    )
+    address = models.CharField(max_length=42, validators=[checksum_address_validator],
+                               help_text="EIP-55 checksummed address.")
+    label = models.CharField(max_length=120, help_text='Whose wallet, e.g. "Binance hot wallet".')
+
+    class Meta:
+        ordering = ["label", "address"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "address"],
+                                    name="chain_exchange_address_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.address})"
+
+
 class AddressNonce(BaseModel):
     """Next nonce of an address the gateway sends from, allocated under a row lock.
 
@@ -350,6 +397,9 @@ class OutboundTransaction(BaseModel):
         CONFIRMED = "confirmed", "Confirmed"
         # Mined and reverted, or refused for good: an operator decides what next.
         FAILED = "failed", "Failed"
+        # A refund with no safe destination (the payer is a contract or an exchange's wallet
+        # and no refund address was given): nothing is signed until an operator sets one.
+        NEEDS_DESTINATION = "needs_destination", "Needs a destination (operator)"
 
     chain = models.ForeignKey(Chain, on_delete=models.PROTECT, related_name="outbound")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -357,7 +407,7 @@ class OutboundTransaction(BaseModel):
         max_length=120, unique=True,
         help_text="Idempotency reference of the caller; one transaction per reference, ever.",
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED)
     token = models.ForeignKey(
         Token, on_delete=models.PROTECT, null=True, blank=True, related_name="outbound",
         help_text="Empty for the chain's native coin (gas top-ups).",
@@ -375,7 +425,10 @@ class OutboundTransaction(BaseModel):
         help_text="The sweep a gas top-up pays for.",
     )
     from_address = models.CharField(max_length=42)
-    to_address = models.CharField(max_length=42)
+    to_address = models.CharField(
+        max_length=42, blank=True,
+        help_text="Recipient; empty only while a refund needs a destination from an operator.",
+    )
     amount = TokenAmountField(help_text="Token (or wei) amount in integer base units.")
     nonce = models.PositiveBigIntegerField(null=True, blank=True)
     gas_limit = models.PositiveBigIntegerField(null=True, blank=True)
@@ -393,6 +446,14 @@ class OutboundTransaction(BaseModel):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     block_number = models.PositiveBigIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    review_reason = models.CharField(
+        max_length=300, blank=True,
+        help_text="Why a refund waits for an operator to choose its destination.",
+    )
+    destination_set_by = models.CharField(
+        max_length=150, blank=True,
+        help_text="The operator who chose the destination of a held refund.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

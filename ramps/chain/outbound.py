@@ -88,7 +88,10 @@ def _store(*, reference: str, defaults: dict) -> OutboundTransaction:
         raise ConflictError(f"Reference {reference} could not be stored: {exc}",
                             slug="outbound-reference-conflict") from exc
     if not created:
-        for name in ("kind", "chain", "token", "to_address", "amount", "deposit"):
+        compared = ("kind", "chain", "token", "to_address", "amount", "deposit")
+        if outbound.destination_set_by:
+            compared = tuple(name for name in compared if name != "to_address")
+        for name in compared:
             if getattr(outbound, name) != defaults.get(name):
                 raise ConflictError(
                     f"Reference {reference} is already used for another transaction "
@@ -136,18 +139,26 @@ def sweep_create(*, deposit_address: DepositAddress, token: Token, reference: st
 
 
 def refund_create(*, deposit_or_reference: Deposit | str, to_address: str,
-                  amount_base_units: int, reference: str,
+                  amount_base_units: int, reference: str, review_reason: str = "",
                   signer: Signer | None = None) -> OutboundTransaction:
     """Store a refund of (part of) a deposit, paid from the hot wallet in the deposit's token.
 
     ``deposit_or_reference`` is the ``Deposit`` or its reference ``<caip2>:<tx hash>:<log
     index>``. The amount may not exceed the deposit's less what earlier refunds of the same
-    deposit already took (all of them, sent or not), so two references can never refund one
-    deposit twice over.
+    deposit already took (all of them, sent, held or not sent yet), so two references can never
+    refund one deposit twice over. Without ``to_address`` the refund is stored
+    ``needs_destination`` with ``review_reason``: nothing is signed until an operator sets the
+    destination (``refund_destination_set``).
     """
     deposit = _deposit_resolve(deposit_or_reference)
     amount = _amount(amount_base_units)
-    destination = _address(to_address, what="Refund address")
+    if to_address:
+        destination = _address(to_address, what="Refund address")
+        status = OutboundTransaction.Status.CREATED
+    elif review_reason.strip():
+        destination, status = "", OutboundTransaction.Status.NEEDS_DESTINATION
+    else:
+        raise OutboundRefusedError("A refund needs a destination or the reason it has none.")
     signer = signer or signer_get()
     with transaction.atomic():
         Deposit.objects.select_for_update().get(pk=deposit.pk)  # serialises refunds of it
@@ -164,8 +175,44 @@ def refund_create(*, deposit_or_reference: Deposit | str, to_address: str,
             "chain": deposit.chain, "kind": OutboundTransaction.Kind.REFUND,
             "token": deposit.token, "deposit": deposit, "source_derivation_index": None,
             "from_address": signer.hot_wallet_address(), "to_address": destination,
-            "amount": amount,
+            "amount": amount, "status": status, "review_reason": review_reason.strip()[:300],
         })
+
+
+def refund_destination_set(*, outbound: OutboundTransaction, to_address: str,
+                           operator: str) -> OutboundTransaction:
+    """An operator gives a held refund its destination; it can then be signed and sent.
+
+    Only a refund in ``needs_destination`` takes one, once: a destination is never changed
+    after it was set, since the refund may already be signed.
+    """
+    if not operator.strip():
+        raise OutboundRefusedError("Say who sets the destination.")
+    destination = _address(to_address, what="Refund address")
+    if destination != to_address.strip():
+        raise OutboundRefusedError(
+            f"Give the refund address in its EIP-55 checksummed form ({destination}).")
+    with transaction.atomic():
+        locked = OutboundTransaction.objects.select_for_update().get(pk=outbound.pk)
+        if locked.kind != OutboundTransaction.Kind.REFUND or (
+                locked.status != OutboundTransaction.Status.NEEDS_DESTINATION):
+            raise ConflictError(
+                f"{locked.reference} is {locked.get_status_display().lower()}; only a held "
+                "refund takes a destination.", slug="refund-not-held")
+        if destination in {locked.from_address, locked.chain.treasury_address} or (
+                DepositAddress.objects.filter(chain=locked.chain, address=destination).exists()
+                or Token.objects.filter(chain=locked.chain,
+                                        contract_address__iexact=destination).exists()):
+            raise OutboundRefusedError(
+                f"{destination} is one of the gateway's own addresses on "
+                f"{locked.chain.caip2}; a refund there returns nothing to the sender.")
+        locked.to_address = destination
+        locked.status = OutboundTransaction.Status.CREATED
+        locked.destination_set_by = operator.strip()[:150]
+        locked.save(update_fields=["to_address", "status", "destination_set_by", "updated_at"])
+    logger.info("refund %s: destination %s set by %s", locked.reference, destination,
+                locked.destination_set_by)
+    return locked
 
 
 def _deposit_resolve(deposit_or_reference: Deposit | str) -> Deposit:

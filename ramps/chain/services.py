@@ -27,7 +27,8 @@ address lookup.
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import requests
@@ -45,11 +46,20 @@ from ramps.chain.client import redact_rpc_url, web3_for, web3_for_url
 from ramps.chain.errors import (
     ChainConfigError,
     DepositAlreadyCreditedError,
+    DepositAlreadyRefundedError,
     DepositNotConfirmedError,
     InvalidRefundAddressError,
     InvalidXpubError,
 )
-from ramps.chain.models import Chain, ChainBlock, ChainIncident, Deposit, DepositAddress, Token
+from ramps.chain.models import (
+    Chain,
+    ChainBlock,
+    ChainIncident,
+    Deposit,
+    DepositAddress,
+    OutboundTransaction,
+    Token,
+)
 from ramps.chain.validators import checksum_address_problem
 from ramps.chain.watchlist import address_watchlist
 
@@ -214,12 +224,18 @@ def token_decimals_check(*, token: Token) -> int:
 def deposit_address_close(*, deposit_address: DepositAddress) -> None:
     """Record that the address's owner accepts no more deposits (idempotent).
 
-    Deposits that arrive later are still recorded, flagged ``address_closed`` for an operator.
+    Deposits in blocks the watcher had not scanned yet are still recorded, flagged
+    ``address_closed`` (the owner decided without them): the gateway refunds them.
     """
-    DepositAddress.objects.filter(pk=deposit_address.pk, closed_at__isnull=True).update(
-        closed_at=timezone.now(), updated_at=timezone.now()
-    )
-    deposit_address.refresh_from_db(fields=["closed_at"])
+    with transaction.atomic():
+        # The chain row's lock orders the close against a scan's range: a range committed
+        # before it is in the cursor read here, a range after it sees the address closed.
+        cursor = Chain.objects.select_for_update().values_list("cursor_block", flat=True).get(
+            pk=deposit_address.chain_id)
+        DepositAddress.objects.filter(pk=deposit_address.pk, closed_at__isnull=True).update(
+            closed_at=timezone.now(), closed_after_block=cursor, updated_at=timezone.now()
+        )
+    deposit_address.refresh_from_db(fields=["closed_at", "closed_after_block"])
 
 
 def chain_incident_resolve(*, incident: ChainIncident, resolved_by: str, note: str) -> None:
@@ -375,11 +391,11 @@ def _hex(value: bytes | str) -> str:
     return value.lower() if value.startswith("0x") else "0x" + value.lower()
 
 
-def _canonical_hash(w3: Web3, number: int) -> str | None:
-    """Hash of the node's block at ``number``, or None if the node has no such block.
+def _canonical_block(w3: Web3, number: int) -> tuple[str, int] | None:
+    """(hash, timestamp) of the node's block at ``number``, or None if it has no such block.
 
-    A raw request: only the hash is needed, and web3's block formatting (and its extra-data
-    checks on proof-of-authority chains) would cost more than the call.
+    A raw request: web3's block formatting (and its extra-data checks on proof-of-authority
+    chains) would cost more than the call.
     """
     response = w3.provider.make_request("eth_getBlockByNumber", [hex(number), False])
     error = response.get("error")
@@ -387,21 +403,29 @@ def _canonical_hash(w3: Web3, number: int) -> str | None:
         message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
         raise ValueError(f"eth_getBlockByNumber failed: {message}")
     block = response.get("result")
-    return None if block is None else _hex(block["hash"])
+    if block is None:
+        return None
+    return _hex(block["hash"]), _int(block["timestamp"])
+
+
+def _canonical_hash(w3: Web3, number: int) -> str | None:
+    """Hash of the node's block at ``number``, or None if the node has no such block."""
+    block = _canonical_block(w3, number)
+    return None if block is None else block[0]
 
 
 # Blocks per JSON-RPC batch; hosted nodes cap batches (often at 100 to 1,000 calls).
 _BATCH_SIZE = 100
 
 
-def _canonical_hashes(*, w3: Web3, numbers: set[int]) -> dict[int, str | None]:
-    """Hashes of the node's blocks at ``numbers`` (None where the node has no such block).
+def _canonical_blocks(*, w3: Web3, numbers: set[int]) -> dict[int, tuple[str, int] | None]:
+    """(hash, timestamp) of the node's blocks at ``numbers`` (None where it has no such block).
 
     Asked in JSON-RPC batches rather than one round trip per block; a node or proxy that
     refuses batches, or answers one with an error, is asked block by block instead.
     """
     ordered = sorted(numbers)
-    hashes: dict[int, str | None] = {}
+    blocks: dict[int, tuple[str, int] | None] = {}
     for offset in range(0, len(ordered), _BATCH_SIZE):
         chunk = ordered[offset:offset + _BATCH_SIZE]
         answers = None
@@ -415,19 +439,29 @@ def _canonical_hashes(*, w3: Web3, numbers: set[int]) -> dict[int, str | None]:
         if not (isinstance(answers, list) and len(answers) == len(chunk) and all(
                 isinstance(answer, dict) and "result" in answer and not answer.get("error")
                 for answer in answers)):
-            hashes.update((number, _canonical_hash(w3, number)) for number in chunk)
+            blocks.update((number, _canonical_block(w3, number)) for number in chunk)
             continue
         for number, answer in zip(chunk, answers, strict=True):
             block = answer["result"]
-            hashes[number] = None if block is None else _hex(block["hash"])
-    return hashes
+            blocks[number] = None if block is None else (_hex(block["hash"]),
+                                                         _int(block["timestamp"]))
+    return blocks
 
 
-def _cursor_set(*, locked: Chain, cursor: int | None) -> None:
+def _canonical_hashes(*, w3: Web3, numbers: set[int]) -> dict[int, str | None]:
+    """Hashes of the node's blocks at ``numbers`` (None where the node has no such block)."""
+    return {number: None if block is None else block[0]
+            for number, block in _canonical_blocks(w3=w3, numbers=numbers).items()}
+
+
+def _cursor_set(*, locked: Chain, cursor: int | None, timestamp: int | None = None) -> None:
+    """Move the cursor; ``timestamp`` is the cursor block's own (None when unknown, e.g. after
+    a rewind: the next scanned range sets it again)."""
     if cursor is not None and cursor < locked.start_block:
         cursor = None
     locked.cursor_block = cursor
-    locked.save(update_fields=["cursor_block", "updated_at"])
+    locked.cursor_block_time = _timestamp(timestamp) if cursor is not None else None
+    locked.save(update_fields=["cursor_block", "cursor_block_time", "updated_at"])
 
 
 def _rewind_to(*, locked: Chain, fork_point: int, result: ScanResult) -> None:
@@ -522,6 +556,9 @@ class _TransferLog:
     log_index: int
     block_number: int
     block_hash: str
+    block_timestamp: int | None = None
+    """From the log's ``blockTimestamp`` where the node gives it (anvil, recent geth/reth);
+    otherwise read with the block's hash."""
 
 
 @lru_cache(maxsize=4096)
@@ -565,26 +602,46 @@ def _parse_transfer(log: dict, tokens: dict[str, Token]) -> _TransferLog | None:
         log_index=_int(log["logIndex"]),
         block_number=_int(log["blockNumber"]),
         block_hash=_hex(log["blockHash"]),
+        block_timestamp=(_int(log["blockTimestamp"]) if log.get("blockTimestamp") is not None
+                         else None),
     )
 
 
-def _deposit_flag(*, w3: Web3, transfer: _TransferLog, deposit_address: DepositAddress,
-                  block_times: dict[str, int]) -> str:
+def _with_block_timestamps(*, w3: Web3, transfers: list[_TransferLog]) -> list[_TransferLog]:
+    """The transfers with their block's timestamp, read (in one batch) for the blocks whose
+    logs came without one."""
+    missing = {transfer.block_number for transfer in transfers if transfer.block_timestamp is None}
+    if not missing:
+        return transfers
+    blocks = _canonical_blocks(w3=w3, numbers=missing)
+    return [
+        transfer if transfer.block_timestamp is not None else replace(
+            transfer, block_timestamp=(
+                blocks[transfer.block_number][1]
+                if blocks.get(transfer.block_number)
+                and blocks[transfer.block_number][0] == transfer.block_hash else None))
+        for transfer in transfers
+    ]
+
+
+def _timestamp(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+def _deposit_flag(*, transfer: _TransferLog, deposit_address: DepositAddress) -> str:
     """Why an operator must see this deposit, or "" when it may be credited normally.
 
-    A closed address is judged by the deposit's block time, not the time it was scanned, so a
-    watcher that lags never flags a payment that arrived in time. ``block_times`` (block hash
-    to timestamp) spares asking the node twice for one block.
+    A closed address is judged by the deposit's block against the cursor when it closed, never
+    by comparing a block's timestamp (chain time) with this server's clock: the two drift
+    apart (a node's clock, a lagging watcher, a dev chain rewound by a reorg), and a payment
+    the owner had already seen must never be flagged, nor a later one missed.
     """
     if not transfer.token.is_accepted:
         return Deposit.Flag.TOKEN_NOT_ACCEPTED
-    if deposit_address.closed_at is not None:
-        timestamp = block_times.get(transfer.block_hash)
-        if timestamp is None:
-            timestamp = int(w3.eth.get_block(transfer.block_hash)["timestamp"])
-            block_times[transfer.block_hash] = timestamp
-        if timestamp >= deposit_address.closed_at.timestamp():
-            return Deposit.Flag.ADDRESS_CLOSED
+    if deposit_address.closed_at is not None and (
+            deposit_address.closed_after_block is None
+            or transfer.block_number > deposit_address.closed_after_block):
+        return Deposit.Flag.ADDRESS_CLOSED
     return Deposit.Flag.NONE
 
 
@@ -660,7 +717,9 @@ def _deposit_seen_again(*, locked: Chain, deposit: Deposit, transfer: _TransferL
     deposit.status = Deposit.Status.SEEN
     deposit.block_number = transfer.block_number
     deposit.block_hash = transfer.block_hash
-    deposit.save(update_fields=["status", "block_number", "block_hash", "updated_at"])
+    deposit.block_time = _timestamp(transfer.block_timestamp)
+    deposit.save(update_fields=["status", "block_number", "block_hash", "block_time",
+                                "updated_at"])
     logger.info("deposit re-included on %s: tx %s log %s now in block %s", locked.caip2,
                 transfer.tx_hash, transfer.log_index, transfer.block_number)
     result.new_deposits.append(deposit)
@@ -682,6 +741,7 @@ def _deposits_record(*, locked: Chain, found: list[tuple[_TransferLog, DepositAd
             chain=locked, token=transfer.token, deposit_address=deposit_address,
             tx_hash=transfer.tx_hash, log_index=transfer.log_index,
             block_number=transfer.block_number, block_hash=transfer.block_hash,
+            block_time=_timestamp(transfer.block_timestamp),
             from_address=transfer.from_address, amount=transfer.amount,
             status=Deposit.Status.SEEN, flag=flag,
         ))
@@ -795,9 +855,10 @@ def _scan_ranges(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> No
                 logger.info("eth_getLogs on %s refused %s blocks (%s); range now %s",
                             chain.caip2, end - start + 1, exc, span)
                 continue
-            end_hash = _canonical_hash(w3, end)
-            if end_hash is None:
+            end_block = _canonical_block(w3, end)
+            if end_block is None:
                 return  # the node's head went back since it was read; the next pass sorts it out
+            end_hash, end_timestamp = end_block
             result.logs_scanned += len(logs)
             # Cheap pre-filter on the raw topic before any parsing or checksumming.
             candidates = [log for log in logs
@@ -815,6 +876,7 @@ def _scan_ranges(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> No
                                   in watchlist.addresses]
                 transfers = [parsed for log in candidates
                              if (parsed := _parse_transfer(log, tokens))]
+                transfers = _with_block_timestamps(w3=w3, transfers=transfers)
                 recipients = {transfer.to_address for transfer in transfers}
                 addresses = {
                     deposit_address.address: deposit_address
@@ -823,21 +885,18 @@ def _scan_ranges(*, chain: Chain, w3: Web3, head: int, result: ScanResult) -> No
                     )
                 } if recipients else {}
                 hashes = {end: end_hash}
-                block_times: dict[str, int] = {}
                 found = []
                 for transfer in transfers:
                     deposit_address = addresses.get(transfer.to_address)
                     if deposit_address is None:
                         continue
                     hashes[transfer.block_number] = transfer.block_hash
-                    flag = _deposit_flag(w3=w3, transfer=transfer,
-                                         deposit_address=deposit_address,
-                                         block_times=block_times)
+                    flag = _deposit_flag(transfer=transfer, deposit_address=deposit_address)
                     found.append((transfer, deposit_address, flag))
                 _deposits_record(locked=locked, found=found, result=result)
                 _blocks_store(chain=locked, hashes=hashes)
                 ChainBlock.objects.filter(chain=locked, number__lt=end - retention).delete()
-                _cursor_set(locked=locked, cursor=end)
+                _cursor_set(locked=locked, cursor=end, timestamp=end_timestamp)
             cursor = end
             start = end + 1
             answered += 1
@@ -976,6 +1035,11 @@ def deposit_mark_credited(*, deposit: Deposit) -> None:
         )
     if locked.credited_at is not None:
         raise DepositAlreadyCreditedError(f"Deposit {locked.pk} is already credited.")
+    if OutboundTransaction.objects.filter(deposit=locked, kind=OutboundTransaction.Kind.REFUND
+                                          ).exclude(status=OutboundTransaction.Status.FAILED
+                                                    ).exists():
+        # Refunds lock the deposit row too: a deposit is credited or refunded, never both.
+        raise DepositAlreadyRefundedError(f"Deposit {locked.pk} is being refunded.")
     locked.credited_at = timezone.now()
     locked.save(update_fields=["credited_at", "updated_at"])
     deposit.status = locked.status

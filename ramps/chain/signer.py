@@ -28,7 +28,9 @@ from web3 import Web3
 
 from gateway.common.crypto import decrypt_text
 
-DEFAULT_SIGNER = "ramps.chain.signer.KeystoreSigner.from_settings"
+# A module-level factory: ``import_string`` splits a dotted path at its last dot, so it can
+# name a module attribute but not a class's method.
+DEFAULT_SIGNER = "ramps.chain.signer.keystore_signer_from_settings"
 
 
 @dataclass(frozen=True)
@@ -122,11 +124,59 @@ class KeystoreSigner:
                                  tx_hash=signed.hash.to_0x_hex())
 
 
+def keystore_signer_from_settings() -> KeystoreSigner:
+    """The default ``CHAIN_SIGNER``: the keystore and mnemonic named in settings."""
+    return KeystoreSigner.from_settings()
+
+
 @cache
 def signer_get() -> Signer:
-    """The configured signer (``settings.CHAIN_SIGNER``), built once per process."""
-    factory = import_string(getattr(settings, "CHAIN_SIGNER", "") or DEFAULT_SIGNER)
-    signer = factory()
+    """The configured signer (``settings.CHAIN_SIGNER``), built once per process.
+
+    Any way it cannot be built (a dotted path that does not import, a factory that fails or
+    returns something else, a keystore that does not open) is ``ImproperlyConfigured``.
+    """
+    path = getattr(settings, "CHAIN_SIGNER", "") or DEFAULT_SIGNER
+    try:
+        factory = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"CHAIN_SIGNER {path!r} cannot be imported: {exc}") from exc
+    try:
+        signer = factory()
+    except ImproperlyConfigured:
+        raise
+    except Exception as exc:  # any failure of a plug-in factory is a configuration error
+        raise ImproperlyConfigured(
+            f"CHAIN_SIGNER {path!r} failed to build a signer: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(signer, Signer):
-        raise ImproperlyConfigured(f"{factory!r} did not build a chain Signer.")
+        raise ImproperlyConfigured(f"CHAIN_SIGNER {path!r} did not build a chain Signer.")
     return signer
+
+
+@dataclass(frozen=True)
+class SignerStatus:
+    """What operators see on the chain health page."""
+
+    ok: bool
+    path: str
+    hot_wallet: str = ""
+    error: str = ""
+
+
+def signer_status() -> SignerStatus:
+    """Whether the configured signer builds, and its hot wallet; never raises."""
+    path = getattr(settings, "CHAIN_SIGNER", "") or DEFAULT_SIGNER
+    try:
+        signer = signer_get()
+        return SignerStatus(ok=True, path=path, hot_wallet=signer.hot_wallet_address())
+    except ImproperlyConfigured as exc:
+        return SignerStatus(ok=False, path=path, error=str(exc))
+
+
+def signer_check_at_start() -> None:
+    """Build the signer when the process starts (``CHAIN_SIGNER_CHECK_AT_START``), so that a
+    misconfigured one stops it with ``ImproperlyConfigured`` as a missing secret does, rather
+    than leaving every refund stuck with only a worker log line saying why."""
+    if getattr(settings, "CHAIN_SIGNER_CHECK_AT_START", False):
+        signer_get()

@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cryptography.fernet import Fernet
+from eth_account import Account
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -187,9 +189,21 @@ def load_settings(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedPr
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+def signer_keystore() -> tuple[str, str]:
+    """A hot-wallet keystore file and its password, as an operator mounts them."""
+    directory = Path(tempfile.mkdtemp(prefix="gateway-test-keystore-"))
+    path = directory / "hot-wallet.json"
+    path.write_text(json.dumps(Account.encrypt(Account.create().key, "pw", kdf="pbkdf2",
+                                               iterations=2)))
+    return str(path), "pw"
+
+
 def filled_secrets() -> dict[str, str]:
     """Stand-ins of the right shape for the secrets that an operator fills in."""
+    keystore_path, keystore_password = signer_keystore()
     return {
+        "CHAIN_SIGNER_KEYSTORE_PATH": keystore_path,
+        "CHAIN_SIGNER_KEYSTORE_PASSWORD": keystore_password,
         "DJANGO_SECRET_KEY": "x" * 50,
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "BLIND_INDEX_KEY": "y" * 43,

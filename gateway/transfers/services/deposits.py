@@ -4,7 +4,6 @@ import logging
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
 
 from gateway.common.money import (
     from_base_units,
@@ -25,7 +24,7 @@ from gateway.treasury.services import (
     treasury_float_release,
     treasury_float_reserve,
 )
-from ramps.chain.models import Deposit
+from ramps.chain.models import Chain, Deposit
 from ramps.chain.selectors import deposits_for_address
 from ramps.chain.services import (
     deposit_mark_credited,
@@ -57,8 +56,11 @@ def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
     token = transfer.corridor.token
     # A flagged deposit (to a closed address, or of a token the gateway does not accept) is
     # never credited automatically: an operator refunds or attaches it.
+    # A deposit stamped (chain time) after the window is late, however early it was seen: it
+    # is refunded, never credited (``deposit_is_late``).
     live = [d for d in deposits if d.status != Deposit.Status.REORGED
-            and d.token_id == token.pk and not d.flag]
+            and d.token_id == token.pk and not d.flag
+            and not deposit_after_window(deposit=d, transfer=transfer)]
     confirmed = [d for d in live if d.status == Deposit.Status.CONFIRMED]
     confirmed_total = sum((d.amount for d in confirmed), 0)
     if confirmed and confirmed_total >= transfer.amount_in_base_units:
@@ -67,7 +69,15 @@ def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
                 transfer_id=transfer.pk, to_state=S.DEPOSIT_SEEN, reason="deposit seen",
                 expect_from=frozenset({S.AWAITING_DEPOSIT}),
             )
-        return transfer_fund(transfer_id=transfer.pk, deposits=confirmed)
+        transfer = transfer_fund(transfer_id=transfer.pk, deposits=confirmed)
+        if transfer.amount_received_base_units > transfer.amount_in_base_units:
+            # The surplus goes back now; if this is lost (a crash), the chain poll's refund
+            # drive finds the funded transfer without its overpayment refund. (Imported here:
+            # refunds build on this module.)
+            from gateway.transfers.services.refunds import transfer_overpayment_refund_start
+
+            transfer_overpayment_refund_start(transfer_id=transfer.pk)
+        return transfer
     if live and transfer.state == S.AWAITING_DEPOSIT:
         return transfer_transition(
             transfer_id=transfer.pk, to_state=S.DEPOSIT_SEEN, reason="deposit seen on chain",
@@ -80,7 +90,10 @@ def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
             reason="deposit removed by a chain reorganisation",
             expect_from=frozenset({S.DEPOSIT_SEEN}),
         )
-    window_over = transfer.deposit_expires_at <= timezone.now()
+    # Chain time, not this server's: the window has ended on the chain once the watcher has
+    # scanned a block stamped after it. A lagging watcher therefore delays expiry instead of
+    # expiring a transfer whose deposit sits in a block it has not reached yet.
+    window_over = deposit_window_ended(transfer=transfer)
     if live and transfer.state == S.DEPOSIT_SEEN and window_over and len(confirmed) == len(live):
         received = money_round(from_base_units(confirmed_total, token.decimals), token.symbol)
         expected = money_round(transfer.amount_in, token.symbol)
@@ -95,6 +108,21 @@ def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
                                    reason="no deposit within the deposit window",
                                    expect_from=frozenset({S.AWAITING_DEPOSIT}))
     return transfer
+
+
+def deposit_after_window(*, deposit: Deposit, transfer: Transfer) -> bool:
+    """Whether the deposit's block is stamped after the transfer's deposit window (chain time;
+    a deposit whose block time is unknown is judged in time)."""
+    return deposit.block_time is not None and deposit.block_time > transfer.deposit_expires_at
+
+
+def deposit_window_ended(*, transfer: Transfer) -> bool:
+    """Whether the watcher has scanned past the end of the transfer's deposit window: its
+    cursor block's timestamp (chain time) is later than ``deposit_expires_at``. Every deposit
+    in a block up to the window's end has then been recorded."""
+    cursor_time = (Chain.objects.filter(pk=transfer.corridor.token.chain_id)
+                   .values_list("cursor_block_time", flat=True).first())
+    return cursor_time is not None and cursor_time > transfer.deposit_expires_at
 
 
 def transfer_fund(*, transfer_id: int, deposits: list[Deposit]) -> Transfer:

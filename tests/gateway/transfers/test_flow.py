@@ -36,7 +36,7 @@ from gateway.transfers.services import (
 )
 from gateway.transfers.states import TransferState
 from gateway.webhooks import tasks as webhook_tasks
-from ramps.chain.models import Deposit
+from ramps.chain.models import Chain, Deposit
 from ramps.liquidity.models import ConversionOrder
 from ramps.payouts.models import PayoutAttempt, PayoutCallback
 from tests.factories import make_corridor, make_partner, make_transfer
@@ -102,6 +102,14 @@ def add_deposit(transfer, *, amount=None, status=Deposit.Status.CONFIRMED, payer
         amount=transfer.amount_in_base_units if amount is None else amount, status=status,
         confirmed_at=timezone.now() if status == Deposit.Status.CONFIRMED else None,
     )
+
+
+def watcher_past_window(transfer) -> None:
+    """The chain's watcher has scanned a block stamped after the transfer's deposit window
+    (expiry follows chain time, not this server's clock)."""
+    Chain.objects.filter(pk=transfer.corridor.token.chain_id).update(
+        cursor_block=100, cursor_block_time=Transfer.objects.get(pk=transfer.pk)
+        .deposit_expires_at + timedelta(seconds=1))
 
 
 def entries(transfer) -> list[str]:
@@ -327,6 +335,7 @@ def test_two_confirmed_deposits_that_cover_the_amount_are_both_credited(corridor
 
 def test_a_deposit_for_an_expired_transfer_is_never_credited(corridor):
     transfer = new_transfer(corridor, deposit_expires_at=timezone.now() - timedelta(seconds=1))
+    watcher_past_window(transfer)
     assert transfer_advance(transfer_id=transfer.pk).state == S.EXPIRED
     deposit = add_deposit(transfer)
     assert transfer_advance(transfer_id=transfer.pk).state == S.EXPIRED
@@ -596,6 +605,7 @@ def test_an_underpaid_transfer_is_held_when_its_deposit_window_ends(corridor):
     Transfer.objects.filter(pk=transfer.pk).update(
         deposit_expires_at=timezone.now() - timedelta(seconds=1))
     assert transfer.pk in transfers_stuck(older_than_seconds=3600)
+    watcher_past_window(transfer)
     transfer = transfer_advance(transfer_id=transfer.pk)
     assert transfer.state == S.ON_HOLD
     assert transfer.hold_reason == "underpaid"
@@ -659,6 +669,7 @@ def test_a_flagged_deposit_is_never_credited_and_the_address_closes_with_the_tra
     assert entries(transfer) == []
     Transfer.objects.filter(pk=transfer.pk).update(
         deposit_expires_at=timezone.now() - timedelta(seconds=1))
+    watcher_past_window(transfer)
     assert transfer_advance(transfer_id=transfer.pk).state == S.EXPIRED
     transfer.deposit_address.refresh_from_db()
     assert transfer.deposit_address.closed_at is not None

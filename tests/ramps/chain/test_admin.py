@@ -57,3 +57,26 @@ def test_chain_form_refuses_a_private_key(admin_client):
     assert response.status_code == 200
     assert "PRIVATE" in str(response.context["adminform"].form.errors["xpub"])
     assert not Chain.objects.filter(caip2="eip155:137").exists()
+
+
+def test_chain_health_page_shows_the_signer_and_its_hot_wallet(admin_client, settings):
+    from ramps.chain.signer import signer_get
+    from tests.signer import build_signer
+
+    signer_get.cache_clear()
+    settings.CHAIN_SIGNER = "tests.signer.build_signer"
+    response = admin_client.get(reverse("admin:chain_chain_changelist"))
+    assert response.context["signer_status"].ok is True
+    assert (f"Signer tests.signer.build_signer: hot wallet "
+            f"{build_signer().hot_wallet_address()}.") in response.content.decode()
+
+    signer_get.cache_clear()
+    settings.CHAIN_SIGNER = "ramps.chain.signer.KeystoreSigner.from_settings"
+    response = admin_client.get(reverse("admin:chain_chain_changelist"))
+    signer_get.cache_clear()
+    assert response.status_code == 200
+    assert response.context["signer_status"].ok is False
+    body = response.content.decode()
+    assert "Signer ramps.chain.signer.KeystoreSigner.from_settings is not usable" in body
+    assert "cannot be imported" in body
+    assert "Refunds and sweeps cannot be sent." in body

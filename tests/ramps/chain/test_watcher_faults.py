@@ -2,12 +2,15 @@
 behind a misbehaving JSON-RPC proxy), a crash between fetching and committing, two chains at
 once, a USDT-style token, deposit flags and deep-reorg incidents."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from ramps.chain import services
 from ramps.chain.devchain import AnvilProcess, mine, token_deploy, token_mint, token_transfer
-from ramps.chain.models import Chain, ChainIncident, Deposit, Token
+from ramps.chain.models import Chain, ChainIncident, Deposit, DepositAddress, Token
 from ramps.chain.selectors import chain_incidents_open, deposits_flagged
 from ramps.chain.services import (
     chain_incident_resolve,
@@ -256,25 +259,56 @@ def test_two_chains_are_watched_at_once(anvil, stable_token, chain_factory, depo
 
 
 def test_deposit_to_a_closed_address_is_flagged(anvil, stable_token, chain_factory):
+    # Judged by block against the cursor at closing, never by a block timestamp against this
+    # server's clock: an anvil reorg rewinds the node's clock, so the two drift apart and the
+    # old comparison flagged or missed payments depending on what ran before.
     chain = chain_factory(tokens=(stable_token,), confirmations=1)
-    on_time = deposit_address_allocate(chain=chain)
+    seen = deposit_address_allocate(chain=chain)
     late = deposit_address_allocate(chain=chain)
-    _pay(anvil, stable_token, on_time.address, 1_000_000)
-    deposit_address_close(deposit_address=on_time)  # paid before it closed, scanned after
-    deposit_address_close(deposit_address=late)
+    unscanned = deposit_address_allocate(chain=chain)
+    _pay(anvil, stable_token, seen.address, 1_000_000)
+    chain_scan(chain=chain)  # the owner has seen this payment when it closes the address
+    _, unscanned_block = _pay(anvil, stable_token, unscanned.address, 3_000_000)
+    cursor = Chain.objects.get(pk=chain.pk).cursor_block
+    assert cursor < unscanned_block
+    for address in (seen, late, unscanned):
+        deposit_address_close(deposit_address=address)
     deposit_address_close(deposit_address=late)  # idempotent
     closed_at = late.closed_at
-    anvil.w3.provider.make_request("evm_increaseTime", [2])
+    assert (seen.closed_after_block, late.closed_after_block) == (cursor, cursor)
+    # Server-side close times that contradict the chain change nothing.
+    DepositAddress.objects.filter(pk=seen.pk).update(closed_at=timezone.now() - timedelta(days=9))
+    DepositAddress.objects.filter(pk=late.pk).update(closed_at=timezone.now() + timedelta(days=9))
     _pay(anvil, stable_token, late.address, 2_000_000)
+    _pay(anvil, stable_token, seen.address, 4_000_000)
 
     chain_scan(chain=chain)
 
     late.refresh_from_db()
-    assert late.closed_at == closed_at
-    assert Deposit.objects.get(deposit_address=on_time).flag == Deposit.Flag.NONE
-    flagged = Deposit.objects.get(deposit_address=late)
-    assert flagged.flag == Deposit.Flag.ADDRESS_CLOSED
-    assert list(deposits_flagged(chain=chain)) == [flagged]
+    assert late.closed_after_block == cursor
+    flags = {(d.deposit_address_id, d.amount): d.flag for d in Deposit.objects.filter(chain=chain)}
+    assert flags == {
+        (seen.pk, 1_000_000): Deposit.Flag.NONE,
+        (seen.pk, 4_000_000): Deposit.Flag.ADDRESS_CLOSED,
+        (late.pk, 2_000_000): Deposit.Flag.ADDRESS_CLOSED,
+        # Paid before the close, in a block the watcher had not reached: its owner decided
+        # without it, so it is flagged (and refunded) rather than silently left uncredited.
+        (unscanned.pk, 3_000_000): Deposit.Flag.ADDRESS_CLOSED,
+    }
+    assert [d.amount for d in deposits_flagged(chain=chain)] == [3_000_000, 2_000_000, 4_000_000]
+    assert closed_at is not None
+
+
+def test_the_cursor_block_time_is_the_cursor_blocks_own_timestamp(anvil, stable_token,
+                                                                   chain_factory):
+    chain = chain_factory(tokens=(stable_token,), confirmations=1)
+    assert chain.cursor_block_time is None
+    mine(anvil.w3, 3)
+    result = chain_scan(chain=chain)
+    chain.refresh_from_db()
+    block = anvil.w3.eth.get_block(result.cursor)
+    assert chain.cursor_block == block["number"]
+    assert chain.cursor_block_time == datetime.fromtimestamp(block["timestamp"], tz=UTC)
 
 
 def test_deposit_of_a_token_not_accepted_is_flagged(anvil, stable_token, chain_factory):

@@ -21,6 +21,7 @@ from django.db import connection
 from gateway.common.money import money_round
 from gateway.demo.remittance import RemittanceError, remittance_send
 from gateway.demo.seed import demo_seed
+from gateway.demo.signer import demo_signer_environment
 from gateway.demo.stack import (
     Stack,
     StackError,
@@ -63,6 +64,19 @@ class Command(BaseCommand):
         parser.add_argument("--summary-json", default="",
                             help="Write a JSON summary of the run to this file")
 
+    def signer_use(self, environment: dict[str, str]) -> None:
+        """This process signs as its workers do (admin actions run here too)."""
+        from ramps.chain.signer import signer_check_at_start, signer_get
+
+        for name, value in environment.items():
+            if name == "CHAIN_SIGNER_ACCOUNT":
+                value = int(value)
+            elif name == "CHAIN_SIGNER_CHECK_AT_START":
+                value = True
+            setattr(settings, name, value)
+        signer_get.cache_clear()
+        signer_check_at_start()
+
     def handle(self, *args, **options):
         base = options["port_base"]
         ports = {"web": base, "anvil": base + 1, "exchange": base + 2, "daraja": base + 3,
@@ -92,6 +106,13 @@ class Command(BaseCommand):
             payer = w3.eth.accounts[PAYER_ACCOUNT_INDEX]
             token_mint(w3, token, payer, 1_000_000 * 10**6)
             self.say(f"    USDC at {token}; payer wallet {payer} holds 1,000,000 USDC")
+            # A real signer for the web server and workers (they refuse to start without
+            # one), its hot wallet funded so that refunds really happen on this anvil.
+            signer_environment, hot_wallet = demo_signer_environment(var_dir=var_dir)
+            env.update(signer_environment)
+            self.signer_use(signer_environment)
+            token_mint(w3, token, hot_wallet, 1_000_000 * 10**6)
+            self.say(f"    signer hot wallet {hot_wallet} holds 1,000,000 USDC for refunds")
 
             self.step("starting the sandbox simulators (exchange, Daraja, MoMo)")
             sandboxes = sandbox_start(stack, ports=ports)
