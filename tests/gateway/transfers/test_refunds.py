@@ -200,7 +200,8 @@ def test_a_refund_to_a_contract_waits_for_an_operator_who_sets_the_destination(
     assert sent.status_code == 302
 
     refund.refresh_from_db()
-    assert (refund.to_address, refund.destination_set_by) == (OWN_WALLET, "admin")
+    assert (refund.to_address, refund.destination_set_by) == (
+        OWN_WALLET, sent.wsgi_request.user.get_username())
     assert refund.status == OutboundTransaction.Status.BROADCAST
     assert drive(transfer).state == S.REFUNDED
     assert sent_to(w3, token, OWN_WALLET) == [refund.tx_hash]
