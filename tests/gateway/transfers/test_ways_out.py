@@ -51,7 +51,7 @@ from ramps.chain.devchain import (
     token_deploy,
     token_mint,
 )
-from ramps.chain.models import Deposit, OutboundTransaction
+from ramps.chain.models import Chain, Deposit, OutboundTransaction
 from ramps.chain.signer import KeystoreSigner, signer_get
 from ramps.liquidity.models import ConversionOrder
 from ramps.payouts.models import PayoutAttempt
@@ -284,6 +284,9 @@ def underpaid(corridor, payer) -> tuple[Transfer, Deposit]:
     assert transfer.state == S.DEPOSIT_SEEN
     Transfer.objects.filter(pk=transfer.pk).update(
         deposit_expires_at=timezone.now() - timedelta(seconds=1))
+    # The watcher has scanned a block stamped after the window (expiry follows chain time).
+    Chain.objects.filter(pk=corridor.token.chain_id).update(
+        cursor_block_time=timezone.now() + timedelta(seconds=1))
     transfer = transfer_advance(transfer_id=transfer.pk)
     assert (transfer.state, transfer.holds) == (S.ON_HOLD, [HoldKind.UNDERPAID])
     return transfer, deposit
