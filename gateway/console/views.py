@@ -128,17 +128,171 @@ def recovery_codes(request: HttpRequest, site) -> HttpResponse:
         "next": reverse(f"{site.name}:index")})
 
 
+DASHBOARD_PERMISSION = "console.view_dashboard"
+
+
+def _plain(value):
+    """JSON-safe figures: money as decimal strings, dates in ISO 8601."""
+    import datetime
+    from decimal import Decimal
+
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")  # 12700, 0.397516: no trailing zeros
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _charts(figures: dict) -> dict:
+    from gateway.console.charts import horizontal_bars, money_text, stacked_bars
+
+    days = [day.isoformat() for day in figures["days"]]
+    index = {day: position for position, day in enumerate(figures["days"])}
+
+    def per_corridor(field: str) -> list[tuple[str, list]]:
+        series = {code: [0] * len(days) for code in figures["corridors"]}
+        for row in figures["per_day"]:
+            series[row["corridor"]][index[row["day"]]] = row[field]
+        return list(series.items())
+
+    revenue = {"fees": [0] * len(days), "FX spread": [0] * len(days)}
+    for row in figures["per_day"]:
+        revenue["fees"][index[row["day"]]] += row["fees"]
+        revenue["FX spread"][index[row["day"]]] += row["fx_spread"]
+    assets = "/".join(figures["revenue"]) or "USDC"
+    return {
+        "volume": stacked_bars(title="Transfers per day and corridor", categories=days,
+                               series=per_corridor("transfers"), unit="transfers"),
+        "value": stacked_bars(title=f"Value sent per day and corridor ({assets})",
+                              categories=days, series=per_corridor("value_in"), unit=assets),
+        "revenue": stacked_bars(title=f"Revenue per day: fees and FX spread ({assets})",
+                                categories=days, series=list(revenue.items()), unit=assets),
+        "failed": horizontal_bars(title="Failed payouts per rail (share of decided attempts)",
+                                  rows=[(row["rail"], row["failed_rate"] or 0,
+                                         f"{(row['failed_rate'] or 0):.1%} of "
+                                         f"{row['succeeded'] + row['failed']}", None)
+                                        for row in figures["payouts"]]),
+        "time_to_cash": horizontal_bars(
+            title="Time to cash per corridor: p50 bar, p90 line (minutes)",
+            rows=[(row["corridor"], row["p50_seconds"] / 60, f"p50 {row['p50_seconds'] / 60:.1f}"
+                   f" · p90 {row['p90_seconds'] / 60:.1f} min", row["p90_seconds"] / 60)
+                  for row in figures["time_to_cash"]]),
+        "float": horizontal_bars(
+            title="Free float per rail, refill threshold as a line",
+            rows=[(row["rail"], row["free"], money_text(row["free"], row["currency"]),
+                   row["refill_threshold"]) for row in figures["float"]]),
+    }
+
+
 def dashboard_context(request: HttpRequest) -> dict:
-    return {}
+    """The dashboard and the head of the queue on the admin's home, for roles that see it."""
+    from gateway.console.charts import money_text
+    from gateway.console.selectors import (
+        attention_queue,
+        dashboard_figures,
+        dashboard_filter_parse,
+    )
+    from gateway.transfers.models import Corridor
+
+    if not request.user.has_perm(DASHBOARD_PERMISSION):
+        return {}
+    error = ""
+    try:
+        selection = dashboard_filter_parse(request.GET)
+    except DomainError as exc:
+        error = exc.detail
+        selection = dashboard_filter_parse({})
+    figures = dashboard_figures(selection=selection)
+    queue = attention_queue()
+    for row in figures["per_day"]:
+        row["value_in_text"] = money_text(row["value_in"], row["asset"])
+        row["value_out_text"] = money_text(row["value_out"], row["currency_out"])
+        row["revenue_text"] = money_text(row["revenue"], row["asset"])
+    for row in figures["float"]:
+        row["free_text"] = money_text(row["free"], row["currency"])
+        row["reserved_text"] = money_text(row["reserved"], row["currency"])
+        row["threshold_text"] = money_text(row["refill_threshold"], row["currency"])
+    revenue = [{"asset": asset, "fees": money_text(parts["fees"], asset),
+                "fx_spread": money_text(parts["fx_spread"], asset),
+                "total": money_text(parts["total"], asset)}
+               for asset, parts in figures["revenue"].items()]
+    return {"dashboard": {
+        "error": error, "selection": selection, "figures": figures, "charts": _charts(figures),
+        "revenue": revenue, "query": selection.query(),
+        "corridor_choices": list(Corridor.objects.order_by("code").values_list("code",
+                                                                                flat=True)),
+        "queue_head": queue[:10], "queue_count": len(queue),
+    }}
+
+
+def _selection_or_problem(request: HttpRequest):
+    from django.http import JsonResponse
+
+    from gateway.common.problems import PROBLEM_CONTENT_TYPE, problem_body
+    from gateway.console.selectors import dashboard_filter_parse
+
+    if not request.user.has_perm(DASHBOARD_PERMISSION):
+        raise PermissionDenied
+    try:
+        return dashboard_filter_parse(request.GET), None
+    except DomainError as exc:
+        body = problem_body(slug=exc.slug, title=exc.title, status=exc.status,
+                            detail=exc.detail, instance=request.path)
+        return None, JsonResponse(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def dashboard_json(request: HttpRequest) -> HttpResponse:
-    raise PermissionDenied
+    """The dashboard's figures for the ops team's own tools (money as decimal strings)."""
+    from django.http import JsonResponse
+
+    from gateway.console.selectors import dashboard_figures
+
+    selection, problem = _selection_or_problem(request)
+    if problem is not None:
+        return problem
+    return JsonResponse(_plain(dashboard_figures(selection=selection)))
+
+
+CSV_COLUMNS = ["day", "corridor", "asset", "currency_out", "transfers", "completed", "value_in",
+               "value_out", "fees", "fx_spread", "revenue"]
 
 
 def dashboard_csv(request: HttpRequest) -> HttpResponse:
-    raise PermissionDenied
+    """Per day and corridor: the rows behind the charts, as CSV."""
+    import csv
+
+    from gateway.console.selectors import dashboard_figures
+
+    selection, problem = _selection_or_problem(request)
+    if problem is not None:
+        return problem
+    figures = _plain(dashboard_figures(selection=selection))
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = (f'attachment; filename="dashboard-{selection.date_from}'
+                                       f'-{selection.date_to}.csv"')
+    writer = csv.DictWriter(response, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(figures["per_day"])
+    return response
 
 
 def attention_view(request: HttpRequest, site) -> HttpResponse:
-    raise PermissionDenied
+    """Everything waiting on a person, oldest first, with its action."""
+    from django.utils import timezone
+
+    from gateway.console.selectors import attention_queue
+
+    if not request.user.has_perm(DASHBOARD_PERMISSION):
+        raise PermissionDenied
+    kind = request.GET.get("kind", "")
+    queue = attention_queue()
+    kinds = sorted({item.kind for item in queue})
+    if kind:
+        queue = [item for item in queue if item.kind == kind]
+    return _page(request, site, "admin/console/attention.html", {
+        "title": "Needs attention", "items": queue, "kinds": kinds, "kind": kind,
+        "now": timezone.now()})

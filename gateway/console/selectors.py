@@ -1,0 +1,387 @@
+"""The dashboard's figures and the Needs-attention queue: reads only.
+
+On PostgreSQL every figure is one aggregate query (grouped by day and corridor, percentiles with
+``percentile_cont``), so the page stays fast with hundreds of thousands of transfers. SQLite (the
+demo) stores money as text, so there the same figures are summed exactly in Python.
+"""
+
+import datetime
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    CharField,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Min,
+    Q,
+    Sum,
+)
+from django.db.models.functions import Cast, TruncDate
+from django.urls import reverse
+from django.utils import timezone
+
+from gateway.common.money import money_round
+from gateway.common.problems import DomainError
+from gateway.transfers.models import Corridor, Transfer
+from gateway.transfers.states import TransferState
+
+S = TransferState
+MAX_RANGE_DAYS = 366
+DEFAULT_RANGE_DAYS = 14
+ZERO = Decimal(0)
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's ``percentile_cont(p) WITHIN GROUP (ORDER BY expression)``."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, percentile: float, **extra):
+        super().__init__(expression, percentile=float(percentile), **extra)
+
+
+@dataclass(frozen=True)
+class DashboardFilter:
+    date_from: datetime.date
+    date_to: datetime.date  # inclusive
+    corridor: str = ""
+
+    @property
+    def days(self) -> list[datetime.date]:
+        count = (self.date_to - self.date_from).days + 1
+        return [self.date_from + datetime.timedelta(days=offset) for offset in range(count)]
+
+    def bounds(self) -> tuple[datetime.datetime, datetime.datetime]:
+        zone = timezone.get_current_timezone()
+        start = datetime.datetime.combine(self.date_from, datetime.time.min, tzinfo=zone)
+        end = datetime.datetime.combine(self.date_to + datetime.timedelta(days=1),
+                                        datetime.time.min, tzinfo=zone)
+        return start, end
+
+    def query(self) -> str:
+        from urllib.parse import urlencode
+
+        return urlencode({"from": self.date_from.isoformat(), "to": self.date_to.isoformat(),
+                          **({"corridor": self.corridor} if self.corridor else {})})
+
+
+def dashboard_filter_parse(params, *, today: datetime.date | None = None) -> DashboardFilter:
+    """``from``, ``to`` (YYYY-MM-DD, inclusive) and ``corridor`` from a query string; readable
+    errors for bad input."""
+    today = today or timezone.localdate()
+
+    def day(name: str, default: datetime.date) -> datetime.date:
+        text = (params.get(name) or "").strip()
+        if not text:
+            return default
+        try:
+            return datetime.date.fromisoformat(text)
+        except ValueError as exc:
+            raise DomainError(f"'{name}' must be a date like 2026-12-01, not {text[:20]!r}.",
+                              slug="invalid-date-range", status=400) from exc
+
+    date_to = day("to", today)
+    date_from = day("from", date_to - datetime.timedelta(days=DEFAULT_RANGE_DAYS - 1))
+    if date_from > date_to:
+        raise DomainError("'from' must not be after 'to'.", slug="invalid-date-range",
+                          status=400)
+    if (date_to - date_from).days >= MAX_RANGE_DAYS:
+        raise DomainError(f"Choose at most {MAX_RANGE_DAYS} days.", slug="invalid-date-range",
+                          status=400)
+    corridor = (params.get("corridor") or "").strip()
+    if corridor and not Corridor.objects.filter(code=corridor).exists():
+        raise DomainError(f"There is no corridor {corridor[:80]!r}.", slug="unknown-corridor",
+                          status=400)
+    return DashboardFilter(date_from=date_from, date_to=date_to, corridor=corridor)
+
+
+def _transfers(selection: DashboardFilter):
+    start, end = selection.bounds()
+    queryset = Transfer.objects.filter(created_at__gte=start, created_at__lt=end)
+    if selection.corridor:
+        queryset = queryset.filter(corridor__code=selection.corridor)
+    return queryset
+
+
+MONEY = DecimalField(max_digits=40, decimal_places=18)
+
+
+def _per_day_and_corridor(selection: DashboardFilter) -> list[dict]:
+    """Per day and corridor: transfers created, value in, and for the completed ones the value
+    paid out, the fees and the FX spread kept (both in the sell asset)."""
+    completed = Q(state=S.COMPLETED)
+    spread = ExpressionWrapper(
+        F("amount_in") - F("amount_fee") - F("amount_out") / F("quote__venue_rate"),
+        output_field=MONEY)
+    base = _transfers(selection).annotate(day=TruncDate("created_at")).values(
+        "day", "corridor__code", "corridor__token__symbol", "currency_out")
+    if connection.vendor == "postgresql":
+        rows = base.annotate(
+            transfers=Count("pk"), completed=Count("pk", filter=completed),
+            value_in=Sum("amount_in"), value_out=Sum("amount_out", filter=completed),
+            fees=Sum("amount_fee", filter=completed), fx_spread=Sum(spread, filter=completed),
+        ).order_by("day", "corridor__code")
+        return [{**row, **{key: row[key] or ZERO for key in
+                           ("value_in", "value_out", "fees", "fx_spread")}} for row in rows]
+    grouped: dict[tuple, dict] = {}
+    for row in base.values("day", "corridor__code", "corridor__token__symbol", "currency_out",
+                           "state", "amount_in", "amount_fee", "amount_out",
+                           "quote__venue_rate"):
+        key = (row["day"], row["corridor__code"])
+        entry = grouped.setdefault(key, {
+            "day": row["day"], "corridor__code": row["corridor__code"],
+            "corridor__token__symbol": row["corridor__token__symbol"],
+            "currency_out": row["currency_out"], "transfers": 0, "completed": 0,
+            "value_in": ZERO, "value_out": ZERO, "fees": ZERO, "fx_spread": ZERO})
+        entry["transfers"] += 1
+        entry["value_in"] += row["amount_in"]
+        if row["state"] == S.COMPLETED:
+            entry["completed"] += 1
+            entry["value_out"] += row["amount_out"]
+            entry["fees"] += row["amount_fee"]
+            entry["fx_spread"] += (row["amount_in"] - row["amount_fee"]
+                                   - row["amount_out"] / row["quote__venue_rate"])
+    return [grouped[key] for key in sorted(grouped, key=lambda k: (k[0], k[1]))]
+
+
+def _time_to_cash(selection: DashboardFilter) -> list[dict]:
+    """Seconds from creation to completion of the completed transfers, p50 and p90 per
+    corridor."""
+    completed = _transfers(selection).filter(state=S.COMPLETED)
+    if connection.vendor == "postgresql":
+        from django.db.models.functions import Extract
+
+        seconds = Extract(F("state_changed_at") - F("created_at"), "epoch")
+        rows = completed.values("corridor__code").annotate(
+            count=Count("pk"), p50=PercentileCont(seconds, 0.5),
+            p90=PercentileCont(seconds, 0.9)).order_by("corridor__code")
+        return [{"corridor": row["corridor__code"], "count": row["count"],
+                 "p50_seconds": round(row["p50"], 1), "p90_seconds": round(row["p90"], 1)}
+                for row in rows]
+    durations: dict[str, list[float]] = defaultdict(list)
+    for code, created, finished in completed.values_list("corridor__code", "created_at",
+                                                         "state_changed_at"):
+        durations[code].append((finished - created).total_seconds())
+    result = []
+    for code in sorted(durations):
+        values = sorted(durations[code])
+        quantiles = statistics.quantiles(values, n=10, method="inclusive") if len(values) > 1 \
+            else [values[0]] * 9
+        result.append({"corridor": code, "count": len(values),
+                       "p50_seconds": round(statistics.median(values), 1),
+                       "p90_seconds": round(quantiles[8], 1)})
+    return result
+
+
+def _payouts(selection: DashboardFilter) -> list[dict]:
+    """Per rail: attempts by outcome, failure reasons, failed rate, attempts per success."""
+    from ramps.payouts.models import PayoutAttempt
+
+    start, end = selection.bounds()
+    attempts = PayoutAttempt.objects.filter(created_at__gte=start, created_at__lt=end)
+    if selection.corridor:
+        if connection.vendor == "postgresql":
+            references = _transfers(selection).annotate(
+                reference=Cast("public_id", CharField())).values("reference")
+        else:  # SQLite keeps UUIDs as bare hex: compare the canonical text in Python's form
+            references = [str(value) for value in
+                          _transfers(selection).values_list("public_id", flat=True)]
+        attempts = attempts.filter(owner_reference__in=references)
+    rails: dict[str, dict] = {}
+    for row in attempts.values("rail__code", "status", "failure_kind", "result_code").annotate(
+            n=Count("pk")):
+        rail = rails.setdefault(row["rail__code"], {
+            "rail": row["rail__code"], "attempts": 0, "succeeded": 0, "failed": 0,
+            "unknown": 0, "pending": 0, "failure_reasons": {}})
+        rail["attempts"] += row["n"]
+        status = row["status"]
+        if status in ("succeeded", "failed", "unknown"):
+            rail[status] += row["n"]
+        else:
+            rail["pending"] += row["n"]
+        if status == "failed":
+            reason = " ".join(part for part in (row["failure_kind"], row["result_code"])
+                              if part) or "unspecified"
+            rail["failure_reasons"][reason] = rail["failure_reasons"].get(reason, 0) + row["n"]
+    for rail in rails.values():
+        decided = rail["succeeded"] + rail["failed"]
+        rail["failed_rate"] = round(rail["failed"] / decided, 4) if decided else None
+        rail["attempts_per_success"] = (round(rail["attempts"] / rail["succeeded"], 2)
+                                        if rail["succeeded"] else None)
+    return [rails[code] for code in sorted(rails)]
+
+
+def _float() -> list[dict]:
+    """Free and reserved float per rail now, with the refill threshold and target."""
+    from gateway.ledger.models import Posting
+    from gateway.treasury.models import FloatPolicy
+    from ramps.payouts.models import Rail
+
+    policies = {policy.rail_code: policy for policy in FloatPolicy.objects.all()}
+    balances: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    postings = Posting.objects.filter(account__code__startswith="assets:float")
+    if connection.vendor == "postgresql":
+        for code, currency, total in postings.values("account__code", "currency").annotate(
+                total=Sum("amount")).values_list("account__code", "currency", "total"):
+            balances[(code, currency)] = total or ZERO
+    else:
+        for code, currency, amount in postings.values_list("account__code", "currency",
+                                                           "amount"):
+            balances[(code, currency)] += amount
+    result = []
+    for rail in Rail.objects.filter(is_active=True).order_by("code"):
+        policy = policies.get(rail.code)
+        free = balances[(f"assets:float:{rail.code}", rail.currency)]
+        reserved = balances[(f"assets:float-reserved:{rail.code}", rail.currency)]
+        result.append({
+            "rail": rail.code, "currency": rail.currency, "free": free, "reserved": reserved,
+            "refill_threshold": policy.refill_threshold if policy else None,
+            "refill_target": policy.refill_target if policy else None,
+            "below_threshold": bool(policy and free < policy.refill_threshold)})
+    return result
+
+
+def dashboard_figures(*, selection: DashboardFilter) -> dict:
+    rows = _per_day_and_corridor(selection)
+    for row in rows:  # the spread divides by a rate: rounded once, to the asset's exponent
+        row["fx_spread"] = money_round(row["fx_spread"], row["corridor__token__symbol"])
+    corridors = sorted({row["corridor__code"] for row in rows})
+    totals = {"transfers": sum(row["transfers"] for row in rows),
+              "completed": sum(row["completed"] for row in rows)}
+    revenue_by_asset: dict[str, dict[str, Decimal]] = defaultdict(
+        lambda: {"fees": ZERO, "fx_spread": ZERO})
+    for row in rows:
+        asset = row["corridor__token__symbol"]
+        revenue_by_asset[asset]["fees"] += row["fees"]
+        revenue_by_asset[asset]["fx_spread"] += row["fx_spread"]
+    return {
+        "from": selection.date_from, "to": selection.date_to, "corridor": selection.corridor,
+        "days": selection.days, "corridors": corridors, "totals": totals,
+        "per_day": [{
+            "day": row["day"], "corridor": row["corridor__code"],
+            "asset": row["corridor__token__symbol"], "currency_out": row["currency_out"],
+            "transfers": row["transfers"], "completed": row["completed"],
+            "value_in": row["value_in"], "value_out": row["value_out"], "fees": row["fees"],
+            "fx_spread": row["fx_spread"], "revenue": row["fees"] + row["fx_spread"],
+        } for row in rows],
+        "revenue": {asset: {**parts, "total": parts["fees"] + parts["fx_spread"]}
+                    for asset, parts in sorted(revenue_by_asset.items())},
+        "payouts": _payouts(selection),
+        "time_to_cash": _time_to_cash(selection),
+        "float": _float(),
+    }
+
+
+# --- Needs attention ------------------------------------------------------------------------
+
+UNKNOWN_PAYOUT_DEADLINE = datetime.timedelta(minutes=30)
+QUEUE_LIMIT_PER_KIND = 200
+
+
+@dataclass(frozen=True)
+class AttentionItem:
+    kind: str
+    since: datetime.datetime
+    title: str
+    detail: str
+    action: str
+    url: str
+
+
+def _admin_url(name: str, *args) -> str:
+    return reverse(f"admin:{name}", args=args)
+
+
+def attention_queue(*, now: datetime.datetime | None = None) -> list[AttentionItem]:
+    """Everything waiting on a person, oldest first, with what to do about it."""
+    from compliance.cases.models import Case
+    from gateway.treasury.models import Incident
+    from gateway.webhooks.models import WebhookDelivery
+    from ramps.chain.models import ChainIncident, Deposit
+    from ramps.payouts.models import PayoutAttempt, PayoutCallback
+
+    now = now or timezone.now()
+    items: list[AttentionItem] = []
+    cases = {case.subject_reference: case for case in Case.objects.filter(
+        status__in=[Case.Status.OPEN, Case.Status.IN_REVIEW, Case.Status.PENDING_CONFIRMATION])}
+    held = Transfer.objects.filter(state=S.ON_HOLD).select_related("corridor").order_by(
+        "state_changed_at")[:QUEUE_LIMIT_PER_KIND]
+    for transfer in held:
+        case = cases.get(transfer.reference)
+        if case is not None:
+            action = ("Confirm or return the proposal" if case.status ==
+                      Case.Status.PENDING_CONFIRMATION else "Work the compliance case")
+            url = _admin_url("cases_case_act", case.pk)
+        else:
+            action, url = "Release or decide the hold", _admin_url(
+                "transfers_transfer_change", transfer.pk)
+        items.append(AttentionItem(
+            "hold", transfer.state_changed_at, f"Held: {transfer.hold_reason or 'no reason'}",
+            f"{transfer.corridor.code} · {transfer.amount_out} {transfer.currency_out} · "
+            f"{str(transfer.public_id)[:8]}", action, url))
+    for transfer in Transfer.objects.filter(state=S.PAYOUT_FAILED).select_related(
+            "corridor").order_by("state_changed_at")[:QUEUE_LIMIT_PER_KIND]:
+        items.append(AttentionItem(
+            "failed_payout", transfer.state_changed_at, "Payout failed",
+            f"{transfer.corridor.code} · {transfer.amount_out} {transfer.currency_out} · "
+            f"{str(transfer.public_id)[:8]}", "Correct the recipient, retry, reroute or refund",
+            _admin_url("transfers_transfer_change", transfer.pk)))
+    for deposit in Deposit.objects.exclude(flag="").filter(credited_at__isnull=True).exclude(
+            status="reorged").select_related("token").order_by("created_at")[
+            :QUEUE_LIMIT_PER_KIND]:
+        items.append(AttentionItem(
+            "flagged_deposit", deposit.created_at, f"Deposit flagged: {deposit.get_flag_display()}",
+            f"{deposit.token.symbol} from {deposit.from_address} · tx {deposit.tx_hash[:12]}…",
+            "Refund it or attach it to a transfer", _admin_url("chain_deposit_change",
+                                                               deposit.pk)))
+    for callback in PayoutCallback.objects.filter(
+            processing_status__in=["unmatched", "error"]).select_related("rail").order_by(
+            "created_at")[:QUEUE_LIMIT_PER_KIND]:
+        items.append(AttentionItem(
+            "unmatched_callback", callback.created_at,
+            f"Provider callback {callback.processing_status}",
+            f"{callback.rail.code if callback.rail else '?'} · reference "
+            f"{callback.reference or '—'}", "Match it to an attempt or dismiss it",
+            _admin_url("payouts_payoutcallback_change", callback.pk)))
+    for attempt in PayoutAttempt.objects.filter(
+            status="unknown", created_at__lte=now - UNKNOWN_PAYOUT_DEADLINE).select_related(
+            "rail").order_by("created_at")[:QUEUE_LIMIT_PER_KIND]:
+        items.append(AttentionItem(
+            "unknown_payout", attempt.created_at, "Payout outcome unknown past its deadline",
+            f"{attempt.rail.code} · {attempt.amount} {attempt.currency} · {attempt.reference}",
+            "Ask the provider (status query); never send again",
+            _admin_url("payouts_payoutattempt_change", attempt.pk)))
+    for incident in ChainIncident.objects.filter(status="open").select_related(
+            "chain").order_by("created_at")[:QUEUE_LIMIT_PER_KIND]:
+        items.append(AttentionItem(
+            "chain_incident", incident.created_at, f"Chain incident: {incident.get_kind_display()}",
+            incident.chain.caip2, "Investigate and resolve",
+            _admin_url("chain_chainincident_change", incident.pk)))
+    for incident in Incident.objects.filter(status="open").order_by("created_at")[
+            :QUEUE_LIMIT_PER_KIND]:
+        items.append(AttentionItem(
+            "reconciliation", incident.created_at, incident.title, incident.kind,
+            "Explain the difference and resolve", _admin_url("treasury_incident_change",
+                                                             incident.pk)))
+    failing = WebhookDelivery.objects.filter(status="failed").values(
+        "endpoint_id", "endpoint__url").annotate(
+        n=Count("pk"), since=Min("created_at")).order_by("since")[:QUEUE_LIMIT_PER_KIND]
+    for row in failing:
+        items.append(AttentionItem(
+            "webhook_endpoint", row["since"], "Webhook endpoint failing",
+            f"{row['endpoint__url']} · {row['n']} deliveries given up",
+            "Check the endpoint with the partner, then resend",
+            _admin_url("webhooks_webhookdelivery_changelist") +
+            f"?status=failed&endpoint__id__exact={row['endpoint_id']}"))
+    return sorted(items, key=lambda item: item.since)
+
