@@ -20,7 +20,6 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
-    Min,
     Q,
     Sum,
 )
@@ -306,7 +305,7 @@ def attention_queue(*, now: datetime.datetime | None = None) -> list[AttentionIt
     """Everything waiting on a person, oldest first, with what to do about it."""
     from compliance.cases.models import Case
     from gateway.treasury.models import Incident
-    from gateway.webhooks.models import WebhookDelivery
+    from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
     from ramps.chain.models import ChainIncident, Deposit
     from ramps.payouts.models import PayoutAttempt, PayoutCallback
 
@@ -373,15 +372,20 @@ def attention_queue(*, now: datetime.datetime | None = None) -> list[AttentionIt
             "reconciliation", incident.created_at, incident.title, incident.kind,
             "Explain the difference and resolve", _admin_url("treasury_incident_change",
                                                              incident.pk)))
-    failing = WebhookDelivery.objects.filter(status="failed").values(
-        "endpoint_id", "endpoint__url").annotate(
-        n=Count("pk"), since=Min("created_at")).order_by("since")[:QUEUE_LIMIT_PER_KIND]
-    for row in failing:
+    failed = dict(WebhookDelivery.objects.filter(status="failed").values(
+        "endpoint_id").annotate(n=Count("pk")).values_list("endpoint_id", "n"))
+    failing = WebhookEndpoint.objects.filter(
+        Q(failing_since__isnull=False) | Q(is_active=False, disabled_at__isnull=False)
+        & ~Q(disabled_reason="")).select_related("partner").order_by("pk")[
+        :QUEUE_LIMIT_PER_KIND]
+    for endpoint in failing:
+        since = endpoint.failing_since or endpoint.disabled_at
+        state = (f"disabled: {endpoint.disabled_reason}" if not endpoint.is_active
+                 else "failing")
         items.append(AttentionItem(
-            "webhook_endpoint", row["since"], "Webhook endpoint failing",
-            f"{row['endpoint__url']} · {row['n']} deliveries given up",
-            "Check the endpoint with the partner, then resend",
-            _admin_url("webhooks_webhookdelivery_changelist") +
-            f"?status=failed&endpoint__id__exact={row['endpoint_id']}"))
+            "webhook_endpoint", since, f"Webhook endpoint {state}"[:200],
+            f"{endpoint.partner} · {endpoint.url} · {failed.get(endpoint.pk, 0)} deliveries "
+            f"given up", "Check the endpoint with the partner, then re-enable or resend",
+            _admin_url("webhooks_webhookendpoint_change", endpoint.pk)))
     return sorted(items, key=lambda item: item.since)
 

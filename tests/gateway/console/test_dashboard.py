@@ -15,7 +15,7 @@ from compliance.models import ScreeningDecision
 from gateway.transfers.models import Transfer
 from gateway.transfers.states import TransferState
 from gateway.treasury.models import FloatPolicy, Incident
-from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
+from gateway.webhooks.models import WebhookEndpoint
 from ramps.payouts.models import PayoutAttempt
 from tests.factories import make_chain, make_corridor, make_partner, make_transfer
 
@@ -160,10 +160,8 @@ def test_needs_attention_lists_what_waits_oldest_first_with_its_action(operator_
         hours=2))
     incident = Incident.objects.create(title="Float differs by 250.00 KES")
     Incident.objects.filter(pk=incident.pk).update(created_at=now - datetime.timedelta(days=1))
-    endpoint = WebhookEndpoint.objects.create(partner=held.partner,
-                                              url="https://partner.example/hooks")
-    WebhookDelivery.objects.create(message_id="msg_1", endpoint=endpoint, event_type="x",
-                                   payload={}, status="failed", next_attempt_at=now)
+    WebhookEndpoint.objects.create(partner=held.partner, url="https://partner.example/hooks",
+                                   failing_since=now - datetime.timedelta(minutes=30))
     page = operator_client("lead", roles=["support"]).get("/admin/console/attention/")
     assert page.status_code == 200
     items = page.context["items"]
@@ -172,5 +170,6 @@ def test_needs_attention_lists_what_waits_oldest_first_with_its_action(operator_
     assert items[1].url == f"/admin/cases/case/{case.pk}/act/"
     assert items[1].action == "Work the compliance case"
     assert items[2].url == f"/admin/transfers/transfer/{failed.pk}/change/"
-    assert "partner.example/hooks · 1 deliveries given up" in items[3].detail
+    assert "partner.example/hooks · 0 deliveries given up" in items[3].detail
+    assert items[3].title == "Webhook endpoint failing"
     assert "Correct the recipient, retry, reroute or refund" in page.content.decode()
