@@ -51,7 +51,8 @@ class QuoteCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         quote = quote_create(partner=request.partner, sell_asset=data["sell_asset"],
-                             amount_in=data["sell_amount"], currency_out=data["buy_currency"])
+                             amount_in=data["sell_amount"], currency_out=data["buy_currency"],
+                             recipient_phone=data.get("recipient_phone_number", ""))
         return Response(QuoteResponseSerializer(quote).data, status=status.HTTP_201_CREATED)
 
 

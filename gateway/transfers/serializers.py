@@ -35,6 +35,11 @@ class QuoteRequestSerializer(serializers.Serializer):
     )
     sell_amount = DecimalStringField(max_length=40, help_text="Amount the sender deposits")
     buy_currency = serializers.RegexField(r"^[A-Za-z]{3}$", help_text="ISO 4217 code, e.g. KES")
+    recipient_phone_number = serializers.CharField(
+        max_length=32, required=False, allow_blank=True,
+        help_text="Optional: the recipient's number (E.164), checked now against the payout "
+                  "rail's rules, so that a number the rail cannot pay is refused before any "
+                  "money moves (problem type invalid-recipient). The transfer still names it.")
 
 
 class FeeSerializer(serializers.Serializer):

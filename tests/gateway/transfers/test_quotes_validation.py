@@ -150,6 +150,20 @@ def test_a_quote_asked_with_an_unpayable_recipient_is_refused_before_pricing(cor
     assert quote.amount_out > 0
 
 
+def test_the_quote_api_checks_a_recipient_number_when_given(partner_client, corridor):
+    body = problem(post(partner_client, "/api/v1/quotes",
+                        {"sell_asset": "USDC:anvil", "sell_amount": "100.00",
+                         "buy_currency": "KES", "recipient_phone_number": AIRTEL_KE}),
+                   422, "invalid-recipient")
+    assert body["reason"] == "wrong_operator"
+    assert not Quote.objects.exists()
+    assert not LiquidityReservation.objects.exists()
+    response = post(partner_client, "/api/v1/quotes",
+                    {"sell_asset": "USDC:anvil", "sell_amount": "100.00",
+                     "buy_currency": "KES", "recipient_phone_number": SAFARICOM})
+    assert response.status_code == 201, response.content
+
+
 def test_momo_pays_only_mtn_lines_of_its_country(db):
     rail = Rail.objects.create(code="momo-ug-rules", kind=Rail.Kind.MOMO_DISBURSEMENT,
                                country="UG", currency="UGX", base_url="http://127.0.0.1:1",
