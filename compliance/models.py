@@ -54,6 +54,8 @@ class SanctionedName(models.Model):
         help_text="Of the entry: YYYY-MM-DD, YYYY-MM, YYYY or YYYY/YYYY (a range of years)")
     countries = models.JSONField(default=list, blank=True,
                                  help_text="Of the entry: ISO 3166-1 alpha-2 codes")
+    gender = models.CharField(max_length=6, blank=True, default="",
+                              help_text="Of the entry: male, female, or empty when not listed")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.entry_id})"

@@ -55,10 +55,14 @@ _COMPANY_SUFFIXES: tuple[tuple[str, ...], ...] = tuple(sorted(
 
 # Spelling folds applied before vowels are dropped, so transliterations of one sound agree.
 _PHONETIC_FOLDS = (
-    ("sch", "s"), ("tch", "c"), ("dzh", "j"), ("dj", "j"), ("ph", "f"), ("kh", "h"),
-    ("gh", "g"), ("sh", "s"), ("ch", "c"), ("dh", "d"), ("th", "t"), ("ck", "k"), ("q", "k"),
-    ("x", "ks"), ("z", "s"), ("w", "v"), ("y", "i"), ("ou", "u"), ("oo", "u"), ("ee", "i"),
+    ("tsch", "c"), ("sch", "s"), ("tch", "c"), ("dzh", "j"), ("dj", "j"), ("ph", "f"),
+    ("kh", "h"), ("zh", "s"), ("gh", "g"), ("sh", "s"), ("ch", "c"), ("dh", "d"), ("th", "t"),
+    ("ts", "c"), ("ck", "k"), ("q", "k"), ("x", "ks"), ("z", "s"), ("w", "v"), ("y", "i"),
+    ("ou", "u"), ("oo", "u"), ("ee", "i"),
 )
+# German and scientific romanisation write the Cyrillic short i and iotated vowels with j
+# (Jurij, Aleksej, Jelena): j before a vowel or closing a word after one is read as i.
+_IOTATED_J = re.compile(r"j(?=[aeiou])|(?<=[aeiou])j$")
 _VOWELS = frozenset("aeiou")
 
 
@@ -109,15 +113,35 @@ def strip_company_suffixes(tokens: tuple[str, ...]) -> tuple[str, ...]:
     return tokens
 
 
+def _folds(token: str) -> str:
+    folded = _IOTATED_J.sub("i", token.replace("dj", "j"))
+    for source, target in _PHONETIC_FOLDS:
+        folded = folded.replace(source, target)
+    return folded
+
+
 @lru_cache(maxsize=65536)
 def token_fold(token: str) -> str:
     """The spelling folds and no doubled letters, vowels kept (muhammad -> muhamad, aleksey and
     alexei -> aleksei): close enough to the written form for an edit distance to stay meaningful."""
-    folded = token
-    for source, target in _PHONETIC_FOLDS:
-        folded = folded.replace(source, target)
+    folded = _folds(token)
     return "".join(char for position, char in enumerate(folded)
                    if position == 0 or char != folded[position - 1])
+
+
+@lru_cache(maxsize=65536)
+def abjad_form(token: str) -> str:
+    """A word as Arabic script writes it, short vowels left out: the folded consonants, no
+    vowel, no w or y inside the word (long vowels), no final h (ta marbuta), no doubled letter
+    (muhammad, mhmd -> mhmd; usama, smh -> sm). Romanised Arabic script meets the list's
+    vocalised spellings in this form."""
+    folded = _folds(token)
+    kept = [char for position, char in enumerate(folded)
+            if char not in _VOWELS and char != "i" and (position == 0 or char != "v")]
+    while len(kept) > 1 and kept[-1] == "h":
+        kept.pop()
+    return "".join(char for position, char in enumerate(kept)
+                   if position == 0 or char != kept[position - 1])
 
 
 def token_consonants(token: str) -> str:
@@ -130,9 +154,7 @@ def token_consonants(token: str) -> str:
 def token_key(token: str) -> str:
     """A phonetic skeleton: folds transliteration variants, keeps the first letter, drops the
     other vowels and doubled letters (muhammad, mohammed -> mhmd; sergei, sergey -> srg)."""
-    folded = token
-    for source, target in _PHONETIC_FOLDS:
-        folded = folded.replace(source, target)
+    folded = _folds(token)
     if not folded:
         return token
     skeleton = [folded[0]]

@@ -52,10 +52,10 @@ def listed_names(*, lists: list[SanctionsList], entry_ids: set[str] | None = Non
             rows = rows.filter(entry_id__in=entry_ids)
         names.extend(
             ListedName(sanctions_list.source, sanctions_list.version, entry_id, name, entry_type,
-                       tuple(dates_of_birth), tuple(countries))
-            for entry_id, name, entry_type, dates_of_birth, countries in rows.order_by(
+                       tuple(dates_of_birth), tuple(countries), gender)
+            for entry_id, name, entry_type, dates_of_birth, countries, gender in rows.order_by(
                 "pk").values_list("entry_id", "name", "entry_type", "dates_of_birth",
-                                  "countries").iterator(chunk_size=5000)
+                                  "countries", "gender").iterator(chunk_size=5000)
         )
     return names
 

@@ -57,12 +57,15 @@ __all__ = [
     "RULES_VERSION",
     "ListDiff",
     "NameScreening",
+    "RescreenFinding",
+    "RescreenSubject",
     "SanctionsImportError",
     "ScreeningParty",
     "ScreeningSubject",
     "name_screen",
     "names_screen",
     "rescreen_names",
+    "rescreen_subjects",
     "sanctions_import",
     "sanctions_list_diff",
     "sanctions_parse_crypto_address_json",
@@ -78,7 +81,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RULES_VERSION = "2026.11-3"  # -3: middle names, initials, transliterations (matcher)
+# -3: middle names, initials, transliterations (matcher); 2026.12-1: token rarity (common
+# corridor names alone stay below review), gender as evidence, typo/OCR similarity, Arabic
+# script read without short vowels, rare words find candidates alone (issue 15)
+RULES_VERSION = "2026.12-1"
 SOURCES = ("ofac-sdn", "ofac-crypto", "un-consolidated")
 _CHUNK = 5000
 
@@ -138,7 +144,7 @@ def sanctions_import(*, source: str, files: list[Path], published: str = "",
 
     names = [
         (entry.entry_id, name[:400], name_normalize(name)[:400], position == 0, entry.entry_type,
-         entry.dates_of_birth, entry.countries)
+         entry.dates_of_birth, entry.countries, entry.gender)
         for entry in parsed.entries.values() for position, name in enumerate(entry.names)
     ]
     total = len(names) + len(parsed.addresses)
@@ -178,7 +184,7 @@ def sanctions_import(*, source: str, files: list[Path], published: str = "",
 
 
 _NAME_COLUMNS = ("entry_id", "name", "normalized", "is_primary", "entry_type", "dates_of_birth",
-                 "countries")
+                 "countries", "gender")
 
 
 def _names_write(*, sanctions_list: SanctionsList, names: list[tuple], total: int,
@@ -202,9 +208,9 @@ def _names_write(*, sanctions_list: SanctionsList, names: list[tuple], total: in
     with connection.cursor() as cursor, \
             cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for done, (entry_id, name, normalized, is_primary, entry_type, dates_of_birth,
-                   countries) in enumerate(names, start=1):
+                   countries, gender) in enumerate(names, start=1):
             copy.write_row((sanctions_list.pk, entry_id, name, normalized, is_primary, entry_type,
-                            json.dumps(dates_of_birth), json.dumps(countries)))
+                            json.dumps(dates_of_birth), json.dumps(countries), gender))
             if progress and done % _CHUNK == 0:
                 progress(done, total)
 
@@ -221,6 +227,7 @@ class ScreeningParty:
     date_of_birth: str = ""
     country: str = ""
     customer_reference: str = ""
+    gender: str = ""  # male, female or empty; lowers a hit on a listed person of the other
 
 
 @dataclass
@@ -243,8 +250,12 @@ def _screen_party(index: NameIndex, party: ScreeningParty, thresholds: Threshold
     if party.country.strip() and not country:
         raise DomainError(f"Country {party.country!r} is not an ISO 3166 code or known name.",
                           slug="invalid-country", status=422)
+    gender = party.gender.strip().lower()
+    if gender not in ("", "male", "female"):
+        raise DomainError(f"Gender {party.gender!r} is not male, female or empty.",
+                          slug="invalid-gender", status=422)
     hits = index.search(party.name, thresholds=thresholds, date_of_birth=date_of_birth,
-                        country=country)
+                        country=country, gender=gender)
     kept = [hit for hit in hits if (hit.listed.list_source, hit.listed.entry_id) not in whitelist]
     cleared = [hit for hit in hits if hit not in kept]
     score = kept[0].score if kept else 0.0
@@ -452,6 +463,54 @@ class RescreenHit:
     screening: NameScreening
 
 
+@dataclass(frozen=True)
+class RescreenSubject:
+    """Anything screened again when a list changes: a KYC customer, a transfer in flight, a
+    saved recipient. ``reference`` is the subject of the decision a hit records
+    (``customer:<id>``, a transfer's reference, ...)."""
+
+    reference: str
+    parties: tuple[ScreeningParty, ...]
+
+
+@dataclass
+class RescreenFinding:
+    subject: RescreenSubject
+    screenings: list[NameScreening]  # only the parties with a review or block hit
+
+    @property
+    def reasons(self) -> list[dict]:
+        """The reasons of a held decision, one per hit, marked as found by a list change."""
+        return [{"rule": "sanctioned-name", "trigger": "list-change",
+                 "screened_name": screening.name, **explained}
+                for screening in self.screenings for explained in screening.hits]
+
+
+def rescreen_subjects(*, subjects: Iterable[RescreenSubject], diff: ListDiff
+                      ) -> list[RescreenFinding]:
+    """Screen subjects against only the entries a list change added or altered (a small index
+    of those entries, word rarity from every active list; whitelists applied); the subjects
+    with a review or block hit, in input order."""
+    if not diff.to_screen:
+        return []
+    new = SanctionsList.objects.get(source=diff.source, version=diff.new_version)
+    active, _ = active_name_index()
+    index = NameIndex(listed_names(lists=[new], entry_ids=diff.to_screen),
+                      rarity=active.rarity if active is not None else None)
+    thresholds = screening_thresholds()
+    found = []
+    for subject in subjects:
+        screenings = [
+            screened for screened in (
+                _screen_party(index, party, thresholds,
+                              whitelisted_entries(customer_reference=party.customer_reference))
+                for party in subject.parties if party.name.strip())
+            if screened.hits]
+        if screenings:
+            found.append(RescreenFinding(subject=subject, screenings=screenings))
+    return found
+
+
 def rescreen_names(*, names_with_refs: Iterable[ScreeningParty], diff: ListDiff
                    ) -> list[RescreenHit]:
     """Screen customers against only the entries a list change added or altered.
@@ -459,16 +518,8 @@ def rescreen_names(*, names_with_refs: Iterable[ScreeningParty], diff: ListDiff
     Returns the parties with a review or block hit (whitelists applied), for the caller (KYC)
     to open cases on; builds a small index of those entries instead of the whole list.
     """
-    if not diff.to_screen:
-        return []
-    new = SanctionsList.objects.get(source=diff.source, version=diff.new_version)
-    index = NameIndex(listed_names(lists=[new], entry_ids=diff.to_screen))
-    thresholds = screening_thresholds()
-    found = []
-    for party in names_with_refs:
-        screened = _screen_party(index, party, thresholds,
-                                 whitelisted_entries(customer_reference=party.customer_reference))
-        if screened.hits:
-            found.append(RescreenHit(customer_reference=party.customer_reference,
-                                     screening=screened))
-    return found
+    subjects = (RescreenSubject(reference=party.customer_reference, parties=(party,))
+                for party in names_with_refs)
+    return [RescreenHit(customer_reference=finding.subject.reference,
+                        screening=finding.screenings[0])
+            for finding in rescreen_subjects(subjects=subjects, diff=diff)]

@@ -34,11 +34,16 @@ def refresh_min_ratio() -> float:
     return float(getattr(settings, "SANCTIONS_REFRESH_MIN_RATIO", 0.9))
 
 
-DEFAULT_RESCREEN_HOOK = "compliance.sanctions.rescreen.customers_rescreen"
+# Customers (KYC) and transfers in flight; a saved-recipients hook joins the chain the same way.
+DEFAULT_RESCREEN_HOOK = ("compliance.sanctions.rescreen.customers_rescreen,"
+                         "gateway.transfers.services.rescreen.transfers_rescreen")
 
 
-def rescreen_hook() -> str:
-    """Dotted path of ``f(*, diff)`` (a ``ListDiff``) called after a refresh switched a list
-    version; by default every active customer is re-screened and new hits open cases. An empty
+def rescreen_hooks() -> list[str]:
+    """Dotted paths of ``f(*, diff)`` (a ``ListDiff``) called in order after a refresh switched a
+    list version (``SANCTIONS_RESCREEN_HOOK``, comma-separated, or a list); by default active
+    customers and transfers in flight are re-screened and new hits open cases. An empty
     setting turns re-screening off."""
-    return getattr(settings, "SANCTIONS_RESCREEN_HOOK", DEFAULT_RESCREEN_HOOK)
+    configured = getattr(settings, "SANCTIONS_RESCREEN_HOOK", DEFAULT_RESCREEN_HOOK)
+    paths = configured.split(",") if isinstance(configured, str) else list(configured)
+    return [path.strip() for path in paths if path and path.strip()]

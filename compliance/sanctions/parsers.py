@@ -29,6 +29,7 @@ class ParsedEntry:
     names: list[str] = field(default_factory=list)  # the primary name first, then aliases
     dates_of_birth: list[str] = field(default_factory=list)
     countries: list[str] = field(default_factory=list)
+    gender: str = ""  # male, female; "" when the list does not say
 
     def add_name(self, name: str) -> None:
         name = " ".join(name.split())
@@ -129,8 +130,15 @@ def _apply_ofac_remarks(entry: ParsedEntry, remarks: str) -> None:
             entry.add_country(value)
         elif label == "POB":
             entry.add_country(value.rsplit(",", 1)[-1])
+        elif label == "Gender":
+            entry.gender = _gender(value)
     for alias in sdn_remarks_aliases(remarks):
         entry.add_name(alias)
+
+
+def _gender(value: str) -> str:
+    value = value.strip().lower()
+    return value if value in ("male", "female") else ""
 
 
 def _read_ofac_rows(path: Path) -> Iterable[list[str]]:
@@ -218,6 +226,7 @@ def sanctions_parse_un_xml(path: Path) -> ParsedList:
                 continue
             entry = parsed.entry(entry_id)
             entry.entry_type = kind
+            entry.gender = _gender(_text(element, "GENDER"))
             entry.add_name(" ".join(filter(None, (
                 _text(element, part)
                 for part in ("FIRST_NAME", "SECOND_NAME", "THIRD_NAME", "FOURTH_NAME")))))

@@ -8,7 +8,7 @@ version in place.
 Then every active version not yet re-screened (``SanctionsList.rescreened_at`` empty: switched
 by this run, by ``import_sanctions``, or by an earlier run whose re-screen failed) has its
 difference to the version it replaced handed to the re-screen hook (``SANCTIONS_RESCREEN_HOOK``),
-and is marked done only when the hook returned: a crash between the switch and the re-screen
+and is marked done only when every hook returned: a crash between the switch and the re-screen
 delays it to the next run, it never loses it.
 """
 
@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from compliance.models import SanctionsList
-from compliance.sanctions.config import refresh_min_ratio, rescreen_hook, source_urls
+from compliance.sanctions.config import refresh_min_ratio, rescreen_hooks, source_urls
 from compliance.services import (
     ListDiff,
     SanctionsImportError,
@@ -91,12 +91,11 @@ def sanctions_source_refresh(*, source: str, urls: list[str]) -> RefreshResult:
 
 
 def sanctions_list_rescreen(*, sanctions_list: SanctionsList) -> ListDiff:
-    """Hand what ``sanctions_list`` changed against the version it replaced to the re-screen
-    hook, then mark it re-screened. The hook may run again for the same difference after a
-    crash, so it must be idempotent (the default one is)."""
+    """Hand what ``sanctions_list`` changed against the version it replaced to each re-screen
+    hook in turn, then mark it re-screened. A failing hook stops the chain and the whole chain
+    runs again next time, so every hook must be idempotent (the default ones are)."""
     diff = sanctions_list_diff(old=sanctions_list.replaced, new=sanctions_list)
-    hook = rescreen_hook()
-    if hook:
+    for hook in rescreen_hooks():
         import_string(hook)(diff=diff)
     SanctionsList.objects.filter(pk=sanctions_list.pk).update(rescreened_at=timezone.now())
     return diff

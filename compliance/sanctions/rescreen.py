@@ -1,9 +1,14 @@
-"""Re-screening customers after a sanctions list changed: the default ``SANCTIONS_RESCREEN_HOOK``.
+"""Re-screening customers after a sanctions list changed: the first ``SANCTIONS_RESCREEN_HOOK``.
 
 Every active KYC customer (processing or accepted) is screened against only the entries the new
 version added or altered (``ListDiff.to_screen``); a review or block hit becomes a held
-``ScreeningDecision`` whose subject is the customer, and a case for an operator. Transfers are
-not touched here: their own screening reads the new list from now on.
+``ScreeningDecision`` whose subject is the customer, and a case for an operator. Transfers in
+flight are the next hook's (``gateway.transfers.services.rescreen``).
+
+Another kind of subject (saved recipients, say) joins with a hook of its own in the chain:
+``compliance.services.rescreen_subjects`` screens any ``RescreenSubject`` (a reference and its
+parties) against the difference, and ``rescreen_decision_record`` records the held decision once
+per subject and list version, so a hook run again for the same difference adds nothing.
 """
 
 import logging
@@ -19,7 +24,14 @@ from compliance.models import ScreeningDecision
 from compliance.normalize import country_code
 from compliance.screening.matcher import valid_date_of_birth
 from compliance.selectors import active_list_versions
-from compliance.services import RULES_VERSION, ListDiff, ScreeningParty, rescreen_names
+from compliance.services import (
+    RULES_VERSION,
+    ListDiff,
+    RescreenFinding,
+    RescreenSubject,
+    ScreeningParty,
+    rescreen_subjects,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,30 +83,37 @@ class RescreenOutcome:
     cases: list[Case]
 
 
+def rescreen_decision_record(*, finding: RescreenFinding, diff: ListDiff
+                             ) -> ScreeningDecision | None:
+    """The held decision of a re-screen hit, or None when this subject already has one for this
+    list version (the hook ran before for the same difference)."""
+    reference = finding.subject.reference
+    already = any(decision.list_versions.get(diff.source) == diff.new_version
+                  for decision in ScreeningDecision.objects.filter(
+                      subject_reference=reference, outcome=ScreeningDecision.Outcome.HOLD))
+    if already:
+        return None
+    return ScreeningDecision.objects.create(
+        subject_reference=reference, outcome=ScreeningDecision.Outcome.HOLD,
+        reasons=finding.reasons, rules_version=RULES_VERSION,
+        list_versions={**active_list_versions(), diff.source: diff.new_version})
+
+
 def customers_rescreen(*, diff: ListDiff) -> RescreenOutcome:
     """Screen every active customer against what ``diff`` added or changed; open a case for
     each customer with a hit. Running it again for the same diff opens nothing new (a decision
     for the customer with the new list version already exists)."""
-    found = rescreen_names(names_with_refs=_active_parties(), diff=diff)
-    versions = active_list_versions()
+    subjects = (RescreenSubject(reference=f"customer:{party.customer_reference}",
+                                parties=(party,)) for party in _active_parties())
+    found = rescreen_subjects(subjects=subjects, diff=diff)
     cases = []
-    for hit in found:
-        reference = f"customer:{hit.customer_reference}"
-        already = any(decision.list_versions.get(diff.source) == diff.new_version
-                      for decision in ScreeningDecision.objects.filter(
-                          subject_reference=reference, outcome=ScreeningDecision.Outcome.HOLD))
-        if already:
-            continue
-        reasons = [{"rule": "sanctioned-name", "trigger": "list-change",
-                    "screened_name": hit.screening.name, **explained}
-                   for explained in hit.screening.hits]
+    for finding in found:
         with transaction.atomic():
-            decision = ScreeningDecision.objects.create(
-                subject_reference=reference, outcome=ScreeningDecision.Outcome.HOLD,
-                reasons=reasons, rules_version=RULES_VERSION,
-                list_versions={**versions, diff.source: diff.new_version})
-            cases.append(case_open(subject_reference=reference, reasons=reasons,
-                                   decision_id=decision.pk))
+            decision = rescreen_decision_record(finding=finding, diff=diff)
+            if decision is None:
+                continue
+            cases.append(case_open(subject_reference=decision.subject_reference,
+                                   reasons=decision.reasons, decision_id=decision.pk))
     logger.info("list %s %s -> %s: %s entries to screen, %s customers hit, %s cases opened",
                 diff.source, diff.old_version[:12], diff.new_version[:12], len(diff.to_screen),
                 len(found), len(cases))

@@ -2,10 +2,13 @@
 
 Shared by the regression test and the benchmark so both measure the same thing: a positive is
 found when its labelled entry is among the hits (review or block); a negative is a false
-positive when any hit reaches review.
+positive when any hit reaches review. Figures are given for each part of the set (``tuning``,
+``held-out``), for each perturbation kind of the positives and for each kind of negative
+(``common``: a common given name and surname of one corridor country; ``ordinary``).
 """
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from compliance.normalize import country_code
 from compliance.screening.matcher import NameIndex, Thresholds
 
 LABELLED = Path(__file__).resolve().parents[1] / "data" / "screening"
+PARTS = ("tuning", "held-out")
 
 
 def labelled_rows(filename: str) -> list[dict[str, str]]:
@@ -22,37 +26,91 @@ def labelled_rows(filename: str) -> list[dict[str, str]]:
 
 @dataclass
 class Evaluation:
-    positives: int
-    found: int
-    negatives: int
-    flagged: int
-    missed: list[dict] = field(default_factory=list)
-    false_positives: list[tuple[str, str]] = field(default_factory=list)
+    """Every labelled row with its outcome: ``found`` for positives, ``flagged_by`` (the listed
+    name of the best hit, "" when clear) for negatives."""
 
-    @property
-    def recall(self) -> float:
-        return self.found / self.positives
+    positives: list[dict] = field(default_factory=list)
+    negatives: list[dict] = field(default_factory=list)
 
-    @property
-    def false_positive_rate(self) -> float:
-        return self.flagged / self.negatives
+    @staticmethod
+    def _select(rows: list[dict], part: str | None, **match: str) -> list[dict]:
+        return [row for row in rows if (part is None or row["part"] == part)
+                and all(row[key] == value for key, value in match.items())]
+
+    def recall(self, part: str | None = None, **match: str) -> float:
+        rows = self._select(self.positives, part, **match)
+        return sum(row["found"] for row in rows) / len(rows) if rows else float("nan")
+
+    def false_positive_rate(self, part: str | None = None, **match: str) -> float:
+        rows = self._select(self.negatives, part, **match)
+        return sum(bool(row["flagged_by"]) for row in rows) / len(rows) if rows else float("nan")
+
+    def missed(self, part: str | None = None) -> list[dict]:
+        return [row for row in self._select(self.positives, part) if not row["found"]]
+
+    def false_positives(self, part: str | None = None) -> list[dict]:
+        return [row for row in self._select(self.negatives, part) if row["flagged_by"]]
+
+    def figures(self) -> dict[str, float]:
+        """The gate's figures, flat (for the benchmark's JSON line)."""
+        figures: dict[str, float] = {}
+        for part in PARTS:
+            key = part.replace("-", "_")
+            figures[f"recall_{key}"] = round(self.recall(part), 4)
+            figures[f"fpr_{key}"] = round(self.false_positive_rate(part), 4)
+        figures["fpr_common_names"] = round(self.false_positive_rate(kind="common"), 4)
+        figures["positives"], figures["negatives"] = len(self.positives), len(self.negatives)
+        return figures
+
+    def report(self, *, examples: int = 12) -> str:
+        """A readable table: recall per perturbation kind and FPR per kind of negative, for each
+        part, then the misses and false positives of the held-out part (a few of each)."""
+        lines = [f"{'positives (recall)':34} {'tuning':>16} {'held-out':>16}"]
+
+        def cell(rows: list[dict], good: Callable[[dict], bool]) -> str:
+            if not rows:
+                return f"{'-':>16}"
+            hits = sum(good(row) for row in rows)
+            return f"{hits:>5}/{len(rows):<5} {hits / len(rows):.3f}"
+
+        kinds = sorted({row["perturbation"] for row in self.positives})
+        for kind in [*kinds, None]:
+            cells = [cell(self._select(self.positives, part,
+                                       **({"perturbation": kind} if kind else {})),
+                          lambda row: row["found"]) for part in PARTS]
+            lines.append(f"{kind or 'all':34} {cells[0]} {cells[1]}")
+        lines.append(f"{'negatives (false-positive rate)':34} {'tuning':>16} {'held-out':>16}")
+        groups = sorted({(row["kind"], row["country"] or "-") for row in self.negatives})
+        for label, match in [*((f"{kind} {country}", {"kind": kind, "country": country})
+                               for kind, country in groups if country != "-"),
+                             *((kind, {"kind": kind}) for kind in
+                               sorted({row["kind"] for row in self.negatives})),
+                             ("all", {})]:
+            cells = [cell(self._select(self.negatives, part, **match),
+                          lambda row: bool(row["flagged_by"])) for part in PARTS]
+            lines.append(f"{label:34} {cells[0]} {cells[1]}")
+        for row in self.missed("held-out")[:examples]:
+            lines.append(f"missed [{row['perturbation']}] {row['name']!r} "
+                         f"-> {row['list']}:{row['entry_id']} {row['listed_name']!r}")
+        for row in self.false_positives("held-out")[:examples]:
+            lines.append(f"false positive [{row['kind']}] {row['name']!r} held by "
+                         f"{row['flagged_by']!r} ({row['score']})")
+        return "\n".join(lines)
 
 
 def evaluate(index: NameIndex, thresholds: Thresholds) -> Evaluation:
-    positives, negatives = labelled_rows("positives.csv"), labelled_rows("negatives.csv")
-    missed, false_positives = [], []
-    for row in positives:
+    evaluation = Evaluation()
+    for row in labelled_rows("positives.csv"):
         hits = index.search(row["name"], thresholds=thresholds, date_of_birth=row["dob"],
-                            country=country_code(row["country"]))
-        if not any((hit.listed.list_source, hit.listed.entry_id) == (row["list"],
-                                                                     row["entry_id"])
-                   for hit in hits):
-            missed.append(row)
-    for row in negatives:
+                            country=country_code(row["country"]), gender=row["gender"])
+        found = any((hit.listed.list_source, hit.listed.entry_id) == (row["list"],
+                                                                      row["entry_id"])
+                    for hit in hits)
+        evaluation.positives.append({**row, "found": found})
+    for row in labelled_rows("negatives.csv"):
         hits = index.search(row["name"], thresholds=thresholds, date_of_birth=row["dob"],
-                            country=country_code(row["country"]))
-        if hits:
-            false_positives.append((row["name"], hits[0].listed.name))
-    return Evaluation(positives=len(positives), found=len(positives) - len(missed),
-                      negatives=len(negatives), flagged=len(false_positives), missed=missed,
-                      false_positives=false_positives)
+                            country=country_code(row["country"]), gender=row["gender"])
+        evaluation.negatives.append({
+            **row, "flagged_by": hits[0].listed.name if hits else "",
+            "score": round(hits[0].score, 4) if hits else 0.0})
+    return evaluation

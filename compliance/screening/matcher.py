@@ -29,25 +29,40 @@ How a query is scored:
    shared token never identifies a name when either side has more (score capped at
    ``SINGLE_TOKEN_CAP``); the joined tokens compared as one string, initials left out, rescue
    names written as one word.
-4. Date of birth and country raise or lower the name score (``DOB_*``, ``COUNTRY_*``).
+   A word one slip of the keyboard or the scanner away (``_typo_similarity``) scores
+   ``1 - TYPO_COST / length``; variants of one name (``rarity.NAME_VARIANTS``) score as
+   variants; two different common names (Maria / Mario, Saad / Said, a surname against a
+   patronymic) never score above ``DIFFERENT_NAME_SIMILARITY``. A query in Arabic script is
+   compared without short vowels (``abjad_form``).
+4. Rarity (``compliance.screening.rarity``): a person's name matched only in part must be
+   matched on words carrying ``EVIDENCE_BITS`` of information, or it stays at
+   ``COMMON_NAMES_CAP``, below review: "Maria Garcia" does not match GAXIOLA GARCIA, Maria
+   Elena; "Viktor Bout" matches BOUT, Viktor Anatolijevitch.
+5. Date of birth, country and gender raise or lower the name score (``DOB_*``, ``COUNTRY_*``,
+   ``GENDER_MISMATCH``). The hit explains every part: token pairs, rarity, adjustments.
 """
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Indel
+from rapidfuzz.distance import OSA, Indel
 
 from compliance.normalize import (
+    abjad_form,
     name_tokens,
     strip_company_suffixes,
     token_consonants,
     token_fold,
     token_key,
 )
+from compliance.screening.rarity import TokenRarity, same_name, variant_group
 
 PREFILTER_LIMIT = 25
+RARE_TOKEN_NAMES = 40
 COMMON_TOKEN_NAMES = 600
 COMMON_KEY_NAMES = 400
 MAX_VOTING_TOKENS = 4
@@ -64,6 +79,13 @@ STRONG_PAIR = 0.8
 JOINED_FACTOR = 0.97
 DOB_EXACT, DOB_MONTH, DOB_YEAR, DOB_MISMATCH = 0.05, 0.03, 0.02, -0.15
 COUNTRY_MATCH, COUNTRY_MISMATCH = 0.03, -0.05
+GENDER_MISMATCH = -0.1
+EVIDENCE_BITS = 16.0  # about one person in 65,000 shares a name this informative
+COMMON_NAMES_CAP = 0.8
+INITIAL_BITS = 4.7  # log2(26)
+DIFFERENT_NAME_SIMILARITY = 0.7
+TYPO_COST = 0.5
+ABJAD_SIMILARITY = 0.95
 
 # Connectives inside Arabic, Romance, Dutch and German names: leaving one out says little.
 NAME_PARTICLES = frozenset({"bin", "ben", "ibn", "bint", "binti", "ould", "al", "el", "ul",
@@ -72,9 +94,53 @@ NAME_PARTICLES = frozenset({"bin", "ben", "ibn", "bint", "binti", "ould", "al", 
 _HONORIFICS = frozenset({"dr", "mr", "mrs", "ms", "miss", "prof", "sir", "mme", "mlle"})
 
 
+# Words of legal forms and business kinds, recognised with a typo ("COMAPNY", "LIIMTED") so a
+# misspelt legal form is stripped like a well-spelt one.
+_LEGAL_WORDS = ("company", "limited", "corporation", "incorporated", "trading", "holding",
+                "holdings", "international", "enterprises", "enterprise", "group", "establishment")
+_OCR_DIGITS = str.maketrans("0158", "olsb")
+
+
+@lru_cache(maxsize=65536)
+def _clean_token(token: str) -> str:
+    """Digits read for letters inside a word (J0ZA, VERU5) and a misspelt legal-form word."""
+    if not token.isdigit() and not token.isalpha():
+        token = token.translate(_OCR_DIGITS)
+    if len(token) >= 5 and token not in _LEGAL_WORDS:
+        found = process.extractOne(token, _LEGAL_WORDS, scorer=OSA.distance, score_cutoff=1)
+        if found is not None and len(token) >= 6:
+            return found[0]
+    return token
+
+
 def query_tokens(name: str) -> tuple[str, ...]:
-    tokens = tuple(token for token in name_tokens(name) if token not in _HONORIFICS)
+    tokens = tuple(_clean_token(token) for token in name_tokens(name)
+                   if token not in _HONORIFICS)
     return strip_company_suffixes(tokens)
+
+
+_OCR_PAIRS = (("rn", "m"), ("cl", "d"), ("ii", "u"), ("vv", "w"), ("ri", "n"))
+
+
+@lru_cache(maxsize=65536)
+def ocr_fold(token: str) -> str:
+    """Letter groups optical character recognition reads for one letter (rn for m, cl for d)."""
+    for source, target in _OCR_PAIRS:
+        token = token.replace(source, target)
+    return token
+
+
+def _typo_similarity(left: str, right: str) -> float:
+    """One slip of the keyboard or the scanner (a letter replaced, added, left out, two letters
+    swapped, rn read for m): ``1 - TYPO_COST / length``, more than Indel gives a replaced
+    letter in a short word (SOMJC / SOMIC: 0.8 by Indel, 0.9 here). 0 for anything else."""
+    longest = max(len(left), len(right))
+    if longest < 4:
+        return 0.0
+    if OSA.distance(left, right, score_cutoff=1) <= 1 or \
+            OSA.distance(ocr_fold(left), ocr_fold(right), score_cutoff=1) <= 1:
+        return 1 - TYPO_COST / longest
+    return 0.0
 
 
 def _token_index_keys(token: str) -> tuple[str, ...]:
@@ -84,6 +150,9 @@ def _token_index_keys(token: str) -> tuple[str, ...]:
     if len(token) >= 4:
         keys.append("p" + token[:3])
         keys.append("s" + token[-3:])
+    group = variant_group(token)
+    if group is not None:
+        keys.append(f"g{group}")  # Victor finds Viktor, Usman finds Uthman
     return tuple(keys)
 
 
@@ -92,7 +161,9 @@ def _token_similarity(left: str, right: str) -> float:
         return 1.0
     if len(left) == 1 or len(right) == 1:
         return INITIAL_SIMILARITY if left[0] == right[0] else 0.0
-    similarity = Indel.normalized_similarity(left, right)
+    similarity = max(Indel.normalized_similarity(left, right), _typo_similarity(left, right))
+    if similarity < VARIANT_SIMILARITY and same_name(left, right):
+        return VARIANT_SIMILARITY  # variants of one name: uthman / usman, yusuf / youssef
     if PAIR_FLOOR <= similarity < VARIANT_SIMILARITY \
             and token_consonants(left) == token_consonants(right) \
             and max(similarity, Indel.normalized_similarity(token_fold(left), token_fold(right))
@@ -104,8 +175,23 @@ def _token_similarity(left: str, right: str) -> float:
 
 TokenTable = dict[str, list[tuple[int, float]]]
 
+_ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 
-def token_table(query: tuple[str, ...], vocabulary: list[str]) -> TokenTable:
+
+def _article_split(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """Arabic script joins the article to its word (al-Ghamdi is one word, romanised lghmdy):
+    a word opening with l and three more consonants is read as the article and a word."""
+    split: list[str] = []
+    for token in tokens:
+        if token.startswith("l") and len(abjad_form(token[1:])) >= 3:
+            split.extend(("al", token[1:]))
+        else:
+            split.append(token)
+    return tuple(split)
+
+
+def token_table(query: tuple[str, ...], vocabulary: list[str],
+                rarity: TokenRarity | None = None, abjad: bool = False) -> TokenTable:
     """listed word -> [(query position, similarity)] for every pair at or above ``PAIR_FLOOR``.
 
     Built once per query over the words of all its candidates: rapidfuzz finds the close words
@@ -122,15 +208,29 @@ def token_table(query: tuple[str, ...], vocabulary: list[str]) -> TokenTable:
                 q, vocabulary, scorer=Indel.normalized_similarity, score_cutoff=PAIR_FLOOR,
                 limit=None)]
             close.extend(word for word in listed_initials if word == q[0] and word not in close)
+        abjad_close: dict[str, float] = {}
+        if abjad and len(q) > 1:
+            # Arabic script leaves short vowels out: compare consonant forms (abjad_form).
+            forms = [abjad_form(word) for word in vocabulary]
+            for _, similarity, position in process.extract(
+                    abjad_form(q), forms, scorer=Indel.normalized_similarity,
+                    score_cutoff=PAIR_FLOOR / ABJAD_SIMILARITY, limit=None):
+                abjad_close[vocabulary[position]] = similarity * ABJAD_SIMILARITY
+            close.extend(word for word in abjad_close if word not in close)
         for word in close:
-            similarity = _token_similarity(q, word)
+            similarity = max(_token_similarity(q, word), abjad_close.get(word, 0.0))
+            if similarity < 1.0 and rarity is not None and len(q) > 1 and len(word) > 1 \
+                    and rarity.different_names(q, word):
+                # Maria / Mario, Olga / Oleg: two common names, not a typo of one.
+                similarity = min(similarity, DIFFERENT_NAME_SIMILARITY)
             if similarity >= PAIR_FLOOR:
                 table.setdefault(word, []).append((qi, similarity))
     return table
 
 
 def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: bool = True,
-                    table: TokenTable | None = None,
+                    table: TokenTable | None = None, rarity: TokenRarity | None = None,
+                    explanation: dict | None = None,
                     ) -> tuple[float, list[tuple[str, str, float]]]:
     """(score in [0, 1], aligned token pairs) of two token tuples.
 
@@ -141,7 +241,7 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: 
     if not query or not listed:
         return 0.0, []
     if table is None:
-        table = token_table(query, list(set(listed)))
+        table = token_table(query, list(set(listed)), rarity=rarity)
     pairs = [(similarity, -ci, qi, ci) for ci, c in enumerate(listed)
              for qi, similarity in table.get(c, ())]
     # Best pairs first; among equals the earlier listed word, so an initial goes to the given name.
@@ -190,7 +290,40 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: 
         Indel.normalized_similarity("".join(query_words), "".join(listed_words)),
         Indel.normalized_similarity("".join(sorted(query_words)), "".join(sorted(listed_words))),
     ) * JOINED_FACTOR if split_differently else 0.0
-    return max(score, joined), [pair[1:] for pair in sorted(matched)]
+    score = max(score, joined)
+    if rarity is not None and (person or any(min(len(q), len(c)) == 1 for _, q, c, _ in matched)):
+        score = _rarity_cap(score, query, matched, missing_listed, rarity, explanation)
+    return score, [pair[1:] for pair in sorted(matched)]
+
+
+def _rarity_cap(score: float, query: tuple[str, ...],
+                matched: list[tuple[int, str, str, float]],
+                missing_listed: list[str], rarity: TokenRarity,
+                explanation: dict | None) -> float:
+    """A person's name matched only in part (listed names left out or matched weakly, or
+    query names the listed name does not have) must be matched on tokens rare enough to
+    identify someone: ``EVIDENCE_BITS`` of information (``TokenRarity``) in the strongly matched
+    tokens, or the score stays below review (``COMMON_NAMES_CAP``). Common given names and
+    surnames that happen to occur in a longer listed name are not a match; a rare surname,
+    even with a typo, is."""
+    strong = [(q, c, similarity) for _, q, c, similarity in matched
+              if similarity >= STRONG_PAIR and c not in NAME_PARTICLES]
+    # A pair is as informative as its commoner word ("Abdulla" on the list is a rare spelling,
+    # "Abdullah" asked for a common name); an initial says at most one letter in 26.
+    evidence = sum(similarity * (min(rarity.bits(q), rarity.bits(c))
+                                 if min(len(q), len(c)) > 1 else INITIAL_BITS)
+                   for q, c, similarity in strong)
+    matched_listed = {c for q, c, _ in strong if min(len(q), len(c)) > 1}
+    matched_query = {q for q, c, _ in strong if min(len(q), len(c)) > 1}
+    # Initials match loosely (S. Kuznetsov is any Sergey Kuznetsov): they count as left out.
+    left_out = [c for c in (*missing_listed, *(c for _, _, c, _ in matched))
+                if c not in NAME_PARTICLES and c not in matched_listed]
+    left_out += [q for q in query if q not in NAME_PARTICLES and q not in matched_query]
+    capped = bool(left_out) and evidence < EVIDENCE_BITS and score > COMMON_NAMES_CAP
+    if explanation is not None:
+        explanation.update({"evidence_bits": round(evidence, 1),
+                            "listed_left_out": left_out, "common_names_cap": capped})
+    return COMMON_NAMES_CAP if capped else score
 
 
 # --- dates of birth and countries -------------------------------------------------------------
@@ -236,6 +369,14 @@ def country_adjustment(query: str, listed: list[str]) -> tuple[float, str]:
     return (COUNTRY_MATCH, "match") if query in listed else (COUNTRY_MISMATCH, "mismatch")
 
 
+def gender_adjustment(query: str, listed: str) -> tuple[float, str]:
+    """Gender, where both the query and the list give it: a different one lowers the score
+    (lists record it to tell namesakes apart); the same one says little and adds nothing."""
+    if not query or not listed:
+        return 0.0, "absent"
+    return (0.0, "match") if query == listed else (GENDER_MISMATCH, "mismatch")
+
+
 # --- the index --------------------------------------------------------------------------------
 
 
@@ -248,6 +389,7 @@ class ListedName:
     entry_type: str = ""
     dates_of_birth: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
+    gender: str = ""
 
 
 @dataclass(frozen=True)
@@ -273,7 +415,9 @@ class Hit:
     tokens: list[tuple[str, str, float]]
     date_of_birth: str = "absent"
     country: str = "absent"
+    gender: str = "absent"
     adjustments: dict[str, float] = field(default_factory=dict)
+    rarity: dict = field(default_factory=dict)  # evidence_bits, listed_left_out, cap applied
 
     def explain(self, thresholds: Thresholds) -> dict:
         return {
@@ -284,7 +428,9 @@ class Hit:
             "fields": {
                 "name": [f"{q}~{c} {s:.2f}" for q, c, s in self.tokens],
                 "date_of_birth": self.date_of_birth, "country": self.country,
+                "gender": self.gender,
             },
+            "rarity": self.rarity,
             "adjustments": {key: value for key, value in self.adjustments.items() if value},
             "thresholds": {"review": thresholds.review, "block": thresholds.block},
             "decision": thresholds.decide(self.score),
@@ -294,7 +440,9 @@ class Hit:
 class NameIndex:
     """Every name of some list versions, tokenised once, with an inverted index of token keys."""
 
-    def __init__(self, names: list[ListedName]):
+    def __init__(self, names: list[ListedName], rarity: TokenRarity | None = None):
+        """``rarity``: token frequencies to score with, by default those of ``names``; an index
+        of a few entries (what a list change added) borrows those of the whole active list."""
         self.names = names
         self.tokens: list[tuple[str, ...]] = []
         self.sorted_text: list[str] = []
@@ -312,6 +460,12 @@ class NameIndex:
         self.token_counts = [len(tokens) for tokens in self.tokens]
         self.vocabulary = sorted({word for tokens in self.tokens for word in tokens})
         self.first_letters = [frozenset(token[0] for token in tokens) for tokens in self.tokens]
+        if rarity is None:
+            by_entry: dict[tuple[str, str], set[str]] = {}
+            for listed, tokens in zip(names, self.tokens, strict=True):
+                by_entry.setdefault((listed.list_source, listed.entry_id), set()).update(tokens)
+            rarity = TokenRarity(tuple(tokens) for tokens in by_entry.values())
+        self.rarity = rarity
 
     def __len__(self) -> int:
         return len(self.names)
@@ -344,6 +498,11 @@ class NameIndex:
         token_counts = self.token_counts
         selected = {position for position, count in counts.items()
                     if count >= need or count >= token_counts[position]}
+        for _, lists in token_postings:
+            if len(lists[0]) <= RARE_TOKEN_NAMES:
+                # A rare word (a surname few listed names share) finds candidates on its own,
+                # so a typo in the other words (Yevgemy MANUILOV) cannot hide the name.
+                selected.update(lists[0])
         selected.update(postings.get("j" + token_key("".join(tokens)), ()))
         if len(tokens) > 1:
             for token in tokens:
@@ -361,43 +520,52 @@ class NameIndex:
         ordered = list(selected)
         sorted_text = self.sorted_text
         words = " ".join(sorted(token for token in tokens if len(token) > 1)) or " ".join(tokens)
-        best = process.extract(words, [sorted_text[position] for position in ordered],
-                               scorer=PREFILTER_SCORER, limit=PREFILTER_LIMIT)
-        return [ordered[index] for _, _, index in best]
+        scored = process.extract(words, [sorted_text[position] for position in ordered],
+                                 scorer=PREFILTER_SCORER, limit=None)
+        # Names more query words voted for go first (Victor Bout finds BOUT, Viktor through
+        # both words even though "victor" shares few letters), then the closest spelling.
+        scored.sort(key=lambda item: (-counts.get(ordered[item[2]], 0), -item[1]))
+        return [ordered[index] for _, _, index in scored[:PREFILTER_LIMIT]]
 
     def search(self, name: str, *, thresholds: Thresholds, date_of_birth: str = "",
-               country: str = "", use_index: bool = True) -> list[Hit]:
+               country: str = "", gender: str = "", use_index: bool = True) -> list[Hit]:
         """Hits at or above the review threshold, best first, one per list entry."""
         tokens = query_tokens(name)
         if not tokens:
             return []
+        abjad = bool(_ARABIC_SCRIPT.search(name))
+        if abjad:
+            tokens = _article_split(tokens)
         positions = self.candidates(tokens) if use_index else range(len(self.names))
         name_tokens = self.tokens
         table = token_table(tokens, list({word for position in positions
                                           for word in name_tokens[position]})
-                            if use_index else self.vocabulary)
+                            if use_index else self.vocabulary, rarity=self.rarity, abjad=abjad)
         best: dict[tuple[str, str], Hit] = {}
         floor = thresholds.review - DOB_EXACT - COUNTRY_MATCH
         for position in positions:
             listed = self.names[position]
+            rarity: dict = {}
             name_score, pairs = name_similarity(
                 tokens, name_tokens[position], person=listed.entry_type in ("individual", ""),
-                table=table)
+                table=table, rarity=self.rarity, explanation=rarity)
             if name_score < floor:
                 continue
             dob_delta, dob_found = (
                 date_of_birth_adjustment(date_of_birth, list(listed.dates_of_birth))
                 if listed.entry_type in ("individual", "") else (0.0, "absent"))
             country_delta, country_found = country_adjustment(country, list(listed.countries))
-            score = max(0.0, min(1.0, name_score + dob_delta + country_delta))
+            gender_delta, gender_found = gender_adjustment(gender, listed.gender)
+            score = max(0.0, min(1.0, name_score + dob_delta + country_delta + gender_delta))
             if score < thresholds.review:
                 continue
             key = (listed.list_source, listed.entry_id)
             if key not in best or best[key].score < score:
                 best[key] = Hit(listed=listed, score=score, name_score=name_score, tokens=pairs,
                                 date_of_birth=dob_found, country=country_found,
+                                gender=gender_found, rarity=rarity,
                                 adjustments={"date_of_birth": dob_delta,
-                                             "country": country_delta})
+                                             "country": country_delta, "gender": gender_delta})
         return sorted(best.values(), key=lambda hit: (-hit.score, hit.listed.list_source,
                                                       hit.listed.entry_id))
 

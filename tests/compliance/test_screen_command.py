@@ -69,9 +69,9 @@ def test_a_batch_gives_one_json_object_per_input_line_in_input_order(tmp_path):
         {"name": "Usama bin Ladin", "decision": "review", "score": 0.9,
          "hits": [{"list": "ofac-sdn", "entry_id": "6365",
                    "matched_name": "BIN LADIN, Usama bin Muhammad bin Awad", "score": 0.9}]},
-        {"name": "Danil Potehkin", "decision": "block", "score": 0.9731,
+        {"name": "Danil Potehkin", "decision": "block", "score": 1.0,
          "hits": [{"list": "ofac-sdn", "entry_id": "29584", "matched_name": "POTEKHIN, Danil",
-                   "score": 0.9731}]},
+                   "score": 1.0}]},
         # Born 25 years earlier and from another country: below review.
         {"name": "Danil Potehkin", "decision": "clear", "score": 0.0, "hits": []},
         {"name": "Bout, Viktor", "decision": "block", "score": 0.96,

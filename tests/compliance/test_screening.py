@@ -28,6 +28,9 @@ CLEAN_ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
 Outcome = ScreeningDecision.Outcome
 pytestmark = pytest.mark.django_db
+# Three listed entries: every word is as rare as one in rarity.MIN_ENTRIES (13.3 bits), and
+# both words of POTEKHIN, Danil match: 2 x 13.29 bits.
+EVIDENCE = 26.6
 
 
 @pytest.fixture
@@ -67,7 +70,7 @@ def test_clean_transfer_is_approved_with_rule_and_list_versions(lists):
     assert decision.outcome == Outcome.APPROVE
     assert decision.reasons == []
     assert decision.subject_reference == screened.reference
-    assert decision.rules_version == RULES_VERSION == "2026.11-3"
+    assert decision.rules_version == RULES_VERSION == "2026.12-1"
     assert decision.list_versions == versions(lists)
     assert decision.decided_by == "system"
     assert decision.supersedes is None
@@ -131,13 +134,14 @@ def test_listed_name_modulo_accents_case_and_order_is_held(lists, written):
         "matched_name": "POTEKHIN, Danil", "entry_type": "individual", "score": 1.0,
         "name_score": 1.0,
         "fields": {"name": ["danil~danil 1.00", "potekhin~potekhin 1.00"],
-                   "date_of_birth": "absent", "country": "absent"},
+                   "date_of_birth": "absent", "country": "absent", "gender": "absent"},
+        "rarity": {"evidence_bits": EVIDENCE, "listed_left_out": [], "common_names_cap": False},
         "adjustments": {}, "thresholds": {"review": 0.85, "block": 0.95}, "decision": "block",
     }]
 
 
 @pytest.mark.parametrize(("written", "score"), [
-    ("Danil Potekhina", 0.963),  # a typo: one letter more
+    ("Danil Potekhina", 0.965),  # a typo: one letter more (one slip: 1 - 0.5/9)
     ("Danil Ivan Potekhin", 0.9559),  # a middle name the list does not have
     ("D. Potekhin", 0.9423),  # an initial
 ])
