@@ -8,13 +8,15 @@ is acted on by state:
 
 - ``funded`` (not screened yet): screened now, in full (``transfer_screen``: names against the
   whole active list, paying addresses, monitoring), which holds it with a case;
-- ``approved``, ``converting``: a held decision (reason ``sanctioned-name``, trigger
-  ``list-change``) and its case, and the transfer is put ``on_hold`` through
-  ``transfer_transition`` (``transfer_apply_decision``), where the state table allows it; an
-  operator's approval resumes it, a rejection refunds it;
-- ``on_hold`` (already held for another reason), ``payout_pending``, ``payout_failed``: the
-  state table does not allow a hold, so the held decision and its case are recorded for the
-  operator (``RescreenTransfers.recorded_only``), and the transfer is left where it is.
+- ``approved``, ``converting``, ``on_hold``: a held decision (reason ``sanctioned-name``,
+  trigger ``list-change``) and its case, and the transfer is held through
+  ``transfer_apply_decision`` (``transfer_transition`` to ``on_hold``; on a transfer already
+  held, a compliance hold stacked on its other reasons). The new decision becomes the
+  transfer's compliance decision, so it moves on only once this case is decided: an operator's
+  approval resumes it, a rejection refunds it;
+- ``payout_pending``, ``payout_failed``: the payout was sent and the state table allows no
+  hold, so the held decision and its case are recorded for the operator
+  (``RescreenTransfers.recorded_only``), and the transfer is left where it is.
 
 Idempotent: a transfer whose current decision already used the new list version, or that
 already has a held decision for it, is skipped, so the hook may run again for one difference.
@@ -44,8 +46,8 @@ logger = logging.getLogger(__name__)
 S = TransferState
 
 SCREEN_STATES = frozenset({S.FUNDED})
-HOLD_STATES = frozenset({S.APPROVED, S.CONVERTING})
-RECORD_STATES = frozenset({S.ON_HOLD, S.PAYOUT_PENDING, S.PAYOUT_FAILED})
+HOLD_STATES = frozenset({S.APPROVED, S.CONVERTING, S.ON_HOLD})
+RECORD_STATES = frozenset({S.PAYOUT_PENDING, S.PAYOUT_FAILED})
 IN_FLIGHT = SCREEN_STATES | HOLD_STATES | RECORD_STATES
 
 

@@ -65,9 +65,9 @@ def test_a_newly_listed_recipient_stops_every_transfer_not_yet_paid(list_change)
 
     outcome = transfers_rescreen(diff=sanctions_list_diff(old=old, new=new))
 
-    assert (sorted(outcome.held), sorted(outcome.recorded_only), outcome.skipped) == (
-        sorted([approved.reference, converting.reference]),
-        sorted([on_hold.reference, payout_pending.reference]), [])
+    assert (sorted(outcome.held), outcome.recorded_only, outcome.skipped) == (
+        sorted([approved.reference, converting.reference, on_hold.reference]),
+        [payout_pending.reference], [])
     states = {transfer.reference: Transfer.objects.get(pk=transfer.pk).state
               for transfer in (approved, converting, on_hold, payout_pending, completed, clean)}
     assert states == {approved.reference: S.ON_HOLD, converting.reference: S.ON_HOLD,
@@ -82,7 +82,8 @@ def test_a_newly_listed_recipient_stops_every_transfer_not_yet_paid(list_change)
         assert not Case.objects.filter(subject_reference=transfer.reference).exists()
     # Held through the state machine: the decision is the transfer's, with a history row.
     held = Transfer.objects.select_related("compliance_decision").get(pk=approved.pk)
-    assert (held.compliance_decision.outcome, held.hold_reason) == ("hold", "sanctioned-name")
+    assert (held.compliance_decision.outcome, held.holds, held.hold_reason) == (
+        "hold", ["compliance"], "sanctioned-name")
     assert held.events.order_by("-pk").values_list("from_state", "to_state", "actor").first() == (
         S.APPROVED, S.ON_HOLD, "compliance:list-change")
     assert held.compliance_decision.list_versions["ofac-sdn"] == new.version
@@ -91,7 +92,7 @@ def test_a_newly_listed_recipient_stops_every_transfer_not_yet_paid(list_change)
 
 def test_a_second_run_for_the_same_change_adds_nothing(list_change):
     old, new = list_change
-    approved, on_hold = transfers([S.APPROVED, S.ON_HOLD])
+    approved, payout_pending = transfers([S.APPROVED, S.PAYOUT_PENDING])
     diff = sanctions_list_diff(old=old, new=new)
     transfers_rescreen(diff=diff)
     decisions, cases = ScreeningDecision.objects.count(), Case.objects.count()
@@ -99,7 +100,8 @@ def test_a_second_run_for_the_same_change_adds_nothing(list_change):
     again = transfers_rescreen(diff=diff)
 
     # The held transfer's decision already used the new version; the other has its decision.
-    assert (again.held, again.recorded_only, again.skipped) == ([], [], [on_hold.reference])
+    assert (again.held, again.recorded_only, again.skipped) == (
+        [], [], [payout_pending.reference])
     assert (ScreeningDecision.objects.count(), Case.objects.count()) == (decisions, cases)
     assert Transfer.objects.get(pk=approved.pk).state == S.ON_HOLD
 
@@ -116,6 +118,20 @@ def test_a_funded_transfer_is_screened_in_full_and_held(list_change):
     assert [(reason["rule"], reason["entry_id"]) for reason in decision.reasons
             if reason["rule"] == "sanctioned-name"] == [("sanctioned-name", "29584")]
     assert Case.objects.filter(subject_reference=funded.reference).count() == 1
+
+
+def test_a_transfer_held_for_float_gets_the_compliance_hold_on_top(list_change):
+    old, new = list_change
+    [held] = transfers([S.ON_HOLD])
+    Transfer.objects.filter(pk=held.pk).update(holds=["float"],
+                                               hold_reason="insufficient rail float")
+
+    transfers_rescreen(diff=sanctions_list_diff(old=old, new=new))
+
+    held.refresh_from_db()
+    assert (held.state, held.holds, held.compliance_decision.outcome) == (
+        S.ON_HOLD, ["float", "compliance"], "hold")
+    assert Case.objects.filter(subject_reference=held.reference).count() == 1
 
 
 def test_a_change_that_lists_nobody_in_flight_touches_nothing(list_change):
