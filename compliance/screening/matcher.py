@@ -306,6 +306,8 @@ def _rarity_cap(score: float, query: tuple[str, ...],
     tokens, or the score stays below review (``COMMON_NAMES_CAP``). Common given names and
     surnames that happen to occur in a longer listed name are not a match; a rare surname,
     even with a typo, is."""
+    if score <= COMMON_NAMES_CAP:
+        return score  # below the cap already (and below review): nothing to explain
     strong = [(q, c, similarity) for _, q, c, similarity in matched
               if similarity >= STRONG_PAIR and c not in NAME_PARTICLES]
     # A pair is as informative as its commoner word ("Abdulla" on the list is a rare spelling,
@@ -520,12 +522,21 @@ class NameIndex:
         ordered = list(selected)
         sorted_text = self.sorted_text
         words = " ".join(sorted(token for token in tokens if len(token) > 1)) or " ".join(tokens)
-        scored = process.extract(words, [sorted_text[position] for position in ordered],
-                                 scorer=PREFILTER_SCORER, limit=None)
         # Names more query words voted for go first (Victor Bout finds BOUT, Viktor through
-        # both words even though "victor" shares few letters), then the closest spelling.
-        scored.sort(key=lambda item: (-counts.get(ordered[item[2]], 0), -item[1]))
-        return [ordered[index] for _, _, index in scored[:PREFILTER_LIMIT]]
+        # both words even though "victor" shares few letters), then the closest spelling
+        # within the last vote count that fits.
+        chosen: list[int] = []
+        for votes in sorted({counts.get(position, 0) for position in ordered}, reverse=True):
+            group = [position for position in ordered if counts.get(position, 0) == votes]
+            room = PREFILTER_LIMIT - len(chosen)
+            if len(group) <= room:
+                chosen.extend(group)
+                continue
+            best = process.extract(words, [sorted_text[position] for position in group],
+                                   scorer=PREFILTER_SCORER, limit=room)
+            chosen.extend(group[index] for _, _, index in best)
+            break
+        return chosen
 
     def search(self, name: str, *, thresholds: Thresholds, date_of_birth: str = "",
                country: str = "", gender: str = "", use_index: bool = True) -> list[Hit]:

@@ -167,6 +167,8 @@ class TokenRarity:
         # about how rare a word is: shares are taken over at least MIN_ENTRIES entries.
         self.entries = max(total, MIN_ENTRIES)
         self.corridor = corridor_shares()
+        self._bits: dict[str, float] = {}
+        self._different: dict[tuple[str, str], bool] = {}
 
     def share(self, token: str) -> float:
         folded = token_fold(token)
@@ -179,7 +181,12 @@ class TokenRarity:
         return max(listed, self.corridor.get(folded, 0.0), floor)
 
     def bits(self, token: str) -> float:
-        return -math.log2(self.share(token))
+        bits = self._bits.get(token)
+        if bits is None:
+            if len(self._bits) > 200_000:  # query words are unbounded; the cache is not
+                self._bits.clear()
+            bits = self._bits[token] = -math.log2(self.share(token))
+        return bits
 
     def is_common_name(self, token: str) -> bool:
         return token_fold(token) in self.corridor
@@ -189,6 +196,15 @@ class TokenRarity:
         return folded in self.corridor or self.entry_counts.get(folded, 0) >= KNOWN_NAME_ENTRIES
 
     def different_names(self, query: str, listed: str) -> bool:
+        key = (query, listed)
+        different = self._different.get(key)
+        if different is None:
+            if len(self._different) > 200_000:
+                self._different.clear()
+            different = self._different[key] = self._different_names(query, listed)
+        return different
+
+    def _different_names(self, query: str, listed: str) -> bool:
         """Two different names, not two spellings of one (neither fold- nor variant-equal):
         the query word is a common corridor name, or the listed word is one and the query word
         a name in its own right, or one is a patronymic and the other is not (the surname
