@@ -18,12 +18,13 @@ from functools import wraps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import models, transaction
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from gateway.common.problems import DomainError
 from gateway.console.audit import audit_record, snapshot
-from gateway.console.models import AuditEvent
+from gateway.console.models import AuditEvent, PendingApproval
 
 REASON_MAX_LENGTH = 500
 
@@ -33,10 +34,37 @@ def _subject_of(obj: models.Model) -> str:
     return str(reference or "")
 
 
+def _maker_checker(*, request, name: str, obj, reason: str, params: dict, run):
+    """The first operator proposes (nothing runs); a second one with the same permission runs
+    it with the same parameters. Returns what happened, or raises DomainError."""
+    with transaction.atomic():
+        key = {"action": name, "object_type": obj._meta.label_lower, "object_id": str(obj.pk)}
+        pending = PendingApproval.objects.select_for_update().filter(
+            status=PendingApproval.Status.PENDING, **key).select_related("maker").first()
+        if pending is None:
+            PendingApproval.objects.create(**key, object_repr=str(obj)[:200], params=params,
+                                           reason=reason, maker=request.user)
+            return "proposed; a second operator must run the same action to confirm it"
+        if pending.maker_id == request.user.pk:
+            raise DomainError("The operator who proposed this cannot confirm it; a second "
+                              "operator must.", slug="maker-checker", status=403)
+        if pending.params != params:
+            raise DomainError(f"{pending.maker.get_username()} proposed {pending.params}; "
+                              f"confirm the same choice or ask them to withdraw it.",
+                              slug="maker-checker-mismatch", status=409)
+        result = run()
+        pending.status, pending.checker = PendingApproval.Status.CONFIRMED, request.user
+        pending.decided_at = timezone.now()
+        pending.save(update_fields=["status", "checker", "decided_at"])
+    return f"{result} (proposed by {pending.maker.get_username()}, confirmed)"
+
+
 def operator_action(*, permission: str, description: str, audit_fields: list[str] | None = None,
                     reason_required: bool = True, subject: Callable | None = None,
-                    extra_fields: Callable | None = None):
-    """Decorate a per-object admin action (see the module docstring)."""
+                    extra_fields: Callable | None = None, maker_checker: bool = False):
+    """Decorate a per-object admin action (see the module docstring). ``maker_checker``: the
+    action moves money, so it runs only when a second operator confirms a first one's request
+    (``PendingApproval``)."""
 
     def decorate(function):
         @wraps(function)
@@ -57,7 +85,15 @@ def operator_action(*, permission: str, description: str, audit_fields: list[str
                 before = snapshot(obj, fields)
                 reference = subject(obj) if subject else _subject_of(obj)
                 try:
-                    result = function(modeladmin, request, obj, reason)
+                    if maker_checker:
+                        result = _maker_checker(
+                            request=request, name=name, obj=obj, reason=reason,
+                            params={field["name"]: request.POST.get(field["name"], "")
+                                    for field in (extra_fields(request) if extra_fields
+                                                  else [])},
+                            run=lambda obj=obj: function(modeladmin, request, obj, reason))
+                    else:
+                        result = function(modeladmin, request, obj, reason)
                 except DomainError as exc:
                     modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
                     audit_record(request=request, action=name, obj=obj,
@@ -72,6 +108,7 @@ def operator_action(*, permission: str, description: str, audit_fields: list[str
             return None
 
         action.required_permission = permission
+        action.maker_checker = maker_checker
         return admin.action(description=description)(action)
 
     return decorate

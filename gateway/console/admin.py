@@ -8,7 +8,7 @@ from django.http import StreamingHttpResponse
 from django.urls import path
 
 from gateway.console.audit import audit_record
-from gateway.console.models import AuditEvent
+from gateway.console.models import AuditEvent, PendingApproval
 
 CSV_COLUMNS = ["created_at", "actor_username", "action", "outcome", "object_type", "object_id",
                "object_repr", "subject_reference", "reason", "detail", "ip_address", "before",
@@ -81,3 +81,23 @@ class AuditEventAdmin(admin.ModelAdmin):
         response = StreamingHttpResponse(rows(), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
         return response
+
+
+@admin.register(PendingApproval)
+class PendingApprovalAdmin(admin.ModelAdmin):
+    """Requests waiting for a second operator; confirmed by running the same action again."""
+
+    list_display = ["created_at", "action", "object_repr", "params", "maker", "status",
+                    "checker", "decided_at"]
+    list_filter = ["status", "action"]
+    search_fields = ["object_repr", "object_id", "maker__username", "reason"]
+    readonly_fields = [field.name for field in PendingApproval._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

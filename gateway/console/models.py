@@ -69,3 +69,37 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Audit events are append-only: they cannot be deleted.")
+
+
+class PendingApproval(models.Model):
+    """Maker-checker for an operator action that moves money: the first operator's request
+    waits here until a second operator with the same permission runs the same action on the
+    same object with the same parameters; only then does the action run."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a second operator"
+        CONFIRMED = "confirmed", "Confirmed and run by a second operator"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=80)
+    object_type = models.CharField(max_length=80)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200, blank=True)
+    params = models.JSONField(default=dict, blank=True,
+                              help_text="Choices the maker made (a rail...)")
+    reason = models.TextField()
+    maker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="+")
+    checker = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(
+            fields=["action", "object_type", "object_id"],
+            condition=models.Q(status="pending"), name="console_one_pending_approval")]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.object_repr} by {self.maker} ({self.status})"

@@ -387,5 +387,16 @@ def attention_queue(*, now: datetime.datetime | None = None) -> list[AttentionIt
             f"{endpoint.partner} · {endpoint.url} · {failed.get(endpoint.pk, 0)} deliveries "
             f"given up", "Check the endpoint with the partner, then re-enable or resend",
             _admin_url("webhooks_webhookendpoint_change", endpoint.pk)))
+    from gateway.console.models import PendingApproval
+
+    for approval in PendingApproval.objects.filter(status="pending").select_related(
+            "maker").order_by("created_at")[:QUEUE_LIMIT_PER_KIND]:
+        app_label, model = approval.object_type.split(".", 1)
+        items.append(AttentionItem(
+            "second_operator", approval.created_at,
+            f"Waiting for a second operator: {approval.action.split('.', 1)[-1]}",
+            f"{approval.object_repr} · asked by {approval.maker.get_username()}: "
+            f"{approval.reason[:80]}", "Check it, then run the same action to confirm",
+            _admin_url(f"{app_label}_{model}_change", approval.object_id)))
     return sorted(items, key=lambda item: item.since)
 

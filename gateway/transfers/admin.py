@@ -176,7 +176,7 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
         return "payout sent again"
 
     @operator_action(permission="transfers.reroute_payout", audit_fields=TRANSFER_AUDIT_FIELDS,
-                     description="Reroute failed payouts to another rail",
+                     maker_checker=True, description="Reroute failed payouts to another rail",
                      extra_fields=lambda request: [{
                          "name": "rail_code", "label": "Rail",
                          "choices": [(code, code) for code in Rail.objects.filter(
@@ -190,20 +190,21 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
         return f"payout rerouted to {rail_code}"
 
     @operator_action(permission="transfers.refund_transfer", audit_fields=TRANSFER_AUDIT_FIELDS,
-                     description="Refund transfers whose payout failed")
+                     maker_checker=True, description="Refund transfers whose payout failed")
     def refund_failed_payout(self, request, transfer, reason):
         transfer_payout_refund(transfer_id=transfer.pk,
                                actor=f"operator:{request.user.get_username()}", note=reason)
         return "refund recorded"
 
     @operator_action(permission="transfers.refund_transfer", audit_fields=TRANSFER_AUDIT_FIELDS,
-                     description="Refund what underpaid transfers received")
+                     maker_checker=True, description="Refund what underpaid transfers received")
     def refund_underpaid(self, request, transfer, reason):
         transfer_underpaid_refund(transfer_id=transfer.pk,
                                   operator=request.user.get_username(), note=reason)
         return "refund recorded"
 
     @operator_action(permission="transfers.release_hold", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     maker_checker=True,
                      description="Accept underpaid transfers at a new quote for what arrived")
     def accept_underpaid(self, request, transfer, reason):
         accepted = transfer_underpaid_accept(transfer_id=transfer.pk,

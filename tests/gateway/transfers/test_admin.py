@@ -168,10 +168,14 @@ def test_treasury_refund_of_a_failed_payout_without_a_credited_deposit_says_why(
         operator_client):
     transfer = make_transfer(state=TransferState.PAYOUT_FAILED)
     treasury = operator_client("wanjiku", roles=["treasury"])
+    maker = operator_client("otieno", roles=["treasury"])  # refunds need a second operator
+    assert "a second operator must run the same action" in act(
+        maker, "refund_failed_payout", transfer, reason="sender asked").content.decode()
     response = act(treasury, "refund_failed_payout", transfer, reason="sender asked")
     assert "has no credited deposit to refund" in response.content.decode()
     transfer.refresh_from_db()
     assert transfer.state == TransferState.PAYOUT_FAILED
+    act(maker, "reroute_payout", transfer, reason="rail down")
     response = act(treasury, "reroute_payout", transfer, reason="rail down")
     assert "Choose the rail to pay on." in response.content.decode()
     response = act(treasury, "retry_payout", make_transfer(state=TransferState.COMPLETED,
