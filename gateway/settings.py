@@ -180,6 +180,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "gateway.common.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
+    # One timestamp format in every answer: RFC 3339, UTC, always with microseconds.
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -37,11 +37,11 @@ def remittance_send(*, base_url: str, api_key: str, w3: Web3, token_address: str
         return response.json()
 
     quote = call("POST", "/api/v1/quotes", json={
-        "sell_asset": "USDC:anvil", "sell_amount": amount, "buy_currency": "KES"})
-    echo(f"  quote     {quote['sell_amount']} USDC -> {quote['buy_amount']} KES "
+        "amount_in_asset": "USDC:anvil", "amount_in": amount, "amount_out_currency": "KES"})
+    echo(f"  quote     {quote['amount_in']} USDC -> {quote['amount_out']} KES "
          f"(rate {quote['rate']}, fee {quote['fee']['total']} USDC, expires {quote['expires_at']})")
     transfer = call("POST", "/api/v1/transfers", headers={"Idempotency-Key": str(uuid.uuid4())},
-                    json={"quote_id": quote["id"], "external_id": "demo-1",
+                    json={"quote_id": quote["id"], "external_id": f"demo-{uuid.uuid4().hex[:8]}",
                           "sender": {"name": "Amina Odhiambo", "country": "GB"},
                           "recipient": {"name": "Joseph Mwangi",
                                         "phone_number": recipient_phone}})

@@ -45,13 +45,14 @@ class QuoteCreateApi(APIView):
     @extend_schema(request=QuoteRequestSerializer,
                    responses={201: QuoteResponseSerializer, 400: PROBLEM, 401: PROBLEM,
                               422: PROBLEM, 503: PROBLEM},
-                   summary="Get a firm quote", tags=["quotes"])
+                   operation_id="quote_create", summary="Get a firm quote", tags=["quotes"])
     def post(self, request: Request) -> Response:
         serializer = QuoteRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        quote = quote_create(partner=request.partner, sell_asset=data["sell_asset"],
-                             amount_in=data["sell_amount"], currency_out=data["buy_currency"],
+        quote = quote_create(partner=request.partner, sell_asset=data["amount_in_asset"],
+                             amount_in=data["amount_in"],
+                             currency_out=data["amount_out_currency"],
                              recipient_phone=data.get("recipient_phone_number", ""))
         return Response(QuoteResponseSerializer(quote).data, status=status.HTTP_201_CREATED)
 
@@ -77,6 +78,7 @@ class TransferListCreateApi(APIView):
     @extend_schema(
         parameters=[TransferPageQuerySerializer],
         responses={200: TransferPageSerializer, 400: PROBLEM, 401: PROBLEM},
+        operation_id="transfer_list",
         summary="List transfers, newest first", tags=["transfers"],
         description="Filters combine with AND. Pages are cut by an opaque cursor that stays "
                     "valid while new transfers are created: follow next_cursor until it is null.",
@@ -96,6 +98,7 @@ class TransferListCreateApi(APIView):
                                      required=True, description="Unique per intended transfer")],
         responses={201: TransferResponseSerializer, 400: PROBLEM, 401: PROBLEM, 409: PROBLEM,
                    422: PROBLEM},
+        operation_id="transfer_create",
         summary="Create a transfer from a quote", tags=["transfers"],
         description="external_id, when given, must be new for your account: a reused one is "
                     "answered 409 external-id-reused with existing_transfer_id.",
@@ -115,6 +118,7 @@ class TransferListCreateApi(APIView):
                     partner=request.partner, quote_id=str(data["quote_id"]),
                     sender=dict(data["sender"]), recipient=dict(data["recipient"]),
                     external_id=external_id, travel_rule=data.get("travel_rule"),
+                    refund_address=data.get("refund_address", ""),
                 )
             except IntegrityError as exc:
                 # A concurrent request took the external_id after the check above.
@@ -167,6 +171,7 @@ class TransferExportApi(APIView):
             description="One header line, then one line per transfer, newest first: "
                         + ", ".join(CSV_COLUMNS)),
             400: PROBLEM, 401: PROBLEM},
+        operation_id="transfer_export",
         summary="Export transfers as CSV for reconciliation", tags=["transfers"],
         description="The same filters as the list, every matching transfer in one file.",
     )
@@ -189,7 +194,8 @@ class TransferExportApi(APIView):
 
 class TransferDetailApi(APIView):
     @extend_schema(responses={200: TransferResponseSerializer, 401: PROBLEM, 404: PROBLEM},
-                   summary="Follow a transfer", tags=["transfers"])
+                   operation_id="transfer_retrieve", summary="Follow a transfer",
+                   tags=["transfers"])
     def get(self, request: Request, transfer_id: str) -> Response:
         transfer = transfer_get_for_partner(partner=request.partner, public_id=transfer_id)
         if transfer is None:
@@ -201,6 +207,7 @@ class TransferCancelApi(APIView):
     @extend_schema(
         request=None,
         responses={200: TransferResponseSerializer, 401: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+        operation_id="transfer_cancel",
         summary="Cancel a transfer that was not funded", tags=["transfers"],
         description="Allowed while the transfer waits for its deposit and nothing was seen on "
                     "chain. The transfer becomes final: state cancelled, SEP-31 status expired "

@@ -121,6 +121,65 @@ def transfer_page(*, transfers: QuerySet[Transfer], cursor: str = "",
         transfers = transfers.filter(
             Q(created_at__lt=created_at) | Q(created_at=created_at, public_id__lt=public_id))
     page = list(transfers[: limit + 1])
-    if len(page) > limit:
-        return page[:limit], cursor_encode(page[limit - 1])
-    return page, None
+    next_cursor = cursor_encode(page[limit - 1]) if len(page) > limit else None
+    page = page[:limit]
+    transfers_refunds_prefetch(page)
+    return page, next_cursor
+
+
+# --- refunds --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundPayment:
+    """One on-chain refund of a transfer as its sender may see it."""
+
+    tx_hash: str
+    amount: int  # token base units
+    to_address: str
+    status: str  # pending | completed | failed
+    created_at: datetime
+
+
+_REFUND_STATUS = {"confirmed": "completed", "failed": "failed"}
+
+
+def _refund_payment(row) -> RefundPayment:
+    return RefundPayment(tx_hash=row.tx_hash, amount=row.amount, to_address=row.to_address,
+                         status=_REFUND_STATUS.get(row.status, "pending"),
+                         created_at=row.created_at)
+
+
+def transfers_refunds_prefetch(transfers: list[Transfer]) -> None:
+    """Load the refunds of many transfers in one query (a page of the list)."""
+    from ramps.chain.models import OutboundTransaction
+
+    if not transfers:
+        return
+    by_id = {str(t.public_id): t for t in transfers}
+    for transfer in transfers:
+        transfer._refund_payments = []
+    condition = Q()
+    for public_id in by_id:
+        condition |= Q(reference__contains=public_id)
+    rows = OutboundTransaction.objects.filter(condition, kind=OutboundTransaction.Kind.REFUND)
+    for row in rows.order_by("created_at", "pk"):
+        for public_id, transfer in by_id.items():
+            if public_id in row.reference:
+                transfer._refund_payments.append(_refund_payment(row))
+
+
+def transfer_refund_payments(*, transfer: Transfer) -> list[RefundPayment]:
+    """The transfer's refunds on chain (rejections, overpayments, late deposits), oldest first.
+    Every refund's idempotency reference names the transfer's public id."""
+    from ramps.chain.models import OutboundTransaction
+
+    cached = getattr(transfer, "_refund_payments", None)
+    if cached is not None:
+        return cached
+    rows = OutboundTransaction.objects.filter(
+        kind=OutboundTransaction.Kind.REFUND, reference__contains=str(transfer.public_id),
+    ).order_by("created_at", "pk")
+    payments = [_refund_payment(row) for row in rows]
+    transfer._refund_payments = payments
+    return payments

@@ -1,12 +1,16 @@
 """Request validation and response shapes of the partner API. Amounts are decimal strings."""
 
+import json
 from datetime import datetime
+from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import DateTimeField as _DateTimeField
 
-from gateway.common.money import money_round
+from gateway.common.money import from_base_units, money_round
 from gateway.transfers.models import Quote, Transfer
+from gateway.transfers.states import SENDER_STATUS, SenderStatus, TransferState
 
 
 def api_timestamp(value: datetime) -> str:
@@ -29,50 +33,116 @@ class DecimalStringField(serializers.CharField):
 
 
 class QuoteRequestSerializer(serializers.Serializer):
-    sell_asset = serializers.CharField(
-        max_length=120,
+    """One vocabulary: ``amount_in`` (sold, in the asset) and ``amount_out`` (paid out). The
+    SEP-38-style names of the first version (sell_asset, sell_amount, buy_currency) are still
+    accepted in place of the new ones."""
+
+    amount_in_asset = serializers.CharField(
+        max_length=120, required=False,
         help_text="CAIP-19 asset id (eip155:137/erc20:0x...) or alias SYMBOL:chain (USDC:polygon)",
     )
-    sell_amount = DecimalStringField(max_length=40, help_text="Amount the sender deposits")
-    buy_currency = serializers.RegexField(r"^[A-Za-z]{3}$", help_text="ISO 4217 code, e.g. KES")
+    amount_in = DecimalStringField(max_length=40, required=False,
+                                   help_text="Amount the sender deposits, a decimal string")
+    amount_out_currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False,
+                                                 help_text="ISO 4217 code, e.g. KES")
+    sell_asset = serializers.CharField(max_length=120, required=False,
+                                       help_text="Deprecated name of amount_in_asset")
+    sell_amount = DecimalStringField(max_length=40, required=False,
+                                     help_text="Deprecated name of amount_in")
+    buy_currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False,
+                                          help_text="Deprecated name of amount_out_currency")
     recipient_phone_number = serializers.CharField(
         max_length=32, required=False, allow_blank=True,
         help_text="Optional: the recipient's number (E.164), checked now against the payout "
                   "rail's rules, so that a number the rail cannot pay is refused before any "
                   "money moves (problem type invalid-recipient). The transfer still names it.")
 
+    ALIASES = {"amount_in_asset": "sell_asset", "amount_in": "sell_amount",
+               "amount_out_currency": "buy_currency"}
+
+    def validate(self, attrs: dict) -> dict:
+        resolved, missing = {}, {}
+        for name, old in self.ALIASES.items():
+            if name in attrs and old in attrs and attrs[name] != attrs[old]:
+                raise serializers.ValidationError({name: f"Give {name} or {old}, not both."})
+            value = attrs.get(name, attrs.get(old))
+            if value is None:
+                missing[name] = ["This field is required."]
+            resolved[name] = value
+        if missing:
+            raise serializers.ValidationError(missing)
+        if "recipient_phone_number" in attrs:
+            resolved["recipient_phone_number"] = attrs["recipient_phone_number"]
+        return resolved
+
 
 class FeeSerializer(serializers.Serializer):
-    total = serializers.CharField()
-    asset = serializers.CharField()
-    details = serializers.DictField(child=serializers.CharField())
+    """What the sender pays, in the sold asset; the spread kept on the rate is stated too."""
+
+    total = serializers.CharField(help_text="fixed + variable, in the asset")
+    fixed = serializers.CharField(allow_null=True, help_text="Fixed part, in the asset")
+    variable = serializers.CharField(allow_null=True,
+                                     help_text="Proportional part, in the asset")
+    margin_rate = serializers.CharField(
+        allow_null=True,
+        help_text="Spread kept on the exchange rate (0.004 = 0.4%), already in rate")
+    asset = serializers.CharField(help_text="CAIP-19 asset id")
+    asset_alias = serializers.CharField(help_text="SYMBOL:chain")
+
+
+def asset_alias(token) -> str:
+    """The short name people use for an asset (``USDC:anvil``); quotes accept it."""
+    return f"{token.symbol}:{token.chain.name}"
+
+
+def fee_breakdown(*, quote: Quote, amount_fee, token) -> dict:
+    """The fee as the sender may see it: never the venue, its fee or anything internal."""
+    details = quote.fee_details or {}
+    symbol = token.symbol
+
+    def amount(name: str) -> str | None:
+        value = details.get(name)
+        return str(money_round(Decimal(value), symbol)) if value not in (None, "") else None
+
+    return {"total": str(money_round(amount_fee, symbol)), "fixed": amount("fixed"),
+            "variable": amount("variable"), "margin_rate": details.get("margin_rate") or None,
+            "asset": token.caip19, "asset_alias": asset_alias(token)}
 
 
 class QuoteResponseSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
-    sell_asset = serializers.SerializerMethodField()
-    sell_amount = serializers.SerializerMethodField()
-    buy_currency = serializers.CharField(source="currency_out")
-    buy_amount = serializers.SerializerMethodField()
-    rate = serializers.SerializerMethodField()
+    amount_in = serializers.SerializerMethodField(help_text="What the sender deposits")
+    amount_in_asset = serializers.SerializerMethodField(help_text="CAIP-19 asset id")
+    amount_in_asset_alias = serializers.SerializerMethodField(help_text="SYMBOL:chain")
+    amount_fee = serializers.SerializerMethodField(help_text="Total fee, in the asset")
+    amount_out = serializers.SerializerMethodField(help_text="What the recipient receives")
+    amount_out_currency = serializers.CharField(source="currency_out", help_text="ISO 4217")
+    rate = serializers.SerializerMethodField(
+        help_text="amount_out_currency per unit of the asset, after the margin")
     fee = serializers.SerializerMethodField()
     expires_at = serializers.DateTimeField()
 
-    def get_sell_asset(self, quote: Quote) -> str:
-        return quote.corridor.token.caip19
-
-    def get_sell_amount(self, quote: Quote) -> str:
+    def get_amount_in(self, quote: Quote) -> str:
         return str(money_round(quote.amount_in, quote.sell_asset))
 
-    def get_buy_amount(self, quote: Quote) -> str:
+    def get_amount_in_asset(self, quote: Quote) -> str:
+        return quote.corridor.token.caip19
+
+    def get_amount_in_asset_alias(self, quote: Quote) -> str:
+        return asset_alias(quote.corridor.token)
+
+    def get_amount_fee(self, quote: Quote) -> str:
+        return str(money_round(quote.amount_fee, quote.sell_asset))
+
+    def get_amount_out(self, quote: Quote) -> str:
         return str(money_round(quote.amount_out, quote.currency_out))
 
     def get_rate(self, quote: Quote) -> str:
         return str(quote.rate.normalize())
 
+    @extend_schema_field(FeeSerializer)
     def get_fee(self, quote: Quote) -> dict:
-        return {"total": str(money_round(quote.amount_fee, quote.sell_asset)),
-                "asset": quote.sell_asset, "details": quote.fee_details}
+        return fee_breakdown(quote=quote, amount_fee=quote.amount_fee, token=quote.corridor.token)
 
 
 class PartySerializer(serializers.Serializer):
@@ -91,7 +161,12 @@ class TransferRequestSerializer(serializers.Serializer):
     quote_id = serializers.UUIDField()
     sender = PartySerializer()
     recipient = RecipientSerializer()
-    external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    external_id = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                        help_text="Your own reference; unique per account")
+    refund_address = serializers.CharField(
+        max_length=42, required=False, allow_blank=True,
+        help_text="EIP-55 address on the deposit's chain that refunds go to (default: your "
+                  "account's refund address, else the address that paid)")
     travel_rule = serializers.DictField(
         required=False,
         help_text="IVMS101 data: {\"originator\": {...}, \"beneficiary\": {...}}. Required with "
@@ -103,38 +178,90 @@ class TransferRequestSerializer(serializers.Serializer):
 class DepositInstructionsSerializer(serializers.Serializer):
     chain = serializers.CharField(help_text="CAIP-2 chain id")
     asset = serializers.CharField(help_text="CAIP-19 asset id")
-    address = serializers.CharField()
+    asset_alias = serializers.CharField(help_text="SYMBOL:chain")
+    address = serializers.CharField(help_text="EIP-55 address to pay")
     amount = serializers.CharField(help_text="Decimal amount to send")
     amount_base_units = serializers.CharField(help_text="Integer amount in token base units")
     expires_at = serializers.DateTimeField()
 
 
 class TimelineEventSerializer(serializers.Serializer):
-    state = serializers.CharField(source="to_state")
+    state = serializers.CharField(source="to_state", help_text="Internal state entered")
+    status = serializers.SerializerMethodField(help_text="SEP-31 status from then on")
     at = serializers.DateTimeField(source="created_at")
-    reason = serializers.CharField()
+
+    def get_status(self, event) -> str:
+        return SENDER_STATUS[event.to_state]
+
+
+class RefundPaymentSerializer(serializers.Serializer):
+    id = serializers.CharField(allow_null=True,
+                               help_text="On-chain transaction hash (null until broadcast)")
+    id_type = serializers.CharField(help_text="Always 'tx_hash'")
+    amount = serializers.CharField(help_text="Amount returned, in the asset")
+    fee = serializers.CharField(help_text="Fee kept from this payment, in the asset")
+    to_address = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending", "completed", "failed"])
+    created_at = serializers.DateTimeField()
+
+
+class RefundsSerializer(serializers.Serializer):
+    amount_refunded = serializers.CharField(help_text="Sum of completed refund payments")
+    amount_fee = serializers.CharField(help_text="Fees kept from refunds, in the asset")
+    asset = serializers.CharField(help_text="CAIP-19 asset id")
+    asset_alias = serializers.CharField(help_text="SYMBOL:chain")
+    payments = RefundPaymentSerializer(many=True)
+
+
+class CashPickupSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["issued", "held", "paid", "cancelled"])
+    code = serializers.CharField(allow_null=True,
+                                 help_text="Redemption code, while it can be collected")
+    expires_at = serializers.CharField(help_text="RFC 3339")
+    issue_number = serializers.IntegerField()
+    network = serializers.CharField(help_text="Agent network that pays the cash")
+    paid_at = serializers.CharField(allow_null=True, help_text="RFC 3339")
+
+
+# Statuses whose hold or failure a sender may not learn the reason of (no tipping off).
+PUBLIC_HOLD_REASON = "under_review"
+CORRECTABLE_FIELDS = ["recipient.phone_number", "recipient.name"]
 
 
 class TransferResponseSerializer(serializers.Serializer):
+    """The one representation of a transfer: API answers, the CSV's source, webhook payloads
+    (``transfer_representation``)."""
+
     id = serializers.UUIDField(source="public_id")
     status = serializers.CharField(source="sender_status", help_text="SEP-31 status")
     state = serializers.CharField(help_text="Internal state (finer than status)")
     external_id = serializers.CharField()
     quote_id = serializers.UUIDField(source="quote.public_id")
-    amount_in = serializers.SerializerMethodField()
-    amount_in_asset = serializers.SerializerMethodField()
-    amount_fee = serializers.SerializerMethodField()
-    amount_out = serializers.SerializerMethodField()
-    amount_out_currency = serializers.CharField(source="currency_out")
-    rate = serializers.SerializerMethodField()
+    corridor = serializers.CharField(source="corridor.code")
+    amount_in = serializers.SerializerMethodField(help_text="Expected deposit")
+    amount_in_asset = serializers.SerializerMethodField(help_text="CAIP-19 asset id")
+    amount_in_asset_alias = serializers.SerializerMethodField(help_text="SYMBOL:chain")
+    amount_fee = serializers.SerializerMethodField(help_text="Total fee, in the asset")
+    amount_out = serializers.SerializerMethodField(help_text="What the recipient receives")
+    amount_out_currency = serializers.CharField(source="currency_out", help_text="ISO 4217")
+    rate = serializers.SerializerMethodField(help_text="amount_out_currency per asset unit")
+    fee = serializers.SerializerMethodField()
+    payout_method = serializers.CharField(source="corridor.payout_method")
     deposit = serializers.SerializerMethodField()
-    hold_reason = serializers.CharField()
+    refund_address = serializers.CharField(allow_blank=True)
+    hold_reason = serializers.SerializerMethodField(
+        help_text="'under_review' while on hold, else null; the reason is never disclosed")
+    required_info_updates = serializers.SerializerMethodField(
+        help_text="Fields to correct with PATCH (status pending_transaction_info_update)")
+    required_info_message = serializers.SerializerMethodField()
+    refunds = serializers.SerializerMethodField()
     cash_pickup = serializers.SerializerMethodField(
         help_text="Cash-pickup code and status (null for mobile-money transfers)")
     timeline = TimelineEventSerializer(source="events", many=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
+    @extend_schema_field(CashPickupSerializer(allow_null=True))
     def get_cash_pickup(self, transfer: Transfer) -> dict | None:
         from django.core.exceptions import ObjectDoesNotExist
 
@@ -143,14 +270,21 @@ class TransferResponseSerializer(serializers.Serializer):
         try:
             redemption = transfer.redemption
         except ObjectDoesNotExist:
-            redemption = None
-        return cash_pickup_payload(redemption=redemption)
+            return None
+        payload = cash_pickup_payload(redemption=redemption)
+        for name in ("expires_at", "paid_at"):
+            if payload.get(name):
+                payload[name] = api_timestamp(datetime.fromisoformat(payload[name]))
+        return payload
 
     def get_amount_in(self, transfer: Transfer) -> str:
         return str(money_round(transfer.amount_in, transfer.corridor.token.symbol))
 
     def get_amount_in_asset(self, transfer: Transfer) -> str:
         return transfer.corridor.token.caip19
+
+    def get_amount_in_asset_alias(self, transfer: Transfer) -> str:
+        return asset_alias(transfer.corridor.token)
 
     def get_amount_fee(self, transfer: Transfer) -> str:
         return str(money_round(transfer.amount_fee, transfer.corridor.token.symbol))
@@ -161,15 +295,87 @@ class TransferResponseSerializer(serializers.Serializer):
     def get_rate(self, transfer: Transfer) -> str:
         return str(transfer.rate.normalize())
 
+    @extend_schema_field(FeeSerializer)
+    def get_fee(self, transfer: Transfer) -> dict:
+        return fee_breakdown(quote=transfer.quote, amount_fee=transfer.amount_fee,
+                             token=transfer.corridor.token)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_hold_reason(self, transfer: Transfer) -> str | None:
+        return PUBLIC_HOLD_REASON if transfer.state == TransferState.ON_HOLD else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField(), allow_null=True))
+    def get_required_info_updates(self, transfer: Transfer) -> list[str] | None:
+        if transfer.sender_status != SenderStatus.PENDING_TRANSACTION_INFO_UPDATE:
+            return None
+        fields = list(CORRECTABLE_FIELDS)
+        if transfer_cash_pickup_offered(transfer):
+            fields.append("payout_method")
+        return fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_required_info_message(self, transfer: Transfer) -> str | None:
+        if transfer.sender_status != SenderStatus.PENDING_TRANSACTION_INFO_UPDATE:
+            return None
+        message = ("The payout to the recipient failed. Correct the recipient's phone number "
+                   f"or name with PATCH /api/v1/transfers/{transfer.public_id}")
+        if transfer_cash_pickup_offered(transfer):
+            message += ", or switch payout_method to cash_pickup"
+        return message + "; the same quote and rate are kept."
+
+    @extend_schema_field(RefundsSerializer(allow_null=True))
+    def get_refunds(self, transfer: Transfer) -> dict | None:
+        from gateway.transfers.selectors import transfer_refund_payments
+
+        payments = transfer_refund_payments(transfer=transfer)
+        if not payments:
+            return None
+        token = transfer.corridor.token
+        symbol = token.symbol
+
+        def decimal(units: int) -> Decimal:
+            return money_round(from_base_units(units, token.decimals), symbol)
+
+        refunded = sum((p.amount for p in payments if p.status == "completed"), 0)
+        return {
+            "amount_refunded": str(decimal(refunded)),
+            "amount_fee": str(decimal(0)),
+            "asset": token.caip19, "asset_alias": asset_alias(token),
+            "payments": [{"id": p.tx_hash or None, "id_type": "tx_hash",
+                          "amount": str(decimal(p.amount)), "fee": str(decimal(0)),
+                          "to_address": p.to_address, "status": p.status,
+                          "created_at": api_timestamp(p.created_at)} for p in payments],
+        }
+
+    @extend_schema_field(DepositInstructionsSerializer)
     def get_deposit(self, transfer: Transfer) -> dict:
         token = transfer.corridor.token
         return DepositInstructionsSerializer({
-            "chain": token.chain.caip2, "asset": token.caip19,
+            "chain": token.chain.caip2, "asset": token.caip19, "asset_alias": asset_alias(token),
             "address": transfer.deposit_address.address,
             "amount": str(money_round(transfer.amount_in, token.symbol)),
             "amount_base_units": str(transfer.amount_in_base_units),
             "expires_at": transfer.deposit_expires_at,
         }).data
+
+
+def transfer_cash_pickup_offered(transfer: Transfer) -> bool:
+    """Whether the transfer's payout could switch to cash at agents (its corridor's currency
+    has a cash-pickup corridor from the same asset)."""
+    from gateway.agents.models import CashPickupCorridor
+
+    if transfer.corridor.payout_method == "cash_pickup":
+        return False
+    return CashPickupCorridor.objects.filter(
+        corridor__token_id=transfer.corridor.token_id,
+        corridor__currency_out=transfer.currency_out, corridor__is_active=True).exists()
+
+
+def transfer_representation(transfer: Transfer) -> dict:
+    """The transfer as its sender sees it, as plain JSON-ready data: the API's answers and every
+    webhook event carry exactly this (one vocabulary, one timestamp format, no internal detail).
+    """
+    return json.loads(json.dumps(TransferResponseSerializer(transfer).data))
 
 
 class TransferListQuerySerializer(serializers.Serializer):

@@ -75,9 +75,10 @@ def test_quote_prices_the_size_on_the_venue_and_states_fees_and_expiry(partner_c
     response = post(partner_client, "/api/v1/quotes", quote_body())
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["sell_asset"] == corridor.token.caip19
-    assert body["sell_amount"] == "100.000000"
-    assert body["buy_currency"] == "KES"
+    assert body["amount_in_asset"] == corridor.token.caip19
+    assert body["amount_in_asset_alias"] == "USDC:anvil"
+    assert body["amount_in"] == "100.000000"
+    assert body["amount_out_currency"] == "KES"
     # fee: 0.50 fixed + 0.5% of 100 = 1.000000; 99 USDC are sold at the book's VWAP less margin.
     assert body["fee"]["total"] == "1.000000"
     quote = Quote.objects.get(public_id=body["id"])
@@ -90,8 +91,14 @@ def test_quote_prices_the_size_on_the_venue_and_states_fees_and_expiry(partner_c
                                                                 rounding="ROUND_DOWN")
     assert quote.fee_details["venue"] == "luno-sandbox"
     assert venue_fee > 0
-    assert Decimal(body["buy_amount"]) == quote.amount_out
-    assert isinstance(body["buy_amount"], str)
+    assert Decimal(body["amount_out"]) == quote.amount_out
+    assert isinstance(body["amount_out"], str)
+    assert body["amount_fee"] == "1.000000"
+    # The fee breakdown never names the venue or its fee.
+    assert body["fee"] == {"total": "1.000000", "fixed": "0.500000", "variable": "0.500000",
+                           "margin_rate": "0.004000", "asset": corridor.token.caip19,
+                           "asset_alias": "USDC:anvil"}
+    assert "venue" not in json.dumps(body)
     assert isinstance(body["rate"], str)
     assert timezone.now() < quote.expires_at <= timezone.now() + timedelta(minutes=5)
 
@@ -131,13 +138,17 @@ def test_malformed_json_is_400_problem(partner_client, corridor):
 def test_missing_fields_are_listed_in_a_400_problem(partner_client, corridor):
     body = assert_problem(post(partner_client, "/api/v1/quotes", {"sell_asset": "USDC"}), 400,
                           "validation-error")
-    assert set(body["errors"]) == {"sell_amount", "buy_currency"}
+    assert set(body["errors"]) == {"amount_in", "amount_out_currency"}
 
 
 def test_amount_as_json_number_is_refused(partner_client, corridor):
     body = assert_problem(post(partner_client, "/api/v1/quotes", quote_body(sell_amount=100.5)),
                           400, "validation-error")
     assert "sell_amount" in body["errors"]
+    body = assert_problem(post(partner_client, "/api/v1/quotes", {
+        "amount_in_asset": "USDC:anvil", "amount_in": 100.5, "amount_out_currency": "KES"}),
+        400, "validation-error")
+    assert "amount_in" in body["errors"]
 
 
 @pytest.mark.parametrize("amount", ["abc", "NaN", "-5", "0", "1e400", "100.1234567", "20000"])
