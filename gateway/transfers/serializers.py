@@ -246,7 +246,8 @@ class TransferResponseSerializer(serializers.Serializer):
     amount_out_currency = serializers.CharField(source="currency_out", help_text="ISO 4217")
     rate = serializers.SerializerMethodField(help_text="amount_out_currency per asset unit")
     fee = serializers.SerializerMethodField()
-    payout_method = serializers.CharField(source="corridor.payout_method")
+    payout_method = serializers.SerializerMethodField(
+        help_text="mobile_money or cash_pickup (after a switch, the one chosen)")
     deposit = serializers.SerializerMethodField()
     refund_address = serializers.CharField(allow_blank=True)
     hold_reason = serializers.SerializerMethodField(
@@ -254,6 +255,8 @@ class TransferResponseSerializer(serializers.Serializer):
     required_info_updates = serializers.SerializerMethodField(
         help_text="Fields to correct with PATCH (status pending_transaction_info_update)")
     required_info_message = serializers.SerializerMethodField()
+    required_info_deadline = serializers.SerializerMethodField(
+        help_text="Until when a correction is taken; afterwards the transfer is refunded")
     refunds = serializers.SerializerMethodField()
     cash_pickup = serializers.SerializerMethodField(
         help_text="Cash-pickup code and status (null for mobile-money transfers)")
@@ -299,6 +302,16 @@ class TransferResponseSerializer(serializers.Serializer):
     def get_fee(self, transfer: Transfer) -> dict:
         return fee_breakdown(quote=transfer.quote, amount_fee=transfer.amount_fee,
                              token=transfer.corridor.token)
+
+    def get_payout_method(self, transfer: Transfer) -> str:
+        return transfer.payout_method or transfer.corridor.payout_method
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_required_info_deadline(self, transfer: Transfer) -> str | None:
+        if transfer.state != TransferState.PAYOUT_FAILED:
+            return None
+        window = getattr(transfer.corridor, "correction_window", None)
+        return api_timestamp(transfer.state_changed_at + window) if window else None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_hold_reason(self, transfer: Transfer) -> str | None:
@@ -360,15 +373,16 @@ class TransferResponseSerializer(serializers.Serializer):
 
 
 def transfer_cash_pickup_offered(transfer: Transfer) -> bool:
-    """Whether the transfer's payout could switch to cash at agents (its corridor's currency
-    has a cash-pickup corridor from the same asset)."""
-    from gateway.agents.models import CashPickupCorridor
+    """Whether a failed payout may switch to cash at agents: the corridor has a cash-pickup
+    network and the transfer is not paid as cash already."""
+    from django.core.exceptions import ObjectDoesNotExist
 
-    if transfer.corridor.payout_method == "cash_pickup":
+    if (transfer.payout_method or transfer.corridor.payout_method) == "cash_pickup":
         return False
-    return CashPickupCorridor.objects.filter(
-        corridor__token_id=transfer.corridor.token_id,
-        corridor__currency_out=transfer.currency_out, corridor__is_active=True).exists()
+    try:
+        return transfer.corridor.cash_pickup is not None
+    except ObjectDoesNotExist:
+        return False
 
 
 def transfer_representation(transfer: Transfer) -> dict:

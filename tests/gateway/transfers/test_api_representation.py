@@ -2,13 +2,16 @@
 
 import json
 import re
-from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
 
 from gateway.transfers.models import Quote, Transfer
-from gateway.transfers.serializers import QuoteRequestSerializer, transfer_representation
+from gateway.transfers.serializers import (
+    QuoteRequestSerializer,
+    api_timestamp,
+    transfer_representation,
+)
 from gateway.transfers.states import TransferState
 from ramps.chain.models import OutboundTransaction
 from tests.factories import make_corridor, make_partner, make_quote, make_transfer
@@ -21,7 +24,8 @@ FEE_DETAILS = {"fixed": "0.500000", "variable": "0.500000", "margin_rate": "0.00
 KEYS = {"id", "status", "state", "external_id", "quote_id", "corridor", "amount_in",
         "amount_in_asset", "amount_in_asset_alias", "amount_fee", "amount_out",
         "amount_out_currency", "rate", "fee", "payout_method", "deposit", "refund_address",
-        "hold_reason", "required_info_updates", "required_info_message", "refunds",
+        "hold_reason", "required_info_updates", "required_info_message",
+        "required_info_deadline", "refunds",
         "cash_pickup", "timeline", "created_at", "updated_at"}
 
 
@@ -111,16 +115,15 @@ def test_a_failed_payout_offers_cash_pickup_where_the_corridor_has_it(setup):
 
     partner, corridor, client = setup
     network = AgentNetwork.objects.create(code="net", name="Agents")
-    cash = corridor.__class__.objects.create(
-        code="usdc-kes-cash", token=corridor.token, currency_out="KES",
-        payout_method="cash_pickup", venue=corridor.venue, venue_symbol="USDC/KES",
-        fee_fixed=Decimal("0.5"), min_amount_in=Decimal("1"), max_amount_in=Decimal("1000"))
-    CashPickupCorridor.objects.create(corridor=cash, network=network)
+    CashPickupCorridor.objects.create(corridor=corridor, network=network)
     transfer = transfer_with_fees(partner, corridor, state=S.PAYOUT_FAILED)
     body = get(client, transfer)
     assert body["required_info_updates"] == ["recipient.phone_number", "recipient.name",
                                              "payout_method"]
     assert "cash_pickup" in body["required_info_message"]
+    assert body["payout_method"] == "mobile_money"
+    assert body["required_info_deadline"] == api_timestamp(
+        transfer.state_changed_at + corridor.correction_window)
 
 
 def make_refund(transfer, *, suffix: str, status: str, tx_hash: str, amount: int):
