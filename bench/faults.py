@@ -33,6 +33,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,10 @@ DEAD_END_PRECISION = "amount finer than the venue's step: held at conversion"
 DEAD_END_CONVERSION = "rejected conversion: release retries the same rejected order"
 DEAD_END_UNCOLLECTED = "uncollected cash: refund_pending, no refund recorded"
 DEAD_END_SIGNER = "refund not sent: CHAIN_SIGNER default cannot be imported"
+DEAD_END_REORG = "deep reorg hold: neither cleared nor cancelled"
 LISTED_DEAD_ENDS = frozenset({DEAD_END_PAYOUT_FAILED, DEAD_END_UNDERPAID, DEAD_END_PRECISION,
-                              DEAD_END_CONVERSION, DEAD_END_UNCOLLECTED, DEAD_END_SIGNER})
+                              DEAD_END_CONVERSION, DEAD_END_UNCOLLECTED, DEAD_END_SIGNER,
+                              DEAD_END_REORG})
 FINAL_STATES = frozenset({"completed", "refunded", "expired", "cancelled"})
 
 RAIL_SCENARIOS = {  # last digit of the recipient number -> the sandboxes' scenario
@@ -85,7 +88,7 @@ class Scenario:
     reorg: str = ""                 # drop (paid again) | move (other block) | deep (when held)
     cash: str = ""                  # collect | uncollected
     review: bool = False            # amount at the corridor's review threshold
-    operator: str = "approve"       # what the operator decides on a compliance hold
+    operator: str = "approve"       # the operator's decision: approve|reject|refund|accept
     cancel: bool = False            # the sender cancels before paying
 
 
@@ -96,7 +99,8 @@ def scenario_catalog() -> list[Scenario]:
         *catalog,
         Scenario("cash:collected", "cash", cash="collect"),
         Scenario("cash:uncollected", "cash", cash="uncollected"),
-        Scenario("underpaid", "mpesa", paid=Decimal("0.6")),
+        Scenario("underpaid:refund", "mpesa", paid=Decimal("0.6"), operator="refund"),
+        Scenario("underpaid:accept", "momo", paid=Decimal("0.6"), operator="accept"),
         Scenario("overpaid", "mpesa", paid=Decimal("1.25")),
         Scenario("unpaid", "mpesa", paid=Decimal(0)),
         Scenario("cancelled", "mpesa", paid=Decimal(0), cancel=True),
@@ -553,9 +557,11 @@ class FaultRun:
             common = {"token": mpesa.token, "venue": mpesa.venue, "fee_fixed": mpesa.fee_fixed,
                       "fee_rate": mpesa.fee_rate, "margin_rate": mpesa.margin_rate,
                       "min_amount_in": Decimal("1"), "max_amount_in": Decimal("10000")}
+            # A failed MoMo payout waits 20 s for a correction, then is refunded by the driver.
             Corridor.objects.create(code="usdc-anvil-ugx-momo", currency_out="UGX",
                                     rail=momo_rail, venue_symbol="USDC/UGX",
-                                    review_amount_in=Decimal("100"), **common)
+                                    review_amount_in=Decimal("100"),
+                                    correction_window=timedelta(seconds=20), **common)
             cash = Corridor.objects.create(
                 code="usdc-anvil-ngn-cash", currency_out="NGN",
                 payout_method=Corridor.PayoutMethod.CASH_PICKUP, venue_symbol="USDC/NGN",
@@ -728,12 +734,13 @@ class FaultRun:
             "compliance_decision", "corridor")}
 
     def waiting_for_action(self, transfer: Any, sent: Sent) -> bool:
-        from gateway.transfers.services import FLOAT_HOLD_REASON
+        from gateway.transfers.models import HoldKind
+        from gateway.transfers.services.holds import holds_standing
 
         if transfer.state in FINAL_STATES or transfer.state == "payout_failed":
             return True
-        if transfer.state == "on_hold":
-            return transfer.hold_reason != FLOAT_HOLD_REASON
+        if transfer.state == "on_hold":  # a float hold ends by itself once topped up
+            return set(holds_standing(transfer)) != {HoldKind.FLOAT}
         return transfer.state == "payout_pending" and sent.scenario.route == "cash"
 
     def settle(self, timeout: float, *, until_final: bool = False, quiet: float = 20.0) -> None:
@@ -766,33 +773,71 @@ class FaultRun:
             time.sleep(1.0)
 
     def act(self) -> int:
-        """Take the action each waiting transfer lists; returns how many were taken."""
-        from compliance.models import ScreeningDecision
+        """Take the action each waiting transfer lists (what an operator, the sender or the
+        agent does); returns how many were taken. Each action is taken once per transfer."""
         from gateway.common.problems import DomainError
+        from gateway.transfers.models import HoldKind
         from gateway.transfers.services import operator_decide, transfer_release_hold
+        from gateway.transfers.services.actions import (
+            transfer_funding_lost,
+            transfer_payout_refund,
+            transfer_reorg_clear,
+            transfer_underpaid_accept,
+            transfer_underpaid_refund,
+        )
+        from gateway.transfers.services.holds import holds_standing
+        from gateway.transfers.services.payouts import (
+            transfer_payout_correct,
+            transfer_payout_retry,
+        )
 
+        def once(sent: Sent, label: str, action: Any, **arguments: Any) -> int:
+            if label in sent.actions:
+                return 0
+            sent.actions.append(label)
+            try:
+                action(transfer_id=transfer.pk, **arguments)
+            except DomainError as exc:
+                sent.actions.append(f"{label} refused: {exc.detail}")
+            return 1
+
+        note = {"note": "taken by the fault-injection run"}
+        operator = {"operator": "faults", **note}
         taken = 0
         by_id = {s.public_id: s for s in self.sent}
         for public_id, transfer in self.states().items():
             sent = by_id[public_id]
-            decision = transfer.compliance_decision
-            try:
-                if (transfer.state == "on_hold" and decision is not None
-                        and decision.outcome == ScreeningDecision.Outcome.HOLD):
-                    approve = sent.scenario.operator == "approve"
-                    operator_decide(transfer_id=transfer.pk, approve=approve,
-                                    operator="faults", note="decided by the fault run")
-                    sent.actions.append("operator " + ("approved" if approve else "rejected"))
-                    taken += 1
-                elif (transfer.state == "on_hold"
-                      and transfer.hold_reason.startswith("conversion")
-                      and "operator released" not in sent.actions):
-                    transfer_release_hold(transfer_id=transfer.pk, operator="faults",
-                                          note="venue refused the order; try again")
-                    sent.actions.append("operator released")
-                    taken += 1
-            except DomainError as exc:
-                sent.actions.append(f"action refused: {exc.detail}")
+            scenario = sent.scenario
+            holds = holds_standing(transfer)
+            if HoldKind.REORG in holds:
+                lost = not any(self.chain.mined(tx) for tx in sent.tx_hashes)
+                taken += (once(sent, "operator cancelled: funding lost", transfer_funding_lost,
+                               **operator) if lost else
+                          once(sent, "operator cleared the reorg hold", transfer_reorg_clear,
+                               **operator))
+            elif HoldKind.COMPLIANCE in holds:
+                approve = scenario.operator == "approve"
+                taken += once(sent, "operator " + ("approved" if approve else "rejected"),
+                              operator_decide, approve=approve, **operator)
+            elif HoldKind.UNDERPAID in holds:
+                taken += (once(sent, "operator accepted the lower amount",
+                               transfer_underpaid_accept, **operator)
+                          if scenario.operator == "accept" else
+                          once(sent, "operator refunded what was paid",
+                               transfer_underpaid_refund, **operator))
+            elif HoldKind.CONVERSION in holds:
+                taken += once(sent, "operator released", transfer_release_hold, **operator)
+            elif transfer.state == "payout_failed" and scenario.route == "mpesa":
+                # MoMo failures are left to the corridor's correction deadline (a refund).
+                if scenario.digit == "2":
+                    taken += once(sent, "sender corrected the recipient",
+                                  transfer_payout_correct, actor="sender:faults",
+                                  recipient_phone=_phone(self.rng, Scenario("fix", "mpesa")))
+                elif scenario.digit == "1" and "operator retried" not in sent.actions:
+                    taken += once(sent, "operator retried", transfer_payout_retry, **operator)
+                else:
+                    taken += once(sent, "operator refunded the failed payout",
+                                  transfer_payout_refund, actor="operator:faults", **note)
         return taken
 
     # -- proof -----------------------------------------------------------------------------
@@ -800,14 +845,20 @@ class FaultRun:
     def missing_action(self, transfer: Any, sent: Sent) -> str:
         """Why a transfer that is not final is stuck, named after the issue's dead ends
         (``LISTED_DEAD_ENDS``) where one applies."""
+        from gateway.transfers.models import HoldKind
+        from gateway.transfers.services.holds import holds_standing
+
         state, hold = transfer.state, transfer.hold_reason
+        holds = holds_standing(transfer)
         if state == "payout_failed":
             return DEAD_END_PAYOUT_FAILED
-        if state == "on_hold" and hold == "underpaid":
+        if HoldKind.REORG in holds:
+            return DEAD_END_REORG
+        if HoldKind.UNDERPAID in holds:
             return DEAD_END_UNDERPAID
         if state == "on_hold" and "finer than the venue's step" in self.last_reason(transfer):
             return DEAD_END_PRECISION
-        if state == "on_hold" and hold.startswith("conversion"):
+        if HoldKind.CONVERSION in holds:
             return DEAD_END_CONVERSION
         if state == "refund_pending" and sent.scenario.cash:
             return DEAD_END_UNCOLLECTED

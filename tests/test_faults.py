@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 # One of each kind of trouble (the benchmark's --quick runs all of them, the full run 200+).
 SCENARIOS = ("mpesa:success", "mpesa:timeout_after_payment", "mpesa:invalid_recipient",
              "momo:success", "momo:duplicate_callback", "momo:insufficient_float",
-             "cash:collected", "underpaid", "overpaid", "sanctions-hold:reject",
+             "cash:collected", "underpaid:refund", "overpaid", "sanctions-hold:reject",
              "conversion-rejected", "reorg:drop", "cancelled")
 
 
