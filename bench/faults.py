@@ -1,6 +1,6 @@
 """Fault injection over the whole stack: many transfers, processes killed at random, then proof.
 
-``python -m bench.faults`` drives at least 200 transfers (``--quick``: one of each scenario)
+``python -m bench.faults`` drives at least 200 transfers (``--quick``: 20, one of each kind)
 through the real parts on PostgreSQL and Redis: anvil with the project's ERC-20, the sandbox
 simulators in their own process (exchange, Daraja, MoMo), gunicorn, a Celery worker and beat.
 The scenarios cover every sandbox scenario of both mobile-money rails, cash pickup (collected
@@ -92,6 +92,14 @@ class Scenario:
     cancel: bool = False            # the sender cancels before paying
 
 
+QUICK = ("mpesa:success", "mpesa:insufficient_float", "mpesa:invalid_recipient",
+         "mpesa:provider_error", "mpesa:timeout_after_payment", "mpesa:stuck_pending",
+         "mpesa:duplicate_callback", "momo:success", "momo:invalid_recipient", "momo:no_callback",
+         "momo:delayed_callback", "cash:collected", "cash:uncollected", "underpaid:refund",
+         "underpaid:accept", "overpaid", "sanctions-hold:approve", "sanctions-hold:reject",
+         "conversion-rejected", "reorg:drop")
+
+
 def scenario_catalog() -> list[Scenario]:
     catalog = [Scenario(f"{route}:{name}", route, digit=digit)
                for route in ("mpesa", "momo") for digit, name in RAIL_SCENARIOS.items()]
@@ -131,12 +139,13 @@ class Plan:
     @classmethod
     def make(cls, *, quick: bool, transfers: int | None, seed: int, keep: bool,
              only: tuple[str, ...] = ()) -> Plan:
+        only = only or (QUICK if quick else ())
         catalog = [s for s in scenario_catalog() if not only or s.name in only]
         count = transfers or (len(catalog) if quick else max(200, len(catalog) * 7))
         if quick:
             return cls(count, seed, (0.2, 0.6), (5.0, 10.0), (0.3, 1.5), 30, 25, 60.0, keep,
                        only)
-        return cls(count, seed, (0.3, 0.9), (6.0, 15.0), (0.3, 2.0), 150, 60, 240.0, keep,
+        return cls(count, seed, (0.3, 0.9), (10.0, 20.0), (0.3, 2.0), 150, 60, 300.0, keep,
                    only)
 
     def scenarios(self) -> list[Scenario]:
@@ -827,8 +836,9 @@ class FaultRun:
                                transfer_underpaid_refund, **operator))
             elif HoldKind.CONVERSION in holds:
                 taken += once(sent, "operator released", transfer_release_hold, **operator)
-            elif transfer.state == "payout_failed" and scenario.route == "mpesa":
-                # MoMo failures are left to the corridor's correction deadline (a refund).
+            elif transfer.state == "payout_failed" and scenario.route != "momo":
+                # MoMo failures are left to the corridor's correction deadline (a refund);
+                # uncollected cash and the other M-Pesa failures an operator refunds.
                 if scenario.digit == "2":
                     taken += once(sent, "sender corrected the recipient",
                                   transfer_payout_correct, actor="sender:faults",
@@ -866,7 +876,19 @@ class FaultRun:
             return DEAD_END_SIGNER
         if state == "on_hold":
             return f"on_hold ({hold}): no action applies"
+        if state == "payout_pending" and sent.scenario.digit == "7" and sent.scenario.route in (
+                "mpesa", "momo"):
+            return "payout pending at the provider forever: no deadline or action"
+        if state in ("awaiting_deposit", "deposit_seen") and self.confirmed_uncredited(transfer):
+            return "confirmed deposit never credited (queued step not run)"
         return f"{state}: nothing moved it on"
+
+    def confirmed_uncredited(self, transfer: Any) -> bool:
+        from ramps.chain.models import Deposit
+
+        return Deposit.objects.filter(deposit_address_id=transfer.deposit_address_id,
+                                      status=Deposit.Status.CONFIRMED,
+                                      credited_at__isnull=True).exists()
 
     def last_reason(self, transfer: Any) -> str:
         last = transfer.events.order_by("-id").first()
@@ -1116,7 +1138,8 @@ def report(outcome: Outcome, details: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one transfer of each scenario")
+    parser.add_argument("--quick", action="store_true",
+                        help="one transfer of each of 20 scenarios (the full run: 200+, all)")
     parser.add_argument("--transfers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=int(os.environ.get("FAULTS_SEED", "10")))
     parser.add_argument("--keep", action="store_true",
