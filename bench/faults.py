@@ -135,6 +135,7 @@ class Plan:
     settle_timeout: float
     keep: bool = False
     only: tuple[str, ...] = ()       # scenario names (all when empty)
+    drive_seconds: float = 0.0       # stop creating transfers after this long (0: no limit)
 
     @classmethod
     def make(cls, *, quick: bool, transfers: int | None, seed: int, keep: bool,
@@ -200,7 +201,7 @@ class Chaos:
         name = role if number == 0 else f"{role}.{number}"
         self.starts[role] += 1
         if role == "web":
-            web_start(self.stack, port=self.web_port, name=name, timeout=60)
+            web_start(self.stack, port=self.web_port, name=name, timeout=180)
         elif role == "worker":
             worker_start(self.stack, name=name)
         else:
@@ -718,7 +719,12 @@ class FaultRun:
                  f"(seed {self.plan.seed})")
         self.chaos.begin()
         next_at = time.monotonic()
+        drive_started = time.monotonic()
         for scenario in scenarios:
+            if self.plan.drive_seconds and (time.monotonic() - drive_started
+                                            > self.plan.drive_seconds):
+                self.say(f"time budget of {self.plan.drive_seconds:.0f}s for driving spent")
+                break
             while time.monotonic() < next_at:
                 time.sleep(0.05)
             payer = ({"deep": DEEP_REORG_PAYER_INDEX}.get(scenario.reorg, REORG_PAYER_INDEX)
@@ -1144,6 +1150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=int(os.environ.get("FAULTS_SEED", "10")))
     parser.add_argument("--keep", action="store_true",
                         help="keep the database and the process logs for inspection")
+    parser.add_argument("--drive-seconds", type=float, default=0.0,
+                        help="stop creating transfers after this many seconds (a slow machine)")
     parser.add_argument("--scenarios", default="",
                         help="comma-separated scenario names (default: every scenario)")
     args = parser.parse_args(argv)
@@ -1154,6 +1162,7 @@ def main(argv: list[str] | None = None) -> int:
                      + ", ".join(s.name for s in scenario_catalog()))
     plan = Plan.make(quick=args.quick, transfers=args.transfers, seed=args.seed, keep=args.keep,
                      only=only)
+    plan.drive_seconds = args.drive_seconds
     run = FaultRun(plan, echo=lambda text: print(text, flush=True))
     outcome = run.run()
     report(outcome, run.details)
