@@ -287,6 +287,9 @@ WEBHOOK_SECRET_GRACE_MAX_SECONDS = env.int("WEBHOOK_SECRET_GRACE_MAX_SECONDS", d
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 # A transfer left in a non-final state longer than this is re-driven by the periodic task.
 TRANSFER_STUCK_AFTER_SECONDS = env.int("TRANSFER_STUCK_AFTER_SECONDS", default=30)
+# A transfer with an advance already queued is not queued again for this long (the queued task
+# runs whatever the transfer then needs); a lost message is re-driven once it has passed.
+TRANSFER_ADVANCE_QUEUED_SECONDS = env.int("TRANSFER_ADVANCE_QUEUED_SECONDS", default=120)
 # Chain signer (sweeps and refunds), kept apart from the watcher, which never holds a key:
 # the default signer opens an encrypted keystore (hot wallet) and an encrypted HD mnemonic
 # (deposit-address keys); CHAIN_SIGNER names another (e.g. an external signing service).

@@ -164,6 +164,10 @@ class Transfer(BaseModel):
         max_length=16, choices=Corridor.PayoutMethod.choices, blank=True,
         help_text="Set when the sender switched the payout method; empty = the corridor's",
     )
+    advance_queued_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="An advance task is queued for this transfer until then: no duplicate is sent",
+    )
     holds = models.JSONField(
         default=list, blank=True,
         help_text="Every reason the transfer is held (codes from HoldKind); it is released only "

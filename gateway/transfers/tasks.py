@@ -8,6 +8,7 @@ from django.db import transaction
 
 from gateway.transfers.services import transfer_advance as transfer_advance_service
 from gateway.transfers.services import transfers_stuck
+from gateway.transfers.services.machine import transfer_advance_claim, transfer_advance_started
 from gateway.transfers.watch import chain_poll
 
 logger = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ TRANSIENT_ERRORS = (ConnectionError, TimeoutError, OSError)
 @shared_task(name="gateway.transfers.tasks.transfer_advance", autoretry_for=TRANSIENT_ERRORS,
              retry_backoff=2, retry_backoff_max=60, max_retries=8)
 def transfer_advance(transfer_id: int) -> str:
+    transfer_advance_started(transfer_id=transfer_id)
     return transfer_advance_service(transfer_id=transfer_id).state
 
 
@@ -27,9 +29,10 @@ def transfer_advance(transfer_id: int) -> str:
 def transfers_redrive() -> int:
     """Re-enqueue transfers that sat in a non-final state too long (a lost message, a crash)."""
     stuck = transfers_stuck(older_than_seconds=settings.TRANSFER_STUCK_AFTER_SECONDS)
-    for pk in stuck:
+    queued = transfer_advance_claim(transfer_ids=stuck)
+    for pk in queued:
         transfer_advance.delay(pk)
-    return len(stuck)
+    return len(queued)
 
 
 @shared_task(name="gateway.transfers.tasks.chains_poll")
@@ -39,7 +42,7 @@ def chains_poll() -> int:
 
     touched = 0
     for chain_pk in Chain.objects.filter(is_active=True).values_list("pk", flat=True):
-        transfer_ids = chain_poll(chain_id=chain_pk)
+        transfer_ids = transfer_advance_claim(transfer_ids=chain_poll(chain_id=chain_pk))
         touched += len(transfer_ids)
         for pk in transfer_ids:
             transaction.on_commit(lambda pk=pk: transfer_advance.delay(pk))

@@ -6,6 +6,7 @@ from gateway.common.problems import InvalidTransitionError
 from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.holds import transfer_hold
 from gateway.transfers.services.refunds import refunds_drive
+from gateway.transfers.states import TransferState
 from ramps.chain.models import Chain
 from ramps.chain.selectors import deposits_confirmed_uncredited
 from ramps.chain.services import chain_scan
@@ -32,8 +33,12 @@ def chain_poll(*, chain_id: int) -> list[int]:
                                      tx_hash=deposit.tx_hash)
     # Late deposits and overpayments are refunded on the same path as rejected transfers.
     refunds_drive(chain=chain)
-    return list(Transfer.objects.filter(deposit_address_id__in=address_ids)
-                .values_list("pk", flat=True))
+    # Only a transfer still waiting for its deposit acts on deposit facts; one held as underpaid
+    # (its deposits confirmed, never credited) is not touched again on every scan.
+    return list(Transfer.objects.filter(
+        deposit_address_id__in=address_ids,
+        state__in=(TransferState.AWAITING_DEPOSIT, TransferState.DEPOSIT_SEEN),
+    ).values_list("pk", flat=True))
 
 
 def transfer_hold_for_deep_reorg(*, deposit_address_id: int, tx_hash: str) -> None:

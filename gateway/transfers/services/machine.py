@@ -1,9 +1,12 @@
 """The state machine's one writer: ``transfer_transition`` and its outbox."""
 
 import logging
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from gateway.common.problems import InvalidTransitionError
@@ -88,11 +91,35 @@ def transfer_transition(*, transfer_id: int, to_state: str, reason: str = "",
     return transfer
 
 
+def transfer_advance_claim(*, transfer_ids: list[int]) -> list[int]:
+    """The transfers among ``transfer_ids`` that have no advance queued, now marked as queued.
+
+    One conditional UPDATE per transfer decides (two enqueuers cannot both win), so the queue
+    holds at most one immediate advance per transfer however often the watcher, the re-drive and
+    the transitions ask; the task clears the mark as it starts.
+    """
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.TRANSFER_ADVANCE_QUEUED_SECONDS)
+    candidates = Transfer.objects.filter(pk__in=transfer_ids).filter(
+        Q(advance_queued_until__isnull=True) | Q(advance_queued_until__lte=now)
+    ).values_list("pk", flat=True)
+    return [pk for pk in candidates if Transfer.objects.filter(pk=pk).filter(
+        Q(advance_queued_until__isnull=True) | Q(advance_queued_until__lte=now)
+    ).update(advance_queued_until=until)]
+
+
+def transfer_advance_started(*, transfer_id: int) -> None:
+    """The queued advance runs: a change from now on may queue the next one."""
+    Transfer.objects.filter(pk=transfer_id).update(advance_queued_until=None)
+
+
 def transfer_advance_enqueue(*, transfer_id: int, countdown: float | None = None) -> None:
+    """Queue an advance after commit: with a countdown always (a retry's backoff), otherwise
+    only when none is queued yet."""
     from gateway.transfers.tasks import transfer_advance
 
     if countdown:
         transaction.on_commit(lambda: transfer_advance.apply_async((transfer_id,),
                                                                    countdown=countdown))
-    else:
+    elif transfer_advance_claim(transfer_ids=[transfer_id]):
         transaction.on_commit(lambda: transfer_advance.delay(transfer_id))
