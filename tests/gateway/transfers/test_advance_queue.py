@@ -24,9 +24,8 @@ S = TransferState
 def sent(monkeypatch):
     calls: list[int] = []
     monkeypatch.setattr(transfer_tasks.transfer_advance, "delay", calls.append)
-    monkeypatch.setattr(transfer_tasks, "transfers_stuck", lambda **kwargs: [
-        pk for pk in Transfer.objects.exclude(state__in=[S.COMPLETED]).values_list(
-            "pk", flat=True)])
+    monkeypatch.setattr(transfer_tasks, "transfers_stuck", lambda **kwargs: list(
+        Transfer.objects.exclude(state__in=[S.COMPLETED]).values_list("pk", flat=True)))
     return calls
 
 
