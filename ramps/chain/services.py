@@ -227,14 +227,13 @@ def deposit_address_close(*, deposit_address: DepositAddress) -> None:
     Deposits in blocks the watcher had not scanned yet are still recorded, flagged
     ``address_closed`` (the owner decided without them): the gateway refunds them.
     """
-    with transaction.atomic():
-        # The chain row's lock orders the close against a scan's range: a range committed
-        # before it is in the cursor read here, a range after it sees the address closed.
-        cursor = Chain.objects.select_for_update().values_list("cursor_block", flat=True).get(
-            pk=deposit_address.chain_id)
-        DepositAddress.objects.filter(pk=deposit_address.pk, closed_at__isnull=True).update(
-            closed_at=timezone.now(), closed_after_block=cursor, updated_at=timezone.now()
-        )
+    # The cursor is read without the chain's lock (callers hold transfer and deposit locks; a
+    # scan takes the chain's first, then deposits'). A range a scan commits at this very moment
+    # is recorded unflagged; the gateway still refunds what its transfer can no longer credit.
+    cursor = Chain.objects.values_list("cursor_block", flat=True).get(pk=deposit_address.chain_id)
+    DepositAddress.objects.filter(pk=deposit_address.pk, closed_at__isnull=True).update(
+        closed_at=timezone.now(), closed_after_block=cursor, updated_at=timezone.now()
+    )
     deposit_address.refresh_from_db(fields=["closed_at", "closed_after_block"])
 
 

@@ -80,3 +80,18 @@ def test_chain_health_page_shows_the_signer_and_its_hot_wallet(admin_client, set
     assert "Signer ramps.chain.signer.KeystoreSigner.from_settings is not usable" in body
     assert "cannot be imported" in body
     assert "Refunds and sweeps cannot be sent." in body
+
+
+def test_exchange_addresses_are_editable_and_must_be_checksummed(admin_client):
+    from ramps.chain.models import ExchangeAddress
+
+    url = reverse("admin:chain_exchangeaddress_add")
+    address = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
+    refused = admin_client.post(url, {"address": address.lower(), "label": "Omnibus"})
+    assert refused.status_code == 200
+    assert "EIP-55" in refused.content.decode()
+    assert ExchangeAddress.objects.count() == 0
+    added = admin_client.post(url, {"address": address, "label": "Omnibus"})
+    assert added.status_code == 302
+    assert list(ExchangeAddress.objects.values_list("address", "label", "chain")) == [
+        (address, "Omnibus", None)]
