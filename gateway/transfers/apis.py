@@ -14,7 +14,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gateway.common.problems import PROBLEM_CONTENT_TYPE, ConflictError, NotFoundError
+from gateway.common.problems import (
+    PROBLEM_CONTENT_TYPE,
+    ConflictError,
+    InvalidTransitionError,
+    NotFoundError,
+)
 from gateway.transfers.idempotency import idempotent_call
 from gateway.transfers.models import Transfer
 from gateway.transfers.selectors import (
@@ -27,12 +32,14 @@ from gateway.transfers.serializers import (
     CSV_COLUMNS,
     QuoteRequestSerializer,
     QuoteResponseSerializer,
+    TransferCorrectionSerializer,
     TransferListQuerySerializer,
     TransferPageQuerySerializer,
     TransferPageSerializer,
     TransferRequestSerializer,
     TransferResponseSerializer,
     transfer_csv_row,
+    transfer_representation,
 )
 from gateway.transfers.services import quote_create, transfer_create, transfer_payout_outcome
 
@@ -192,6 +199,17 @@ class TransferExportApi(APIView):
         return response
 
 
+class TransferNotCorrectableError(ConflictError):
+    slug = "transfer-not-correctable"
+    title = "The transfer takes no correction now"
+
+
+IDEMPOTENCY_KEY_OPTIONAL = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description="Optional: a retried request with the same key and body replays the first "
+                "answer (header Idempotent-Replayed: true)")
+
+
 class TransferDetailApi(APIView):
     @extend_schema(responses={200: TransferResponseSerializer, 401: PROBLEM, 404: PROBLEM},
                    operation_id="transfer_retrieve", summary="Follow a transfer",
@@ -201,6 +219,60 @@ class TransferDetailApi(APIView):
         if transfer is None:
             raise NotFoundError(f"Transfer {transfer_id} does not exist.")
         return Response(TransferResponseSerializer(transfer).data)
+
+    @extend_schema(
+        request=TransferCorrectionSerializer, parameters=[IDEMPOTENCY_KEY_OPTIONAL],
+        responses={200: TransferResponseSerializer, 400: PROBLEM, 401: PROBLEM, 404: PROBLEM,
+                   409: PROBLEM, 422: PROBLEM},
+        operation_id="transfer_correct",
+        summary="Correct the recipient after a failed payout", tags=["transfers"],
+        description="Only while the status is pending_transaction_info_update (409 "
+                    "transfer-not-correctable otherwise, 409 correction-window-closed after "
+                    "required_info_deadline). The corrected fields are validated as at "
+                    "creation (422 invalid-recipient); the payout restarts on the same quote, "
+                    "rate and reserved float.",
+    )
+    def patch(self, request: Request, transfer_id: str) -> Response:
+        from gateway.transfers.services.payouts import transfer_payout_correct
+
+        transfer = transfer_get_for_partner(partner=request.partner, public_id=transfer_id)
+        if transfer is None:
+            raise NotFoundError(f"Transfer {transfer_id} does not exist.")
+        serializer = TransferCorrectionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        recipient = data.get("recipient") or {}
+
+        def work() -> tuple[int, dict]:
+            try:
+                transfer_payout_correct(
+                    transfer_id=transfer.pk, recipient_phone=recipient.get("phone_number"),
+                    recipient_name=recipient.get("name"),
+                    payout_method=data.get("payout_method"),
+                    actor=f"partner:{request.partner.pk}")
+            except InvalidTransitionError as exc:
+                current = Transfer.objects.get(pk=transfer.pk)
+                raise TransferNotCorrectableError(
+                    f"Transfer {transfer.public_id} is {current.sender_status} "
+                    f"({current.state}); a correction is taken only while it is "
+                    "pending_transaction_info_update.",
+                    extra={"transfer_status": current.sender_status,
+                           "transfer_state": current.state}) from exc
+            shown = transfer_get_for_partner(partner=request.partner, public_id=transfer_id)
+            return status.HTTP_200_OK, transfer_representation(shown)
+
+        key = request.headers.get("Idempotency-Key", "")
+        if not key:
+            code, body = work()
+            return Response(body, status=code)
+        code, body, replayed = idempotent_call(
+            partner=request.partner, key=key, method=request.method, path=request.path,
+            body=request.data, work=work)
+        response = Response(body, status=code,
+                            content_type=PROBLEM_CONTENT_TYPE if code >= 400 else None)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 class TransferCancelApi(APIView):

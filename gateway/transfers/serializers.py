@@ -175,6 +175,28 @@ class TransferRequestSerializer(serializers.Serializer):
     )
 
 
+class RecipientCorrectionSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    phone_number = serializers.CharField(max_length=32, required=False,
+                                         help_text="E.164 mobile-money number")
+
+
+class TransferCorrectionSerializer(serializers.Serializer):
+    """What a sender may correct after a failed payout; at least one field."""
+
+    recipient = RecipientCorrectionSerializer(required=False)
+    payout_method = serializers.ChoiceField(
+        choices=["mobile_money", "cash_pickup"], required=False,
+        help_text="Switch to cash pickup where the corridor offers it (see "
+                  "required_info_updates)")
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("payout_method") and not attrs.get("recipient"):
+            raise serializers.ValidationError(
+                "Give recipient.phone_number, recipient.name or payout_method.")
+        return attrs
+
+
 class DepositInstructionsSerializer(serializers.Serializer):
     chain = serializers.CharField(help_text="CAIP-2 chain id")
     asset = serializers.CharField(help_text="CAIP-19 asset id")
