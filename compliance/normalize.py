@@ -57,7 +57,7 @@ _COMPANY_SUFFIXES: tuple[tuple[str, ...], ...] = tuple(sorted(
 _PHONETIC_FOLDS = (
     ("tsch", "c"), ("sch", "s"), ("tch", "c"), ("dzh", "j"), ("dj", "j"), ("ph", "f"),
     ("kh", "h"), ("zh", "s"), ("gh", "g"), ("sh", "s"), ("ch", "c"), ("dh", "d"), ("th", "t"),
-    ("ts", "c"), ("ck", "k"), ("q", "k"), ("x", "ks"), ("z", "s"), ("w", "v"), ("y", "i"),
+    ("ts", "s"), ("ck", "k"), ("q", "k"), ("x", "ks"), ("z", "s"), ("w", "v"), ("y", "i"),
     ("ou", "u"), ("oo", "u"), ("ee", "i"),
 )
 # German and scientific romanisation write the Cyrillic short i and iotated vowels with j

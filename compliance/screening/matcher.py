@@ -80,7 +80,7 @@ JOINED_FACTOR = 0.97
 DOB_EXACT, DOB_MONTH, DOB_YEAR, DOB_MISMATCH = 0.05, 0.03, 0.02, -0.15
 COUNTRY_MATCH, COUNTRY_MISMATCH = 0.03, -0.05
 GENDER_MISMATCH = -0.1
-EVIDENCE_BITS = 16.0  # about one person in 65,000 shares a name this informative
+EVIDENCE_BITS = 15.0  # about one person in 33,000 shares a name this informative
 COMMON_NAMES_CAP = 0.8
 INITIAL_BITS = 4.7  # log2(26)
 DIFFERENT_NAME_SIMILARITY = 0.7
@@ -138,7 +138,9 @@ def _typo_similarity(left: str, right: str) -> float:
     if longest < 4:
         return 0.0
     if OSA.distance(left, right, score_cutoff=1) <= 1 or \
-            OSA.distance(ocr_fold(left), ocr_fold(right), score_cutoff=1) <= 1:
+            OSA.distance(ocr_fold(left), ocr_fold(right), score_cutoff=1) <= 1 or \
+            OSA.distance(token_fold(left), token_fold(right), score_cutoff=1) <= 1:
+        # The last: one slip apart once spelt alike (Wachtang / Vakhtang: vactang / vahtang).
         return 1 - TYPO_COST / longest
     return 0.0
 
@@ -454,6 +456,8 @@ class NameIndex:
             self.tokens.append(tokens)
             self.sorted_text.append(" ".join(sorted(tokens)))
             keys = {key for token in tokens for key in _token_index_keys(token)}
+            # The unvocalised form, for queries in Arabic script (abjad_form).
+            keys.update("a" + abjad_form(token) for token in tokens if len(token) > 1)
             if tokens:
                 keys.add("j" + token_key("".join(tokens)))
             for key in keys:
@@ -472,13 +476,16 @@ class NameIndex:
     def __len__(self) -> int:
         return len(self.names)
 
-    def candidates(self, tokens: tuple[str, ...]) -> list[int]:
+    def candidates(self, tokens: tuple[str, ...], abjad: bool = False) -> list[int]:
         postings = self.postings
         # Per token its key postings, shortest first; a key shared by very many names (the
         # suffix "ich" of every patronymic) says little when the token's other keys find it.
         token_postings = []
         for token in set(tokens):
             keys = _token_index_keys(token)
+            if abjad and len(token) > 1:
+                # Romanised Arabic script has no vowels: only its unvocalised form is a key.
+                keys = ("a" + abjad_form(token),)
             if keys:
                 lists = sorted((postings.get(key, ()) for key in keys), key=len)
                 lists = [lists[0], *(posting for posting in lists[1:]
@@ -547,7 +554,7 @@ class NameIndex:
         abjad = bool(_ARABIC_SCRIPT.search(name))
         if abjad:
             tokens = _article_split(tokens)
-        positions = self.candidates(tokens) if use_index else range(len(self.names))
+        positions = self.candidates(tokens, abjad) if use_index else range(len(self.names))
         name_tokens = self.tokens
         table = token_table(tokens, list({word for position in positions
                                           for word in name_tokens[position]})

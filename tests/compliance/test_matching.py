@@ -26,11 +26,11 @@ THRESHOLDS = Thresholds(review=0.85, block=0.95)
 
 # The labelled set (compliance/data/screening: 1,760 positives from 16 perturbation kinds, 3,800
 # negatives of which 2,400 are common corridor names), review 0.85. Measured on the held-out
-# part: recall 0.902, false-positive rate 0.0018, on common names alone 0.0. The gate
+# part: recall 0.934, false-positive rate 0.0018, on common names alone 0.0. The gate
 # is recall >= 0.99 and FPR <= 0.005: the FPR gate holds; the recall floor below is the measured
 # figure less a small drift (the recall gate is not reached yet: Arabic script and the Gulf and
 # German transliterations miss most). The failure message is the per-kind table.
-RECALL_FLOOR = 0.89
+RECALL_FLOOR = 0.92
 FALSE_POSITIVE_CEILING = 0.005
 
 
@@ -93,9 +93,9 @@ def test_a_transliteration_with_particles_left_out_finds_the_entry(index):
 
 
 @pytest.mark.parametrize(("query", "listed", "score"), [
-    ("Aleksey Krivoruchko", "KRIVORUCHKO, Alexei", 0.9703),  # ks / x, ey / ei
+    ("Aleksey Krivoruchko", "KRIVORUCHKO, Alexei", 0.9735),  # ks / x, ey / ei
     ("Muhammad El Zein", "EL ZEIN, Mohamed", 0.9556),  # doubled letters, o / u
-    ("Evgeniy Khodotov", "KHODOTOV, Yevgeny", 0.9627),  # a leading ye / e
+    ("Evgeniy Khodotov", "KHODOTOV, Yevgeny", 0.9667),  # a leading ye / e
 ])
 def test_transliterations_of_one_name_score_as_variants(query, listed, score):
     assert round(name_similarity(query_tokens(query), query_tokens(listed))[0], 4) == score
