@@ -38,7 +38,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     # cancelled (the funding left the chain in a deep reorg).
     S.ON_HOLD: frozenset({S.APPROVED, S.REJECTED, S.FUNDED, S.REFUND_PENDING, S.CANCELLED}),
     S.APPROVED: frozenset({S.CONVERTING, S.ON_HOLD}),
-    S.CONVERTING: frozenset({S.PAYOUT_PENDING, S.ON_HOLD}),
+    # payout_failed straight from converting: the recipient proved unpayable once converted.
+    S.CONVERTING: frozenset({S.PAYOUT_PENDING, S.ON_HOLD, S.PAYOUT_FAILED}),
     S.PAYOUT_PENDING: frozenset({S.COMPLETED, S.PAYOUT_FAILED}),
     S.PAYOUT_FAILED: frozenset({S.PAYOUT_PENDING, S.REFUND_PENDING}),
     S.REJECTED: frozenset({S.REFUND_PENDING}),

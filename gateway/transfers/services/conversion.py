@@ -37,6 +37,7 @@ from ramps.liquidity.services import (
     conversion_order_execute,
 )
 from ramps.payouts.services import (
+    PayoutValidationError,
     payout_attempt_create,
 )
 
@@ -58,6 +59,13 @@ def transfer_orders(*, transfer: Transfer) -> list[ConversionOrder]:
 def _order_amount(transfer: Transfer) -> Decimal:
     """What the conversion sells: the deposit less the fee, in the sell asset's units."""
     return transfer.amount_in - transfer.amount_fee
+
+
+def _sellable(venue, symbol: str, amount: Decimal) -> Decimal:
+    """What an order can still carry: ``amount`` truncated to the venue's step (0 if none)."""
+    if amount <= 0:
+        return Decimal(0)
+    return conversion_order_amount(venue=venue, symbol=symbol, amount=amount)
 
 
 def transfer_convert_start(*, transfer_id: int) -> Transfer:
@@ -85,12 +93,14 @@ def transfer_convert_start(*, transfer_id: int) -> Transfer:
         try:
             # The quote's amount: what is left unsold, truncated to the venue's step by the
             # same helper the quote was priced with; the residue is booked as conversion dust.
-            amount_base = conversion_order_amount(venue=venue, symbol=corridor.venue_symbol,
-                                                  amount=_order_amount(transfer) - sold)
+            amount_base = _sellable(venue, corridor.venue_symbol, _order_amount(transfer) - sold)
         except VenueUnavailableError as exc:
             logger.warning("venue unavailable for transfer %s: %s", transfer.public_id,
                            exc.detail)
             return transfer  # nothing was recorded; the re-drive tries again
+        # A partial fill that left less than one step unsold is as good as a full fill: the
+        # last order is followed up and settles what was sold.
+        follow_up = amount_base <= 0 and bool(orders)
     with transaction.atomic():
         if follow_up:
             order = orders[-1]
@@ -126,6 +136,15 @@ def transfer_convert_execute(*, transfer_id: int) -> Transfer:
         return transfer  # nothing was sent; the re-drive tries again
     if order.status == ConversionOrder.Status.FILLED:
         return transfer_convert_settle(transfer_id=transfer.pk, order=order)
+    if order.status == ConversionOrder.Status.PARTIALLY_FILLED:
+        sold = sum((o.filled_base or Decimal(0) for o in transfer_orders(transfer=transfer)
+                    if o.status == ConversionOrder.Status.PARTIALLY_FILLED), Decimal(0))
+        try:
+            unsold = _sellable(order.venue, order.symbol, _order_amount(transfer) - sold)
+        except VenueUnavailableError:
+            return transfer  # asked again on the re-drive
+        if unsold <= 0:
+            return transfer_convert_settle(transfer_id=transfer.pk, order=order)
     if order.status in (ConversionOrder.Status.REJECTED, ConversionOrder.Status.PARTIALLY_FILLED):
         return transfer_hold(
             transfer_id=transfer.pk, kind=HoldKind.CONVERSION, actor="liquidity",
@@ -213,11 +232,24 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
                 reason=f"rail float too low: {exc.detail}", data=fill, label=FLOAT_HOLD_REASON,
                 expect_from=frozenset({S.CONVERTING}),
             )
-        attempt = payout_attempt_create(
-            rail=corridor.rail, owner_reference=transfer.reference, amount=transfer.amount_out,
-            currency=fiat, recipient_msisdn=recipient.get("phone_number", ""),
-            remarks=f"Remittance {str(transfer.public_id)[:8]}",
-        )
+        try:
+            with transaction.atomic():
+                attempt = payout_attempt_create(
+                    rail=corridor.rail, owner_reference=transfer.reference,
+                    amount=transfer.amount_out, currency=fiat,
+                    recipient_msisdn=recipient.get("phone_number", ""),
+                    remarks=f"Remittance {str(transfer.public_id)[:8]}",
+                )
+        except PayoutValidationError as exc:
+            # A recipient the rail cannot pay (a transfer created before recipients were
+            # checked at creation): converted and covered, it waits for the sender's correction
+            # instead of failing again at every re-drive.
+            return transfer_transition(
+                transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED, actor="liquidity",
+                reason=f"converted; the recipient cannot be paid: {exc.detail}"[:300],
+                data={**fill, "failure_kind": "recipient"},
+                expect_from=frozenset({S.CONVERTING}),
+            )
         return transfer_transition(
             transfer_id=transfer.pk, to_state=S.PAYOUT_PENDING, actor="liquidity",
             reason="converted; float reserved; payout recorded",

@@ -424,3 +424,26 @@ def test_a_reorg_hold_clears_once_the_deposit_is_final_again(world):
     assert (transfer.state, transfer.holds) == (S.ON_HOLD, [HoldKind.COMPLIANCE])
     with pytest.raises(InvalidTransitionError):
         transfer_funding_lost(transfer_id=transfer.pk, operator="ops", note="x")
+
+
+def test_a_recipient_found_unpayable_after_conversion_waits_for_a_correction(
+        world, client, daraja_sandbox):
+    """A transfer created before recipients were checked at creation (a landline): converted,
+    it fails once at payout_failed (not at every re-drive) and the correction pays it."""
+    _w3, _token, corridor, receiver = world
+    transfer = new_transfer(corridor, phone="+254202222222")
+    pay_in(transfer, "0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+    transfer = transfer_advance(transfer_id=transfer.pk)
+    assert transfer.state == S.PAYOUT_FAILED
+    assert transfer.events.order_by("-id").first().data["failure_kind"] == "recipient"
+    assert not PayoutAttempt.objects.filter(owner_reference=transfer.reference).exists()
+    assert transfer_advance(transfer_id=transfer.pk).state == S.PAYOUT_FAILED
+    transfer = transfer_payout_correct(transfer_id=transfer.pk, recipient_phone=PAID,
+                                       actor="partner:test")
+    transfer = transfer_advance(transfer_id=transfer.pk)
+    deliver_results(client, receiver, PayoutAttempt.objects.get(
+        owner_reference=transfer.reference))
+    transfer.refresh_from_db()
+    assert transfer.state == S.COMPLETED
+    assert len(paid(daraja_sandbox, transfer)) == 1
+    assert unbalanced_entries() == []
