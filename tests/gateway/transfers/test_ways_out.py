@@ -447,3 +447,41 @@ def test_a_recipient_found_unpayable_after_conversion_waits_for_a_correction(
     assert transfer.state == S.COMPLETED
     assert len(paid(daraja_sandbox, transfer)) == 1
     assert unbalanced_entries() == []
+
+
+def test_uncollected_cash_under_a_refund_rule_is_refunded_on_chain_once(world):
+    from gateway.agents.models import CashPickupCorridor, Redemption
+    from gateway.agents.services import redemption_uncollected_handle
+    from tests.gateway.agents.builders import make_cash_transfer, make_network
+
+    w3, token, corridor, _receiver = world
+    corridor.payout_method = "cash_pickup"
+    corridor.save(update_fields=["payout_method"])
+    CashPickupCorridor.objects.create(corridor=corridor, network=make_network("duka"),
+                                      uncollected_action="refund")
+    transfer, redemption, _code = make_cash_transfer(corridor)
+    payer = w3.eth.accounts[4]
+    before = token_balance(w3, token, payer)
+    deposit = pay_in(transfer, payer)
+    Deposit.objects.filter(pk=deposit.pk).update(credited_at=timezone.now())
+    ledger_entry_post(
+        reference=f"transfer:{transfer.public_id}:funding", description="funding",
+        owner_reference=transfer.reference,
+        legs=[debit(f"assets:custody:{corridor.token.chain.caip2}", "USDC", transfer.amount_in,
+                    kind=K.ASSET),
+              credit("liabilities:transfers:USDC", "USDC", transfer.amount_in,
+                     kind=K.LIABILITY)])
+    Redemption.objects.filter(pk=redemption.pk).update(expires_at=timezone.now())
+    redemption_uncollected_handle(redemption_id=redemption.pk)
+    redemption_uncollected_handle(redemption_id=redemption.pk)  # a duplicate task
+    transfer.refresh_from_db()
+    assert transfer.state == S.REFUND_PENDING
+    for _ in range(3):
+        transfer = transfer_advance(transfer_id=transfer.pk)
+    assert transfer.state == S.REFUNDED
+    assert token_balance(w3, token, payer) - before == deposit.amount
+    assert OutboundTransaction.objects.filter(to_address=payer).count() == 1
+    assert Redemption.objects.get(pk=redemption.pk).status == Redemption.Status.CANCELLED
+    # The cash nobody collected is no longer owed to the recipient.
+    assert account_balance(code="liabilities:payouts:KES", currency="KES") == Decimal(0)
+    assert unbalanced_entries() == []
