@@ -10,6 +10,13 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from gateway.common.limits import recursion_limit_restore
+
+# A dependency (py_ecc, through web3) raises the recursion limit to 100000 when imported, which
+# lets one deeply nested request overflow the C stack (SIGSEGV). Import it now and put the
+# interpreter's default back, for the web server, the workers and every management command.
+recursion_limit_restore()
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -82,6 +89,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "gateway.common.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -175,7 +183,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["gateway.partners.authentication.IsPartner"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["gateway.common.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "gateway.common.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -183,6 +191,13 @@ REST_FRAMEWORK = {
     # One timestamp format in every answer: RFC 3339, UTC, always with microseconds.
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
 }
+
+# Request limits for every endpoint (gateway.common.middleware): body bytes (multipart uploads
+# have their own, larger bound) and JSON nesting depth. Larger bodies get 413, deeper ones 400.
+REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=1024 * 1024)
+REQUEST_MAX_UPLOAD_BYTES = env.int("REQUEST_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
+REQUEST_MAX_JSON_DEPTH = env.int("REQUEST_MAX_JSON_DEPTH", default=64)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(REQUEST_MAX_BODY_BYTES, 2621440)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Off-ramp gateway API",

@@ -13,6 +13,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from gateway.common.parsers import JSONTooDeep, PayloadTooLarge
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -70,7 +72,10 @@ def problem_response(body: dict[str, Any]) -> Response:
     return Response(body, status=body["status"], content_type=PROBLEM_CONTENT_TYPE)
 
 
+# The first matching class wins: subclasses before their bases.
 _DRF_SLUGS: dict[type[Exception], tuple[str, str]] = {
+    PayloadTooLarge: ("payload-too-large", "Request body too large"),
+    JSONTooDeep: ("json-too-deep", "JSON nested too deeply"),
     drf_exceptions.ParseError: ("malformed-request", "Malformed request body"),
     drf_exceptions.AuthenticationFailed: ("unauthenticated", "Authentication failed"),
     drf_exceptions.NotAuthenticated: ("unauthenticated", "Authentication required"),
