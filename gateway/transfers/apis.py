@@ -10,6 +10,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, renderers, status
+from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -41,7 +42,12 @@ from gateway.transfers.serializers import (
     transfer_csv_row,
     transfer_representation,
 )
-from gateway.transfers.services import quote_create, transfer_create, transfer_payout_outcome
+from gateway.transfers.services import (
+    payout_callback_urls,
+    quote_create,
+    transfer_create,
+    transfer_payout_outcome,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -302,8 +308,11 @@ class TransferCancelApi(APIView):
 class PayoutCallbackApi(APIView):
     """Where Daraja posts B2C results / queue time-outs and MoMo posts transfer status.
 
-    Nothing in the body is trusted until it matches an attempt this gateway sent; the raw body is
-    stored first. Providers get 200 for anything parsed, so they do not retry forever.
+    The URL must carry the rail's callback secret: otherwise 404, and nothing is stored. Nothing
+    in the body is trusted until it matches an attempt this gateway sent, and a failure is acted
+    on only once the provider's status query confirms it. The raw body is stored first (even if
+    it is not JSON or holds NUL characters). Providers get 200 for anything parsed, so they do
+    not retry forever.
     """
 
     authentication_classes: list = []
@@ -311,20 +320,24 @@ class PayoutCallbackApi(APIView):
     kind = "result"
 
     @extend_schema(exclude=True)
-    def post(self, request: Request, rail_code: str) -> Response:
-        from ramps.payouts.models import Rail
+    def post(self, request: Request, rail_code: str, secret: str) -> Response:
+        from ramps.payouts.selectors import rail_for_callback
         from ramps.payouts.services import payout_callback_record
 
-        rail = Rail.objects.filter(code=rail_code).first()
+        rail = rail_for_callback(rail_code=rail_code, secret=secret)
         if rail is None:
-            raise NotFoundError(f"Unknown rail {rail_code}.")
-        body = request.data if isinstance(request.data, dict) else {"raw": request.data}
+            raise NotFoundError("Not found.")
+        result_url, timeout_url = payout_callback_urls(rail_code=rail.code)
         with transaction.atomic():
-            result = payout_callback_record(rail=rail, body=body, headers=dict(request.headers))
+            result = payout_callback_record(
+                rail=rail, raw_body=request.body, headers=dict(request.headers),
+                confirm_result_url=result_url, confirm_timeout_url=timeout_url)
         if result.attempt is not None and result.changed:
             transfer = Transfer.objects.filter(public_id=result.attempt.owner_reference).first()
             if transfer is not None:
                 transfer_payout_outcome(transfer_id=transfer.pk)
+        if result.malformed:
+            raise ParseError("The callback body is not JSON; it was stored for an operator.")
         return Response({"ResultCode": 0, "ResultDesc": "Accepted"})
 
     put = post

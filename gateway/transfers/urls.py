@@ -18,9 +18,10 @@ api_urlpatterns = [
          name="transfer-cancel"),
 ]
 
+# Each rail's callback URLs carry its secret (see ramps.payouts.selectors.rail_for_callback).
 callback_urlpatterns = [
-    path("payouts/<slug:rail_code>/result", PayoutCallbackApi.as_view(kind="result"),
+    path("payouts/<slug:rail_code>/<str:secret>/result", PayoutCallbackApi.as_view(kind="result"),
          name="payout-callback-result"),
-    path("payouts/<slug:rail_code>/timeout", PayoutCallbackApi.as_view(kind="timeout"),
-         name="payout-callback-timeout"),
+    path("payouts/<slug:rail_code>/<str:secret>/timeout",
+         PayoutCallbackApi.as_view(kind="timeout"), name="payout-callback-timeout"),
 ]

@@ -4,6 +4,7 @@ The gateway decides when a transfer is paid out; this app records what was asked
 what the provider answered, so that every payment can be traced to exactly one reference.
 """
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
@@ -43,6 +44,20 @@ class Rail(BaseModel):
         default=6 * 3600, help_text="No retry is started later than this after the first attempt "
                                     "of a payout; the payout then fails for an operator.")
     is_active = models.BooleanField(default=True)
+    # The provider's callbacks are authenticated by a secret in the callback URL (neither Daraja
+    # nor MoMo signs them). Stored encrypted (gateway.common.crypto) because the gateway has to
+    # put it back into every ResultURL it sends; set and rotated only by
+    # ``rail_callback_secret_rotate``, never shown in the admin.
+    callback_secret = models.TextField(
+        blank=True, editable=False,
+        help_text="Current callback URL secret, encrypted; empty until the first rotation.")
+    callback_secret_previous = models.TextField(
+        blank=True, editable=False,
+        help_text="The secret before the last rotation, encrypted; accepted until "
+                  "callback_secret_previous_until so that requests already sent with it can "
+                  "still be answered.")
+    callback_secret_previous_until = models.DateTimeField(null=True, blank=True, editable=False)
+    callback_secret_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return self.code
@@ -124,7 +139,7 @@ class PayoutAttempt(BaseModel):
         null=True, blank=True, help_text="A retry is not sent before this time (backoff).")
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    raw_result = models.JSONField(null=True, blank=True)
+    raw_result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
 
     class Meta:
         constraints = [
@@ -157,13 +172,22 @@ class PayoutCallback(BaseModel):
         UNMATCHED = "unmatched", "Unmatched"
         # Could not be parsed or applied; see error.
         ERROR = "error", "Error"
+        # Reports a failure (or a success that cannot be tied to the request): held until the
+        # provider's status query confirms it, because a failure may lead to a new payment.
+        UNCONFIRMED = "unconfirmed", "Awaiting the provider's confirmation"
 
     rail = models.ForeignKey(Rail, on_delete=models.PROTECT, null=True, blank=True,
                              related_name="callbacks")
     attempt = models.ForeignKey(PayoutAttempt, on_delete=models.PROTECT, null=True, blank=True,
                                 related_name="callbacks")
     reference = models.CharField(max_length=64, blank=True, db_index=True)
-    body = models.JSONField()
+    body = models.JSONField(
+        encoder=DjangoJSONEncoder,
+        help_text="The parsed body; a NUL character (which PostgreSQL text cannot hold) is "
+                  "replaced by U+FFFD here and kept as it came in raw_body; decimal numbers are "
+                  "kept exact, as strings.")
+    raw_body = models.BinaryField(null=True, blank=True,
+                                  help_text="The request body exactly as received.")
     headers = models.JSONField(default=dict, blank=True)
     processing_status = models.CharField(max_length=16, choices=ProcessingStatus.choices,
                                          default=ProcessingStatus.RECEIVED)
@@ -188,3 +212,25 @@ class PayoutAttemptEvent(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.attempt_id}: {self.from_status} -> {self.to_status} ({self.source})"
+
+
+class PayoutStatusQuery(BaseModel):
+    """A status query sent to a provider whose answer arrives later as a callback (Daraja).
+
+    The nonce is stored (committed) before the query leaves and the provider echoes it back
+    (Daraja's ``Occasion``), so an answer is trusted only if it carries the nonce of a query this
+    gateway sent for that attempt: a forged "status answer" cannot settle a payout.
+    """
+
+    attempt = models.ForeignKey(PayoutAttempt, on_delete=models.CASCADE,
+                                related_name="status_queries")
+    nonce = models.CharField(max_length=32, unique=True)
+    provider_reference = models.CharField(
+        max_length=64, blank=True, help_text="The provider's id of the query (its ConversationID).")
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"status query {self.nonce} for {self.attempt_id}"

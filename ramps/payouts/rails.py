@@ -58,6 +58,11 @@ class QueryOutcome:
     # The rail account's available balance, when the provider reports it with the result
     # (Daraja does in every B2C result).
     float_balance: Decimal | None = None
+    # Set on the answer to an asynchronous status query (Daraja): the nonce this gateway sent
+    # with the query and the provider echoed back; empty on a payment's own result.
+    query_nonce: str = ""
+    # Whether this is the answer to a status query (a payment's own result otherwise).
+    is_status_answer: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,8 +164,11 @@ class RailClient(Protocol):
     def submit(self, attempt: PayoutAttempt, *, result_url: str,
                timeout_url: str) -> SubmitOutcome: ...
 
-    def query(self, attempt: PayoutAttempt, *, result_url: str,
-              timeout_url: str) -> QueryOutcome | None: ...
+    def query(self, attempt: PayoutAttempt, *, result_url: str, timeout_url: str,
+              nonce: str = "") -> QueryOutcome | None:
+        """Ask for the payment's status. A synchronous provider answers at once; an asynchronous
+        one (None) posts the answer to ``result_url`` later, echoing ``nonce``."""
+        ...
 
     def parse_callback(self, body: Any, headers: dict[str, str]) -> CallbackResult: ...
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import datetime
+import hmac
+import logging
+from dataclasses import dataclass
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from gateway.common.crypto import decrypt_text
 from ramps.payouts.models import PayoutAttempt, Rail
+
+logger = logging.getLogger(__name__)
 
 
 def rail_get_for_payout(*, country: str, currency: str) -> Rail | None:
@@ -33,3 +40,66 @@ def payout_attempts_unresolved(*, older_than_seconds: float) -> QuerySet[PayoutA
             .filter(status__in=[PayoutAttempt.Status.SUBMITTED, PayoutAttempt.Status.UNKNOWN],
                     updated_at__lt=cutoff)
             .select_related("rail").order_by("updated_at"))
+
+
+def _accepted_secrets(rail: Rail) -> list[str]:
+    """The rail's stored (encrypted) secrets that a callback may carry now."""
+    stored = [rail.callback_secret] if rail.callback_secret else []
+    until = rail.callback_secret_previous_until
+    if rail.callback_secret_previous and until is not None and until > timezone.now():
+        stored.append(rail.callback_secret_previous)
+    return stored
+
+
+def rail_for_callback(*, rail_code: str, secret: str) -> Rail | None:
+    """The rail a callback URL names, if the URL carries its secret (the current one, or the one
+    before it during its grace period); None for an unknown rail or a wrong or missing secret.
+
+    Every accepted secret is compared, in constant time, whatever the result of the others.
+    """
+    rail = Rail.objects.filter(code=rail_code).first()
+    if rail is None:
+        return None
+    given = secret.encode("utf-8", "surrogatepass")
+    matched = False
+    for stored in _accepted_secrets(rail):
+        try:
+            expected = decrypt_text(stored).encode()
+        except (ValueError, ImproperlyConfigured) as exc:
+            logger.error("Callback secret of rail %s cannot be decrypted: %s", rail.code, exc)
+            continue
+        matched |= hmac.compare_digest(expected, given)
+    return rail if matched else None
+
+
+@dataclass(frozen=True)
+class RailCallbackSecretStatus:
+    rail_code: str
+    configured: bool
+    readable: bool
+    rotated_at: datetime.datetime | None
+    previous_accepted_until: datetime.datetime | None
+
+    @property
+    def ok(self) -> bool:
+        return self.configured and self.readable
+
+
+def rail_callback_secrets_status() -> list[RailCallbackSecretStatus]:
+    """For the health page: whether each active rail has a callback secret that this process can
+    decrypt (a rail without one gets it when its first callback URL is built)."""
+    statuses = []
+    for rail in Rail.objects.filter(is_active=True).order_by("code"):
+        readable = False
+        if rail.callback_secret:
+            try:
+                decrypt_text(rail.callback_secret)
+                readable = True
+            except (ValueError, ImproperlyConfigured):
+                readable = False
+        until = rail.callback_secret_previous_until
+        statuses.append(RailCallbackSecretStatus(
+            rail_code=rail.code, configured=bool(rail.callback_secret), readable=readable,
+            rotated_at=rail.callback_secret_rotated_at,
+            previous_accepted_until=until if until and until > timezone.now() else None))
+    return statuses

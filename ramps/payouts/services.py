@@ -13,8 +13,11 @@ No double payout rests on three rules kept here:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import functools
 import logging
+import secrets
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,12 +26,15 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from gateway.common.crypto import decrypt_text, encrypt_text
+from gateway.common.limits import json_loads_bounded, without_nul
 from gateway.common.money import money_round_down
 from gateway.common.problems import ConflictError, DomainError
 from ramps.payouts.models import (
     PayoutAttempt,
     PayoutAttemptEvent,
     PayoutCallback,
+    PayoutStatusQuery,
     Rail,
     RailFloatReport,
 )
@@ -50,6 +56,11 @@ Processing = PayoutCallback.ProcessingStatus
 
 # Header names never stored with a callback (credentials or session data).
 _UNSAFE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
+# An unparsable callback body is kept as text up to this size (all of it in raw_body).
+_UNPARSED_KEEP_BYTES = 64 * 1024
+# Random bytes of a callback URL secret, and how long the one it replaces stays accepted.
+CALLBACK_SECRET_BYTES = 32
+CALLBACK_SECRET_GRACE_SECONDS = 24 * 3600
 
 
 class PayoutValidationError(DomainError):
@@ -85,6 +96,8 @@ class CallbackRecordResult:
     callback: PayoutCallback
     attempt: PayoutAttempt | None
     changed: bool
+    # The body was not usable JSON (stored as received for an operator).
+    malformed: bool = False
 
 
 # -- create ------------------------------------------------------------------------------------
@@ -359,20 +372,144 @@ def _conflicts(attempt: PayoutAttempt, result: QueryOutcome) -> bool:
 
 
 def _safe_headers(headers: dict[str, Any]) -> dict[str, str]:
-    return {str(key): str(value) for key, value in (headers or {}).items()
+    return {without_nul(str(key)): without_nul(str(value))
+            for key, value in (headers or {}).items()
             if str(key).lower() not in _UNSAFE_HEADERS}
 
 
-def payout_callback_record(*, rail: Rail, body: Any,
-                           headers: dict[str, Any]) -> CallbackRecordResult:
+def _parse_raw_body(raw_body: bytes) -> tuple[Any, str]:
+    """(parsed body, error); an unparsable body is kept as text for the operator."""
+    try:
+        return json_loads_bounded(raw_body, parse_float=Decimal), ""
+    except ValueError as exc:  # JSONTooDeepError, invalid JSON or UTF-8
+        text = raw_body[:_UNPARSED_KEEP_BYTES].decode("utf-8", "replace")
+        return {"unparsed": text}, f"body is not usable JSON: {exc}"[:500]
+
+
+def _needs_confirmation(attempt: PayoutAttempt, result: QueryOutcome) -> bool:
+    """Whether a payment's own result (not a status answer) must be confirmed by a status query
+    before it is acted on: every failure (it may lead to a new payment), and a success that does
+    not carry the provider's id of the request it claims to settle."""
+    if attempt.is_final:
+        return False  # changes nothing either way; recorded as duplicate or conflict
+    if result.status == "failed":
+        return True
+    if result.status == "succeeded":
+        return (not attempt.provider_reference
+                or result.provider_reference != attempt.provider_reference)
+    return False
+
+
+def _status_query_answered(attempt: PayoutAttempt, nonce: str) -> PayoutStatusQuery | None:
+    """The status query of ``attempt`` that carried ``nonce``, marked answered; None if this
+    gateway sent no such query (a forged or misdirected answer)."""
+    if not nonce:
+        return None
+    query = PayoutStatusQuery.objects.filter(attempt=attempt, nonce=nonce).first()
+    if query is not None and query.answered_at is None:
+        query.answered_at = timezone.now()
+        query.save(update_fields=["answered_at", "updated_at"])
+    return query
+
+
+def _held(attempt: PayoutAttempt) -> list[tuple[PayoutCallback, QueryOutcome]]:
+    """Callbacks of ``attempt`` held for confirmation, with what each claimed."""
+    client = rail_client(attempt.rail)
+    held = []
+    for callback in (PayoutCallback.objects.filter(attempt=attempt,
+                                                   processing_status=Processing.UNCONFIRMED)
+                     .order_by("created_at", "pk")):
+        try:
+            held.append((callback, client.parse_callback(callback.body, callback.headers)))
+        except RailCallbackError:
+            continue
+    return held
+
+
+def _confirmed_failure(result: QueryOutcome,
+                       held: list[tuple[PayoutCallback, QueryOutcome]]) -> QueryOutcome:
+    """A failure the status query confirmed, described by the held result that reported it.
+
+    The status query says only that nothing was paid; the payment's own result says why, and so
+    whether trying again can help. Retryable only if every held failure says so.
+    """
+    claims = [claim for _, claim in held if claim.status == "failed"]
+    if not claims:
+        return result
+    decisive = next((claim for claim in claims
+                     if claim.failure_kind != PayoutAttempt.FailureKind.RETRYABLE), claims[-1])
+    return dataclasses.replace(
+        result, failure_kind=decisive.failure_kind, result_code=decisive.result_code,
+        result_description=f"{decisive.result_description} (confirmed by a status query)",
+        provider_reference=result.provider_reference or decisive.provider_reference)
+
+
+def _confirmed_success(result: QueryOutcome,
+                       held: list[tuple[PayoutCallback, QueryOutcome]]) -> QueryOutcome:
+    """A success the status query confirmed, with what only the payment's own result reports
+    (the account balance after it), taken from a held result that claimed success."""
+    claims = [claim for _, claim in held if claim.status == "succeeded"]
+    if not claims:
+        return result
+    return dataclasses.replace(
+        result, float_balance=result.float_balance if result.float_balance is not None
+        else claims[-1].float_balance,
+        provider_receipt=result.provider_receipt or claims[-1].provider_receipt)
+
+
+def _held_settle(held: list[tuple[PayoutCallback, QueryOutcome]], verdict: QueryOutcome) -> None:
+    """Mark held callbacks once the provider's answer settled their attempt."""
+    for callback, claim in held:
+        if claim.status == verdict.status:
+            callback.processing_status = Processing.APPLIED
+            callback.error = ""
+        else:
+            callback.processing_status = Processing.ERROR
+            callback.error = (f"claimed {claim.status}; the provider's status query says "
+                              f"{verdict.status}")
+            logger.error("Payout callback %s claimed %s for %s; the provider says %s",
+                         callback.pk, claim.status, callback.reference, verdict.status)
+        callback.save(update_fields=["processing_status", "error", "updated_at"])
+
+
+def _confirm_by_query(attempt_id: int, result_url: str, timeout_url: str) -> None:
+    attempt = PayoutAttempt.objects.select_related("rail").get(pk=attempt_id)
+    try:
+        payout_attempt_query(attempt=attempt, result_url=result_url, timeout_url=timeout_url)
+    except PayoutRailUnavailableError as exc:
+        # The attempt stays unresolved; the sweep asks again.
+        logger.warning("Payout %s: confirmation query not sent: %s", attempt.reference,
+                       exc.detail)
+
+
+def payout_callback_record(*, rail: Rail, headers: dict[str, Any], body: Any = None,
+                           raw_body: bytes | None = None, confirm_result_url: str = "",
+                           confirm_timeout_url: str = "") -> CallbackRecordResult:
     """Store a provider callback as received, then apply it to its attempt at most once.
 
-    The raw body is saved first, so nothing is lost if processing fails. A callback whose
-    reference matches no attempt of this rail is kept as ``unmatched`` and changes nothing. For a
-    rail with a synchronous status request (MoMo), the verdict applied is the provider's answer to
-    that request, not the unsigned callback body.
+    Give ``raw_body`` (the request body as received; parsed here) or an already parsed ``body``.
+    The callback is saved first, so nothing is lost if processing fails: a body that is not JSON,
+    or holds NUL characters, is kept (the exact bytes in ``raw_body``). A callback whose reference
+    matches no attempt of this rail is kept as ``unmatched`` and changes nothing.
+
+    No verdict that could lead to a new payment is taken from a callback body alone. MoMo: the
+    verdict applied is the provider's answer to a status request made here. Daraja: a failure,
+    or a success without the ConversationID Daraja gave when it accepted the payment, is held
+    (``unconfirmed``) and a status query is sent once the caller's transaction commits (to
+    ``confirm_result_url``; without it the sweep's next query confirms); the answer, accepted
+    only with the nonce of a query this gateway sent, decides.
     """
-    callback = PayoutCallback.objects.create(rail=rail, body=body, headers=_safe_headers(headers))
+    parse_error = ""
+    if body is None:
+        body, parse_error = _parse_raw_body(raw_body or b"")
+    body = without_nul(body)
+    callback = PayoutCallback.objects.create(rail=rail, body=body, raw_body=raw_body,
+                                             headers=_safe_headers(headers))
+    if parse_error:
+        callback.processing_status = Processing.ERROR
+        callback.error = parse_error
+        callback.save(update_fields=["processing_status", "error", "updated_at"])
+        return CallbackRecordResult(callback, None, False, malformed=True)
     client = rail_client(rail)
     try:
         result = client.parse_callback(body, headers)
@@ -390,13 +527,39 @@ def payout_callback_record(*, rail: Rail, body: Any,
                        result.reference, rail.code)
         return CallbackRecordResult(callback, None, False)
     callback.attempt = attempt
-    if client.synchronous_query and not attempt.is_final:
-        try:
-            result = client.query(attempt, result_url="", timeout_url="")
-        except RailError as exc:
-            callback.error = f"could not confirm with the provider: {exc}"
-            callback.save(update_fields=["reference", "attempt", "error", "updated_at"])
+    held: list[tuple[PayoutCallback, QueryOutcome]] = []
+    if client.synchronous_query:
+        if not attempt.is_final:
+            try:
+                result = client.query(attempt, result_url="", timeout_url="")
+            except RailError as exc:
+                callback.error = f"could not confirm with the provider: {exc}"
+                callback.save(update_fields=["reference", "attempt", "error", "updated_at"])
+                return CallbackRecordResult(callback, attempt, False)
+    elif result.is_status_answer:
+        if _status_query_answered(attempt, result.query_nonce) is None:
+            callback.processing_status = Processing.ERROR
+            callback.error = "answer to a status query this gateway did not send"
+            callback.save(update_fields=["reference", "attempt", "processing_status", "error",
+                                         "updated_at"])
+            logger.warning("Payout callback %s: status answer for %s without a known query "
+                           "nonce; ignored", callback.pk, attempt.reference)
             return CallbackRecordResult(callback, attempt, False)
+        held = _held(attempt)
+        if result.status == "failed":
+            result = _confirmed_failure(result, held)
+        elif result.status == "succeeded":
+            result = _confirmed_success(result, held)
+    elif _needs_confirmation(attempt, result):
+        callback.processing_status = Processing.UNCONFIRMED
+        callback.save(update_fields=["reference", "attempt", "processing_status", "updated_at"])
+        logger.info("Payout %s: callback %s reports %s; held until a status query confirms it",
+                    attempt.reference, callback.pk, result.status)
+        if confirm_result_url:
+            transaction.on_commit(
+                functools.partial(_confirm_by_query, attempt.pk, confirm_result_url,
+                                  confirm_timeout_url), robust=True)
+        return CallbackRecordResult(callback, attempt, False)
     with transaction.atomic():
         attempt = _locked(attempt.pk)
         was_final = attempt.is_final
@@ -412,6 +575,8 @@ def payout_callback_record(*, rail: Rail, body: Any,
             callback.processing_status = Processing.DUPLICATE if was_final else Processing.APPLIED
         callback.save(update_fields=["reference", "attempt", "processing_status", "error",
                                      "updated_at"])
+        if held and result.status in ("succeeded", "failed"):
+            _held_settle(held, result)
     return CallbackRecordResult(callback, attempt, changed)
 
 
@@ -420,16 +585,23 @@ def payout_attempt_query(*, attempt: PayoutAttempt, result_url: str,
     """Ask the provider about a non-final attempt and apply its answer.
 
     MoMo answers at once. Daraja's answer arrives later at ``result_url`` and is applied by
-    ``payout_callback_record``; the attempt is returned unchanged meanwhile. If MoMo has never
-    received an attempt whose outcome is unknown, it is sent again under the same reference (MoMo
-    refuses a second transfer with it, so at most one can exist).
+    ``payout_callback_record``; the attempt is returned unchanged meanwhile. The query's nonce is
+    stored before the query leaves (commit first: call this outside a transaction), so that the
+    answer can be told from a forgery. If MoMo has never received an attempt whose outcome is
+    unknown, it is sent again under the same reference (MoMo refuses a second transfer with it,
+    so at most one can exist).
     """
     attempt = PayoutAttempt.objects.select_related("rail").get(pk=attempt.pk)
     if attempt.is_final:
         return attempt
     client = rail_client(attempt.rail)
+    nonce = ""
+    if not client.synchronous_query:
+        nonce = secrets.token_hex(16)
+        PayoutStatusQuery.objects.create(attempt=attempt, nonce=nonce)
     try:
-        outcome = client.query(attempt, result_url=result_url, timeout_url=timeout_url)
+        outcome = client.query(attempt, result_url=result_url, timeout_url=timeout_url,
+                               nonce=nonce)
     except RailError as exc:
         raise PayoutRailUnavailableError(
             f"Status of {attempt.reference} unavailable: {exc}") from exc
@@ -445,6 +617,49 @@ def payout_attempt_query(*, attempt: PayoutAttempt, result_url: str,
         locked = _locked(attempt.pk)
         _apply_result(locked, outcome, source="query")
     return locked
+
+
+# -- callback secrets ---------------------------------------------------------------------------
+
+
+def rail_callback_secret_rotate(*, rail: Rail, grace_seconds: int = CALLBACK_SECRET_GRACE_SECONDS,
+                                only_if_missing: bool = False) -> Rail:
+    """Give the rail a new random callback secret (stored encrypted).
+
+    The one it replaces stays accepted for ``grace_seconds``, so results of requests already sent
+    with the old URL still arrive; after that it answers 404 and the sweep's status queries (sent
+    with the new URL) settle what is left. With ``only_if_missing`` a rail that has a secret is
+    left as it is (first use).
+    """
+    if grace_seconds < 0:
+        raise PayoutValidationError("The grace period cannot be negative.")
+    with transaction.atomic():
+        locked = Rail.objects.select_for_update().get(pk=rail.pk)
+        if only_if_missing and locked.callback_secret:
+            return locked
+        now = timezone.now()
+        fields = ["callback_secret", "callback_secret_rotated_at", "updated_at"]
+        if locked.callback_secret:
+            locked.callback_secret_previous = locked.callback_secret
+            locked.callback_secret_previous_until = now + datetime.timedelta(seconds=grace_seconds)
+            fields += ["callback_secret_previous", "callback_secret_previous_until"]
+        locked.callback_secret = encrypt_text(secrets.token_urlsafe(CALLBACK_SECRET_BYTES))
+        locked.callback_secret_rotated_at = now
+        locked.save(update_fields=fields)
+    logger.info("Callback secret of rail %s %s", locked.code,
+                "set" if "callback_secret_previous" not in fields else
+                f"rotated; the previous one is accepted until "
+                f"{locked.callback_secret_previous_until.isoformat()}")
+    rail.callback_secret = locked.callback_secret
+    return locked
+
+
+def rail_callback_secret(*, rail: Rail) -> str:
+    """The rail's current callback secret in clear, for a callback URL; made on first use."""
+    stored = Rail.objects.filter(pk=rail.pk).values_list("callback_secret", flat=True).first()
+    if not stored:
+        stored = rail_callback_secret_rotate(rail=rail, only_if_missing=True).callback_secret
+    return decrypt_text(stored)
 
 
 

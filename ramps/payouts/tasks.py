@@ -3,7 +3,8 @@
 The gateway drives its own transfers; these tasks let anything that records an attempt (the
 worker-level tests, the benchmark, an operator's script) send it from a worker and rely on the
 sweep to settle what a crash or a lost callback left open. Callback URLs are arguments because
-only the caller knows where its callback endpoint is served.
+only the caller knows where its callback endpoint is served; their templates take ``{rail_code}``
+and ``{secret}`` (the rail's callback secret, which the endpoint checks).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ramps.payouts.services import (
     PayoutRailUnavailableError,
     payout_attempt_query,
     payout_attempt_submit,
+    rail_callback_secret,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,8 @@ def payouts_resolve(result_url_template: str, timeout_url_template: str,
                     older_than_seconds: float = 60.0, limit: int = 200) -> int:
     """Ask the provider about attempts left without a verdict, and send due ``created`` ones.
 
-    The URL templates take ``{rail_code}``. Returns how many attempts were looked at.
+    The URL templates take ``{rail_code}`` and ``{secret}``. Returns how many attempts were
+    looked at.
     """
     seen = 0
     unresolved = list(payout_attempts_unresolved(older_than_seconds=older_than_seconds)[:limit])
@@ -50,8 +53,10 @@ def payouts_resolve(result_url_template: str, timeout_url_template: str,
                .exclude(not_before__gt=timezone.now()).select_related("rail")
                .order_by("created_at")[:limit])
     for attempt in unresolved + due:
-        urls = {"result_url": result_url_template.format(rail_code=attempt.rail.code),
-                "timeout_url": timeout_url_template.format(rail_code=attempt.rail.code)}
+        names = {"rail_code": attempt.rail.code,
+                 "secret": rail_callback_secret(rail=attempt.rail)}
+        urls = {"result_url": result_url_template.format(**names),
+                "timeout_url": timeout_url_template.format(**names)}
         try:
             if attempt.status == PayoutAttempt.Status.CREATED:
                 payout_attempt_submit(attempt=attempt, **urls)

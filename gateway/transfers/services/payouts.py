@@ -28,6 +28,7 @@ from ramps.payouts.services import (
     payout_attempt_create,
     payout_attempt_query,
     payout_attempt_submit,
+    rail_callback_secret,
 )
 
 logger = logging.getLogger(__name__)
@@ -39,9 +40,12 @@ K = LedgerAccount.Kind
 
 
 def payout_callback_urls(*, rail_code: str) -> tuple[str, str]:
+    """Result and timeout URLs of the rail, each carrying the rail's callback secret."""
+    rail = Rail.objects.get(code=rail_code)
+    kwargs = {"rail_code": rail_code, "secret": rail_callback_secret(rail=rail)}
     base = settings.PUBLIC_BASE_URL
-    return (base + reverse("payout-callback-result", kwargs={"rail_code": rail_code}),
-            base + reverse("payout-callback-timeout", kwargs={"rail_code": rail_code}))
+    return (base + reverse("payout-callback-result", kwargs=kwargs),
+            base + reverse("payout-callback-timeout", kwargs=kwargs))
 
 
 def transfer_live_attempt(*, transfer: Transfer) -> PayoutAttempt | None:

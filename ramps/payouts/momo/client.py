@@ -187,7 +187,8 @@ class MomoClient:
                              result_code=code or str(response.status_code),
                              result_description=description, raw=payload)
 
-    def query(self, attempt: Any, *, result_url: str = "", timeout_url: str = "") -> QueryOutcome:
+    def query(self, attempt: Any, *, result_url: str = "", timeout_url: str = "",
+              nonce: str = "") -> QueryOutcome:
         try:
             response = self._request("GET", f"{TRANSFER_PATH}/{attempt.reference}")
         except requests.RequestException as exc:

@@ -38,6 +38,7 @@ B2C_PATH = "/mpesa/b2c/v3/paymentrequest"
 STATUS_PATH = "/mpesa/transactionstatus/v1/query"
 TOKEN_PATH = "/oauth/v1/generate"  # noqa: S105 - a URL path, not a secret
 
+OCCASION_SEPARATOR = ":"
 INVALID_TOKEN = "404.001.03"  # noqa: S105 - an error code, not a secret
 DUPLICATE_REFERENCE = "500.002.1001"
 
@@ -165,8 +166,12 @@ class DarajaClient:
             return SubmitOutcome("unknown", result_description=f"no answer: {type(exc).__name__}")
         return _submit_outcome(response)
 
-    def query(self, attempt: Any, *, result_url: str, timeout_url: str) -> None:
-        """Ask for the status; Daraja posts the answer to ``result_url`` (see parse_callback)."""
+    def query(self, attempt: Any, *, result_url: str, timeout_url: str, nonce: str = "") -> None:
+        """Ask for the status; Daraja posts the answer to ``result_url`` (see parse_callback).
+
+        ``nonce`` travels in ``Occasion`` (after the payment's reference), which Daraja echoes in
+        the answer's ReferenceData: the gateway trusts only answers to queries it sent.
+        """
         body = {
             "Initiator": self.credentials["initiator_name"],
             "SecurityCredential": self._security_credential(),
@@ -178,8 +183,10 @@ class DarajaClient:
             "ResultURL": result_url,
             "QueueTimeOutURL": timeout_url,
             "Remarks": "Payout status check",
-            # Echoed back in ReferenceData: matches the answer even when the query fails.
-            "Occasion": attempt.reference,
+            # Echoed back in ReferenceData: matches the answer even when the query fails, and
+            # ties it to this query.
+            "Occasion": f"{attempt.reference}{OCCASION_SEPARATOR}{nonce}" if nonce
+                        else attempt.reference,
         }
         try:
             response = self._post(STATUS_PATH, body)
@@ -248,19 +255,20 @@ def _float_balance(parameters: dict[str, Any]) -> Decimal | None:
 def _status_result(result: dict[str, Any], parameters: dict[str, Any], code: str,
                    description: str) -> CallbackResult:
     """The answer to a transaction status query. Its own OriginatorConversationID is the query's;
-    the payment's is among the parameters, or echoed as the Occasion."""
-    reference = _plain(parameters.get("OriginatorConversationID")
-                       or _reference_items(result).get("Occasion"))
+    the payment's is among the parameters, or echoed before the nonce in the Occasion."""
+    occasion_reference, _, nonce = _plain(_reference_items(result).get("Occasion")).partition(
+        OCCASION_SEPARATOR)
+    reference = _plain(parameters.get("OriginatorConversationID")) or occasion_reference
     if not reference:
         raise RailCallbackError("Daraja status result without the payment's reference")
     if code != "0":
         return CallbackResult("not_found", reference=reference, result_code=code,
                               result_description=f"status query: {description}",
-                              raw={"Result": result})
+                              raw={"Result": result}, query_nonce=nonce, is_status_answer=True)
     state = _plain(parameters.get("TransactionStatus")).lower()
     common = {"reference": reference,
               "provider_reference": _plain(parameters.get("ConversationID")),
-              "raw": {"Result": result}}
+              "raw": {"Result": result}, "query_nonce": nonce, "is_status_answer": True}
     if state == "completed":
         return CallbackResult("succeeded", provider_receipt=_plain(parameters.get("ReceiptNo")),
                               result_code="0", result_description="Completed (status query)",

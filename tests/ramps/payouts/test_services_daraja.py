@@ -43,6 +43,33 @@ def _submit(attempt, receiver):
     return payout_attempt_submit(attempt=attempt, **_urls(receiver, attempt))
 
 
+def _confirm_urls(receiver, attempt):
+    return {"confirm_result_url": receiver.url(f"/daraja/confirm/{attempt.reference}"),
+            "confirm_timeout_url": receiver.url(f"/daraja/confirm-timeout/{attempt.reference}")}
+
+
+def _confirm_urls_as_result(receiver, attempt):
+    return {"result_url": receiver.url(f"/daraja/requery/{attempt.reference}"),
+            "timeout_url": receiver.url(f"/daraja/requery-timeout/{attempt.reference}")}
+
+
+def _record_held_then_confirmed(rail, attempt, callback, receiver, capture):
+    """Deliver a result that needs confirmation: it is held, the status query leaves once the
+    transaction commits, and the sandbox's answer (delivered next) decides."""
+    with capture(execute=True):
+        held = payout_callback_record(rail=rail, body=callback.body, headers={},
+                                      **_confirm_urls(receiver, attempt))
+    assert held.changed is False
+    assert held.callback.processing_status == PayoutCallback.ProcessingStatus.UNCONFIRMED
+    attempt.refresh_from_db()
+    assert attempt.status == Status.SUBMITTED
+    [answer] = [r for r in receiver.wait_for(f"/daraja/confirm/{attempt.reference}")
+                if r.path.startswith("/daraja/confirm/")]
+    confirmed = payout_callback_record(rail=rail, body=answer.body, headers={})
+    held.callback.refresh_from_db()
+    return held.callback, confirmed
+
+
 def test_success_result_is_applied_once(daraja_rail, daraja_sandbox, callback_receiver):
     attempt = _submit(_create(daraja_rail, 0), callback_receiver)
     assert attempt.status == Status.SUBMITTED
@@ -106,24 +133,33 @@ def test_duplicate_originator_conversation_id_is_surfaced_and_pays_once(
 
 
 def test_invalid_recipient_fails_final_without_payment(daraja_rail, daraja_sandbox,
-                                                       callback_receiver):
+                                                       callback_receiver,
+                                                       django_capture_on_commit_callbacks):
     attempt = _submit(_create(daraja_rail, 2), callback_receiver)
     assert attempt.status == Status.SUBMITTED
     [callback] = callback_receiver.wait_for(attempt.reference)
-    result = payout_callback_record(rail=daraja_rail, body=callback.body, headers={})
+    held, result = _record_held_then_confirmed(daraja_rail, attempt, callback, callback_receiver,
+                                               django_capture_on_commit_callbacks)
     attempt.refresh_from_db()
     assert result.changed is True
+    assert result.callback.processing_status == PayoutCallback.ProcessingStatus.APPLIED
+    assert held.processing_status == PayoutCallback.ProcessingStatus.APPLIED
     assert attempt.status == Status.FAILED
     assert attempt.failure_kind == PayoutAttempt.FailureKind.FINAL
     assert attempt.result_code == "2040"
+    assert attempt.result_description == (
+        "The receiver is not a registered M-PESA customer. (confirmed by a status query)")
     assert attempt.provider_receipt == ""
+    assert attempt.status_queries.get().answered_at is not None
     assert _payments(daraja_sandbox, attempt.reference) == []
 
 
-def test_insufficient_float_needs_an_operator(daraja_rail, daraja_sandbox, callback_receiver):
+def test_insufficient_float_needs_an_operator(daraja_rail, daraja_sandbox, callback_receiver,
+                                              django_capture_on_commit_callbacks):
     attempt = _submit(_create(daraja_rail, 1), callback_receiver)
     [callback] = callback_receiver.wait_for(attempt.reference)
-    payout_callback_record(rail=daraja_rail, body=callback.body, headers={})
+    _record_held_then_confirmed(daraja_rail, attempt, callback, callback_receiver,
+                                django_capture_on_commit_callbacks)
     attempt.refresh_from_db()
     assert attempt.status == Status.FAILED
     assert attempt.failure_kind == PayoutAttempt.FailureKind.NEEDS_OPERATOR
@@ -148,13 +184,28 @@ def test_provider_error_is_retryable_and_pays_nothing(daraja_rail, daraja_sandbo
 
 
 def test_wrong_initiator_password_fails_needing_an_operator(daraja_rail, daraja_sandbox,
-                                                            callback_receiver):
+                                                            callback_receiver,
+                                                            django_capture_on_commit_callbacks):
     daraja_rail.credentials = {**daraja_rail.credentials, "initiator_password": "wrong"}
     daraja_rail.save()
     attempt = _submit(_create(daraja_rail, 0), callback_receiver)
     assert attempt.status == Status.SUBMITTED
     [callback] = callback_receiver.wait_for(attempt.reference)
-    payout_callback_record(rail=daraja_rail, body=callback.body, headers={})
+    # The status query is refused too (same wrong credential): the failure stays unconfirmed.
+    held, answer = _record_held_then_confirmed(daraja_rail, attempt, callback, callback_receiver,
+                                               django_capture_on_commit_callbacks)
+    attempt.refresh_from_db()
+    assert attempt.status == Status.SUBMITTED
+    assert held.processing_status == PayoutCallback.ProcessingStatus.UNCONFIRMED
+    assert answer.changed is False
+    assert attempt.result_code == "0"
+    # Once the operator fixes the credential, the sweep's query confirms the failure.
+    daraja_rail.credentials = {**daraja_rail.credentials,
+                               "initiator_password": daraja_sandbox.initiator_password}
+    daraja_rail.save()
+    payout_attempt_query(attempt=attempt, **_confirm_urls_as_result(callback_receiver, attempt))
+    [answer] = callback_receiver.wait_for(f"/daraja/requery/{attempt.reference}")
+    payout_callback_record(rail=daraja_rail, body=answer.body, headers={})
     attempt.refresh_from_db()
     assert attempt.status == Status.FAILED
     assert attempt.result_code == "2001"
