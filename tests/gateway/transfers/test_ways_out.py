@@ -8,11 +8,13 @@ uncollected cash) and out again through its named action, on the real parts: the
 
 import json
 import secrets
+import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.test import TestCase
 from django.utils import timezone
 from eth_account import Account
 
@@ -54,7 +56,7 @@ from ramps.chain.devchain import (
 from ramps.chain.models import Chain, Deposit, OutboundTransaction
 from ramps.chain.signer import KeystoreSigner, signer_get
 from ramps.liquidity.models import ConversionOrder
-from ramps.payouts.models import PayoutAttempt
+from ramps.payouts.models import PayoutAttempt, PayoutCallback
 from tests.factories import make_chain, make_corridor, make_partner, make_transfer
 
 S = TransferState
@@ -120,12 +122,31 @@ def pay_in(transfer, payer: str, *, amount: int | None = None) -> Deposit:
 
 
 def deliver_results(client, receiver, attempt) -> None:
-    """Post the sandbox's result callbacks for ``attempt`` to the gateway, as Daraja would."""
-    for result in receiver.wait_for(attempt.reference):
-        body = json.dumps(result.body, default=lambda d: int(d) if d == d.to_integral()
-                          else float(d))
-        assert client.post(result.path, data=body,
-                           content_type="application/json").status_code == 200
+    """Post the sandbox's result callbacks for ``attempt`` to the gateway, as Daraja would.
+
+    A failure is held until Daraja's status query confirms it: the query leaves when the
+    callback's transaction commits (run here, the test's transaction never commits) and its
+    answer comes back to the receiver, so answers are delivered too until none is held.
+    """
+    receiver.wait_for(attempt.reference)
+    delivered: set[int] = set()
+    deadline = time.monotonic() + 15
+    while True:
+        for result in receiver.matching(attempt.reference):
+            if id(result) in delivered:
+                continue
+            delivered.add(id(result))
+            body = json.dumps(result.body, default=lambda d: int(d) if d == d.to_integral()
+                              else float(d))
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                assert client.post(result.path, data=body,
+                                   content_type="application/json").status_code == 200
+        if not PayoutCallback.objects.filter(
+                attempt=attempt, processing_status=PayoutCallback.ProcessingStatus.UNCONFIRMED
+        ).exists():
+            return
+        assert time.monotonic() < deadline, "the status query's answer did not come"
+        time.sleep(0.05)
 
 
 def paid(sandbox, transfer) -> list[dict]:
