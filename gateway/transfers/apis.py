@@ -24,6 +24,7 @@ from gateway.common.problems import (
 from gateway.transfers.idempotency import idempotent_call
 from gateway.transfers.models import Transfer
 from gateway.transfers.selectors import (
+    partner_info,
     transfer_get_by_external_id,
     transfer_get_for_partner,
     transfer_list,
@@ -31,6 +32,9 @@ from gateway.transfers.selectors import (
 )
 from gateway.transfers.serializers import (
     CSV_COLUMNS,
+    IndicativePriceSerializer,
+    InfoSerializer,
+    PriceQuerySerializer,
     QuoteRequestSerializer,
     QuoteResponseSerializer,
     TransferCorrectionSerializer,
@@ -39,6 +43,7 @@ from gateway.transfers.serializers import (
     TransferPageSerializer,
     TransferRequestSerializer,
     TransferResponseSerializer,
+    indicative_price_payload,
     transfer_csv_row,
     transfer_representation,
 )
@@ -85,6 +90,39 @@ def external_id_reused(*, partner, external_id: str) -> ExternalIdReusedError:
         f"{existing.public_id if existing else '(unknown)'}; follow that one or use another.",
         extra={"existing_transfer_id": str(existing.public_id) if existing else None},
     )
+
+
+class InfoApi(APIView):
+    @extend_schema(responses={200: InfoSerializer, 401: PROBLEM}, operation_id="info_retrieve",
+                   summary="Corridors, limits, fees and required fields", tags=["discovery"],
+                   description="Everything needed before a first quote, for your account: "
+                               "fees are your own where they differ from the corridor's.")
+    def get(self, request: Request) -> Response:
+        return Response(InfoSerializer(partner_info(partner=request.partner)).data)
+
+
+class PriceApi(APIView):
+    @extend_schema(
+        parameters=[PriceQuerySerializer],
+        responses={200: IndicativePriceSerializer, 400: PROBLEM, 401: PROBLEM, 422: PROBLEM,
+                   503: PROBLEM},
+        operation_id="price_retrieve", summary="Indicative price (nothing reserved)",
+        tags=["discovery"],
+        description="What a quote would give now for amount_in (or the amount_in needed for "
+                    "amount_out). Nothing is held or stored; the order book is read at most "
+                    "every few seconds, so it is cheap to call as the sender types. POST "
+                    "/quotes fixes a price.",
+    )
+    def get(self, request: Request) -> Response:
+        from gateway.transfers.services.prices import price_indicative
+
+        query = PriceQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        price = price_indicative(partner=request.partner, asset=data["amount_in_asset"],
+                                 currency_out=data["amount_out_currency"],
+                                 amount_in=data["amount_in"], amount_out=data["amount_out"])
+        return Response(indicative_price_payload(price))
 
 
 class TransferListCreateApi(APIView):

@@ -183,3 +183,64 @@ def transfer_refund_payments(*, transfer: Transfer) -> list[RefundPayment]:
     payments = [_refund_payment(row) for row in rows]
     transfer._refund_payments = payments
     return payments
+
+
+# --- discovery ------------------------------------------------------------------------------
+
+
+def _usd_text(value) -> str | None:
+    from gateway.common.money import money_round
+
+    return None if value is None else str(money_round(value, "USD"))
+
+
+def partner_info(*, partner: Partner) -> dict:
+    """What a partner needs before its first quote: each open corridor with its assets, payout
+    methods, limits, the partner's own fees, required fields; KYC tiers; global windows."""
+    from django.conf import settings
+    from django.core.exceptions import ObjectDoesNotExist
+
+    from compliance.kyc.models import KycTier
+    from gateway.common.money import money_round
+    from gateway.transfers.models import Corridor
+    from gateway.transfers.services.quotes import pricing_for
+
+    corridors = []
+    for corridor in (Corridor.objects.filter(is_active=True)
+                     .select_related("token__chain", "rail").order_by("code")):
+        token = corridor.token
+        methods = [corridor.payout_method]
+        try:
+            if corridor.cash_pickup is not None and "cash_pickup" not in methods:
+                methods.append("cash_pickup")
+        except ObjectDoesNotExist:
+            pass
+        pricing = pricing_for(partner=partner, corridor=corridor)
+        window = getattr(corridor, "correction_window", None)
+        corridors.append({
+            "code": corridor.code,
+            "asset": {"id": token.caip19, "alias": f"{token.symbol}:{token.chain.name}",
+                      "chain": token.chain.caip2, "symbol": token.symbol},
+            "amount_out_currency": corridor.currency_out,
+            "country": corridor.rail.country if corridor.rail else "",
+            "payout_methods": methods,
+            "min_amount_in": str(money_round(corridor.min_amount_in, token.symbol)),
+            "max_amount_in": str(money_round(corridor.max_amount_in, token.symbol)),
+            "fee_fixed": str(money_round(pricing.fee_fixed, token.symbol)),
+            "fee_rate": str(pricing.fee_rate), "margin_rate": str(pricing.margin_rate),
+            "sender_fields": {"required": ["name"], "optional": ["phone_number", "country"]},
+            "recipient_fields": {"required": ["name", "phone_number"], "optional": ["country"]},
+            "correction_window_seconds": int(window.total_seconds()) if window else None,
+        })
+    tiers = [{
+        "code": tier.code, "name": tier.name, "level": tier.level,
+        "natural_person_fields": list(tier.natural_person_fields or []),
+        "business_fields": list(tier.business_fields or []),
+        "limit_per_transfer_usd": _usd_text(tier.limit_per_transfer_usd),
+        "limit_per_day_usd": _usd_text(tier.limit_per_day_usd),
+        "limit_per_30_days_usd": _usd_text(tier.limit_per_30_days_usd),
+    } for tier in KycTier.objects.order_by("level")]
+    return {"corridors": corridors, "kyc_tiers": tiers,
+            "travel_rule_threshold_usd": str(settings.TRAVEL_RULE_THRESHOLD_USD),
+            "quote_lifetime_seconds": int(settings.QUOTE_TTL_SECONDS),
+            "deposit_window_seconds": int(settings.TRANSFER_DEPOSIT_WINDOW_SECONDS)}

@@ -414,6 +414,118 @@ def transfer_representation(transfer: Transfer) -> dict:
     return json.loads(json.dumps(TransferResponseSerializer(transfer).data))
 
 
+class PriceQuerySerializer(serializers.Serializer):
+    """Query of ``GET /api/v1/prices``: the asset, the currency, and one of the two amounts."""
+
+    amount_in_asset = serializers.CharField(max_length=120, required=False,
+                                            help_text="CAIP-19 id or SYMBOL:chain")
+    amount_out_currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False,
+                                                 help_text="ISO 4217 code")
+    amount_in = DecimalStringField(max_length=40, required=False,
+                                   help_text="Amount to sell (give this or amount_out)")
+    amount_out = DecimalStringField(max_length=40, required=False,
+                                    help_text="Amount the recipient should get")
+    sell_asset = serializers.CharField(max_length=120, required=False,
+                                       help_text="Alias of amount_in_asset")
+    buy_currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False,
+                                          help_text="Alias of amount_out_currency")
+    sell_amount = DecimalStringField(max_length=40, required=False,
+                                     help_text="Alias of amount_in")
+    buy_amount = DecimalStringField(max_length=40, required=False,
+                                    help_text="Alias of amount_out")
+
+    ALIASES = {"amount_in_asset": "sell_asset", "amount_out_currency": "buy_currency",
+               "amount_in": "sell_amount", "amount_out": "buy_amount"}
+
+    def validate(self, attrs: dict) -> dict:
+        resolved = {name: attrs.get(name, attrs.get(old)) for name, old in self.ALIASES.items()}
+        missing = {name: ["This field is required."]
+                   for name in ("amount_in_asset", "amount_out_currency") if not resolved[name]}
+        if missing:
+            raise serializers.ValidationError(missing)
+        if (resolved["amount_in"] is None) == (resolved["amount_out"] is None):
+            raise serializers.ValidationError({"amount_in": ["Give amount_in or amount_out."]})
+        return resolved
+
+
+class IndicativePriceSerializer(serializers.Serializer):
+    amount_in = serializers.CharField()
+    amount_in_asset = serializers.CharField(help_text="CAIP-19 asset id")
+    amount_in_asset_alias = serializers.CharField(help_text="SYMBOL:chain")
+    amount_fee = serializers.CharField()
+    fee = FeeSerializer()
+    amount_out = serializers.CharField()
+    amount_out_currency = serializers.CharField()
+    rate = serializers.CharField()
+    indicative = serializers.BooleanField(help_text="Always true: nothing is held; quote to fix")
+    priced_at = serializers.DateTimeField(help_text="Time of the order book used")
+
+
+def indicative_price_payload(price) -> dict:
+    token = price.corridor.token
+    symbol = token.symbol
+    return IndicativePriceSerializer({
+        "amount_in": str(money_round(price.amount_in, symbol)), "amount_in_asset": token.caip19,
+        "amount_in_asset_alias": asset_alias(token),
+        "amount_fee": str(money_round(price.amount_fee, symbol)),
+        "fee": {"total": str(money_round(price.amount_fee, symbol)),
+                "fixed": str(price.fee_fixed), "variable": str(price.fee_variable),
+                "margin_rate": str(price.margin_rate), "asset": token.caip19,
+                "asset_alias": asset_alias(token)},
+        "amount_out": str(money_round(price.amount_out, price.corridor.currency_out)),
+        "amount_out_currency": price.corridor.currency_out,
+        "rate": str(price.rate.normalize()), "indicative": True, "priced_at": price.book_time,
+    }).data
+
+
+class FieldsSerializer(serializers.Serializer):
+    required = serializers.ListField(child=serializers.CharField())
+    optional = serializers.ListField(child=serializers.CharField())
+
+
+class InfoAssetSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="CAIP-19 asset id")
+    alias = serializers.CharField(help_text="SYMBOL:chain")
+    chain = serializers.CharField(help_text="CAIP-2 chain id")
+    symbol = serializers.CharField()
+
+
+class InfoCorridorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    asset = InfoAssetSerializer()
+    amount_out_currency = serializers.CharField()
+    country = serializers.CharField(allow_blank=True, help_text="ISO 3166-1 of the payout")
+    payout_methods = serializers.ListField(child=serializers.CharField())
+    min_amount_in = serializers.CharField()
+    max_amount_in = serializers.CharField()
+    fee_fixed = serializers.CharField(help_text="In the asset")
+    fee_rate = serializers.CharField(help_text="Share of amount_in (0.005 = 0.5%)")
+    margin_rate = serializers.CharField(help_text="Spread kept on the rate")
+    sender_fields = FieldsSerializer()
+    recipient_fields = FieldsSerializer()
+    correction_window_seconds = serializers.IntegerField(allow_null=True)
+
+
+class KycTierInfoSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    level = serializers.IntegerField()
+    natural_person_fields = serializers.ListField(child=serializers.CharField())
+    business_fields = serializers.ListField(child=serializers.CharField())
+    limit_per_transfer_usd = serializers.CharField(allow_null=True)
+    limit_per_day_usd = serializers.CharField(allow_null=True)
+    limit_per_30_days_usd = serializers.CharField(allow_null=True)
+
+
+class InfoSerializer(serializers.Serializer):
+    corridors = InfoCorridorSerializer(many=True)
+    kyc_tiers = KycTierInfoSerializer(many=True)
+    travel_rule_threshold_usd = serializers.CharField(
+        help_text="At or above: full IVMS101 originator and beneficiary data required")
+    quote_lifetime_seconds = serializers.IntegerField()
+    deposit_window_seconds = serializers.IntegerField()
+
+
 class TransferListQuerySerializer(serializers.Serializer):
     """Query parameters of ``GET /api/v1/transfers`` and its CSV export."""
 

@@ -1,7 +1,9 @@
 from django.urls import path
 
 from gateway.transfers.apis import (
+    InfoApi,
     PayoutCallbackApi,
+    PriceApi,
     QuoteCreateApi,
     TransferCancelApi,
     TransferDetailApi,
@@ -11,6 +13,8 @@ from gateway.transfers.apis import (
 
 api_urlpatterns = [
     path("quotes", QuoteCreateApi.as_view(), name="quote-create"),
+    path("info", InfoApi.as_view(), name="info"),
+    path("prices", PriceApi.as_view(), name="prices"),
     path("transfers", TransferListCreateApi.as_view(), name="transfer-list-create"),
     path("transfers/export", TransferExportApi.as_view(), name="transfer-export"),
     path("transfers/<str:transfer_id>", TransferDetailApi.as_view(), name="transfer-detail"),
