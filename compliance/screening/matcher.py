@@ -61,7 +61,7 @@ from compliance.normalize import (
 )
 from compliance.screening.rarity import TokenRarity, same_name, variant_group
 
-PREFILTER_LIMIT = 25
+PREFILTER_LIMIT = 18
 RARE_TOKEN_NAMES = 40
 COMMON_TOKEN_NAMES = 600
 COMMON_KEY_NAMES = 400
