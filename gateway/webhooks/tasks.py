@@ -11,9 +11,10 @@ from gateway.webhooks.services import (
 
 
 @shared_task(name="gateway.webhooks.tasks.webhook_deliver")
-def webhook_deliver(delivery_id: int) -> None:
-    """Hand the delivery to this worker process's sender threads; returns at once."""
-    webhook_delivery_submit(delivery_id=delivery_id)
+def webhook_deliver(delivery_id: int, *more_ids: int) -> None:
+    """Hand the deliveries (one event's, or one re-driven) to this worker process's sender
+    threads; returns at once."""
+    webhook_delivery_submit(delivery_ids=[delivery_id, *more_ids])
 
 
 @shared_task(name="gateway.webhooks.tasks.webhooks_redrive")

@@ -20,6 +20,7 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,7 +29,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -119,37 +121,46 @@ def webhook_deliveries_claim(*, delivery_ids: list[int] | None = None,
                              endpoint_id: int | None = None, limit: int = 1,
                              now: datetime | None = None) -> list[Claim]:
     """Claim up to ``limit`` claimable deliveries (of the given ids or endpoint), within each
-    endpoint's in-flight limit. Counts the attempt and returns the rows ready to send."""
+    endpoint's in-flight limit. Counts the attempt and returns the rows ready to send, their
+    endpoint and event loaded (one locking read, one update)."""
     now = now or timezone.now()
     capacity = settings.WEBHOOK_ENDPOINT_MAX_IN_FLIGHT
+    in_flight = (
+        WebhookDelivery.objects.filter(endpoint_id=OuterRef("endpoint_id"),
+                                       status=Status.PENDING, claimed_until__gte=now)
+        .order_by().values("endpoint_id").annotate(count=Count("pk")).values("count")
+    )
     with transaction.atomic():
         candidates = webhook_deliveries_claimable(now=now)
         if delivery_ids is not None:
             candidates = candidates.filter(pk__in=delivery_ids)
         if endpoint_id is not None:
             candidates = candidates.filter(endpoint_id=endpoint_id)
-        in_flight = _in_flight(now=now, endpoint_ids=[endpoint_id] if endpoint_id else None)
-        full = [endpoint for endpoint, count in in_flight.items() if count >= capacity]
         rows = list(
-            candidates.exclude(endpoint_id__in=full)
+            candidates.annotate(endpoint_in_flight=Coalesce(Subquery(in_flight), 0))
+            .filter(endpoint_in_flight__lt=capacity)
+            .select_related("endpoint", "event")
             .select_for_update(skip_locked=True, of=("self",))
-            .order_by("next_attempt_at", "pk").values_list("pk", "endpoint_id")[:limit]
+            .order_by("next_attempt_at", "pk")[:limit]
         )
         taken: Counter[int] = Counter()
         chosen = []
-        for pk, endpoint in rows:
-            if in_flight.get(endpoint, 0) + taken[endpoint] < capacity:
-                taken[endpoint] += 1
-                chosen.append(pk)
+        for delivery in rows:
+            if delivery.endpoint_in_flight + taken[delivery.endpoint_id] < capacity:
+                taken[delivery.endpoint_id] += 1
+                chosen.append(delivery)
         if not chosen:
             return []
         token = uuid.uuid4()
-        WebhookDelivery.objects.filter(pk__in=chosen).update(
-            claimed_until=now + timedelta(seconds=_lease_seconds()), claim_token=token,
-            attempts=F("attempts") + 1, last_attempt_at=now, updated_at=now)
-        deliveries = list(WebhookDelivery.objects.select_related("endpoint", "event")
-                          .filter(pk__in=chosen).order_by("next_attempt_at", "pk"))
-    return [Claim(delivery=delivery, token=token) for delivery in deliveries]
+        claimed_until = now + timedelta(seconds=_lease_seconds())
+        WebhookDelivery.objects.filter(pk__in=[delivery.pk for delivery in chosen]).update(
+            claimed_until=claimed_until, claim_token=token, attempts=F("attempts") + 1,
+            last_attempt_at=now, updated_at=now)
+    for delivery in chosen:
+        delivery.claimed_until, delivery.claim_token = claimed_until, token
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+    return [Claim(delivery=delivery, token=token) for delivery in chosen]
 
 
 # --- send and record ------------------------------------------------------------------------
@@ -197,13 +208,12 @@ def _record(claim: Claim, result: PostResult) -> str:
     now = timezone.now()
     delivery = claim.delivery
     if result.ok:
-        with transaction.atomic():
-            # A success counts even if the claim was taken over meanwhile.
-            updated = WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.PENDING).update(
-                status=Status.DELIVERED, delivered_at=now, last_status_code=result.status_code,
-                last_error="", claimed_until=None, claim_token=None, updated_at=now)
-            WebhookEndpoint.objects.filter(pk=delivery.endpoint_id,
-                                           failing_since__isnull=False).update(failing_since=None)
+        # A success counts even if the claim was taken over meanwhile.
+        updated = WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.PENDING).update(
+            status=Status.DELIVERED, delivered_at=now, last_status_code=result.status_code,
+            last_error="", claimed_until=None, claim_token=None, updated_at=now)
+        if delivery.endpoint.failing_since is not None:
+            WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(failing_since=None)
         return "delivered" if updated else "superseded"
     disable_reason = ""
     with transaction.atomic():
@@ -256,17 +266,20 @@ def webhook_delivery_send(*, delivery_id: int) -> WebhookDelivery:
     return WebhookDelivery.objects.get(pk=delivery_id)
 
 
-def webhook_endpoint_drain(*, endpoint_id: int, limit: int) -> int:
-    """Send what is claimable for one endpoint, one after another, up to ``limit`` attempts: a
-    worker that finished a delivery goes on with that endpoint's next (e.g. the next sequence
-    of the same transfer) without a round trip through the broker."""
+def webhook_endpoint_drain(*, endpoint_id: int, limit: int, seconds: float = 10.0) -> int:
+    """Send what is claimable for one endpoint, one after another, up to ``limit`` attempts or
+    ``seconds``: a worker that delivered goes on with that endpoint's next (e.g. the next
+    sequence of the same transfer) without a round trip through the broker. It stops at the
+    first failure: a failing endpoint is not hammered, its deliveries wait for their turn."""
     sent = 0
-    while sent < limit:
+    deadline = time.monotonic() + seconds
+    while sent < limit and time.monotonic() < deadline:
         claims = webhook_deliveries_claim(endpoint_id=endpoint_id, limit=1)
         if not claims:
             break
-        webhook_claim_send(claims[0])
         sent += 1
+        if webhook_claim_send(claims[0]) != "delivered":
+            break
     return sent
 
 
@@ -293,19 +306,37 @@ def _sender_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def webhook_delivery_work(*, delivery_id: int) -> None:
-    """What a sender thread does with one task message: the delivery, then its endpoint's
-    next claimable deliveries."""
+def _claim_work(claim: Claim) -> None:
     close_old_connections()
     try:
-        claims = webhook_deliveries_claim(delivery_ids=[delivery_id])
-        for claim in claims:
-            webhook_claim_send(claim)
+        if webhook_claim_send(claim) == "delivered":
             webhook_endpoint_drain(endpoint_id=claim.delivery.endpoint_id,
                                    limit=settings.WEBHOOK_DRAIN_LIMIT)
     except Exception:
         logger.exception("webhook delivery %s: worker error (the claim lapses and the "
-                         "delivery is taken over)", delivery_id)
+                         "delivery is taken over)", claim.delivery.pk)
+
+
+def webhook_deliveries_work(*, delivery_ids: list[int]) -> int:
+    """What a sender thread does with one task message: claim what it can of the deliveries
+    (one claim for all, e.g. every endpoint's copy of one event), send the first here and hand
+    the others to the other sender threads; after a success, go on with that endpoint."""
+    close_old_connections()
+    try:
+        claims = webhook_deliveries_claim(delivery_ids=delivery_ids, limit=len(delivery_ids))
+    except Exception:
+        logger.exception("webhook deliveries %s: claim failed (a re-drive hands them over "
+                         "again)", delivery_ids)
+        return 0
+    for claim in claims[1:]:
+        _sender_pool().submit(_claim_work, claim)
+    if claims:
+        _claim_work(claims[0])
+    return len(claims)
+
+
+def webhook_delivery_work(*, delivery_id: int) -> None:
+    webhook_deliveries_work(delivery_ids=[delivery_id])
 
 
 def webhook_sender_pool_shutdown() -> None:
@@ -330,10 +361,10 @@ def webhook_sender_pool_shutdown() -> None:
     pool.shutdown(wait=True)
 
 
-def webhook_delivery_submit(*, delivery_id: int) -> Future:
-    """Hand a delivery to this process's sender threads and return at once: a Celery worker
+def webhook_delivery_submit(*, delivery_ids: list[int]) -> Future:
+    """Hand deliveries to this process's sender threads and return at once: a Celery worker
     process is never held by a receiver's answer, however slow."""
-    return _sender_pool().submit(webhook_delivery_work, delivery_id=delivery_id)
+    return _sender_pool().submit(webhook_deliveries_work, delivery_ids=delivery_ids)
 
 
 def webhook_deliveries_due(*, limit: int = 500, endpoint_id: int | None = None,

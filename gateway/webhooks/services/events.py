@@ -114,7 +114,8 @@ def webhook_event_enqueue(*, partner_id: int, event_type: str, data: dict[str, A
     if ids:
         from gateway.webhooks.tasks import webhook_deliver
 
-        transaction.on_commit(lambda: [webhook_deliver.delay(pk) for pk in ids])
+        # One message for the event's deliveries: one claim for all its endpoints.
+        transaction.on_commit(lambda: webhook_deliver.delay(*ids))
     return ids
 
 
