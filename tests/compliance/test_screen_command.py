@@ -39,9 +39,19 @@ def test_one_name_prints_the_decision_and_each_hit_explained():
     assert screen("Viktor Bout").splitlines() == [
         "block 0.9600 Viktor Bout",
         "  block  0.9600 ofac-sdn 8279 'BOUT, Viktor Anatolijevitch' (name 0.9600; "
-        "viktor~viktor 1.00, bout~bout 1.00; dob absent, country absent; review 0.85, "
-        "block 0.95)",
+        "viktor~viktor 1.00, bout~bout 1.00; 26.6 bits of evidence; dob absent, "
+        "country absent, gender absent; review 0.85, block 0.95)",
     ]
+
+
+def test_a_gender_the_list_contradicts_lowers_the_score():
+    # The SDN list gives POTEKHIN, Danil as male: -0.1 for a woman of that name, from block to
+    # review; Viktor Bout's entry gives no gender, so it changes nothing there.
+    assert [json.loads(screen("Danil Potekhin", "--gender", gender, "--json"))["score"]
+            for gender in ("male", "female", "")] == [1.0, 0.9, 1.0]
+    assert json.loads(screen("Viktor Bout", "--gender", "female", "--json"))["score"] == 0.96
+    with pytest.raises(CommandError, match="Gender 'x' is not male, female or empty"):
+        screen("Viktor Bout", "--gender", "x")
 
 
 def test_one_name_as_json_with_date_of_birth_and_country():

@@ -1,9 +1,9 @@
-"""python manage.py screen "NAME" [--dob YYYY-MM-DD] [--country CC] [--json]
+"""python manage.py screen "NAME" [--dob YYYY-MM-DD] [--country CC] [--gender G] [--json]
 python manage.py screen --file names.csv --json
 
 Screens names against whatever sanctions list versions are active, for operators and scripts.
-The batch file is CSV with a header naming the columns name, dob, country (dob and country may
-be empty); the output is one JSON object per input line, in input order.
+The batch file is CSV with a header naming the columns name, dob, country, gender (all but name
+may be empty or left out); the output is one JSON object per input line, in input order.
 """
 
 import csv
@@ -32,29 +32,34 @@ class Command(BaseCommand):
         parser.add_argument("name", nargs="?")
         parser.add_argument("--dob", default="", help="date of birth, YYYY-MM-DD")
         parser.add_argument("--country", default="", help="ISO 3166 alpha-2 code or name")
-        parser.add_argument("--file", help="CSV with columns name, dob, country")
+        parser.add_argument("--gender", default="", help="male or female")
+        parser.add_argument("--file", help="CSV with columns name, dob, country, gender")
         parser.add_argument("--json", action="store_true", help="JSON output")
 
-    def handle(self, *args, name, dob, country, file, json: bool, **options):
+    def handle(self, *args, name, dob, country, gender, file, json: bool, **options):
         if (name is None) == (file is None):
             raise CommandError('Give a NAME or --file names.csv, not both.')
         if file:
             return self._batch(Path(file), as_json=json)
         if not name.strip():
             raise CommandError("The name is empty.")
-        screening = self._screen(ScreeningParty(name=name, date_of_birth=dob, country=country))
+        screening = self._screen(ScreeningParty(name=name, date_of_birth=dob, country=country,
+                                                gender=gender))
         if json:
             self.stdout.write(_as_json(screening))
             return None
         self.stdout.write(f"{screening.decision} {screening.score:.4f} {screening.name}")
         for hit in screening.hits:
             fields = hit["fields"]
+            rarity = hit.get("rarity") or {}
+            evidence = (f"; {rarity['evidence_bits']} bits of evidence"
+                        if "evidence_bits" in rarity else "")
             self.stdout.write(
                 f"  {hit['decision']:<6} {hit['score']:.4f} {hit['list']} {hit['entry_id']} "
                 f"{hit['matched_name']!r} (name {hit['name_score']:.4f}; "
-                f"{', '.join(fields['name'])}; dob {fields['date_of_birth']}, "
-                f"country {fields['country']}; review {hit['thresholds']['review']}, "
-                f"block {hit['thresholds']['block']})")
+                f"{', '.join(fields['name'])}{evidence}; dob {fields['date_of_birth']}, "
+                f"country {fields['country']}, gender {fields.get('gender', 'absent')}; "
+                f"review {hit['thresholds']['review']}, block {hit['thresholds']['block']})")
         return None
 
     def _screen(self, party: ScreeningParty) -> NameScreening:
@@ -83,7 +88,8 @@ class Command(BaseCommand):
             if not name:
                 raise CommandError(f"{path}:{line}: the name is empty.")
             parties.append(ScreeningParty(name=name, date_of_birth=(row.get("dob") or "").strip(),
-                                          country=(row.get("country") or "").strip()))
+                                          country=(row.get("country") or "").strip(),
+                                          gender=(row.get("gender") or "").strip()))
         # Validate every line before printing any, so a script never gets half an answer.
         try:
             results = names_screen(parties=parties)
