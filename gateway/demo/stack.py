@@ -113,7 +113,7 @@ def python() -> str:
     return sys.executable
 
 
-def sandbox_start(stack: Stack, *, ports: dict[str, int], timeout: float = 30) -> dict:
+def sandbox_start(stack: Stack, *, ports: dict[str, int], timeout: float = 120) -> dict:
     ready = stack.var_dir / "sandbox.json"
     ready.unlink(missing_ok=True)
     stack.spawn("sandbox", [python(), "manage.py", "sandbox",
@@ -134,7 +134,9 @@ def sandbox_start(stack: Stack, *, ports: dict[str, int], timeout: float = 30) -
     raise StackError(f"the sandbox simulators did not start within {timeout:.0f}s")
 
 
-def web_start(stack: Stack, *, port: int, timeout: float = 30, name: str = "web") -> str:
+def web_start(stack: Stack, *, port: int, timeout: float = 120, name: str = "web") -> str:
+    """Start gunicorn and wait until it answers (a busy machine takes its time: the first
+    request imports the whole project and builds the schema)."""
     stack.spawn(name, [python(), "-m", "gunicorn", "gateway.wsgi", "--bind",
                         f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
                         "--timeout", "60", "--access-logfile", "-"])
@@ -143,7 +145,7 @@ def web_start(stack: Stack, *, port: int, timeout: float = 30, name: str = "web"
     while time.monotonic() < deadline:
         stack.check_alive()
         try:
-            if requests.get(f"{base}/api/schema/", timeout=2).status_code == 200:
+            if requests.get(f"{base}/api/schema/", timeout=15).status_code == 200:
                 return base
         except requests.RequestException:
             pass
