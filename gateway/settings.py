@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "gateway.webhooks",
     "gateway.treasury",
     "gateway.agents",
+    "gateway.recipients",
     "ramps.chain",
     "ramps.liquidity",
     "ramps.payouts",

@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("compliance.monitoring.urls")),
     path("api/v1/", include(agent_api_urlpatterns)),
     path("api/v1/", include(api_urlpatterns)),
+    path("api/v1/", include("gateway.recipients.urls")),
     path("api/v1/", include(webhook_api_urlpatterns)),
     path("agents/", include((agent_portal_urlpatterns, "agents"))),
     path("callbacks/", include(callback_urlpatterns)),

@@ -164,10 +164,17 @@ class TransferListCreateApi(APIView):
         def work() -> tuple[int, dict]:
             if transfer_get_by_external_id(partner=request.partner, external_id=external_id):
                 raise external_id_reused(partner=request.partner, external_id=external_id)
+            if "recipient_id" in data:
+                from gateway.recipients.services import recipient_for_transfer
+
+                recipient = recipient_for_transfer(partner=request.partner,
+                                                   recipient_id=str(data["recipient_id"]))
+            else:
+                recipient = dict(data["recipient"])
             try:
                 transfer = transfer_create(
                     partner=request.partner, quote_id=str(data["quote_id"]),
-                    sender=dict(data["sender"]), recipient=dict(data["recipient"]),
+                    sender=dict(data["sender"]), recipient=recipient,
                     external_id=external_id, travel_rule=data.get("travel_rule"),
                     refund_address=data.get("refund_address", ""),
                 )

@@ -160,7 +160,11 @@ class RecipientSerializer(PartySerializer):
 class TransferRequestSerializer(serializers.Serializer):
     quote_id = serializers.UUIDField()
     sender = PartySerializer()
-    recipient = RecipientSerializer()
+    recipient = RecipientSerializer(required=False,
+                                    help_text="The recipient, or give recipient_id instead")
+    recipient_id = serializers.UUIDField(
+        required=False, help_text="A saved recipient (POST /api/v1/recipients); refused when "
+                                  "its verification is mismatch")
     external_id = serializers.CharField(max_length=100, required=False, allow_blank=True,
                                         help_text="Your own reference; unique per account")
     refund_address = serializers.CharField(
@@ -173,6 +177,12 @@ class TransferRequestSerializer(serializers.Serializer):
                   "complete identity data at or above the travel-rule threshold (USD 1,000); "
                   "below it the sender's and recipient's names and account references suffice.",
     )
+
+    def validate(self, attrs: dict) -> dict:
+        if ("recipient" in attrs) == ("recipient_id" in attrs):
+            raise serializers.ValidationError(
+                {"recipient": ["Give recipient or recipient_id (one of them)."]})
+        return attrs
 
 
 class RecipientCorrectionSerializer(serializers.Serializer):
