@@ -24,7 +24,7 @@ def demo_signer_environment(*, var_dir: Path) -> tuple[dict[str, str], str]:
     key = dev_private_key(HOT_WALLET_ACCOUNT_INDEX)
     path = var_dir / "demo-hot-wallet.json"
     path.write_text(json.dumps(Account.encrypt(key, password, kdf="pbkdf2",
-                                               iterations=100_000)))
+                                               iterations=10_000)))
     path.chmod(0o600)
     environment = {
         "CHAIN_SIGNER": "",
