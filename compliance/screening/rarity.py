@@ -139,12 +139,13 @@ def corridor_shares() -> dict[str, float]:
     return shares
 
 
-PATRONYMIC_ENDINGS = ("ovich", "evich", "ovitch", "evitch", "ovych", "evych", "ovna", "evna",
-                      "ivna", "ichna", "yich", "ogly", "oglu", "kyzy", "qizi")
+# Ukrainian -ovych/-evych is left out: as many surnames end so (Yanukovych) as patronymics.
+PATRONYMIC_ENDINGS = ("ovich", "evich", "ovitch", "evitch", "ovna", "evna", "ivna", "ichna",
+                      "yich", "ogly", "oglu", "kyzy", "qizi")
 
 
 def is_patronymic(token: str) -> bool:
-    """An East Slavic or Turkic patronymic (Ivanovich, Ivanovna, Mamedovich, Aliyev ogly)."""
+    """A Russian or Turkic patronymic (Ivanovich, Ivanovna, Mamedovich, Aliyev ogly)."""
     return len(token) > 6 and token.endswith(PATRONYMIC_ENDINGS)
 
 
