@@ -38,9 +38,12 @@ def django_setup() -> None:
     django.setup()
 
 
-def arguments(description: str) -> argparse.Namespace:
+def arguments(description: str, *, profile: bool = False) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a run under a minute")
+    if profile:
+        parser.add_argument("--profile", action="store_true",
+                            help="print the slowest SQL queries to stderr")
     return parser.parse_args()
 
 

@@ -85,8 +85,7 @@ class TransferEventInline(admin.TabularInline):
 
 @admin.register(Transfer)
 class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
-    list_display = ["public_id", "partner", "state", "sender_status", "amount_in", "amount_out",
-                    "currency_out", "state_changed_at", "created_at"]
+    list_display = TransferPageMixin.list_columns
     list_filter = ["state", "corridor", "partner"]
     search_fields = ["public_id", "external_id", "deposit_address__address"]
     date_hierarchy = "created_at"
