@@ -32,6 +32,7 @@ from ramps.chain.models import (
 from ramps.chain.outbound import refund_destination_set, refund_execute
 from ramps.chain.services import chain_scan, deposit_address_derive
 from ramps.chain.signer import signer_status
+from ramps.payouts.admin import callback_secrets_message
 
 
 class ChainForm(forms.ModelForm):
@@ -93,6 +94,7 @@ class ChainAdmin(OperatorActionsMixin, admin.ModelAdmin):
         else:
             messages.error(request, f"Signer {status.path} is not usable: {status.error} "
                                     "Refunds and sweeps cannot be sent.")
+        callback_secrets_message(request)
         return super().changelist_view(request, {**(extra_context or {}),
                                                  "signer_status": status})
 

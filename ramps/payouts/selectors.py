@@ -103,3 +103,19 @@ def rail_callback_secrets_status() -> list[RailCallbackSecretStatus]:
             rotated_at=rail.callback_secret_rotated_at,
             previous_accepted_until=until if until and until > timezone.now() else None))
     return statuses
+
+
+def rail_callback_secrets_summary() -> tuple[bool, str]:
+    """(all fine, one line) for the operators' health page."""
+    statuses = rail_callback_secrets_status()
+    unreadable = [s.rail_code for s in statuses if s.configured and not s.readable]
+    missing = [s.rail_code for s in statuses if not s.configured]
+    if unreadable:
+        return False, ("Payout callback secrets cannot be decrypted for "
+                       f"{', '.join(unreadable)} (FIELD_ENCRYPTION_KEYS lost the key?): their "
+                       "callbacks are refused until the secret is rotated.")
+    text = f"Payout callback secrets: {len(statuses) - len(missing)} of {len(statuses)} active "
+    text += "rails have one"
+    if missing:
+        text += f"; {', '.join(missing)} will get one with their first payout"
+    return True, text + "."

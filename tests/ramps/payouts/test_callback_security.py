@@ -339,3 +339,35 @@ def test_a_forged_retryable_failure_for_a_paid_transfer_never_pays_twice(
     assert forged_callback.processing_status == Processing.ERROR
     assert answer.processing_status == Processing.APPLIED
     assert attempt.status_queries.get().answered_at is not None
+
+
+# --- the operators' health pages --------------------------------------------------------------
+
+
+def _messages(response) -> list[tuple[str, str]]:
+    return [(m.level_tag, m.message) for m in response.context["messages"]]
+
+
+def test_the_health_pages_say_whether_callback_secrets_are_in_place(daraja_rail, admin_client):
+    from django.urls import reverse
+
+    expected = ("info", "Payout callback secrets: 0 of 1 active rails have one; mpesa-ke will "
+                        "get one with their first payout.")
+    for page in ("admin:payouts_rail_changelist", "admin:chain_chain_changelist"):
+        response = admin_client.get(reverse(page))
+        assert response.status_code == 200
+        assert expected in _messages(response)
+
+    rail_callback_secret(rail=daraja_rail)
+    response = admin_client.get(reverse("admin:payouts_rail_changelist"))
+    assert ("info", "Payout callback secrets: 1 of 1 active rails have one.") in (
+        _messages(response))
+    assert rail_callback_secret(rail=daraja_rail) not in response.content.decode()
+
+    # A secret encrypted under a key this process no longer has: loudly.
+    Rail.objects.filter(pk=daraja_rail.pk).update(callback_secret="deadbeef:gAAAA-not-a-token")
+    response = admin_client.get(reverse("admin:chain_chain_changelist"))
+    assert ("error", "Payout callback secrets cannot be decrypted for mpesa-ke "
+                     "(FIELD_ENCRYPTION_KEYS lost the key?): their callbacks are refused until "
+                     "the secret is rotated.") in _messages(response)
+    assert rail_for_callback(rail_code="mpesa-ke", secret="anything") is None
