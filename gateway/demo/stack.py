@@ -139,7 +139,9 @@ def web_start(stack: Stack, *, port: int, timeout: float = 120, name: str = "web
     request imports the whole project and builds the schema)."""
     stack.spawn(name, [python(), "-m", "gunicorn", "gateway.wsgi", "--bind",
                         f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-                        "--timeout", "60", "--access-logfile", "-"])
+                        "--timeout", "60", "--access-logfile", "-",
+                        # keeps the rails' callback secrets out of the access log
+                        "--logger-class", "gateway.common.log_redaction.RedactingGunicornLogger"])
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

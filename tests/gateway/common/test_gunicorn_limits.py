@@ -35,7 +35,8 @@ def gunicorn(tmp_path):
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "gateway.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--threads", "4", "--timeout", "60"],
+             "--workers", "1", "--threads", "4", "--timeout", "60", "--access-logfile", "-",
+             "--logger-class", "gateway.common.log_redaction.RedactingGunicornLogger"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -60,7 +61,7 @@ def gunicorn(tmp_path):
 
 def test_deeply_nested_bodies_get_400_and_the_worker_survives(gunicorn):
     base, log, process = gunicorn
-    for path in ("/api/v1/quotes", "/callbacks/payouts/mpesa-ke/anything/result",
+    for path in ("/api/v1/quotes", "/callbacks/payouts/mpesa-ke/Secret-In-Url/result",
                  "/api/v1/quotes"):
         response = requests.post(base + path, data=DEEP, timeout=30,
                                  headers={"Content-Type": "application/json"})
@@ -74,3 +75,6 @@ def test_deeply_nested_bodies_get_400_and_the_worker_survives(gunicorn):
     assert len(re.findall(r"Booting worker with pid", text)) == 1, text
     assert "SIGSEGV" not in text
     assert "exited" not in text
+    # The access log has the request, without the secret in its URL.
+    assert "/callbacks/payouts/mpesa-ke/***/result" in text
+    assert "Secret-In-Url" not in text

@@ -191,3 +191,22 @@ def test_restore_lowers_only():
         assert sys.getrecursionlimit() == SANE_RECURSION_LIMIT
     finally:
         sys.setrecursionlimit(before)
+
+
+# --- callback secrets stay out of logs ---------------------------------------------------------
+
+
+def test_callback_secrets_are_taken_out_of_log_lines(caplog):
+    import logging
+
+    from gateway.common.log_redaction import SecretPathFilter, redact
+
+    path = "/callbacks/payouts/mpesa-ke/s3cr3t-Value_x/result"
+    assert redact(f"POST {path} HTTP/1.1") == "POST /callbacks/payouts/mpesa-ke/***/result HTTP/1.1"
+    assert redact("http://h:8000/callbacks/payouts/momo-ug/abc/timeout?x=1") == (
+        "http://h:8000/callbacks/payouts/momo-ug/***/timeout?x=1")
+    assert redact("/api/v1/transfers/abc/def") == "/api/v1/transfers/abc/def"
+    record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "%s: %s",
+                               ("Bad Request", path), None)
+    assert SecretPathFilter().filter(record) is True
+    assert record.getMessage() == "Bad Request: /callbacks/payouts/mpesa-ke/***/result"
