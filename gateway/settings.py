@@ -218,13 +218,20 @@ SPECTACULAR_SETTINGS = {
                  "gateway.webhooks.schema.endpoint_disabled"],
 }
 
-# Celery: Redis in production and tests; the demo uses kombu's filesystem transport so that it
-# needs no broker server.
+# Celery: Redis in production and tests. The demo needs no broker server: its embedded default
+# is kombu's SQLAlchemy transport on a SQLite file (gateway.demo.broker says why; kombu's
+# filesystem transport lost messages and stopped the worker with JSONDecodeError).
+_demo_broker = DEMO and not env.str("CELERY_BROKER_URL", default="")
 CELERY_BROKER_URL = env.str(
-    "CELERY_BROKER_URL", default="filesystem://" if DEMO else "redis://127.0.0.1:6379/0"
+    "CELERY_BROKER_URL",
+    default=f"sqlite:///{VAR_DIR / 'broker.sqlite3'}" if DEMO else "redis://127.0.0.1:6379/0",
 )
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
-if CELERY_BROKER_URL.startswith("filesystem://"):
+if _demo_broker:
+    CELERY_BROKER_TRANSPORT = "gateway.demo.broker:Transport"
+    # The embedded broker has no fan-out: no remote control, gossip or mingle between workers.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+elif CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
@@ -374,7 +381,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Callback URLs carry secrets: taken out of every line (gateway.common.log_redaction).
+    "filters": {"secret_paths": {"()": "gateway.common.log_redaction.SecretPathFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["secret_paths"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
