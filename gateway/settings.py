@@ -343,12 +343,13 @@ SANCTIONS_REFRESH_MIN_RATIO = env.float("SANCTIONS_REFRESH_MIN_RATIO", default=0
 if DEMO and not env.str("SANCTIONS_OFAC_SDN_URLS", default=""):
     SANCTIONS_SOURCE_URLS = {}  # the demo works offline on the lists shipped in compliance/data
 SANCTIONS_DOWNLOAD_TIMEOUT_SECONDS = env.float("SANCTIONS_DOWNLOAD_TIMEOUT_SECONDS", default=60.0)
-# Re-screening after a list changes, comma-separated hooks run in order: active customers and
-# transfers in flight ("" turns it off).
+# Re-screening after a list changes, comma-separated hooks run in order: active customers,
+# transfers in flight and saved recipients ("" turns it off).
 SANCTIONS_RESCREEN_HOOK = env.str(
     "SANCTIONS_RESCREEN_HOOK",
     default="compliance.sanctions.rescreen.customers_rescreen,"
-            "gateway.transfers.services.rescreen.transfers_rescreen")
+            "gateway.transfers.services.rescreen.transfers_rescreen,"
+            "gateway.recipients.rescreen.recipients_rescreen")
 # Cash pickup: how redemption codes reach recipients (dotted path of an SMS notifier), the key
 # they are derived with (empty: derived from DJANGO_SECRET_KEY), and brute-force limits on
 # failed code lookups (per staff account, per agent, per network API key, in a window).

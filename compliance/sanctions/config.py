@@ -34,15 +34,17 @@ def refresh_min_ratio() -> float:
     return float(getattr(settings, "SANCTIONS_REFRESH_MIN_RATIO", 0.9))
 
 
-# Customers (KYC) and transfers in flight; a saved-recipients hook joins the chain the same way.
+# Customers (KYC), transfers in flight and saved recipients.
 DEFAULT_RESCREEN_HOOK = ("compliance.sanctions.rescreen.customers_rescreen,"
-                         "gateway.transfers.services.rescreen.transfers_rescreen")
+                         "gateway.transfers.services.rescreen.transfers_rescreen,"
+                         "gateway.recipients.rescreen.recipients_rescreen")
 
 
 def rescreen_hooks() -> list[str]:
     """Dotted paths of ``f(*, diff)`` (a ``ListDiff``) called in order after a refresh switched a
     list version (``SANCTIONS_RESCREEN_HOOK``, comma-separated, or a list); by default active
-    customers and transfers in flight are re-screened and new hits open cases. An empty
+    customers, transfers in flight and saved recipients are re-screened and new hits open
+    cases. An empty
     setting turns re-screening off."""
     configured = getattr(settings, "SANCTIONS_RESCREEN_HOOK", DEFAULT_RESCREEN_HOOK)
     paths = configured.split(",") if isinstance(configured, str) else list(configured)

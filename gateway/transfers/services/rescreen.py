@@ -21,10 +21,10 @@ is acted on by state:
 Idempotent: a transfer whose current decision already used the new list version, or that
 already has a held decision for it, is skipped, so the hook may run again for one difference.
 
-Extending: saved recipients (being built elsewhere) need no change here: a hook of their own
-builds a ``RescreenSubject`` per saved recipient, calls ``rescreen_subjects`` and
-``rescreen_decision_record`` (``compliance.sanctions.rescreen``) and is added to the
-``SANCTIONS_RESCREEN_HOOK`` chain. A new state to cover is one more entry in ``HOLD_STATES`` or
+Extending: another kind of subject needs no change here: a hook of its own builds a
+``RescreenSubject`` per subject, calls ``rescreen_subjects`` and ``rescreen_decision_record``
+(``compliance.sanctions.rescreen``) and is added to the ``SANCTIONS_RESCREEN_HOOK`` chain, as
+saved recipients do (``gateway.recipients.rescreen``). A new state to cover is one more entry in ``HOLD_STATES`` or
 ``RECORD_STATES``.
 """
 

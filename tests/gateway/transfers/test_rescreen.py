@@ -148,7 +148,8 @@ def test_a_change_that_lists_nobody_in_flight_touches_nothing(list_change):
 def test_the_default_hook_chain_rescreens_customers_and_transfers(list_change, settings):
     del settings.SANCTIONS_RESCREEN_HOOK  # the default chain
     assert rescreen_hooks() == ["compliance.sanctions.rescreen.customers_rescreen",
-                                "gateway.transfers.services.rescreen.transfers_rescreen"]
+                                "gateway.transfers.services.rescreen.transfers_rescreen",
+                                "gateway.recipients.rescreen.recipients_rescreen"]
     _, new = list_change
     [approved] = transfers([S.APPROVED])
 
