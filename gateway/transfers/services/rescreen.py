@@ -24,8 +24,8 @@ already has a held decision for it, is skipped, so the hook may run again for on
 Extending: another kind of subject needs no change here: a hook of its own builds a
 ``RescreenSubject`` per subject, calls ``rescreen_subjects`` and ``rescreen_decision_record``
 (``compliance.sanctions.rescreen``) and is added to the ``SANCTIONS_RESCREEN_HOOK`` chain, as
-saved recipients do (``gateway.recipients.rescreen``). A new state to cover is one more entry in ``HOLD_STATES`` or
-``RECORD_STATES``.
+saved recipients do (``gateway.recipients.rescreen``). A new state to cover is one more entry
+in ``HOLD_STATES`` or ``RECORD_STATES``.
 """
 
 import logging
