@@ -117,6 +117,8 @@ AXES_RESET_ON_SUCCESS = False  # reset only after the second factor (gateway.con
 AXES_LOCKOUT_TEMPLATE = "admin/console/locked_out.html"
 AXES_VERBOSE = False
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Off-ramp gateway")
+# The console's dashboard figures are shared for this long (0: computed on every view).
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
 
 ROOT_URLCONF = "gateway.urls"
 WSGI_APPLICATION = "gateway.wsgi.application"

@@ -281,6 +281,23 @@ def dashboard_figures(*, selection: DashboardFilter) -> dict:
     }
 
 
+def dashboard_figures_cached(*, selection: DashboardFilter) -> dict:
+    """The figures as of at most DASHBOARD_CACHE_SECONDS ago (0: always fresh): several
+    operators watching the same range share one computation."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    seconds = getattr(settings, "DASHBOARD_CACHE_SECONDS", 60)
+    if seconds <= 0:
+        return {**dashboard_figures(selection=selection), "as_of": timezone.now()}
+    key = f"console:dashboard:{selection.query()}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = {**dashboard_figures(selection=selection), "as_of": timezone.now()}
+        cache.set(key, figures, seconds)
+    return figures
+
+
 # --- Needs attention ------------------------------------------------------------------------
 
 UNKNOWN_PAYOUT_DEADLINE = datetime.timedelta(minutes=30)

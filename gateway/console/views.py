@@ -193,7 +193,7 @@ def dashboard_context(request: HttpRequest) -> dict:
     from gateway.console.charts import money_text
     from gateway.console.selectors import (
         attention_queue,
-        dashboard_figures,
+        dashboard_figures_cached,
         dashboard_filter_parse,
     )
     from gateway.transfers.models import Corridor
@@ -206,7 +206,7 @@ def dashboard_context(request: HttpRequest) -> dict:
     except DomainError as exc:
         error = exc.detail
         selection = dashboard_filter_parse({})
-    figures = dashboard_figures(selection=selection)
+    figures = dashboard_figures_cached(selection=selection)
     queue = attention_queue()
     for row in figures["per_day"]:
         row["value_in_text"] = money_text(row["value_in"], row["asset"])
@@ -249,12 +249,12 @@ def dashboard_json(request: HttpRequest) -> HttpResponse:
     """The dashboard's figures for the ops team's own tools (money as decimal strings)."""
     from django.http import JsonResponse
 
-    from gateway.console.selectors import dashboard_figures
+    from gateway.console.selectors import dashboard_figures_cached
 
     selection, problem = _selection_or_problem(request)
     if problem is not None:
         return problem
-    return JsonResponse(_plain(dashboard_figures(selection=selection)))
+    return JsonResponse(_plain(dashboard_figures_cached(selection=selection)))
 
 
 CSV_COLUMNS = ["day", "corridor", "asset", "currency_out", "transfers", "completed", "value_in",
@@ -265,12 +265,12 @@ def dashboard_csv(request: HttpRequest) -> HttpResponse:
     """Per day and corridor: the rows behind the charts, as CSV."""
     import csv
 
-    from gateway.console.selectors import dashboard_figures
+    from gateway.console.selectors import dashboard_figures_cached
 
     selection, problem = _selection_or_problem(request)
     if problem is not None:
         return problem
-    figures = _plain(dashboard_figures(selection=selection))
+    figures = _plain(dashboard_figures_cached(selection=selection))
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = (f'attachment; filename="dashboard-{selection.date_from}'
                                        f'-{selection.date_to}.csv"')

@@ -173,3 +173,17 @@ def test_needs_attention_lists_what_waits_oldest_first_with_its_action(operator_
     assert "partner.example/hooks · 0 deliveries given up" in items[3].detail
     assert items[3].title == "Webhook endpoint failing"
     assert "Correct the recipient, retry, reroute or refund" in page.content.decode()
+
+
+def test_operators_share_the_figures_for_the_cache_period(operator_client, business, settings):
+    from django.core.cache import cache
+
+    settings.DASHBOARD_CACHE_SECONDS = 60
+    cache.clear()
+    client = operator_client("lead", roles=["support"])
+    first = figures(client)
+    transfer_on(business["accra"], TODAY)
+    assert figures(client) == first  # the same computation, as of the same time
+    assert first["totals"]["transfers"] == 4
+    cache.clear()
+    assert figures(client)["totals"]["transfers"] == 5
