@@ -18,6 +18,7 @@ from gateway.transfers.services import transfer_release_hold
 from gateway.transfers.services.actions import (
     transfer_funding_lost,
     transfer_payout_refund,
+    transfer_payout_settle,
     transfer_reorg_clear,
     transfer_underpaid_accept,
     transfer_underpaid_refund,
@@ -92,7 +93,7 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
     inlines = [TransferEventInline]
     actions = ["approve_held", "reject_held", "release_held", "retry_payout", "reroute_payout",
                "refund_failed_payout", "refund_underpaid", "accept_underpaid", "clear_reorg_hold",
-               "cancel_unfunded"]
+               "cancel_unfunded", "settle_payout_paid", "settle_payout_not_paid"]
     readonly_fields = ["public_id", "partner", "quote", "corridor", "state", "sender_status",
                        "state_changed_at", "external_id", "amount_in", "amount_in_base_units",
                        "amount_fee", "amount_out", "currency_out", "rate", "deposit_address",
@@ -223,6 +224,21 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
         transfer_funding_lost(transfer_id=transfer.pk, operator=request.user.get_username(),
                               note=reason)
         return "cancelled: funding left the chain"
+
+
+    @operator_action(permission="transfers.retry_payout", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Settle pending payouts as PAID (the provider confirmed it)")
+    def settle_payout_paid(self, request, transfer, reason):
+        transfer_payout_settle(transfer_id=transfer.pk, operator=request.user.get_username(),
+                               paid=True, note=reason)
+        return "payout settled as paid"
+
+    @operator_action(permission="transfers.retry_payout", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     description="Settle pending payouts as NOT PAID (the provider confirmed it)")
+    def settle_payout_not_paid(self, request, transfer, reason):
+        transfer_payout_settle(transfer_id=transfer.pk, operator=request.user.get_username(),
+                               paid=False, note=reason)
+        return "payout settled as not paid"
 
 
 class PartnerPricingInline(admin.TabularInline):

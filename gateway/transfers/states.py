@@ -85,7 +85,10 @@ ACTIONS: dict[str, tuple[Action, ...]] = {
         Action("operator", f"{_SERVICES}.actions.transfer_funding_lost",
                frozenset({S.CANCELLED})),
     ),
-    S.PAYOUT_PENDING: (  # cash pickup waits for the agent, or for the pickup window to end
+    S.PAYOUT_PENDING: (  # cash pickup waits for the agent, or for the pickup window to end;
+        # a mobile-money payout the provider never settles is settled by hand once checked
+        Action("operator", f"{_SERVICES}.actions.transfer_payout_settle",
+               frozenset({S.COMPLETED, S.PAYOUT_FAILED})),
         Action("agent", "gateway.agents.services.redemption_confirm",
                frozenset({S.COMPLETED})),
         Action("deadline", "gateway.agents.services.redemption_uncollected_handle",

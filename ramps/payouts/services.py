@@ -686,3 +686,29 @@ def rail_float_reported(*, rail: Rail) -> RailFloatReport | None:
     return RailFloatReport.objects.create(rail=rail, amount=report.amount,
                                           currency=report.currency,
                                           source=RailFloatReport.Source.BALANCE, raw=report.raw)
+
+
+def payout_attempt_settle_manually(*, attempt: PayoutAttempt, paid: bool, operator: str,
+                                   note: str, provider_receipt: str = "") -> PayoutAttempt:
+    """An operator's verdict on an attempt the provider never settled (pending or unknown past
+    every query), after checking with the provider by other means (its portal, a statement).
+
+    Recorded as the attempt's final status with the operator as its source; refused for an
+    attempt that is already final (its verdict came from the provider) and without a note.
+    """
+    if not note.strip():
+        raise PayoutValidationError("A note saying how the provider confirmed it is required.")
+    with transaction.atomic():
+        locked = _locked(attempt.pk)
+        if locked.is_final or locked.status == Status.CREATED:
+            raise PayoutValidationError(
+                f"Payout {locked.reference} is {locked.status}: only a sent payout whose outcome "
+                "the provider never gave can be settled by hand.")
+        result = QueryOutcome(
+            status="succeeded" if paid else "failed", reference=locked.reference,
+            provider_receipt=provider_receipt.strip()[:64],
+            result_code="operator", result_description=" ".join(note.split())[:200],
+            failure_kind="" if paid else PayoutAttempt.FailureKind.FINAL,
+            raw={"operator": operator, "note": note[:500]})
+        _apply_result(locked, result, source=f"operator:{operator}")
+        return locked

@@ -26,13 +26,18 @@ from gateway.transfers.services.holds import (
     transfer_holds_refuse,
 )
 from gateway.transfers.services.machine import transfer_transition
-from gateway.transfers.services.payouts import transfer_correction_deadline
+from gateway.transfers.services.payouts import (
+    transfer_correction_deadline,
+    transfer_live_attempt,
+    transfer_payout_outcome,
+)
 from gateway.transfers.services.quotes import quote_create
 from gateway.transfers.services.refunds import transfer_credited_amount, transfer_refund_record
 from gateway.transfers.states import TransferState
 from ramps.chain.models import Deposit
 from ramps.chain.selectors import deposits_for_address
 from ramps.chain.services import deposit_mark_credited
+from ramps.payouts.services import payout_attempt_settle_manually
 
 logger = logging.getLogger(__name__)
 S = TransferState
@@ -70,6 +75,24 @@ def transfer_payout_failed_review(*, transfer_id: int) -> Transfer:
         logger.error("transfer %s: refund after the correction window failed: %s",
                      transfer.public_id, exc.detail)
         return Transfer.objects.get(pk=transfer.pk)
+
+
+def transfer_payout_settle(*, transfer_id: int, operator: str, paid: bool, note: str,
+                           provider_receipt: str = "") -> Transfer:
+    """Settle by hand a payout the provider never settled (still pending, or unknown after
+    every status query), once the operator has checked with the provider: paid completes the
+    transfer, not paid fails it (then corrected, retried or refunded). Never sends anything."""
+    transfer = Transfer.objects.get(pk=transfer_id)
+    if transfer.state != S.PAYOUT_PENDING:
+        raise InvalidTransitionError(
+            f"Transfer {transfer.public_id} is {transfer.state}; only a pending payout can be "
+            "settled by hand.")
+    attempt = transfer_live_attempt(transfer=transfer)
+    if attempt is None:
+        raise InvalidTransitionError(f"Transfer {transfer.public_id} has no payout attempt.")
+    payout_attempt_settle_manually(attempt=attempt, paid=paid, operator=operator,
+                                   note=_reason(note), provider_receipt=provider_receipt)
+    return transfer_payout_outcome(transfer_id=transfer.pk)
 
 
 # --- an underpayment ------------------------------------------------------------------------

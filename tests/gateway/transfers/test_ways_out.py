@@ -32,6 +32,7 @@ from gateway.transfers.services.actions import (
     transfer_funding_lost,
     transfer_payout_failed_review,
     transfer_payout_refund,
+    transfer_payout_settle,
     transfer_reorg_clear,
     transfer_underpaid_accept,
     transfer_underpaid_refund,
@@ -505,4 +506,32 @@ def test_uncollected_cash_under_a_refund_rule_is_refunded_on_chain_once(world):
     assert Redemption.objects.get(pk=redemption.pk).status == Redemption.Status.CANCELLED
     # The cash nobody collected is no longer owed to the recipient.
     assert account_balance(code="liabilities:payouts:KES", currency="KES") == Decimal(0)
+    assert unbalanced_entries() == []
+
+
+STUCK_PENDING = "+254708374147"  # last digit 7: accepted, never completes, status query: Pending
+
+
+@pytest.mark.parametrize("paid_out", [True, False])
+def test_a_payout_the_provider_never_settles_is_settled_by_hand_once(world, daraja_sandbox,
+                                                                     paid_out):
+    _w3, _token, corridor, _receiver = world
+    transfer = new_transfer(corridor, phone=STUCK_PENDING)
+    pay_in(transfer, "0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+    transfer = transfer_advance(transfer_id=transfer.pk)
+    assert transfer.state == S.PAYOUT_PENDING
+    with pytest.raises(DomainError, match="reason"):
+        transfer_payout_settle(transfer_id=transfer.pk, operator="ops", paid=paid_out, note="")
+    transfer = transfer_payout_settle(transfer_id=transfer.pk, operator="ops", paid=paid_out,
+                                      note="checked on the provider's portal")
+    attempt = PayoutAttempt.objects.get(owner_reference=transfer.reference)
+    assert attempt.status == (PayoutAttempt.Status.SUCCEEDED if paid_out
+                              else PayoutAttempt.Status.FAILED)
+    assert transfer.state == (S.COMPLETED if paid_out else S.PAYOUT_FAILED)
+    assert reservation(transfer) == (FloatReservation.Status.COMMITTED if paid_out
+                                     else FloatReservation.Status.RESERVED)
+    with pytest.raises(InvalidTransitionError):  # a second verdict is refused
+        transfer_payout_settle(transfer_id=transfer.pk, operator="ops", paid=not paid_out,
+                               note="changed my mind")
+    assert PayoutAttempt.objects.filter(owner_reference=transfer.reference).count() == 1
     assert unbalanced_entries() == []
