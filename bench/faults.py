@@ -601,8 +601,11 @@ class FaultRun:
         currency = {"mpesa": "KES", "momo": "UGX", "cash": "NGN"}[scenario.route]
         amount = _amount(self.rng, scenario)
         phone = _phone(self.rng, scenario)
-        quote = self.api.call("POST", "/api/v1/quotes", json={
-            "sell_asset": "USDC:anvil", "sell_amount": str(amount), "buy_currency": currency})
+        request = {"amount_in_asset": "USDC:anvil", "amount_in": str(amount),
+                   "amount_out_currency": currency}
+        if scenario.route != "cash":  # checked against the rail's rules before money moves
+            request["recipient_phone_number"] = phone
+        quote = self.api.call("POST", "/api/v1/quotes", json=request)
         if quote.status_code != 201:
             self.refused[f"{scenario.name}: quote {quote.status_code}"] += 1
             return None
