@@ -1009,6 +1009,8 @@ class FaultRun:
             left = (Posting.objects.filter(entry__owner_reference=transfer.reference,
                                            account__code__startswith="liabilities:")
                     .exclude(account__code="liabilities:overpayments")  # counted on its own
+                    # owed to the agent network, settled per network, not per transfer
+                    .exclude(account__code__startswith="liabilities:agent-commission:")
                     .values("currency").annotate(total=Sum("amount")))
             for row in left:
                 if row["total"] != 0:
