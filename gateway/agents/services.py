@@ -37,7 +37,7 @@ from gateway.common.problems import DomainError, InvalidTransitionError
 from gateway.ledger.models import JournalEntry, LedgerAccount
 from gateway.ledger.services import NegativeBalanceError, credit, debit, ledger_entry_post
 from gateway.transfers.models import Transfer
-from gateway.transfers.services import transfer_transition
+from gateway.transfers.services import transfer_status_payload, transfer_transition
 from gateway.transfers.services.refunds import transfer_refund_record
 from gateway.transfers.states import TransferState
 from gateway.webhooks.services import webhook_event_enqueue
@@ -628,9 +628,7 @@ def redemption_uncollected_handle(*, redemption_id: int) -> Redemption:
         else:
             webhook_event_enqueue(
                 partner_id=transfer.partner_id, event_type="transfer.cash_pickup_expired",
-                data={"id": str(transfer.public_id), "status": transfer.sender_status,
-                      "expired_at": redemption.expires_at.isoformat(),
-                      "reissue": f"/api/v1/transfers/{transfer.public_id}/cash-pickup/reissue"})
+                data=transfer_status_payload(transfer), transfer_id=transfer.pk)
         redemption.uncollected_action, redemption.uncollected_handled_at = action, now
         redemption.save(update_fields=["status", "uncollected_action", "uncollected_handled_at",
                                        "updated_at"])
