@@ -799,6 +799,7 @@ class FaultRun:
         from gateway.transfers.services.actions import (
             transfer_funding_lost,
             transfer_payout_refund,
+            transfer_payout_settle,
             transfer_reorg_clear,
             transfer_underpaid_accept,
             transfer_underpaid_refund,
@@ -812,11 +813,12 @@ class FaultRun:
         def once(sent: Sent, label: str, action: Any, **arguments: Any) -> int:
             if label in sent.actions:
                 return 0
-            sent.actions.append(label)
             try:
                 action(transfer_id=transfer.pk, **arguments)
-            except DomainError as exc:
+            except DomainError as exc:  # may be taken in a later round
                 sent.actions.append(f"{label} refused: {exc.detail}")
+                return 0
+            sent.actions.append(label)
             return 1
 
         note = {"note": "taken by the fault-injection run"}
@@ -845,6 +847,13 @@ class FaultRun:
                                transfer_underpaid_refund, **operator))
             elif HoldKind.CONVERSION in holds:
                 taken += once(sent, "operator released", transfer_release_hold, **operator)
+            elif (transfer.state == "payout_pending" and scenario.route != "cash"
+                  and scenario.digit == "7"):
+                # Pending at the provider forever: the operator asks the provider (here its
+                # own record of payments) and settles the payout by hand.
+                taken += once(sent, "operator settled the payout by hand",
+                              transfer_payout_settle, paid=self.provider_paid(transfer),
+                              **operator)
             elif transfer.state == "payout_failed" and scenario.route != "momo":
                 # MoMo failures are left to the corridor's correction deadline (a refund);
                 # uncollected cash and the other M-Pesa failures an operator refunds.
@@ -858,6 +867,18 @@ class FaultRun:
                     taken += once(sent, "operator refunded the failed payout",
                                   transfer_payout_refund, actor="operator:faults", **note)
         return taken
+
+    def provider_paid(self, transfer: Any) -> bool:
+        from ramps.payouts.models import PayoutAttempt
+
+        references = set(PayoutAttempt.objects.filter(
+            owner_reference=transfer.reference).values_list("reference", flat=True))
+        for rail in ("daraja", "momo"):
+            listed = requests.get(self.sandboxes[rail]["base_url"] + "/_sandbox/payments",
+                                  timeout=10).json()["payments"]
+            if any(payment["reference"] in references for payment in listed):
+                return True
+        return False
 
     # -- proof -----------------------------------------------------------------------------
 
