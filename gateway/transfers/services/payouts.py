@@ -8,6 +8,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from compliance.models import ScreeningDecision
 from gateway.common.problems import DomainError, InvalidTransitionError
 from gateway.ledger.models import LedgerAccount
 from gateway.transfers.models import Corridor, Transfer, TransferEvent
@@ -194,6 +195,13 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
             raise InvalidTransitionError(
                 f"Transfer {transfer.public_id} is {transfer.state}; only a failed payout can "
                 "be started again.")
+        latest = (ScreeningDecision.objects.filter(subject_reference=transfer.reference)
+                  .order_by("-created_at", "-id").first())
+        if latest is not None and latest.outcome != ScreeningDecision.Outcome.APPROVE:
+            # A list change put a hit on it after the payout failed: its case decides first.
+            raise DomainError(f"Transfer {transfer.public_id} is under compliance review; its "
+                              "payout cannot start again until the case is decided.",
+                              slug="under-review", status=409)
         updated_recipient = {**(transfer.recipient or {}), **(recipient or {})}
         method = payout_method or transfer_payout_method(transfer)
         updates: dict = {"recipient": updated_recipient}

@@ -535,3 +535,21 @@ def test_a_payout_the_provider_never_settles_is_settled_by_hand_once(world, dara
                                note="changed my mind")
     assert PayoutAttempt.objects.filter(owner_reference=transfer.reference).count() == 1
     assert unbalanced_entries() == []
+
+
+def test_a_failed_payout_under_a_new_compliance_hit_is_not_restarted(world, client,
+                                                                      daraja_sandbox):
+    _w3, _token, corridor, receiver = world
+    transfer = fail_payout(corridor, receiver, client, daraja_sandbox)
+    # A list change found a hit while the payout waited for its correction.
+    ScreeningDecision.objects.create(
+        subject_reference=transfer.reference, outcome=ScreeningDecision.Outcome.HOLD,
+        reasons=[{"rule": "sanctions-name"}], rules_version="t", list_versions={})
+    with pytest.raises(DomainError, match="under compliance review"):
+        transfer_payout_correct(transfer_id=transfer.pk, recipient_phone=PAID, actor="p")
+    with pytest.raises(DomainError, match="under compliance review"):
+        transfer_payout_retry(transfer_id=transfer.pk, operator="ops", note="retry")
+    transfer.refresh_from_db()
+    assert transfer.state == S.PAYOUT_FAILED
+    assert PayoutAttempt.objects.filter(owner_reference=transfer.reference).count() == 1
+    assert paid(daraja_sandbox, transfer) == []
