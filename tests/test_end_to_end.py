@@ -7,6 +7,7 @@ the Daraja client with its asynchronous callback, Standard Webhooks verified by 
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -72,6 +73,7 @@ def test_one_remittance_from_chain_deposit_to_mpesa_payout(tmp_path, e2e_databas
     assert summary["seconds"] < 60
     for marker in ("timeline of transfer", "ledger entries of the transfer", "(balanced)"):
         assert marker in result.stdout
+    assert re.search(r"API key +\S+\.\S+", result.stdout), "ONCE mode prints the partner's key"
 
     transfer_id = summary["transfer_id"]
     with psycopg.connect(e2e_database) as conn:

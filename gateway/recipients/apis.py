@@ -14,8 +14,10 @@ from gateway.recipients.serializers import (
     RecipientSerializer,
 )
 from gateway.recipients.services import recipient_create, recipient_delete
+from gateway.transfers.serializers import ProblemSerializer
 
-PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json)")
+PROBLEM = OpenApiResponse(response=ProblemSerializer,
+                          description="RFC 9457 problem details (application/problem+json)")
 RECIPIENTS_SHOWN = 200
 
 

@@ -8,7 +8,12 @@ from collections.abc import Iterator
 from django.db import IntegrityError, transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import permissions, renderers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
@@ -35,6 +40,7 @@ from gateway.transfers.serializers import (
     IndicativePriceSerializer,
     InfoSerializer,
     PriceQuerySerializer,
+    ProblemSerializer,
     QuoteRequestSerializer,
     QuoteResponseSerializer,
     TransferCorrectionSerializer,
@@ -56,11 +62,19 @@ from gateway.transfers.services import (
 
 logger = logging.getLogger(__name__)
 
-PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json)")
+PROBLEM = OpenApiResponse(response=ProblemSerializer,
+                          description="RFC 9457 problem details (application/problem+json)")
+IDEMPOTENT_REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed", OpenApiTypes.STR, OpenApiParameter.HEADER, response=True,
+    enum=["true"], description="Present (true) when the answer is the replay of an earlier "
+                               "request with the same Idempotency-Key and body")
 
 
 class QuoteCreateApi(APIView):
-    @extend_schema(request=QuoteRequestSerializer,
+    @extend_schema(examples=[OpenApiExample("100 USDC to KES", request_only=True, value={
+                       "amount_in_asset": "USDC:polygon", "amount_in": "100.00",
+                       "amount_out_currency": "KES"})],
+                   request=QuoteRequestSerializer,
                    responses={201: QuoteResponseSerializer, 400: PROBLEM, 401: PROBLEM,
                               422: PROBLEM, 503: PROBLEM},
                    operation_id="quote_create", summary="Get a firm quote", tags=["quotes"])
@@ -146,7 +160,12 @@ class TransferListCreateApi(APIView):
     @extend_schema(
         request=TransferRequestSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                     required=True, description="Unique per intended transfer")],
+                                     required=True, description="Unique per intended transfer"),
+                    IDEMPOTENT_REPLAYED],
+        examples=[OpenApiExample("Mobile-money transfer", request_only=True, value={
+            "quote_id": "3f2b8c1e-2a4b-4c1d-9e7f-0a1b2c3d4e5f", "external_id": "INV-1042",
+            "sender": {"name": "Amina Odhiambo", "country": "GB"},
+            "recipient": {"name": "Joseph Mwangi", "phone_number": "+254708374149"}})],
         responses={201: TransferResponseSerializer, 400: PROBLEM, 401: PROBLEM, 409: PROBLEM,
                    422: PROBLEM},
         operation_id="transfer_create",
@@ -272,7 +291,12 @@ class TransferDetailApi(APIView):
         return Response(TransferResponseSerializer(transfer).data)
 
     @extend_schema(
-        request=TransferCorrectionSerializer, parameters=[IDEMPOTENCY_KEY_OPTIONAL],
+        request=TransferCorrectionSerializer,
+        parameters=[IDEMPOTENCY_KEY_OPTIONAL, IDEMPOTENT_REPLAYED],
+        examples=[OpenApiExample("New number", request_only=True,
+                                 value={"recipient": {"phone_number": "+254708374149"}}),
+                  OpenApiExample("Cash pickup instead", request_only=True,
+                                 value={"payout_method": "cash_pickup"})],
         responses={200: TransferResponseSerializer, 400: PROBLEM, 401: PROBLEM, 404: PROBLEM,
                    409: PROBLEM, 422: PROBLEM},
         operation_id="transfer_correct",

@@ -13,6 +13,18 @@ from gateway.transfers.models import Quote, Transfer
 from gateway.transfers.states import SENDER_STATUS, SenderStatus, TransferState
 
 
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details (``application/problem+json``), as every error is answered."""
+
+    type = serializers.CharField(help_text="Stable problem type, e.g. /problems/quote-expired")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    instance = serializers.CharField(required=False, help_text="The request path")
+    errors = serializers.DictField(required=False,
+                                   help_text="Per field messages (validation-error)")
+
+
 def api_timestamp(value: datetime) -> str:
     """The API's one timestamp format (RFC 3339 in UTC, as DRF renders ``DateTimeField``)."""
     return _DateTimeField().to_representation(value)

@@ -156,6 +156,8 @@ class Command(BaseCommand):
                     raise CommandError(f"demo failed: {json.dumps(summary)}")
                 self.say(self.style.SUCCESS("demo completed: transfer paid, ledger balanced, "
                                             "signed webhook received"))
+                # The partner's key, so the README's API examples can be tried on this data.
+                self.say(f"    API key      {seed.api_key}")
                 return
             self.serve(web_base, seed, sandboxes, anvil, stack)
         except (StackError, ToolMissingError, PortInUseError, AnvilStartError,
