@@ -468,6 +468,10 @@ def _refresh_one(*, w3: Web3, outbound: OutboundTransaction, signer: Signer | No
                     outbound.status, outbound.block_number)
         return
     mined_nonce = int(w3.eth.get_transaction_count(outbound.from_address, "latest"))
+    if mined_nonce > outbound.nonce and _receipt(w3, outbound) is not None:
+        # Mined between the receipt read and the nonce read (a block came in between): it is
+        # ours, and the next refresh confirms it once final. Never mark it failed.
+        return
     if mined_nonce > outbound.nonce:
         # Another transaction took the nonce (sent outside the gateway): ours can never be
         # mined. An operator decides; sending again would need a new reference.

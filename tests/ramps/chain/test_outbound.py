@@ -221,3 +221,31 @@ def test_stuck_refund_is_replaced_with_the_same_nonce(chain_factory, signer, dep
         assert token_balance(w3, token, PAYER_REFUND_TO) == 400_000  # only one was mined
     finally:
         node.stop()
+
+
+@pytest.mark.django_db
+def test_a_refund_mined_between_the_receipt_and_the_nonce_read_is_not_marked_failed(
+        anvil, chain_factory, signer, monkeypatch):
+    """A block that comes in between the two reads makes our own nonce look taken: the refund
+    must stay open and be confirmed next time, never be marked failed (an operator re-sending a
+    'failed' refund that is on chain would refund twice)."""
+    import ramps.chain.outbound as outbound_module
+
+    chain, token, _, deposit = _funded_deposit(anvil, chain_factory, signer)
+    refund = refund_create(deposit_or_reference=deposit, to_address=PAYER_REFUND_TO,
+                           amount_base_units=1_000_000, reference="refund-race", signer=signer)
+    refund_execute(outbound=refund, signer=signer)
+    real_receipt, calls = outbound_module._receipt, []
+
+    def receipt_not_yet_then_mined(w3, outbound):
+        calls.append(outbound.pk)
+        return None if len(calls) == 1 else real_receipt(w3, outbound)
+
+    monkeypatch.setattr(outbound_module, "_receipt", receipt_not_yet_then_mined)
+    first = outbound_transactions_refresh(chain=chain, signer=signer)
+    assert first.failed == []
+    refund.refresh_from_db()
+    assert refund.status == OutboundTransaction.Status.BROADCAST
+    second = outbound_transactions_refresh(chain=chain, signer=signer)
+    assert [o.pk for o in second.confirmed] == [refund.pk]
+    assert token_balance(anvil.w3, token, PAYER_REFUND_TO) >= 1_000_000
