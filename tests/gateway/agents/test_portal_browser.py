@@ -1,8 +1,6 @@
 """The agent portal in a real browser: Playwright driving Debian's Chromium on a phone-sized
 screen against the live server. Screenshots go to test-artifacts/agents/."""
 
-import os
-import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from gateway.agents.services import Counter, redemption_confirm
 from gateway.ledger.models import JournalEntry
 from gateway.transfers.models import Transfer
 from gateway.transfers.states import TransferState
+from tests.fixtures.browser import CHROMIUM
 from tests.gateway.agents.builders import (
     PASSWORD,
     make_agent,
@@ -24,37 +23,13 @@ from tests.gateway.agents.builders import (
     totp_now,
 )
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "agents"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium not found at {CHROMIUM}"),
 ]
 
-
-@pytest.fixture(scope="module")
-def browser():
-    """Playwright's sync API runs an event loop in this thread; the ORM calls of the tests stay
-    synchronous, so Django's guard against async contexts is lifted while it runs, and only
-    then."""
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

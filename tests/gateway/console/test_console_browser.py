@@ -4,8 +4,6 @@ by two operators and an action refused to a role without its permission. axe-cor
 injected into each page: no serious or critical accessibility violation. Screenshots go to
 test-artifacts/console/."""
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,15 +16,12 @@ from compliance.models import ScreeningDecision
 from gateway.transfers.models import Transfer
 from gateway.transfers.states import TransferState
 from tests.factories import make_transfer
+from tests.fixtures.browser import CHROMIUM
 from tests.fixtures.console import OPERATOR_PASSWORD, operator_make
 
 ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "console"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -39,26 +34,6 @@ pytestmark = [
 def _no_otp_throttle(settings):
     settings.OTP_TOTP_THROTTLE_FACTOR = 0
 
-
-@pytest.fixture(scope="module")
-def browser():
-    """Playwright's sync API runs an event loop in this thread; the ORM calls of the tests stay
-    synchronous, so Django's guard against async contexts is lifted while it runs, and only
-    then."""
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
