@@ -91,6 +91,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "gateway.common.middleware.RequestLimitsMiddleware",
+    "gateway.common.throttling.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -190,6 +191,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "gateway.common.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Per-partner request rate (gateway.common.throttling): RateLimit-* headers on every answer.
+    "DEFAULT_THROTTLE_CLASSES": ["gateway.common.throttling.PartnerRateThrottle"],
     "COERCE_DECIMAL_TO_STRING": True,
     # One timestamp format in every answer: RFC 3339, UTC, always with microseconds.
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
@@ -200,6 +203,11 @@ REST_FRAMEWORK = {
 REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=1024 * 1024)
 REQUEST_MAX_UPLOAD_BYTES = env.int("REQUEST_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
 REQUEST_MAX_JSON_DEPTH = env.int("REQUEST_MAX_JSON_DEPTH", default=64)
+# Partner API rate limit: requests per window per partner (Partner.api_requests_per_minute
+# overrides it), counted in the cache below; share it (Redis) when several processes serve.
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+API_RATE_LIMIT_WINDOW_SECONDS = env.int("API_RATE_LIMIT_WINDOW_SECONDS", default=60)
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(REQUEST_MAX_BODY_BYTES, 2621440)
 
 SPECTACULAR_SETTINGS = {
@@ -216,6 +224,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # The webhooks section (the events partners receive) is an OpenAPI 3.1 feature.
     "OAS_VERSION": "3.1.0",
+    # Every partner operation: problems as application/problem+json, rate-limit headers, 429.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "gateway.common.throttling_schema.partner_operations_schema_hook"],
     "WEBHOOKS": ["gateway.webhooks.schema.transfer_event", "gateway.webhooks.schema.ping",
                  "gateway.webhooks.schema.endpoint_disabled"],
 }

@@ -13,6 +13,8 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 os.environ.setdefault("GATEWAY_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 os.environ.setdefault("GATEWAY_MEDIA_ROOT", tempfile.mkdtemp(prefix="gateway-test-media-"))
+# Tests make many requests as one partner; the rate-limit tests set their own limits.
+os.environ.setdefault("API_RATE_LIMIT_PER_MINUTE", "1000000")
 os.environ.setdefault("BLIND_INDEX_KEY", "test-blind-index-key-not-for-production")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1rZXktMzItYnl0ZXMtbG9uZy1mb3ItZmVybiE=")
 # Every process of the test run (and the end-to-end workers, which inherit this environment)

@@ -6,7 +6,7 @@ from gateway.partners.models import Partner, PartnerAPIKey
 
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):
-    list_display = ["name", "public_id", "is_active", "created_at"]
+    list_display = ["name", "public_id", "is_active", "api_requests_per_minute", "created_at"]
     search_fields = ["name"]
 
 

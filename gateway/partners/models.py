@@ -24,6 +24,14 @@ class Partner(BaseModel):
         ),
     )
 
+    api_requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text=(
+            "Requests this partner may make to the API per rate-limit window (a minute by "
+            "default); empty: API_RATE_LIMIT_PER_MINUTE. See gateway.common.throttling."
+        ),
+    )
+
     def __str__(self) -> str:
         return self.name
 

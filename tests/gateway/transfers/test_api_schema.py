@@ -12,7 +12,8 @@ def test_schema_documents_idempotency_headers_typed_problems_and_examples(db):
                for p in create["parameters"])
     assert create["responses"]["201"]["headers"]["Idempotent-Replayed"]["schema"]["enum"] == [
         "true"]
-    problem = create["responses"]["409"]["content"]["application/json"]["schema"]["$ref"]
+    problem = create["responses"]["409"]["content"]["application/problem+json"]["schema"][
+        "$ref"]
     assert problem.endswith("/Problem")
     assert set(schema["components"]["schemas"]["Problem"]["properties"]) >= {
         "type", "title", "status", "detail"}

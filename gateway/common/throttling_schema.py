@@ -1,0 +1,78 @@
+"""OpenAPI post-processing for the partner operations: problems and rate-limit headers.
+
+Views declare their own answers; what is true of every partner operation is written here once
+(a drf-spectacular postprocessing hook, ``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``):
+
+- every 4xx/5xx answer is ``application/problem+json`` with the ``Problem`` schema (as
+  ``gateway.common.problems`` renders it), whatever the view declared;
+- every answer but 401 documents ``RateLimit-Limit``, ``RateLimit-Remaining`` and
+  ``RateLimit-Reset`` (``gateway.common.throttling``), and a 429 answer with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from gateway.common.problems import PROBLEM_CONTENT_TYPE
+
+PROBLEM_REF = "#/components/schemas/Problem"
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details (application/problem+json), as every error is "
+                   "answered. Problem types may add their own members (errors, "
+                   "existing_transfer_id, ...).",
+    "properties": {
+        "type": {"type": "string", "description": "Stable problem type, e.g. "
+                                                  "/problems/quote-expired"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "description": "The request path"},
+        "errors": {"type": "object", "additionalProperties": {},
+                   "description": "Per field messages (validation-error)"},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+
+def _header(description: str, minimum: int = 0) -> dict[str, Any]:
+    return {"schema": {"type": "integer", "minimum": minimum}, "description": description}
+
+
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": _header("Requests your account may make in the current window (IETF "
+                               "draft RateLimit header fields); on every answer but 401"),
+    "RateLimit-Remaining": _header("Requests left in the current window"),
+    "RateLimit-Reset": _header("Seconds until the current window ends and the count starts "
+                               "again", minimum=1),
+}
+RETRY_AFTER = _header("Seconds to wait before the next request", minimum=1)
+
+
+def _is_partner_operation(operation: Any) -> bool:
+    return isinstance(operation, dict) and "responses" in operation and any(
+        "PartnerApiKey" in requirement for requirement in operation.get("security", []))
+
+
+def partner_operations_schema_hook(result: dict, generator: Any, request: Any,
+                                   public: bool) -> dict:
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Problem", PROBLEM_SCHEMA)
+    problem_content = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not _is_partner_operation(operation):
+                continue
+            responses = operation["responses"]
+            responses.setdefault("429", {
+                "description": "Too many requests (problem type /problems/rate-limited): wait "
+                               "Retry-After seconds"})
+            for code, response in responses.items():
+                if code[:1] in "45":
+                    response["content"] = copy.deepcopy(problem_content)
+                if code == "429":
+                    response.setdefault("headers", {})["Retry-After"] = copy.deepcopy(RETRY_AFTER)
+                if code != "401":
+                    response.setdefault("headers", {}).update(copy.deepcopy(RATE_LIMIT_HEADERS))
+    return result
