@@ -45,15 +45,12 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from ramps.chain.addresses import deposit_address_derive, xpub_from_mnemonic
+    from ramps.chain.client import TRANSFER_TOPIC
+    from ramps.chain.deposits import checksum_topic_address
     from ramps.chain.devchain import AnvilProcess, contract_artifact, mine
     from ramps.chain.models import Chain, Deposit, DepositAddress, Token
-    from ramps.chain.services import (
-        TRANSFER_TOPIC,
-        _checksum_topic_address,
-        chain_scan,
-        deposit_address_derive,
-        xpub_from_mnemonic,
-    )
+    from ramps.chain.watcher import chain_scan
     from ramps.chain.watchlist import AddressWatchlist
 
     addresses_count = 2_000 if options.quick else 10_000
@@ -147,7 +144,7 @@ def main() -> None:
         scans = []
         for trial in range(3):
             scanned = chain if trial == 0 else chain_create(f"eip155:{chain_id}-{trial}")
-            _checksum_topic_address.cache_clear()
+            checksum_topic_address.cache_clear()
             started = time.perf_counter()
             trial_result = chain_scan(chain=scanned)
             scans.append((time.perf_counter() - started, trial))

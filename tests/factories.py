@@ -10,8 +10,8 @@ from gateway.partners.models import Partner
 from gateway.partners.services import partner_api_key_create
 from gateway.transfers.models import Corridor, Quote, Transfer, TransferEvent
 from gateway.transfers.states import TransferState
+from ramps.chain.addresses import deposit_address_allocate, xpub_from_mnemonic
 from ramps.chain.models import Chain, Token
-from ramps.chain.services import deposit_address_allocate, xpub_from_mnemonic
 from ramps.liquidity.models import Venue
 from ramps.payouts.models import Rail
 

@@ -15,8 +15,8 @@ from gateway.partners.models import Partner
 from gateway.partners.services import partner_api_key_create
 from gateway.transfers.models import Corridor
 from gateway.webhooks.models import WebhookEndpoint
+from ramps.chain.addresses import xpub_from_mnemonic
 from ramps.chain.models import Chain, Token
-from ramps.chain.services import xpub_from_mnemonic
 from ramps.liquidity.models import Venue
 from ramps.payouts.models import Rail
 

@@ -9,7 +9,7 @@ from gateway.transfers.services.refunds import refunds_drive
 from gateway.transfers.states import TransferState
 from ramps.chain.models import Chain
 from ramps.chain.selectors import deposits_confirmed_uncredited
-from ramps.chain.services import chain_scan
+from ramps.chain.watcher import chain_scan
 
 logger = logging.getLogger(__name__)
 

@@ -18,11 +18,12 @@ import ccxt
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.common.money import money_round
+from gateway.common.money import from_base_units, money_round
 from gateway.common.problems import ConflictError, DomainError
 from gateway.ledger.models import JournalEntry, LedgerAccount
 from gateway.ledger.selectors import account_balance
 from gateway.ledger.services import NegativeBalanceError, credit, debit, ledger_entry_post
+from ramps.chain.treasury import treasury_balances_read
 
 from .models import (
     ExposureLimit,
@@ -337,25 +338,14 @@ def _rail_lines() -> tuple[list[tuple[str, str, str, Decimal, Decimal]], list[st
 
 
 def _chain_lines() -> tuple[list[tuple[str, str, str, Decimal, Decimal]], list[str]]:
-    from gateway.common.money import from_base_units
-    from ramps.chain.client import web3_for
-    from ramps.chain.models import Chain
-    from ramps.chain.services import ERC20_ABI
-
-    lines, errors = [], []
-    for chain in Chain.objects.exclude(treasury_address="").prefetch_related("tokens"):
-        code = f"assets:custody:{chain.caip2}"
-        try:
-            w3 = web3_for(chain)
-            for token in chain.tokens.all():
-                contract = w3.eth.contract(address=token.contract_address, abi=ERC20_ABI)
-                units = contract.functions.balanceOf(chain.treasury_address).call()
-                external = money_round(from_base_units(units, token.decimals), token.symbol)
-                lines.append(("chain", code, token.symbol,
-                              account_balance(code=code, currency=token.symbol), external))
-        except Exception as exc:  # web3 raises many types; the run goes on
-            errors.append(f"chain {chain.caip2}: {type(exc).__name__}")
-    return lines, errors
+    read = treasury_balances_read()
+    lines = []
+    for balance in read.balances:
+        code = f"assets:custody:{balance.chain_caip2}"
+        external = money_round(from_base_units(balance.units, balance.decimals), balance.symbol)
+        lines.append(("chain", code, balance.symbol,
+                      account_balance(code=code, currency=balance.symbol), external))
+    return lines, read.errors
 
 
 def treasury_reconcile(*, sources: tuple[str, ...] = ("venue", "rail", "chain")

@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from web3 import Web3
 
 from gateway.common.admin import ReadOnlyAdmin
 from gateway.common.money import from_base_units
@@ -18,6 +17,7 @@ from gateway.common.problems import DomainError
 from gateway.console.actions import OperatorActionsMixin, operator_action
 from gateway.console.audit import audit_record
 from gateway.console.models import AuditEvent
+from ramps.chain.addresses import deposit_address_derive
 from ramps.chain.errors import InvalidXpubError
 from ramps.chain.models import (
     Chain,
@@ -30,8 +30,9 @@ from ramps.chain.models import (
     Token,
 )
 from ramps.chain.outbound import refund_destination_set, refund_execute
-from ramps.chain.services import chain_scan, deposit_address_derive
 from ramps.chain.signer import signer_status
+from ramps.chain.validators import is_address, to_checksum_address
+from ramps.chain.watcher import chain_scan
 from ramps.payouts.admin import callback_secrets_message
 
 
@@ -59,9 +60,9 @@ class TokenForm(forms.ModelForm):
 
     def clean_contract_address(self):
         address = self.cleaned_data["contract_address"].strip()
-        if not Web3.is_address(address):
+        if not is_address(address):
             raise forms.ValidationError("Not an EVM address.")
-        return Web3.to_checksum_address(address)
+        return to_checksum_address(address)
 
 
 class TokenInline(admin.TabularInline):

@@ -25,11 +25,9 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from web3 import Web3
-from web3.exceptions import TransactionNotFound
 
 from gateway.common.problems import ConflictError
-from ramps.chain.client import redact_rpc_url, web3_for
+from ramps.chain.client import RPC_ERRORS, ChainClient, Receipt, erc20_transfer_call
 from ramps.chain.errors import OutboundRefusedError
 from ramps.chain.models import (
     AddressNonce,
@@ -39,8 +37,8 @@ from ramps.chain.models import (
     OutboundTransaction,
     Token,
 )
-from ramps.chain.services import ERC20_ABI, RPC_ERRORS
 from ramps.chain.signer import Signer, signer_get
+from ramps.chain.validators import address_problem, to_checksum_address
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +52,10 @@ _OPEN = (OutboundTransaction.Status.CREATED, OutboundTransaction.Status.WAITING_
 
 
 def _address(value: str, *, what: str) -> str:
-    value = (value or "").strip()
-    if not Web3.is_address(value):
-        raise OutboundRefusedError(f"{what} {value!r} is not an EVM address.")
-    if value != value.lower() and value != value.upper() and not Web3.is_checksum_address(value):
-        raise OutboundRefusedError(f"{what} {value!r} has a wrong EIP-55 checksum.")
-    checksummed = Web3.to_checksum_address(value)
+    problem = address_problem(value, what=what)
+    if problem:
+        raise OutboundRefusedError(problem)
+    checksummed = to_checksum_address(value.strip())
     if int(checksummed, 16) == 0:
         raise OutboundRefusedError(f"{what} is the zero address.")
     return checksummed
@@ -119,14 +115,13 @@ def sweep_create(*, deposit_address: DepositAddress, token: Token, reference: st
         if stored is not None:
             return stored if stored.kind == OutboundTransaction.Kind.SWEEP else _store(
                 reference=reference, defaults={"kind": OutboundTransaction.Kind.SWEEP})
-        w3 = web3_for(chain)
+        client = ChainClient.for_chain(chain)
         try:
-            amount_base_units = int(w3.eth.contract(address=token.contract_address,
-                                                    abi=ERC20_ABI)
-                                    .functions.balanceOf(deposit_address.address).call())
+            amount_base_units = client.erc20_balance(token.contract_address,
+                                                     deposit_address.address)
         except RPC_ERRORS as exc:
-            raise OutboundRefusedError("Could not read the balance to sweep: " + redact_rpc_url(
-                f"{type(exc).__name__}: {exc}", chain.rpc_url)) from exc
+            raise OutboundRefusedError(
+                "Could not read the balance to sweep: " + client.error_text(exc)) from exc
         if amount_base_units == 0:
             raise OutboundRefusedError(f"{deposit_address.address} holds no {token.symbol}.")
     return _store(reference=reference, defaults={
@@ -232,17 +227,10 @@ def _deposit_resolve(deposit_or_reference: Deposit | str) -> Deposit:
 # --- sending ----------------------------------------------------------------------------------
 
 
-def _fees(w3: Web3) -> tuple[int, int]:
-    """(max fee, priority fee) per gas for a transaction sent now."""
-    base = int(w3.eth.get_block("latest").get("baseFeePerGas") or w3.eth.gas_price)
-    priority = int(w3.eth.max_priority_fee)
-    return 2 * base + priority, priority
-
-
-def _gas_limit(w3: Web3, outbound: OutboundTransaction) -> int:
+def _gas_limit(client: ChainClient, outbound: OutboundTransaction) -> int:
     if outbound.token_id is None:
         return NATIVE_TRANSFER_GAS
-    estimate = int(w3.eth.estimate_gas(_call(outbound)))
+    estimate = client.estimate_gas(_call(outbound))
     return estimate * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR
 
 
@@ -251,10 +239,9 @@ def _call(outbound: OutboundTransaction) -> dict:
     if outbound.token_id is None:
         return {"from": outbound.from_address, "to": outbound.to_address,
                 "value": outbound.amount, "data": "0x"}
-    contract = Web3().eth.contract(address=outbound.token.contract_address, abi=ERC20_ABI)
-    data = contract.encode_abi("transfer", args=[outbound.to_address, outbound.amount])
-    return {"from": outbound.from_address, "to": outbound.token.contract_address, "value": 0,
-            "data": data}
+    return erc20_transfer_call(token_address=outbound.token.contract_address,
+                               from_address=outbound.from_address,
+                               to_address=outbound.to_address, amount=outbound.amount)
 
 
 def _nonce_allocate(*, chain: Chain, address: str, node_pending: int) -> int:
@@ -291,14 +278,14 @@ def _sign(*, outbound: OutboundTransaction, signer: Signer) -> None:
     outbound.broadcast_at = now
 
 
-def _broadcast(*, w3: Web3, outbound: OutboundTransaction) -> None:
+def _broadcast(*, client: ChainClient, outbound: OutboundTransaction) -> None:
     """Hand the stored bytes to the node. Failures are recorded, not raised: the bytes are
     committed, so ``outbound_transactions_refresh`` sends them again or finds their receipt."""
     try:
-        w3.eth.send_raw_transaction(outbound.raw_transaction)
+        client.send_raw_transaction(outbound.raw_transaction)
         error = ""
     except RPC_ERRORS as exc:
-        error = redact_rpc_url(f"{type(exc).__name__}: {exc}", outbound.chain.rpc_url)[:2000]
+        error = client.error_text(exc)[:2000]
         if "already known" in error.lower():
             error = ""
         else:
@@ -312,11 +299,11 @@ def _broadcast(*, w3: Web3, outbound: OutboundTransaction) -> None:
 def _execute(*, outbound: OutboundTransaction, signer: Signer | None) -> OutboundTransaction:
     signer = signer or signer_get()
     chain = outbound.chain
-    w3 = web3_for(chain)
+    client = ChainClient.for_chain(chain)
     topup: OutboundTransaction | None = None
     try:
-        node_pending = int(w3.eth.get_transaction_count(outbound.from_address, "pending"))
-        max_fee, priority = _fees(w3)
+        node_pending = client.nonce(outbound.from_address, pending=True)
+        max_fee, priority = client.fees()
         with transaction.atomic():
             locked = OutboundTransaction.objects.select_for_update(of=("self",)).select_related(
                 "chain", "token").get(pk=outbound.pk)
@@ -327,9 +314,9 @@ def _execute(*, outbound: OutboundTransaction, signer: Signer | None) -> Outboun
                 locked.status = OutboundTransaction.Status.CREATED
             if locked.status != OutboundTransaction.Status.CREATED:
                 return locked  # signed before: never a second, different transaction
-            gas_limit = _gas_limit(w3, locked)
+            gas_limit = _gas_limit(client, locked)
             if locked.kind == OutboundTransaction.Kind.SWEEP:
-                topup = _gas_topup_needed(w3=w3, sweep=locked, gas_cost=gas_limit * max_fee,
+                topup = _gas_topup_needed(client=client, sweep=locked, gas_cost=gas_limit * max_fee,
                                           signer=signer)
                 if topup is not None:
                     locked.status = OutboundTransaction.Status.WAITING_GAS
@@ -346,7 +333,7 @@ def _execute(*, outbound: OutboundTransaction, signer: Signer | None) -> Outboun
                     "max_priority_fee_per_gas", "tx_hash", "raw_transaction", "attempts",
                     "broadcast_at", "updated_at"])
     except RPC_ERRORS as exc:
-        error = redact_rpc_url(f"{type(exc).__name__}: {exc}", chain.rpc_url)[:2000]
+        error = client.error_text(exc)[:2000]
         OutboundTransaction.objects.filter(pk=outbound.pk).update(last_error=error)
         logger.warning("%s %s not sent: %s", outbound.kind, outbound.reference, error)
         outbound.refresh_from_db()
@@ -357,17 +344,17 @@ def _execute(*, outbound: OutboundTransaction, signer: Signer | None) -> Outboun
         return locked
     logger.info("%s %s signed: nonce %s tx %s", locked.kind, locked.reference, locked.nonce,
                 locked.tx_hash)
-    _broadcast(w3=w3, outbound=locked)
+    _broadcast(client=client, outbound=locked)
     return locked
 
 
-def _gas_topup_needed(*, w3: Web3, sweep: OutboundTransaction, gas_cost: int,
+def _gas_topup_needed(*, client: ChainClient, sweep: OutboundTransaction, gas_cost: int,
                       signer: Signer) -> OutboundTransaction | None:
     """The gas top-up the sweep waits for, created if the address cannot pay ``gas_cost``."""
     existing = sweep.children.filter(kind=OutboundTransaction.Kind.GAS_TOPUP).first()
     if existing is not None and existing.status == OutboundTransaction.Status.CONFIRMED:
         return None
-    if existing is None and int(w3.eth.get_balance(sweep.from_address)) >= gas_cost:
+    if existing is None and client.native_balance(sweep.from_address) >= gas_cost:
         return None
     amount = sweep.chain.gas_topup_wei or 2 * gas_cost
     if existing is not None:
@@ -407,12 +394,12 @@ class RefreshResult:
     errors: list[str] = field(default_factory=list)
 
 
-def _receipt(w3: Web3, outbound: OutboundTransaction):
+def _receipt(client: ChainClient, outbound: OutboundTransaction) -> Receipt | None:
+    """The receipt of whichever of the row's signed attempts was mined, newest first."""
     for attempt in reversed(outbound.attempts):
-        try:
-            return w3.eth.get_transaction_receipt(attempt["tx_hash"])
-        except TransactionNotFound:
-            continue
+        receipt = client.receipt(attempt["tx_hash"])
+        if receipt is not None:
+            return receipt
     return None
 
 
@@ -423,14 +410,14 @@ def outbound_transactions_refresh(*, chain: Chain, signer: Signer | None = None,
     Never raises for a node failure: the error is collected and the next call tries again.
     """
     result = RefreshResult()
-    w3 = web3_for(chain)
+    client = ChainClient.for_chain(chain)
     pending = list(OutboundTransaction.objects.filter(chain=chain, status__in=_OPEN)
                    .select_related("chain", "token").order_by("created_at", "pk"))
     for outbound in pending:
         try:
-            _refresh_one(w3=w3, outbound=outbound, signer=signer, result=result)
+            _refresh_one(client=client, outbound=outbound, signer=signer, result=result)
         except RPC_ERRORS as exc:
-            error = redact_rpc_url(f"{type(exc).__name__}: {exc}", chain.rpc_url)[:2000]
+            error = client.error_text(exc)[:2000]
             result.errors.append(f"{outbound.reference}: {error}")
             logger.warning("refresh of %s failed: %s", outbound.reference, error)
     # Sweeps whose gas arrived in this pass go out now rather than on the next one.
@@ -441,7 +428,7 @@ def outbound_transactions_refresh(*, chain: Chain, signer: Signer | None = None,
     return result
 
 
-def _refresh_one(*, w3: Web3, outbound: OutboundTransaction, signer: Signer | None,
+def _refresh_one(*, client: ChainClient, outbound: OutboundTransaction, signer: Signer | None,
                  result: RefreshResult) -> None:
     chain = outbound.chain
     if outbound.status == OutboundTransaction.Status.CREATED:
@@ -449,26 +436,26 @@ def _refresh_one(*, w3: Web3, outbound: OutboundTransaction, signer: Signer | No
         return
     if outbound.status != OutboundTransaction.Status.BROADCAST:
         return
-    receipt = _receipt(w3, outbound)
+    receipt = _receipt(client, outbound)
     if receipt is not None:
-        head = int(w3.eth.block_number)
-        if head - int(receipt["blockNumber"]) + 1 < chain.confirmations:
+        head = client.head()
+        if head - receipt.block_number + 1 < chain.confirmations:
             return  # mined, not final yet
-        succeeded = int(receipt["status"]) == 1
+        succeeded = receipt.succeeded
         now = timezone.now()
         OutboundTransaction.objects.filter(pk=outbound.pk, status=outbound.status).update(
             status=(OutboundTransaction.Status.CONFIRMED if succeeded
                     else OutboundTransaction.Status.FAILED),
-            tx_hash=receipt["transactionHash"].to_0x_hex(),
-            block_number=int(receipt["blockNumber"]), confirmed_at=now, updated_at=now,
+            tx_hash=receipt.tx_hash, block_number=receipt.block_number, confirmed_at=now,
+            updated_at=now,
             last_error="" if succeeded else "reverted on chain")
         outbound.refresh_from_db()
         (result.confirmed if succeeded else result.failed).append(outbound)
         logger.info("%s %s %s in block %s", outbound.kind, outbound.reference,
                     outbound.status, outbound.block_number)
         return
-    mined_nonce = int(w3.eth.get_transaction_count(outbound.from_address, "latest"))
-    if mined_nonce > outbound.nonce and _receipt(w3, outbound) is not None:
+    mined_nonce = client.nonce(outbound.from_address, pending=False)
+    if mined_nonce > outbound.nonce and _receipt(client, outbound) is not None:
         # Mined between the receipt read and the nonce read (a block came in between): it is
         # ours, and the next refresh confirms it once final. Never mark it failed.
         return
@@ -484,20 +471,18 @@ def _refresh_one(*, w3: Web3, outbound: OutboundTransaction, signer: Signer | No
                      outbound.reference, outbound.nonce)
         return
     if timezone.now() - outbound.broadcast_at >= timedelta(seconds=chain.stuck_after_seconds):
-        _replace(w3=w3, outbound=outbound, signer=signer or signer_get())
+        _replace(client=client, outbound=outbound, signer=signer or signer_get())
         result.replaced.append(outbound)
         return
-    try:
-        w3.eth.get_transaction(outbound.tx_hash)
-    except TransactionNotFound:
-        _broadcast(w3=w3, outbound=outbound)  # the node lost it: the same bytes again
+    if not client.transaction_known(outbound.tx_hash):
+        _broadcast(client=client, outbound=outbound)  # the node lost it: the same bytes again
         result.rebroadcast.append(outbound)
 
 
-def _replace(*, w3: Web3, outbound: OutboundTransaction, signer: Signer) -> None:
+def _replace(*, client: ChainClient, outbound: OutboundTransaction, signer: Signer) -> None:
     """Same nonce, fees raised by a quarter (at least to today's fees), signed and stored
     before it is broadcast."""
-    max_fee, priority = _fees(w3)
+    max_fee, priority = client.fees()
     with transaction.atomic():
         locked = OutboundTransaction.objects.select_for_update(of=("self",)).select_related(
             "chain", "token").get(pk=outbound.pk)
@@ -516,6 +501,6 @@ def _replace(*, w3: Web3, outbound: OutboundTransaction, signer: Signer) -> None
                                    "updated_at"])
     logger.warning("%s %s stuck: replaced with tx %s (nonce %s, max fee %s)", locked.kind,
                    locked.reference, locked.tx_hash, locked.nonce, locked.max_fee_per_gas)
-    _broadcast(w3=w3, outbound=locked)
+    _broadcast(client=client, outbound=locked)
     outbound.__dict__.update({name: getattr(locked, name) for name in (
         "tx_hash", "attempts", "max_fee_per_gas", "max_priority_fee_per_gas", "broadcast_at")})

@@ -34,9 +34,9 @@ from gateway.transfers.services.payouts import (
 from gateway.transfers.services.quotes import quote_create
 from gateway.transfers.services.refunds import transfer_credited_amount, transfer_refund_record
 from gateway.transfers.states import TransferState
+from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.models import Deposit
 from ramps.chain.selectors import deposits_for_address
-from ramps.chain.services import deposit_mark_credited
 from ramps.payouts.services import payout_attempt_settle_manually
 
 logger = logging.getLogger(__name__)

@@ -29,10 +29,8 @@ from gateway.transfers.services.quotes import (
 )
 from gateway.transfers.states import TransferState
 from gateway.webhooks.services import webhook_event_enqueue
-from ramps.chain.services import (
-    deposit_address_allocate,
-    refund_address_validate,
-)
+from ramps.chain.addresses import deposit_address_allocate
+from ramps.chain.destinations import refund_address_validate
 from ramps.liquidity.models import LiquidityReservation
 from ramps.liquidity.services import (
     ReservationError,

@@ -24,11 +24,9 @@ from gateway.treasury.services import (
     treasury_float_release,
     treasury_float_reserve,
 )
+from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.models import Chain, Deposit
 from ramps.chain.selectors import deposits_for_address
-from ramps.chain.services import (
-    deposit_mark_credited,
-)
 
 logger = logging.getLogger(__name__)
 S = TransferState

@@ -18,9 +18,7 @@ from gateway.ledger.services import (
 from gateway.transfers.models import Transfer, TransferEvent
 from gateway.transfers.states import FINAL_STATES, TransferState, can_transition
 from gateway.webhooks.services import transfer_event_type, webhook_event_enqueue
-from ramps.chain.services import (
-    deposit_address_close,
-)
+from ramps.chain.addresses import deposit_address_close
 
 logger = logging.getLogger(__name__)
 S = TransferState

@@ -11,8 +11,8 @@ from gateway.demo.signer import (
     HOT_WALLET_ACCOUNT_INDEX,
     demo_signer_environment,
 )
+from ramps.chain.addresses import deposit_address_derive, xpub_from_mnemonic
 from ramps.chain.devchain import dev_private_key
-from ramps.chain.services import deposit_address_derive, xpub_from_mnemonic
 from ramps.chain.signer import KeystoreSigner, signer_check_at_start, signer_get
 
 

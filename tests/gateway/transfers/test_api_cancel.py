@@ -198,7 +198,7 @@ def test_a_late_deposit_on_anvil_after_a_cancel_is_flagged_and_never_credited(
         db, anvil, stable_token, chain_factory):
     from ramps.chain.devchain import token_transfer
     from ramps.chain.selectors import deposits_flagged
-    from ramps.chain.services import chain_scan
+    from ramps.chain.watcher import chain_scan
 
     chain = chain_factory(confirmations=1)
     corridor = make_corridor(chain=chain, token_address=stable_token)

@@ -30,11 +30,12 @@ from gateway.transfers.services import (
 )
 from gateway.transfers.states import TransferState as S
 from gateway.webhooks import tasks as webhook_tasks
+from ramps.chain.client import TRANSFER_TOPIC
+from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.devchain import dev_private_key, token_balance, token_deploy, token_mint
 from ramps.chain.errors import DepositAlreadyRefundedError
 from ramps.chain.models import Chain, Deposit, ExchangeAddress, OutboundTransaction
 from ramps.chain.outbound import refund_destination_set
-from ramps.chain.services import TRANSFER_TOPIC, deposit_mark_credited
 from ramps.chain.signer import signer_get
 from tests.factories import make_chain, make_corridor, make_partner, make_transfer
 from tests.signer import HOT_WALLET_INDEX

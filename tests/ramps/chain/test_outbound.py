@@ -8,6 +8,7 @@ from eth_account import Account
 
 from gateway.common.crypto import encrypt_text
 from gateway.common.problems import ConflictError
+from ramps.chain.addresses import deposit_address_allocate
 from ramps.chain.devchain import (
     ANVIL_MNEMONIC,
     AnvilProcess,
@@ -26,8 +27,8 @@ from ramps.chain.outbound import (
     sweep_create,
     sweep_execute,
 )
-from ramps.chain.services import chain_scan, deposit_address_allocate
 from ramps.chain.signer import KeystoreSigner
+from ramps.chain.watcher import chain_scan
 
 HOT_WALLET_INDEX = 2
 TREASURY = "0x000000000000000000000000000000000000dEaD"
@@ -237,9 +238,9 @@ def test_a_refund_mined_between_the_receipt_and_the_nonce_read_is_not_marked_fai
     refund_execute(outbound=refund, signer=signer)
     real_receipt, calls = outbound_module._receipt, []
 
-    def receipt_not_yet_then_mined(w3, outbound):
+    def receipt_not_yet_then_mined(client, outbound):
         calls.append(outbound.pk)
-        return None if len(calls) == 1 else real_receipt(w3, outbound)
+        return None if len(calls) == 1 else real_receipt(client, outbound)
 
     monkeypatch.setattr(outbound_module, "_receipt", receipt_not_yet_then_mined)
     first = outbound_transactions_refresh(chain=chain, signer=signer)

@@ -8,16 +8,13 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from ramps.chain import services
+from ramps.chain import watcher
+from ramps.chain.addresses import deposit_address_allocate, deposit_address_close
 from ramps.chain.devchain import AnvilProcess, mine, token_deploy, token_mint, token_transfer
+from ramps.chain.incidents import chain_incident_resolve
 from ramps.chain.models import Chain, ChainIncident, Deposit, DepositAddress, Token
 from ramps.chain.selectors import chain_incidents_open, deposits_flagged
-from ramps.chain.services import (
-    chain_incident_resolve,
-    chain_scan,
-    deposit_address_allocate,
-    deposit_address_close,
-)
+from ramps.chain.watcher import chain_scan
 from tests.ramps.chain.rpc_proxy import FaultyRpcProxy
 
 pytestmark = pytest.mark.django_db
@@ -198,7 +195,7 @@ def test_crash_between_fetch_and_commit_loses_and_duplicates_nothing(anvil, stab
     chain = chain_factory(tokens=(stable_token,), confirmations=1, max_log_range=5)
     addresses = [deposit_address_allocate(chain=chain) for _ in range(3)]
     hashes = _spread_payments(anvil, stable_token, addresses, gap_blocks=4)
-    real_cursor_set = services._cursor_set
+    real_cursor_set = watcher._cursor_set
     calls = {"n": 0}
 
     def crash_on_second_range(**kwargs):
@@ -207,14 +204,14 @@ def test_crash_between_fetch_and_commit_loses_and_duplicates_nothing(anvil, stab
             raise _Killed  # logs fetched and deposits written, cursor not yet committed
         return real_cursor_set(**kwargs)
 
-    monkeypatch.setattr(services, "_cursor_set", crash_on_second_range)
+    monkeypatch.setattr(watcher, "_cursor_set", crash_on_second_range)
     with pytest.raises(_Killed):
         chain_scan(chain=chain)
     first_range_end = chain.start_block + 4
     chain.refresh_from_db()
     assert chain.cursor_block == first_range_end
     committed = set(Deposit.objects.filter(chain=chain).values_list("tx_hash", flat=True))
-    monkeypatch.setattr(services, "_cursor_set", real_cursor_set)
+    monkeypatch.setattr(watcher, "_cursor_set", real_cursor_set)
 
     result = chain_scan(chain=chain)
 

@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from gateway.common.problems import DomainError
+from ramps.chain.config import chain_add
 from ramps.chain.models import Chain
-from ramps.chain.services import chain_add
 
 
 class Command(BaseCommand):

@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from gateway.common.problems import DomainError
+from ramps.chain.config import token_add
 from ramps.chain.selectors import chain_get
-from ramps.chain.services import token_add
 
 
 class Command(BaseCommand):

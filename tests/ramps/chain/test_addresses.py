@@ -8,14 +8,14 @@ from django.db import connection
 from web3 import Web3
 
 from gateway.common.problems import ConflictError
-from ramps.chain.devchain import ANVIL_MNEMONIC
-from ramps.chain.errors import InvalidXpubError
-from ramps.chain.models import Chain, DepositAddress
-from ramps.chain.services import (
+from ramps.chain.addresses import (
     deposit_address_allocate,
     deposit_address_derive,
     xpub_from_mnemonic,
 )
+from ramps.chain.devchain import ANVIL_MNEMONIC
+from ramps.chain.errors import InvalidXpubError
+from ramps.chain.models import Chain, DepositAddress
 
 
 def test_derivation_matches_the_wallet_path_that_anvil_uses(anvil):

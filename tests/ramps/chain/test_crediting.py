@@ -3,9 +3,9 @@
 import pytest
 from django.db import transaction
 
+from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.errors import DepositAlreadyCreditedError, DepositNotConfirmedError
 from ramps.chain.models import Deposit
-from ramps.chain.services import deposit_mark_credited
 from tests.ramps.chain.factories import chain_create, deposit_create, token_create
 
 

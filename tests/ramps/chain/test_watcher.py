@@ -8,6 +8,7 @@ import pytest
 from django.db import transaction
 from eth_account import Account
 
+from ramps.chain.addresses import deposit_address_allocate
 from ramps.chain.devchain import (
     AnvilProcess,
     dev_private_key,
@@ -19,7 +20,7 @@ from ramps.chain.devchain import (
     token_transfer,
 )
 from ramps.chain.models import Chain, ChainBlock, Deposit
-from ramps.chain.services import chain_scan, deposit_address_allocate
+from ramps.chain.watcher import chain_scan
 
 pytestmark = pytest.mark.django_db
 
