@@ -795,7 +795,6 @@ class FaultRun:
         agent does); returns how many were taken. Each action is taken once per transfer."""
         from gateway.common.problems import DomainError
         from gateway.transfers.models import HoldKind
-        from gateway.transfers.services import operator_decide, transfer_release_hold
         from gateway.transfers.services.actions import (
             transfer_funding_lost,
             transfer_payout_refund,
@@ -804,6 +803,8 @@ class FaultRun:
             transfer_underpaid_accept,
             transfer_underpaid_refund,
         )
+        from gateway.transfers.services.conversion import transfer_release_hold
+        from gateway.transfers.services.driver import operator_decide
         from gateway.transfers.services.holds import holds_standing
         from gateway.transfers.services.payouts import (
             transfer_payout_correct,

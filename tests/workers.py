@@ -13,7 +13,7 @@ def transition_in_subprocess(transfer_id: int, target: str, expect_from: str,
     settings.DATABASES["default"]["NAME"] = database_name
     django.setup()
     from gateway.common.problems import InvalidTransitionError
-    from gateway.transfers.services import transfer_transition
+    from gateway.transfers.services.machine import transfer_transition
 
     try:
         transfer_transition(transfer_id=transfer_id, to_state=target,

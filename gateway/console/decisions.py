@@ -7,7 +7,7 @@ from compliance.cases.services import case_confirm, case_open, case_propose
 from compliance.models import ScreeningDecision
 from gateway.common.problems import ConflictError, InvalidTransitionError
 from gateway.transfers.models import Transfer
-from gateway.transfers.services import transfer_hold_review
+from gateway.transfers.services.driver import transfer_hold_review
 from gateway.transfers.states import TransferState
 
 DEFAULT_LABELS = {"approve": Case.Label.FALSE_POSITIVE, "reject": Case.Label.RISK_CONFIRMED}

@@ -14,7 +14,6 @@ from gateway.console.decisions import held_transfer_decide
 from gateway.console.transfer_page import TransferPageMixin
 from gateway.ledger.selectors import entries_for_owner
 from gateway.transfers.models import Corridor, PartnerPricing, Quote, Transfer, TransferEvent
-from gateway.transfers.services import transfer_release_hold
 from gateway.transfers.services.actions import (
     transfer_funding_lost,
     transfer_payout_refund,
@@ -23,6 +22,7 @@ from gateway.transfers.services.actions import (
     transfer_underpaid_accept,
     transfer_underpaid_refund,
 )
+from gateway.transfers.services.conversion import transfer_release_hold
 from gateway.transfers.services.payouts import transfer_payout_retry
 from gateway.transfers.states import TransferState
 from ramps.payouts.models import Rail

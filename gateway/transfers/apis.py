@@ -53,12 +53,9 @@ from gateway.transfers.serializers import (
     transfer_csv_row,
     transfer_representation,
 )
-from gateway.transfers.services import (
-    payout_callback_urls,
-    quote_create,
-    transfer_create,
-    transfer_payout_outcome,
-)
+from gateway.transfers.services.creation import transfer_create
+from gateway.transfers.services.payouts import payout_callback_urls, transfer_payout_outcome
+from gateway.transfers.services.quotes import quote_create
 
 logger = logging.getLogger(__name__)
 

@@ -27,27 +27,32 @@ class TransferState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled before money moved, or its funding left the chain (final)"
 
 
-S = TransferState
-
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.AWAITING_DEPOSIT: frozenset({S.DEPOSIT_SEEN, S.EXPIRED, S.CANCELLED}),
-    S.DEPOSIT_SEEN: frozenset({S.FUNDED, S.AWAITING_DEPOSIT, S.ON_HOLD}),
-    S.FUNDED: frozenset({S.APPROVED, S.ON_HOLD, S.REJECTED}),
+    TransferState.AWAITING_DEPOSIT: frozenset({
+        TransferState.DEPOSIT_SEEN, TransferState.EXPIRED, TransferState.CANCELLED}),
+    TransferState.DEPOSIT_SEEN: frozenset({
+        TransferState.FUNDED, TransferState.AWAITING_DEPOSIT, TransferState.ON_HOLD}),
+    TransferState.FUNDED: frozenset({
+        TransferState.APPROVED, TransferState.ON_HOLD, TransferState.REJECTED}),
     # Leaving a hold: approved (every hold cleared), rejected (compliance), funded (an underpaid
     # transfer accepted at a re-quoted amount), refund_pending (an underpayment returned) or
     # cancelled (the funding left the chain in a deep reorg).
-    S.ON_HOLD: frozenset({S.APPROVED, S.REJECTED, S.FUNDED, S.REFUND_PENDING, S.CANCELLED}),
-    S.APPROVED: frozenset({S.CONVERTING, S.ON_HOLD}),
+    TransferState.ON_HOLD: frozenset({
+        TransferState.APPROVED, TransferState.REJECTED, TransferState.FUNDED,
+        TransferState.REFUND_PENDING, TransferState.CANCELLED}),
+    TransferState.APPROVED: frozenset({TransferState.CONVERTING, TransferState.ON_HOLD}),
     # payout_failed straight from converting: the recipient proved unpayable once converted.
-    S.CONVERTING: frozenset({S.PAYOUT_PENDING, S.ON_HOLD, S.PAYOUT_FAILED}),
-    S.PAYOUT_PENDING: frozenset({S.COMPLETED, S.PAYOUT_FAILED}),
-    S.PAYOUT_FAILED: frozenset({S.PAYOUT_PENDING, S.REFUND_PENDING}),
-    S.REJECTED: frozenset({S.REFUND_PENDING}),
-    S.REFUND_PENDING: frozenset({S.REFUNDED}),
-    S.COMPLETED: frozenset(),
-    S.REFUNDED: frozenset(),
-    S.EXPIRED: frozenset(),
-    S.CANCELLED: frozenset(),
+    TransferState.CONVERTING: frozenset({
+        TransferState.PAYOUT_PENDING, TransferState.ON_HOLD, TransferState.PAYOUT_FAILED}),
+    TransferState.PAYOUT_PENDING: frozenset({TransferState.COMPLETED, TransferState.PAYOUT_FAILED}),
+    TransferState.PAYOUT_FAILED: frozenset({
+        TransferState.PAYOUT_PENDING, TransferState.REFUND_PENDING}),
+    TransferState.REJECTED: frozenset({TransferState.REFUND_PENDING}),
+    TransferState.REFUND_PENDING: frozenset({TransferState.REFUNDED}),
+    TransferState.COMPLETED: frozenset(),
+    TransferState.REFUNDED: frozenset(),
+    TransferState.EXPIRED: frozenset(),
+    TransferState.CANCELLED: frozenset(),
 }
 
 FINAL_STATES = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
@@ -68,41 +73,43 @@ _SERVICES = "gateway.transfers.services"
 # do. The driver's steps are ``gateway.transfers.services.driver._STEPS``; a test walks both
 # tables and proves that no reachable state is left without a way out.
 ACTIONS: dict[str, tuple[Action, ...]] = {
-    S.AWAITING_DEPOSIT: (
-        Action("sender", f"{_SERVICES}.cancel.transfer_cancel", frozenset({S.CANCELLED})),
+    TransferState.AWAITING_DEPOSIT: (
+        Action("sender", f"{_SERVICES}.cancel.transfer_cancel",
+               frozenset({TransferState.CANCELLED})),
     ),
-    S.ON_HOLD: (
+    TransferState.ON_HOLD: (
         Action("operator", f"{_SERVICES}.driver.operator_decide",
-               frozenset({S.APPROVED, S.REJECTED})),
+               frozenset({TransferState.APPROVED, TransferState.REJECTED})),
         Action("operator", f"{_SERVICES}.conversion.transfer_release_hold",
-               frozenset({S.APPROVED})),
+               frozenset({TransferState.APPROVED})),
         Action("operator", f"{_SERVICES}.actions.transfer_underpaid_refund",
-               frozenset({S.REFUND_PENDING})),
+               frozenset({TransferState.REFUND_PENDING})),
         Action("operator", f"{_SERVICES}.actions.transfer_underpaid_accept",
-               frozenset({S.FUNDED})),
+               frozenset({TransferState.FUNDED})),
         Action("operator", f"{_SERVICES}.actions.transfer_reorg_clear",
-               frozenset({S.APPROVED})),
+               frozenset({TransferState.APPROVED})),
         Action("operator", f"{_SERVICES}.actions.transfer_funding_lost",
-               frozenset({S.CANCELLED})),
+               frozenset({TransferState.CANCELLED})),
     ),
-    S.PAYOUT_PENDING: (  # cash pickup waits for the agent, or for the pickup window to end;
-        # a mobile-money payout the provider never settles is settled by hand once checked
+    # Cash pickup waits for the agent, or for the pickup window to end;
+    # a mobile-money payout the provider never settles is settled by hand once checked.
+    TransferState.PAYOUT_PENDING: (
         Action("operator", f"{_SERVICES}.actions.transfer_payout_settle",
-               frozenset({S.COMPLETED, S.PAYOUT_FAILED})),
+               frozenset({TransferState.COMPLETED, TransferState.PAYOUT_FAILED})),
         Action("agent", "gateway.agents.services.redemption_confirm",
-               frozenset({S.COMPLETED})),
+               frozenset({TransferState.COMPLETED})),
         Action("deadline", "gateway.agents.services.redemption_uncollected_handle",
-               frozenset({S.PAYOUT_FAILED})),
+               frozenset({TransferState.PAYOUT_FAILED})),
     ),
-    S.PAYOUT_FAILED: (
+    TransferState.PAYOUT_FAILED: (
         Action("sender", f"{_SERVICES}.payouts.transfer_payout_correct",
-               frozenset({S.PAYOUT_PENDING})),
+               frozenset({TransferState.PAYOUT_PENDING})),
         Action("operator", f"{_SERVICES}.payouts.transfer_payout_retry",
-               frozenset({S.PAYOUT_PENDING})),
+               frozenset({TransferState.PAYOUT_PENDING})),
         Action("operator", f"{_SERVICES}.actions.transfer_payout_refund",
-               frozenset({S.REFUND_PENDING})),
+               frozenset({TransferState.REFUND_PENDING})),
         Action("deadline", f"{_SERVICES}.actions.transfer_payout_failed_review",
-               frozenset({S.REFUND_PENDING})),
+               frozenset({TransferState.REFUND_PENDING})),
     ),
 }
 
@@ -119,7 +126,8 @@ HOLD_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 
 # States in which the gateway itself must act next (the re-drive task looks at these).
-ACTIVE_STATES = frozenset({S.FUNDED, S.APPROVED, S.CONVERTING, S.PAYOUT_PENDING})
+ACTIVE_STATES = frozenset({TransferState.FUNDED, TransferState.APPROVED, TransferState.CONVERTING,
+                           TransferState.PAYOUT_PENDING})
 
 
 class SenderStatus(models.TextChoices):
@@ -138,23 +146,23 @@ class SenderStatus(models.TextChoices):
 
 
 SENDER_STATUS: dict[str, str] = {
-    S.AWAITING_DEPOSIT: SenderStatus.PENDING_SENDER,
-    S.DEPOSIT_SEEN: SenderStatus.PENDING_SENDER,
-    S.FUNDED: SenderStatus.PENDING_RECEIVER,
-    S.ON_HOLD: SenderStatus.ON_HOLD,
-    S.APPROVED: SenderStatus.PENDING_RECEIVER,
-    S.CONVERTING: SenderStatus.PENDING_RECEIVER,
-    S.PAYOUT_PENDING: SenderStatus.PENDING_EXTERNAL,
-    S.COMPLETED: SenderStatus.COMPLETED,
-    S.PAYOUT_FAILED: SenderStatus.PENDING_TRANSACTION_INFO_UPDATE,
-    S.REJECTED: SenderStatus.ERROR,
-    S.REFUND_PENDING: SenderStatus.PENDING_EXTERNAL,
-    S.REFUNDED: SenderStatus.REFUNDED,
-    S.EXPIRED: SenderStatus.EXPIRED,
+    TransferState.AWAITING_DEPOSIT: SenderStatus.PENDING_SENDER,
+    TransferState.DEPOSIT_SEEN: SenderStatus.PENDING_SENDER,
+    TransferState.FUNDED: SenderStatus.PENDING_RECEIVER,
+    TransferState.ON_HOLD: SenderStatus.ON_HOLD,
+    TransferState.APPROVED: SenderStatus.PENDING_RECEIVER,
+    TransferState.CONVERTING: SenderStatus.PENDING_RECEIVER,
+    TransferState.PAYOUT_PENDING: SenderStatus.PENDING_EXTERNAL,
+    TransferState.COMPLETED: SenderStatus.COMPLETED,
+    TransferState.PAYOUT_FAILED: SenderStatus.PENDING_TRANSACTION_INFO_UPDATE,
+    TransferState.REJECTED: SenderStatus.ERROR,
+    TransferState.REFUND_PENDING: SenderStatus.PENDING_EXTERNAL,
+    TransferState.REFUNDED: SenderStatus.REFUNDED,
+    TransferState.EXPIRED: SenderStatus.EXPIRED,
     # SEP-31 has no cancel operation and no "cancelled" status. A cancelled transfer is, for a
     # wallet, what an expired one is: final, never funded, nothing to pay or refund. The finer
     # ``state`` ("cancelled") tells the two apart.
-    S.CANCELLED: SenderStatus.EXPIRED,
+    TransferState.CANCELLED: SenderStatus.EXPIRED,
 }
 
 assert set(TRANSITIONS) == set(TransferState.values) == set(SENDER_STATUS)

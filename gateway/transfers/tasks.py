@@ -6,8 +6,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from gateway.transfers.services import transfer_advance as transfer_advance_service
-from gateway.transfers.services import transfers_stuck
+from gateway.transfers.services.driver import transfer_advance as transfer_advance_service
+from gateway.transfers.services.driver import transfers_stuck
 from gateway.transfers.services.machine import transfer_advance_claim, transfer_advance_started
 from gateway.transfers.watch import chain_poll
 

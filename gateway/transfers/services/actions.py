@@ -40,8 +40,6 @@ from ramps.chain.selectors import deposits_for_address
 from ramps.payouts.services import payout_attempt_settle_manually
 
 logger = logging.getLogger(__name__)
-S = TransferState
-K = LedgerAccount.Kind
 
 
 def _reason(note: str) -> str:
@@ -58,7 +56,7 @@ def transfer_payout_refund(*, transfer_id: int, actor: str, note: str) -> Transf
     float reserved for the payout returns to the free float."""
     return transfer_refund_record(transfer_id=transfer_id, actor=actor,
                                   reason=f"payout failed, refunded: {_reason(note)}",
-                                  expect_from=frozenset({S.PAYOUT_FAILED}))
+                                  expect_from=frozenset({TransferState.PAYOUT_FAILED}))
 
 
 def transfer_payout_failed_review(*, transfer_id: int) -> Transfer:
@@ -83,7 +81,7 @@ def transfer_payout_settle(*, transfer_id: int, operator: str, paid: bool, note:
     every status query), once the operator has checked with the provider: paid completes the
     transfer, not paid fails it (then corrected, retried or refunded). Never sends anything."""
     transfer = Transfer.objects.get(pk=transfer_id)
-    if transfer.state != S.PAYOUT_PENDING:
+    if transfer.state != TransferState.PAYOUT_PENDING:
         raise InvalidTransitionError(
             f"Transfer {transfer.public_id} is {transfer.state}; only a pending payout can be "
             "settled by hand.")
@@ -123,9 +121,9 @@ def _credit(transfer: Transfer, deposits: list[Deposit]) -> tuple[int, list]:
     for deposit in deposits:
         deposit_mark_credited(deposit=deposit)
     return units, [debit(f"assets:custody:{token.chain.caip2}", token.symbol, received,
-                         kind=K.ASSET),
+                         kind=LedgerAccount.Kind.ASSET),
                    credit(f"liabilities:transfers:{token.symbol}", token.symbol, owed,
-                          kind=K.LIABILITY)]
+                          kind=LedgerAccount.Kind.LIABILITY)]
 
 
 def transfer_underpaid_refund(*, transfer_id: int, operator: str, note: str) -> Transfer:
@@ -142,7 +140,7 @@ def transfer_underpaid_refund(*, transfer_id: int, operator: str, note: str) -> 
         Transfer.objects.filter(pk=transfer.pk).update(amount_received_base_units=units)
         return transfer_refund_record(transfer_id=transfer.pk, actor=f"operator:{operator}",
                                       reason=f"underpaid, refunded: {reason}",
-                                      expect_from=frozenset({S.ON_HOLD}))
+                                      expect_from=frozenset({TransferState.ON_HOLD}))
 
 
 def transfer_underpaid_accept(*, transfer_id: int, operator: str, note: str) -> Transfer:
@@ -163,7 +161,7 @@ def transfer_underpaid_accept(*, transfer_id: int, operator: str, note: str) -> 
         quote.save(update_fields=["used_at", "updated_at"])
         units, legs = _credit(transfer, deposits)
         funded = transfer_transition(
-            transfer_id=transfer.pk, to_state=S.FUNDED, actor=f"operator:{operator}",
+            transfer_id=transfer.pk, to_state=TransferState.FUNDED, actor=f"operator:{operator}",
             reason=f"underpaid, accepted at a new quote: {reason}"[:300],
             data={"received": str(received), "quote": str(quote.public_id),
                   "replaced_quote": old_quote, "amount_out": str(quote.amount_out)},
@@ -173,7 +171,7 @@ def transfer_underpaid_accept(*, transfer_id: int, operator: str, note: str) -> 
                      "rate": quote.rate},
             ledger_reference=f"transfer:{transfer.public_id}:funding",
             ledger_description=f"Underpaid deposit of transfer {transfer.public_id}, accepted",
-            legs=legs, expect_from=frozenset({S.ON_HOLD}),
+            legs=legs, expect_from=frozenset({TransferState.ON_HOLD}),
         )
         transfer_float_reserve_at_funding(transfer=funded)
         return funded
@@ -212,17 +210,17 @@ def transfer_funding_lost(*, transfer_id: int, operator: str, note: str) -> Tran
         credited = transfer_credited_amount(transfer=transfer)
         owed = min(credited, transfer.amount_in)
         legs = [credit(f"assets:custody:{token.chain.caip2}", token.symbol, credited,
-                       kind=K.ASSET)]
+                       kind=LedgerAccount.Kind.ASSET)]
         if owed:
             legs.append(debit(f"liabilities:transfers:{token.symbol}", token.symbol, owed,
-                              kind=K.LIABILITY))
+                              kind=LedgerAccount.Kind.LIABILITY))
         if credited > owed:
             legs.append(debit("liabilities:overpayments", token.symbol, credited - owed,
-                              kind=K.LIABILITY))
+                              kind=LedgerAccount.Kind.LIABILITY))
         transfer_float_release_if_reserved(transfer_reference=transfer.reference)
         return transfer_transition(
-            transfer_id=transfer.pk, to_state=S.CANCELLED, actor=f"operator:{operator}",
+            transfer_id=transfer.pk, to_state=TransferState.CANCELLED, actor=f"operator:{operator}",
             reason=f"funding left the chain: {reason}"[:300],
             ledger_reference=f"transfer:{transfer.public_id}:funding-lost",
             ledger_description=f"Funding of transfer {transfer.public_id} left the chain",
-            legs=legs if credited else None, expect_from=frozenset({S.ON_HOLD}))
+            legs=legs if credited else None, expect_from=frozenset({TransferState.ON_HOLD}))

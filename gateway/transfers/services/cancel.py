@@ -11,7 +11,6 @@ from gateway.transfers.states import TransferState
 from ramps.chain.models import Deposit
 
 logger = logging.getLogger(__name__)
-S = TransferState
 
 
 class TransferNotCancellableError(ConflictError):
@@ -32,9 +31,9 @@ def transfer_cancel(*, transfer_id: int, actor: str, reason: str = "") -> Transf
     with transaction.atomic():
         transfer = Transfer.objects.select_for_update().select_related(
             "deposit_address").get(pk=transfer_id)
-        if transfer.state == S.CANCELLED:
+        if transfer.state == TransferState.CANCELLED:
             return transfer
-        if transfer.state != S.AWAITING_DEPOSIT:
+        if transfer.state != TransferState.AWAITING_DEPOSIT:
             raise TransferNotCancellableError(
                 f"Transfer {transfer.public_id} is {transfer.sender_status} ({transfer.state}); "
                 "only a transfer still waiting for its deposit can be cancelled.",
@@ -49,9 +48,9 @@ def transfer_cancel(*, transfer_id: int, actor: str, reason: str = "") -> Transf
                 extra={"transfer_status": transfer.sender_status, "transfer_state": transfer.state},
             )
         transfer = transfer_transition(
-            transfer_id=transfer.pk, to_state=S.CANCELLED, actor=actor,
+            transfer_id=transfer.pk, to_state=TransferState.CANCELLED, actor=actor,
             reason=reason or "cancelled by the sender",
-            expect_from=frozenset({S.AWAITING_DEPOSIT}),
+            expect_from=frozenset({TransferState.AWAITING_DEPOSIT}),
         )
     logger.info("transfer %s cancelled by %s", transfer.public_id, actor)
     return transfer

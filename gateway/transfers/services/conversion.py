@@ -42,8 +42,6 @@ from ramps.payouts.services import (
 )
 
 logger = logging.getLogger(__name__)
-S = TransferState
-K = LedgerAccount.Kind
 
 
 # --- conversion -----------------------------------------------------------------------------
@@ -77,7 +75,7 @@ def transfer_convert_start(*, transfer_id: int) -> Transfer:
     """
     transfer = Transfer.objects.select_related("corridor__venue", "compliance_decision",
                                                "quote__venue").get(pk=transfer_id)
-    if transfer.state != S.APPROVED:
+    if transfer.state != TransferState.APPROVED:
         return transfer
     decision = transfer.compliance_decision
     if decision is None or decision.outcome != ScreeningDecision.Outcome.APPROVE:
@@ -112,9 +110,10 @@ def transfer_convert_start(*, transfer_id: int) -> Transfer:
                 side="sell", amount_base=amount_base,
             )
         return transfer_transition(
-            transfer_id=transfer.pk, to_state=S.CONVERTING, reason="conversion order recorded",
+            transfer_id=transfer.pk, to_state=TransferState.CONVERTING,
+            reason="conversion order recorded",
             data={"client_order_id": order.client_order_id, "venue": venue.name},
-            expect_from=frozenset({S.APPROVED}),
+            expect_from=frozenset({TransferState.APPROVED}),
         )
 
 
@@ -126,7 +125,7 @@ def transfer_convert_execute(*, transfer_id: int) -> Transfer:
     """
     transfer = Transfer.objects.select_related("corridor__venue", "corridor__rail",
                                                "corridor__token").get(pk=transfer_id)
-    if transfer.state != S.CONVERTING:
+    if transfer.state != TransferState.CONVERTING:
         return transfer
     order = transfer_orders(transfer=transfer)[-1]
     try:
@@ -151,7 +150,7 @@ def transfer_convert_execute(*, transfer_id: int) -> Transfer:
             reason=f"conversion {order.status}: {order.last_error or 'see order'}",
             label=f"conversion {order.status}",
             data={"client_order_id": order.client_order_id},
-            expect_from=frozenset({S.CONVERTING}),
+            expect_from=frozenset({TransferState.CONVERTING}),
         )
     return transfer  # open or unknown: the re-drive asks the venue again later
 
@@ -175,9 +174,11 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
              if o.status in (ConversionOrder.Status.FILLED,
                              ConversionOrder.Status.PARTIALLY_FILLED) and o.filled_base]
     conversion_legs = [
-        debit(f"liabilities:transfers:{symbol}", symbol, transfer.amount_in, kind=K.LIABILITY),
-        credit("revenue:fees", symbol, transfer.amount_fee, kind=K.REVENUE),
-        credit(f"liabilities:payouts:{fiat}", fiat, transfer.amount_out, kind=K.LIABILITY),
+        debit(f"liabilities:transfers:{symbol}", symbol, transfer.amount_in,
+              kind=LedgerAccount.Kind.LIABILITY),
+        credit("revenue:fees", symbol, transfer.amount_fee, kind=LedgerAccount.Kind.REVENUE),
+        credit(f"liabilities:payouts:{fiat}", fiat, transfer.amount_out,
+               kind=LedgerAccount.Kind.LIABILITY),
     ]
     sold = proceeds = Decimal(0)
     for filled in fills:
@@ -185,16 +186,18 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
         fill_sold = money_round(filled.filled_base, symbol)
         fill_proceeds = money_round_down(
             filled.filled_quote - (filled.fee_quote or Decimal(0)), fiat)
-        conversion_legs += [credit(venue_account, symbol, fill_sold, kind=K.ASSET),
-                            debit(venue_account, fiat, fill_proceeds, kind=K.ASSET)]
+        conversion_legs += [credit(venue_account, symbol, fill_sold, kind=LedgerAccount.Kind.ASSET),
+                            debit(venue_account, fiat, fill_proceeds,
+                                  kind=LedgerAccount.Kind.ASSET)]
         sold, proceeds = sold + fill_sold, proceeds + fill_proceeds
     spread = proceeds - transfer.amount_out
     if spread != 0:
-        conversion_legs.append(credit("revenue:fx-spread", fiat, spread, kind=K.REVENUE))
+        conversion_legs.append(credit("revenue:fx-spread", fiat, spread,
+                                      kind=LedgerAccount.Kind.REVENUE))
     residual = transfer.amount_in - transfer.amount_fee - sold
     if residual != 0:  # fill size differs from the order by rounding dust
         conversion_legs.append(credit("revenue:conversion-dust", symbol, residual,
-                                      kind=K.REVENUE))
+                                      kind=LedgerAccount.Kind.REVENUE))
     conversion_reference = f"transfer:{transfer.public_id}:conversion"
     if JournalEntry.objects.filter(reference=conversion_reference).exists():
         conversion_legs = []  # booked before the transfer was held for float
@@ -203,7 +206,7 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
             "average_price": str(order.average_price)}
     with transaction.atomic():
         locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-        if locked.state != S.CONVERTING:
+        if locked.state != TransferState.CONVERTING:
             return locked
         if conversion_legs:
             ledger_entry_post(reference=conversion_reference, owner_reference=transfer.reference,
@@ -215,9 +218,9 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
             from gateway.agents.services import redemption_issue
 
             pending = transfer_transition(
-                transfer_id=transfer.pk, to_state=S.PAYOUT_PENDING, actor="liquidity",
+                transfer_id=transfer.pk, to_state=TransferState.PAYOUT_PENDING, actor="liquidity",
                 reason="converted; redemption code issued for cash pickup", data=fill,
-                expect_from=frozenset({S.CONVERTING}),
+                expect_from=frozenset({TransferState.CONVERTING}),
             )
             redemption_issue(transfer=pending)
             return pending
@@ -230,7 +233,7 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
             return transfer_hold(
                 transfer_id=transfer.pk, kind=HoldKind.FLOAT, actor="treasury",
                 reason=f"rail float too low: {exc.detail}", data=fill, label=FLOAT_HOLD_REASON,
-                expect_from=frozenset({S.CONVERTING}),
+                expect_from=frozenset({TransferState.CONVERTING}),
             )
         try:
             with transaction.atomic():
@@ -245,16 +248,16 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
             # checked at creation): converted and covered, it waits for the sender's correction
             # instead of failing again at every re-drive.
             return transfer_transition(
-                transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED, actor="liquidity",
+                transfer_id=transfer.pk, to_state=TransferState.PAYOUT_FAILED, actor="liquidity",
                 reason=f"converted; the recipient cannot be paid: {exc.detail}"[:300],
                 data={**fill, "failure_kind": "recipient"},
-                expect_from=frozenset({S.CONVERTING}),
+                expect_from=frozenset({TransferState.CONVERTING}),
             )
         return transfer_transition(
-            transfer_id=transfer.pk, to_state=S.PAYOUT_PENDING, actor="liquidity",
+            transfer_id=transfer.pk, to_state=TransferState.PAYOUT_PENDING, actor="liquidity",
             reason="converted; float reserved; payout recorded",
             data={**fill, "payout_reference": attempt.reference},
-            expect_from=frozenset({S.CONVERTING}),
+            expect_from=frozenset({TransferState.CONVERTING}),
         )
 
 
@@ -272,4 +275,4 @@ def transfer_release_hold(*, transfer_id: int, operator: str, note: str) -> Tran
                           action="released")
     return transfer_hold_clear(
         transfer_id=transfer.pk, kinds=frozenset({HoldKind.FLOAT, HoldKind.CONVERSION}),
-        actor=f"operator:{operator}", reason=f"released: {note}", to_state=S.APPROVED)
+        actor=f"operator:{operator}", reason=f"released: {note}", to_state=TransferState.APPROVED)

@@ -3,7 +3,6 @@
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +17,6 @@ from gateway.common.money import (
     to_base_units,
 )
 from gateway.common.problems import NotFoundError
-from gateway.ledger.models import LedgerAccount
 from gateway.partners.models import Partner
 from gateway.transfers.models import Quote, Transfer, TransferEvent
 from gateway.transfers.services.machine import transfer_status_payload
@@ -39,8 +37,6 @@ from ramps.liquidity.services import (
 )
 
 logger = logging.getLogger(__name__)
-S = TransferState
-K = LedgerAccount.Kind
 
 
 @dataclass(frozen=True)
@@ -48,15 +44,6 @@ class PartyInput:
     name: str
     phone_number: str = ""
     country: str = ""
-
-
-USD_STABLECOINS = frozenset({"USDC", "USDT", "PYUSD", "DAI", "USDP", "TUSD"})
-
-
-def amount_usd_equivalent(*, amount: Decimal, asset: str) -> Decimal:
-    """USD value used for thresholds (travel rule, monitoring). USD stablecoins count at par;
-    other assets have no USD reference in the gateway yet and count at face value."""
-    return amount
 
 
 def party_reference(*, party: dict[str, Any]) -> str:
@@ -89,11 +76,12 @@ def travel_rule_payload(*, sender: dict[str, Any], recipient: dict[str, Any],
 
 def transfer_monitoring_subject(*, transfer: Transfer, stage: str,
                                 paying_address: str = "") -> MonitoringSubject:
-    symbol = transfer.corridor.token.symbol
+    # USD thresholds (monitoring, travel rule) take the amount at face value: the gateway has
+    # no USD reference for an asset, and its corridors sell USD stablecoins.
     return MonitoringSubject(
         transfer_reference=transfer.reference, partner_id=transfer.partner_id,
-        corridor_code=transfer.corridor.code, amount=transfer.amount_in, currency=symbol,
-        amount_usd=amount_usd_equivalent(amount=transfer.amount_in, asset=symbol),
+        corridor_code=transfer.corridor.code, amount=transfer.amount_in,
+        currency=transfer.corridor.token.symbol, amount_usd=transfer.amount_in,
         sender_reference=party_reference(party=transfer.sender),
         recipient_reference=party_reference(party=transfer.recipient),
         created_at=transfer.created_at, stage=stage, paying_address=paying_address,
@@ -135,7 +123,7 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
                 raise QuoteExpiredError(exc.detail) from exc
             except ReservationError as exc:
                 raise QuoteUsedError(exc.detail) from exc
-        amount_usd = amount_usd_equivalent(amount=quote.amount_in, asset=quote.sell_asset)
+        amount_usd = quote.amount_in  # at face value, as in ``transfer_monitoring_subject``
         if travel_rule:
             originator, beneficiary = travel_rule.get("originator"), travel_rule.get("beneficiary")
         else:
@@ -151,7 +139,7 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
         quote.used_at = now
         quote.save(update_fields=["used_at", "updated_at"])
         transfer = Transfer.objects.create(
-            partner=partner, quote=quote, corridor=corridor, state=S.AWAITING_DEPOSIT,
+            partner=partner, quote=quote, corridor=corridor, state=TransferState.AWAITING_DEPOSIT,
             state_changed_at=now, external_id=external_id, amount_in=quote.amount_in,
             amount_in_base_units=to_base_units(quote.amount_in, corridor.token.decimals),
             amount_fee=quote.amount_fee, amount_out=quote.amount_out,
@@ -161,7 +149,8 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
             recipient={**recipient, **({"travel_rule": beneficiary} if travel_rule else {})},
             refund_address=refund_address,
         )
-        TransferEvent.objects.create(transfer=transfer, from_state="", to_state=S.AWAITING_DEPOSIT,
+        TransferEvent.objects.create(transfer=transfer, from_state="",
+                                     to_state=TransferState.AWAITING_DEPOSIT,
                                      reason="transfer created", actor=f"partner:{partner.pk}")
         # Recorded now so that velocity windows see the transfer; acted on at screening time.
         monitoring_evaluate(subject=transfer_monitoring_subject(

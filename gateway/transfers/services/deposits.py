@@ -29,8 +29,6 @@ from ramps.chain.models import Chain, Deposit
 from ramps.chain.selectors import deposits_for_address
 
 logger = logging.getLogger(__name__)
-S = TransferState
-K = LedgerAccount.Kind
 
 
 # --- deposits -------------------------------------------------------------------------------
@@ -48,7 +46,7 @@ def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
     An underpayment keeps waiting (more deposits may follow) until the deposit window ends.
     """
     transfer = Transfer.objects.select_related("corridor__token").get(pk=transfer_id)
-    if transfer.state not in (S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN):
+    if transfer.state not in (TransferState.AWAITING_DEPOSIT, TransferState.DEPOSIT_SEEN):
         return transfer
     deposits = list(deposits_for_address(deposit_address=transfer.deposit_address))
     token = transfer.corridor.token
@@ -62,10 +60,10 @@ def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
     confirmed = [d for d in live if d.status == Deposit.Status.CONFIRMED]
     confirmed_total = sum((d.amount for d in confirmed), 0)
     if confirmed and confirmed_total >= transfer.amount_in_base_units:
-        if transfer.state == S.AWAITING_DEPOSIT:
+        if transfer.state == TransferState.AWAITING_DEPOSIT:
             transfer = transfer_transition(
-                transfer_id=transfer.pk, to_state=S.DEPOSIT_SEEN, reason="deposit seen",
-                expect_from=frozenset({S.AWAITING_DEPOSIT}),
+                transfer_id=transfer.pk, to_state=TransferState.DEPOSIT_SEEN, reason="deposit seen",
+                expect_from=frozenset({TransferState.AWAITING_DEPOSIT}),
             )
         transfer = transfer_fund(transfer_id=transfer.pk, deposits=confirmed)
         if transfer.amount_received_base_units > transfer.amount_in_base_units:
@@ -76,35 +74,37 @@ def transfer_deposit_progress(*, transfer_id: int) -> Transfer:
 
             transfer_overpayment_refund_start(transfer_id=transfer.pk)
         return transfer
-    if live and transfer.state == S.AWAITING_DEPOSIT:
+    if live and transfer.state == TransferState.AWAITING_DEPOSIT:
         return transfer_transition(
-            transfer_id=transfer.pk, to_state=S.DEPOSIT_SEEN, reason="deposit seen on chain",
+            transfer_id=transfer.pk, to_state=TransferState.DEPOSIT_SEEN,
+            reason="deposit seen on chain",
             data={"tx_hashes": sorted({d.tx_hash for d in live})},
-            expect_from=frozenset({S.AWAITING_DEPOSIT}),
+            expect_from=frozenset({TransferState.AWAITING_DEPOSIT}),
         )
-    if not live and transfer.state == S.DEPOSIT_SEEN:
+    if not live and transfer.state == TransferState.DEPOSIT_SEEN:
         return transfer_transition(
-            transfer_id=transfer.pk, to_state=S.AWAITING_DEPOSIT,
+            transfer_id=transfer.pk, to_state=TransferState.AWAITING_DEPOSIT,
             reason="deposit removed by a chain reorganisation",
-            expect_from=frozenset({S.DEPOSIT_SEEN}),
+            expect_from=frozenset({TransferState.DEPOSIT_SEEN}),
         )
     # Chain time, not this server's: the window has ended on the chain once the watcher has
     # scanned a block stamped after it. A lagging watcher therefore delays expiry instead of
     # expiring a transfer whose deposit sits in a block it has not reached yet.
     window_over = deposit_window_ended(transfer=transfer)
-    if live and transfer.state == S.DEPOSIT_SEEN and window_over and len(confirmed) == len(live):
+    if (live and transfer.state == TransferState.DEPOSIT_SEEN and window_over
+            and len(confirmed) == len(live)):
         received = money_round(from_base_units(confirmed_total, token.decimals), token.symbol)
         expected = money_round(transfer.amount_in, token.symbol)
         return transfer_hold(
             transfer_id=transfer.pk, kind=HoldKind.UNDERPAID, actor="chain",
             reason=f"underpaid: {received} of {expected} {token.symbol} received "
                    f"when the deposit window ended",
-            label="underpaid", expect_from=frozenset({S.DEPOSIT_SEEN}),
+            label="underpaid", expect_from=frozenset({TransferState.DEPOSIT_SEEN}),
         )
-    if not live and transfer.state == S.AWAITING_DEPOSIT and window_over:
-        return transfer_transition(transfer_id=transfer.pk, to_state=S.EXPIRED,
+    if not live and transfer.state == TransferState.AWAITING_DEPOSIT and window_over:
+        return transfer_transition(transfer_id=transfer.pk, to_state=TransferState.EXPIRED,
                                    reason="no deposit within the deposit window",
-                                   expect_from=frozenset({S.AWAITING_DEPOSIT}))
+                                   expect_from=frozenset({TransferState.AWAITING_DEPOSIT}))
     return transfer
 
 
@@ -133,27 +133,30 @@ def transfer_fund(*, transfer_id: int, deposits: list[Deposit]) -> Transfer:
     surplus = received - transfer.amount_in
     custody = f"assets:custody:{token.chain.caip2}"
     legs = [
-        debit(custody, symbol, received, kind=K.ASSET),
-        credit(f"liabilities:transfers:{symbol}", symbol, transfer.amount_in, kind=K.LIABILITY),
+        debit(custody, symbol, received, kind=LedgerAccount.Kind.ASSET),
+        credit(f"liabilities:transfers:{symbol}", symbol, transfer.amount_in,
+               kind=LedgerAccount.Kind.LIABILITY),
     ]
     if surplus > 0:
-        legs.append(credit("liabilities:overpayments", symbol, surplus, kind=K.LIABILITY))
+        legs.append(credit("liabilities:overpayments", symbol, surplus,
+                           kind=LedgerAccount.Kind.LIABILITY))
     with transaction.atomic():
         # The transfer row is locked first: a worker that lost the race sees it funded and
         # leaves, before it touches any deposit.
         locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-        if locked.state != S.DEPOSIT_SEEN:
+        if locked.state != TransferState.DEPOSIT_SEEN:
             return locked
         for deposit in deposits:
             deposit_mark_credited(deposit=Deposit.objects.select_for_update().get(pk=deposit.pk))
         funded = transfer_transition(
-            transfer_id=transfer.pk, to_state=S.FUNDED, reason="deposit final and credited",
+            transfer_id=transfer.pk, to_state=TransferState.FUNDED,
+            reason="deposit final and credited",
             data={"received": str(received), "surplus": str(max(surplus, Decimal(0))),
                   "deposits": [f"{d.tx_hash}:{d.log_index}" for d in deposits]},
             updates={"amount_received_base_units": total_units},
             ledger_reference=f"transfer:{transfer.public_id}:funding",
             ledger_description=f"Deposit for transfer {transfer.public_id}", legs=legs,
-            expect_from=frozenset({S.DEPOSIT_SEEN}),
+            expect_from=frozenset({TransferState.DEPOSIT_SEEN}),
         )
         transfer_float_reserve_at_funding(transfer=transfer)
         return funded

@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from compliance.models import ScreeningDecision
 from gateway.common.problems import InvalidTransitionError
-from gateway.ledger.models import LedgerAccount
 from gateway.transfers.models import Corridor, HoldKind, Transfer
 from gateway.transfers.services.actions import transfer_payout_failed_review
 from gateway.transfers.services.conversion import (
@@ -27,8 +26,6 @@ from gateway.treasury.services import (
 )
 
 logger = logging.getLogger(__name__)
-S = TransferState
-K = LedgerAccount.Kind
 
 
 # --- the driver -----------------------------------------------------------------------------
@@ -58,16 +55,16 @@ def transfer_hold_review(*, transfer_id: int) -> Transfer:
 
 
 _STEPS = {
-    S.AWAITING_DEPOSIT: lambda pk: transfer_deposit_progress(transfer_id=pk),
-    S.ON_HOLD: lambda pk: transfer_hold_review(transfer_id=pk),
-    S.DEPOSIT_SEEN: lambda pk: transfer_deposit_progress(transfer_id=pk),
-    S.FUNDED: lambda pk: transfer_screen(transfer_id=pk),
-    S.APPROVED: lambda pk: transfer_convert_start(transfer_id=pk),
-    S.CONVERTING: lambda pk: transfer_convert_execute(transfer_id=pk),
-    S.PAYOUT_PENDING: lambda pk: transfer_payout_drive(transfer_id=pk),
-    S.PAYOUT_FAILED: lambda pk: transfer_payout_failed_review(transfer_id=pk),
-    S.REJECTED: lambda pk: transfer_refund_start(transfer_id=pk),
-    S.REFUND_PENDING: lambda pk: transfer_refund_progress(transfer_id=pk),
+    TransferState.AWAITING_DEPOSIT: lambda pk: transfer_deposit_progress(transfer_id=pk),
+    TransferState.ON_HOLD: lambda pk: transfer_hold_review(transfer_id=pk),
+    TransferState.DEPOSIT_SEEN: lambda pk: transfer_deposit_progress(transfer_id=pk),
+    TransferState.FUNDED: lambda pk: transfer_screen(transfer_id=pk),
+    TransferState.APPROVED: lambda pk: transfer_convert_start(transfer_id=pk),
+    TransferState.CONVERTING: lambda pk: transfer_convert_execute(transfer_id=pk),
+    TransferState.PAYOUT_PENDING: lambda pk: transfer_payout_drive(transfer_id=pk),
+    TransferState.PAYOUT_FAILED: lambda pk: transfer_payout_failed_review(transfer_id=pk),
+    TransferState.REJECTED: lambda pk: transfer_refund_start(transfer_id=pk),
+    TransferState.REFUND_PENDING: lambda pk: transfer_refund_progress(transfer_id=pk),
 }
 
 
@@ -94,25 +91,28 @@ def transfer_advance(*, transfer_id: int, max_steps: int = 10) -> Transfer:
 
 def transfers_stuck(*, older_than_seconds: int) -> list[int]:
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    waiting = {S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN}
+    waiting = {TransferState.AWAITING_DEPOSIT, TransferState.DEPOSIT_SEEN}
     active = Transfer.objects.filter(
-        state__in=set(_STEPS) - waiting - {S.ON_HOLD, S.PAYOUT_FAILED}, updated_at__lte=cutoff,
-    ).exclude(state=S.PAYOUT_PENDING, payout_method=Corridor.PayoutMethod.CASH_PICKUP).exclude(
-        state=S.PAYOUT_PENDING, payout_method="",
+        state__in=set(_STEPS) - waiting - {TransferState.ON_HOLD, TransferState.PAYOUT_FAILED},
+        updated_at__lte=cutoff,
+    ).exclude(state=TransferState.PAYOUT_PENDING,
+              payout_method=Corridor.PayoutMethod.CASH_PICKUP).exclude(
+        state=TransferState.PAYOUT_PENDING, payout_method="",
         corridor__payout_method=Corridor.PayoutMethod.CASH_PICKUP)
     # Failed payouts wait for the sender until their corridor's correction window closes.
     now = timezone.now()
     correction_over = {pk for pk, changed, window in Transfer.objects.filter(
-        state=S.PAYOUT_FAILED, updated_at__lte=cutoff).values_list(
+        state=TransferState.PAYOUT_FAILED, updated_at__lte=cutoff).values_list(
         "pk", "state_changed_at", "corridor__correction_window")[:1000] if changed + window <= now}
     expiring = Transfer.objects.filter(state__in=waiting, deposit_expires_at__lte=timezone.now())
     decided = Transfer.objects.filter(
-        state=S.ON_HOLD, compliance_decision__outcome=ScreeningDecision.Outcome.HOLD,
+        state=TransferState.ON_HOLD, compliance_decision__outcome=ScreeningDecision.Outcome.HOLD,
     ).filter(Exists(ScreeningDecision.objects.filter(supersedes=OuterRef("compliance_decision"))))
     # Float holds clear themselves once topped up (JSON containment is not portable to the
     # demo's SQLite: the few held rows are filtered here).
     float_held = {transfer.pk for transfer in Transfer.objects.filter(
-        state=S.ON_HOLD, updated_at__lte=cutoff).only("pk", "state", "holds", "hold_reason")[:1000]
+        state=TransferState.ON_HOLD, updated_at__lte=cutoff,
+    ).only("pk", "state", "holds", "hold_reason")[:1000]
         if HoldKind.FLOAT in holds_standing(transfer)}
     return sorted(set(active.values_list("pk", flat=True)[:1000]) | float_held | correction_over
                   | set(expiring.values_list("pk", flat=True)[:1000])
@@ -124,7 +124,7 @@ def operator_decide(*, transfer_id: int, approve: bool, operator: str, note: str
     from compliance.services import screening_decide_manually
 
     transfer = Transfer.objects.select_related("compliance_decision").get(pk=transfer_id)
-    if transfer.state != S.ON_HOLD or transfer.compliance_decision is None:
+    if transfer.state != TransferState.ON_HOLD or transfer.compliance_decision is None:
         raise InvalidTransitionError("Only a transfer held by compliance can be decided.")
     with transaction.atomic():
         screening_decide_manually(

@@ -15,13 +15,11 @@ from gateway.transfers.models import HoldKind, Transfer, TransferEvent
 from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import TransferState
 
-S = TransferState
-
 
 def holds_standing(transfer: Transfer) -> list[str]:
     """The reasons a transfer is held. A row held before reasons were listed (``holds`` empty)
     is read from its ``hold_reason``, as the migration that added the list did."""
-    if transfer.state != S.ON_HOLD:
+    if transfer.state != TransferState.ON_HOLD:
         return []
     if transfer.holds:
         return list(transfer.holds)
@@ -51,9 +49,9 @@ def transfer_hold(*, transfer_id: int, kind: str, reason: str, actor: str,
     """
     with transaction.atomic():
         transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
-        if transfer.state != S.ON_HOLD:
+        if transfer.state != TransferState.ON_HOLD:
             return transfer_transition(
-                transfer_id=transfer.pk, to_state=S.ON_HOLD, actor=actor, reason=reason,
+                transfer_id=transfer.pk, to_state=TransferState.ON_HOLD, actor=actor, reason=reason,
                 data=data, expect_from=expect_from,
                 updates={**(updates or {}), "holds": [kind],
                          "hold_reason": (label or reason)[:300]})
@@ -64,14 +62,15 @@ def transfer_hold(*, transfer_id: int, kind: str, reason: str, actor: str,
             transfer.holds = [*standing, kind]
             transfer.hold_reason = _joined(transfer.hold_reason, label or reason)
         transfer.save(update_fields=["holds", "hold_reason", "updated_at", *(updates or {})])
-        TransferEvent.objects.create(transfer=transfer, from_state=S.ON_HOLD, to_state=S.ON_HOLD,
+        TransferEvent.objects.create(transfer=transfer, from_state=TransferState.ON_HOLD,
+                                     to_state=TransferState.ON_HOLD,
                                      reason=f"also held: {reason}"[:300], actor=actor,
                                      data={**(data or {}), "holds": transfer.holds})
         return transfer
 
 
 def transfer_hold_clear(*, transfer_id: int, kinds: frozenset[str], actor: str, reason: str,
-                        to_state: str = S.APPROVED, data: dict | None = None,
+                        to_state: str = TransferState.APPROVED, data: dict | None = None,
                         updates: dict[str, Any] | None = None) -> Transfer:
     """Clear the holds in ``kinds`` (at least one must stand); with none left the transfer
     moves to ``to_state``, otherwise it stays on hold for the rest. ``updates`` apply either way.
@@ -91,13 +90,13 @@ def transfer_hold_clear(*, transfer_id: int, kinds: frozenset[str], actor: str, 
                 transfer_id=transfer.pk, to_state=to_state, actor=actor, reason=reason,
                 data={**(data or {}), "cleared": standing},
                 updates={**(updates or {}), "holds": [], "hold_reason": ""},
-                expect_from=frozenset({S.ON_HOLD}))
+                expect_from=frozenset({TransferState.ON_HOLD}))
         for name, value in (updates or {}).items():
             setattr(transfer, name, value)
         transfer.holds = remaining
         transfer.save(update_fields=["holds", "updated_at", *(updates or {})])
         TransferEvent.objects.create(
-            transfer=transfer, from_state=S.ON_HOLD, to_state=S.ON_HOLD,
+            transfer=transfer, from_state=TransferState.ON_HOLD, to_state=TransferState.ON_HOLD,
             reason=f"cleared {', '.join(standing)}: {reason}; still held for "
                    f"{', '.join(remaining)}"[:300],
             actor=actor, data={**(data or {}), "cleared": standing, "holds": remaining})

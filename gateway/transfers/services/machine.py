@@ -10,7 +10,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gateway.common.problems import InvalidTransitionError
-from gateway.ledger.models import LedgerAccount
 from gateway.ledger.services import (
     Leg,
     ledger_entry_post,
@@ -21,8 +20,6 @@ from gateway.webhooks.services import transfer_event_type, webhook_event_enqueue
 from ramps.chain.addresses import deposit_address_close
 
 logger = logging.getLogger(__name__)
-S = TransferState
-K = LedgerAccount.Kind
 
 
 # --- the state machine ----------------------------------------------------------------------
@@ -62,7 +59,7 @@ def transfer_transition(*, transfer_id: int, to_state: str, reason: str = "",
         transfer.state = to_state
         transfer.state_changed_at = now
         fields = ["state", "state_changed_at", "updated_at"]
-        if from_state == S.ON_HOLD and to_state != S.ON_HOLD:
+        if from_state == TransferState.ON_HOLD and to_state != TransferState.ON_HOLD:
             # Leaving a hold clears every reason for it (``transfer_hold_clear`` decides when).
             transfer.holds, transfer.hold_reason = [], ""
             fields += ["holds", "hold_reason"]
@@ -81,9 +78,8 @@ def transfer_transition(*, transfer_id: int, to_state: str, reason: str = "",
                               data=transfer_status_payload(transfer))
         if to_state not in FINAL_STATES:
             transfer_advance_enqueue(transfer_id=transfer.pk)
-        if from_state in (S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN) and to_state not in (
-            S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN
-        ):
+        taking_deposits = (TransferState.AWAITING_DEPOSIT, TransferState.DEPOSIT_SEEN)
+        if from_state in taking_deposits and to_state not in taking_deposits:
             # The address takes no more deposits: a late payment is recorded and flagged.
             deposit_address_close(deposit_address=transfer.deposit_address)
     return transfer

@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from compliance.models import ScreeningDecision
 from gateway.common.problems import DomainError, InvalidTransitionError
-from gateway.ledger.models import LedgerAccount
 from gateway.transfers.models import Corridor, Transfer, TransferEvent
 from gateway.transfers.services.deposits import transfer_float_release_if_reserved
 from gateway.transfers.services.machine import transfer_advance_enqueue, transfer_transition
@@ -33,8 +32,6 @@ from ramps.payouts.services import (
 )
 
 logger = logging.getLogger(__name__)
-S = TransferState
-K = LedgerAccount.Kind
 
 
 # --- payout ---------------------------------------------------------------------------------
@@ -57,7 +54,7 @@ def transfer_live_attempt(*, transfer: Transfer) -> PayoutAttempt | None:
 def transfer_payout_drive(*, transfer_id: int) -> Transfer:
     """Send the recorded attempt once; resolve silence by asking the rail; act on the outcome."""
     transfer = Transfer.objects.select_related("corridor__rail").get(pk=transfer_id)
-    if transfer.state != S.PAYOUT_PENDING or (
+    if transfer.state != TransferState.PAYOUT_PENDING or (
         transfer_payout_method(transfer) == Corridor.PayoutMethod.CASH_PICKUP
     ):
         return transfer  # cash pickup waits for the agent's confirmation, not for a rail
@@ -84,7 +81,7 @@ def transfer_payout_drive(*, transfer_id: int) -> Transfer:
 def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
     """Act on the latest attempt's final status (idempotent: a final transfer stays put)."""
     transfer = Transfer.objects.select_related("corridor__rail").get(pk=transfer_id)
-    if transfer.state != S.PAYOUT_PENDING:
+    if transfer.state != TransferState.PAYOUT_PENDING:
         return transfer
     attempt = transfer_live_attempt(transfer=transfer)
     if attempt is None:
@@ -93,7 +90,7 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
     if attempt.status == PayoutAttempt.Status.SUCCEEDED:
         with transaction.atomic():
             locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-            if locked.state != S.PAYOUT_PENDING:
+            if locked.state != TransferState.PAYOUT_PENDING:
                 return locked
             # Phase two of the float reservation: the payout leaves the reserved float
             # (debit the payout liability, credit the reserved float), in this transaction.
@@ -101,11 +98,12 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
                                   rail_code=attempt.rail.code, amount=transfer.amount_out,
                                   currency=fiat)
             return transfer_transition(
-                transfer_id=transfer.pk, to_state=S.COMPLETED, actor=f"rail:{attempt.rail.code}",
+                transfer_id=transfer.pk, to_state=TransferState.COMPLETED,
+                actor=f"rail:{attempt.rail.code}",
                 reason="recipient paid",
                 data={"payout_reference": attempt.reference,
                       "provider_receipt": attempt.provider_receipt},
-                expect_from=frozenset({S.PAYOUT_PENDING}),
+                expect_from=frozenset({TransferState.PAYOUT_PENDING}),
             )
     if attempt.status == PayoutAttempt.Status.FAILED:
         if attempt.failure_kind == PayoutAttempt.FailureKind.RETRYABLE:
@@ -123,12 +121,12 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
                     # The float stays reserved: a correction or a retry pays from it, a refund
                     # gives it back.
                     return transfer_transition(
-                        transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED,
+                        transfer_id=transfer.pk, to_state=TransferState.PAYOUT_FAILED,
                         actor=f"rail:{attempt.rail.code}",
                         reason=f"payout retries exhausted: {exc.detail}"[:300],
                         data={"payout_reference": attempt.reference,
                               "failure_kind": "retryable", "deadline": True},
-                        expect_from=frozenset({S.PAYOUT_PENDING}),
+                        expect_from=frozenset({TransferState.PAYOUT_PENDING}),
                     )
                 TransferEvent.objects.create(
                     transfer=transfer, from_state=transfer.state, to_state=transfer.state,
@@ -142,17 +140,17 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
             return transfer
         with transaction.atomic():
             locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-            if locked.state != S.PAYOUT_PENDING:
+            if locked.state != TransferState.PAYOUT_PENDING:
                 return locked
             # The float stays reserved for the sender's correction or an operator's retry; the
             # refund (asked for, or after the corridor's correction window) releases it.
             return transfer_transition(
-                transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED,
+                transfer_id=transfer.pk, to_state=TransferState.PAYOUT_FAILED,
                 actor=f"rail:{attempt.rail.code}",
                 reason=f"payout failed: {attempt.result_code} {attempt.result_description}"[:300],
                 data={"payout_reference": attempt.reference,
                       "failure_kind": attempt.failure_kind},
-                expect_from=frozenset({S.PAYOUT_PENDING}),
+                expect_from=frozenset({TransferState.PAYOUT_PENDING}),
             )
     return transfer
 
@@ -172,7 +170,7 @@ def transfer_payout_method(transfer: Transfer) -> str:
 
 def transfer_correction_deadline(transfer: Transfer) -> datetime | None:
     """Until when a failed payout waits for the sender's correction (then it is refunded)."""
-    if transfer.state != S.PAYOUT_FAILED:
+    if transfer.state != TransferState.PAYOUT_FAILED:
         return None
     return transfer.state_changed_at + transfer.corridor.correction_window
 
@@ -191,7 +189,7 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
     with transaction.atomic():
         transfer = (Transfer.objects.select_for_update(of=("self",))
                     .select_related("corridor__rail").get(pk=transfer_id))
-        if transfer.state != S.PAYOUT_FAILED:
+        if transfer.state != TransferState.PAYOUT_FAILED:
             raise InvalidTransitionError(
                 f"Transfer {transfer.public_id} is {transfer.state}; only a failed payout can "
                 "be started again.")
@@ -213,9 +211,9 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
             # Cash is paid from an agent's float: the rail's reservation goes back.
             transfer_float_release_if_reserved(transfer_reference=transfer.reference)
             pending = transfer_transition(
-                transfer_id=transfer.pk, to_state=S.PAYOUT_PENDING, actor=actor,
+                transfer_id=transfer.pk, to_state=TransferState.PAYOUT_PENDING, actor=actor,
                 reason=f"{reason}; cash pickup"[:300], updates=updates,
-                expect_from=frozenset({S.PAYOUT_FAILED}))
+                expect_from=frozenset({TransferState.PAYOUT_FAILED}))
             redemption_issue(transfer=pending)
             return pending
         last = transfer_live_attempt(transfer=transfer)
@@ -236,9 +234,10 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
             remarks=f"Remittance {str(transfer.public_id)[:8]}", instructed=True,
         )
         return transfer_transition(
-            transfer_id=transfer.pk, to_state=S.PAYOUT_PENDING, actor=actor, reason=reason,
+            transfer_id=transfer.pk, to_state=TransferState.PAYOUT_PENDING, actor=actor,
+            reason=reason,
             data={"payout_reference": attempt.reference, "rail": rail.code},
-            updates=updates, expect_from=frozenset({S.PAYOUT_FAILED}))
+            updates=updates, expect_from=frozenset({TransferState.PAYOUT_FAILED}))
 
 
 def transfer_payout_correct(*, transfer_id: int, recipient_phone: str | None = None,
@@ -248,7 +247,7 @@ def transfer_payout_correct(*, transfer_id: int, recipient_phone: str | None = N
     creation), or cash pickup where the corridor offers it, paid on the same quote and float.
     Refused once the corridor's correction window has closed (the transfer is refunded)."""
     transfer = Transfer.objects.select_related("corridor__rail").get(pk=transfer_id)
-    if transfer.state != S.PAYOUT_FAILED:
+    if transfer.state != TransferState.PAYOUT_FAILED:
         raise InvalidTransitionError(
             f"Transfer {transfer.public_id} is {transfer.state}; a correction is taken only "
             "after a failed payout.")

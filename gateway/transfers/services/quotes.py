@@ -16,10 +16,8 @@ from gateway.common.money import (
     rate_round,
 )
 from gateway.common.problems import DomainError
-from gateway.ledger.models import LedgerAccount
 from gateway.partners.models import Partner
 from gateway.transfers.models import Corridor, PartnerPricing, Quote
-from gateway.transfers.states import TransferState
 from gateway.treasury.services import (
     FloatShortError,
     treasury_float_check,
@@ -39,8 +37,6 @@ from ramps.payouts.rails import (
 )
 
 logger = logging.getLogger(__name__)
-S = TransferState
-K = LedgerAccount.Kind
 
 
 # --- errors the API shows -------------------------------------------------------------------

@@ -56,8 +56,6 @@ from ramps.chain.outbound import (
 from ramps.chain.selectors import deposits_for_address
 
 logger = logging.getLogger(__name__)
-S = TransferState
-K = LedgerAccount.Kind
 REFUND = OutboundTransaction.Kind.REFUND
 OutStatus = OutboundTransaction.Status
 OVERPAYMENTS = "liabilities:overpayments"
@@ -65,7 +63,7 @@ LATE_DEPOSITS = "liabilities:late_deposits"
 # Failures that leave a refund unrecorded for now; the next drive tries again.
 _NOT_NOW = (ImproperlyConfigured, ImportError, DomainError)
 # Where a transfer still takes deposits: a deposit to it is credited, not refunded.
-_DEPOSIT_STATES = frozenset({S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN})
+_DEPOSIT_STATES = frozenset({TransferState.AWAITING_DEPOSIT, TransferState.DEPOSIT_SEEN})
 
 
 def refund_reference_prefix(transfer: Transfer) -> str:
@@ -142,12 +140,12 @@ def transfer_refund_start(*, transfer_id: int) -> Transfer:
     re-drive tries again.
     """
     transfer = Transfer.objects.select_related("deposit_address").get(pk=transfer_id)
-    if transfer.state != S.REJECTED:
+    if transfer.state != TransferState.REJECTED:
         return transfer
     try:
         return transfer_refund_record(transfer_id=transfer.pk, actor="chain",
                                       reason="compliance rejected",
-                                      expect_from=frozenset({S.REJECTED}))
+                                      expect_from=frozenset({TransferState.REJECTED}))
     except _NOT_NOW as exc:
         logger.error("refund of transfer %s cannot be recorded: %s", transfer.public_id,
                      getattr(exc, "detail", exc))
@@ -195,7 +193,7 @@ def transfer_refund_record(*, transfer_id: int, actor: str, reason: str,
         references = sorted(existing | {o.reference for o in outbound})
         held = sorted(o.reference for o in outbound if o.status == OutStatus.NEEDS_DESTINATION)
         return transfer_transition(
-            transfer_id=transfer.pk, to_state=S.REFUND_PENDING, actor=actor,
+            transfer_id=transfer.pk, to_state=TransferState.REFUND_PENDING, actor=actor,
             reason=(f"{reason}: refund of {len(references)} deposit(s) recorded"
                     + (f", {len(held)} waiting for an operator to set the destination"
                        if held else ""))[:300],
@@ -227,7 +225,7 @@ def transfer_refund_progress(*, transfer_id: int) -> Transfer:
     is set; a refund that failed on chain is left to an operator (logged as an error).
     """
     transfer = Transfer.objects.select_related("corridor__token__chain").get(pk=transfer_id)
-    if transfer.state != S.REFUND_PENDING:
+    if transfer.state != TransferState.REFUND_PENDING:
         return transfer
     prefix = refund_reference_prefix(transfer)
     chain = transfer.corridor.token.chain
@@ -268,29 +266,31 @@ def transfer_refunded(*, transfer: Transfer, refunds: list[OutboundTransaction])
     outstanding = credited - _overpayment_refunded(transfer=transfer)
     converted = JournalEntry.objects.filter(
         reference=f"transfer:{transfer.public_id}:conversion").exists()
-    legs = [credit(_custody(token.chain), symbol, returned, kind=K.ASSET)]
+    legs = [credit(_custody(token.chain), symbol, returned, kind=LedgerAccount.Kind.ASSET)]
     if converted:
         legs += [debit(f"expenses:refunds-after-conversion:{symbol}", symbol, owed,
-                       kind=K.EXPENSE),
+                       kind=LedgerAccount.Kind.EXPENSE),
                  debit(f"liabilities:payouts:{fiat}", fiat, transfer.amount_out,
-                       kind=K.LIABILITY),
+                       kind=LedgerAccount.Kind.LIABILITY),
                  credit(f"revenue:payout-reversals:{fiat}", fiat, transfer.amount_out,
-                        kind=K.REVENUE)]
+                        kind=LedgerAccount.Kind.REVENUE)]
     elif owed:
-        legs.append(debit(f"liabilities:transfers:{symbol}", symbol, owed, kind=K.LIABILITY))
+        legs.append(debit(f"liabilities:transfers:{symbol}", symbol, owed,
+                          kind=LedgerAccount.Kind.LIABILITY))
     if outstanding > owed:
-        legs.append(debit(OVERPAYMENTS, symbol, outstanding - owed, kind=K.LIABILITY))
+        legs.append(debit(OVERPAYMENTS, symbol, outstanding - owed,
+                          kind=LedgerAccount.Kind.LIABILITY))
     if returned != outstanding:  # a refund never differs from what was owed but by dust
         legs.append(debit(f"expenses:refund-dust:{symbol}", symbol, returned - outstanding,
-                          kind=K.EXPENSE))
+                          kind=LedgerAccount.Kind.EXPENSE))
     return transfer_transition(
-        transfer_id=transfer.pk, to_state=S.REFUNDED, actor="chain",
+        transfer_id=transfer.pk, to_state=TransferState.REFUNDED, actor="chain",
         reason="refund final on chain",
         data={"tx_hashes": sorted(r.tx_hash for r in refunds),
               "destinations": sorted({r.to_address for r in refunds})},
         ledger_reference=f"transfer:{transfer.public_id}:refund",
         ledger_description=f"Refund of transfer {transfer.public_id}", legs=legs,
-        expect_from=frozenset({S.REFUND_PENDING}),
+        expect_from=frozenset({TransferState.REFUND_PENDING}),
     )
 
 
@@ -310,7 +310,7 @@ def transfer_overpayment_refund_start(*, transfer_id: int) -> list[OutboundTrans
     stored = list(OutboundTransaction.objects.filter(reference__startswith=prefix))
     surplus = transfer.amount_received_base_units - transfer.amount_in_base_units
     if stored or surplus <= 0 or transfer.state in _DEPOSIT_STATES | {
-            S.REJECTED, S.REFUND_PENDING, S.REFUNDED}:
+            TransferState.REJECTED, TransferState.REFUND_PENDING, TransferState.REFUNDED}:
         return stored
     credited = [d for d in deposits_for_address(deposit_address=transfer.deposit_address)
                 if d.credited_at is not None and d.token_id == transfer.corridor.token_id]
@@ -348,7 +348,9 @@ def transfers_overpaid_unrefunded() -> list[int]:
             Value("overpayment:"), Cast(OuterRef("public_id"), CharField()), Value(":")))
     return list(
         Transfer.objects.filter(amount_received_base_units__gt=F("amount_in_base_units"))
-        .exclude(state__in=_DEPOSIT_STATES | {S.REJECTED, S.REFUND_PENDING, S.REFUNDED})
+        .exclude(state__in=_DEPOSIT_STATES | {TransferState.REJECTED,
+                                               TransferState.REFUND_PENDING,
+                                               TransferState.REFUNDED})
         .exclude(Exists(overpayment_refunds)).values_list("pk", flat=True)[:200])
 
 
@@ -402,8 +404,9 @@ def late_deposits_refund_start(*, chain: Chain) -> list[OutboundTransaction]:
                     description=f"Late deposit {deposit.tx_hash} to {deposit.deposit_address}, "
                                 "to be refunded",
                     owner_reference=transfer.reference if transfer else "",
-                    legs=[debit(_custody(deposit.chain), symbol, amount, kind=K.ASSET),
-                          credit(LATE_DEPOSITS, symbol, amount, kind=K.LIABILITY)])
+                    legs=[debit(_custody(deposit.chain), symbol, amount,
+                                kind=LedgerAccount.Kind.ASSET),
+                          credit(LATE_DEPOSITS, symbol, amount, kind=LedgerAccount.Kind.LIABILITY)])
         except DuplicateEntryError:
             continue
         except _NOT_NOW as exc:
@@ -454,8 +457,8 @@ def refunds_settle(*, chain: Chain) -> int:
             ledger_entry_post(
                 reference=reference, owner_reference=str(owner or ""),
                 description=f"Refund {outbound.reference} final on chain ({outbound.tx_hash})",
-                legs=[debit(liability, symbol, amount, kind=K.LIABILITY),
-                      credit(_custody(chain), symbol, amount, kind=K.ASSET)])
+                legs=[debit(liability, symbol, amount, kind=LedgerAccount.Kind.LIABILITY),
+                      credit(_custody(chain), symbol, amount, kind=LedgerAccount.Kind.ASSET)])
         except DuplicateEntryError:
             continue
         posted += 1

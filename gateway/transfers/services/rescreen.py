@@ -43,11 +43,10 @@ from gateway.transfers.services.screening import transfer_apply_decision, transf
 from gateway.transfers.states import TransferState
 
 logger = logging.getLogger(__name__)
-S = TransferState
 
-SCREEN_STATES = frozenset({S.FUNDED})
-HOLD_STATES = frozenset({S.APPROVED, S.CONVERTING, S.ON_HOLD})
-RECORD_STATES = frozenset({S.PAYOUT_PENDING, S.PAYOUT_FAILED})
+SCREEN_STATES = frozenset({TransferState.FUNDED})
+HOLD_STATES = frozenset({TransferState.APPROVED, TransferState.CONVERTING, TransferState.ON_HOLD})
+RECORD_STATES = frozenset({TransferState.PAYOUT_PENDING, TransferState.PAYOUT_FAILED})
 IN_FLIGHT = SCREEN_STATES | HOLD_STATES | RECORD_STATES
 
 

@@ -9,7 +9,6 @@ from compliance.models import ScreeningDecision
 from compliance.monitoring.models import MonitoringEvaluation
 from compliance.monitoring.services import MonitoringResult, monitoring_evaluate
 from compliance.services import ScreeningSubject, screening_run
-from gateway.ledger.models import LedgerAccount
 from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.creation import transfer_monitoring_subject
 from gateway.transfers.services.deposits import transfer_float_release_if_reserved
@@ -23,8 +22,6 @@ from gateway.transfers.states import TransferState
 from ramps.chain.selectors import deposits_for_address
 
 logger = logging.getLogger(__name__)
-S = TransferState
-K = LedgerAccount.Kind
 
 
 # --- compliance -----------------------------------------------------------------------------
@@ -33,7 +30,7 @@ K = LedgerAccount.Kind
 def transfer_screen(*, transfer_id: int) -> Transfer:
     """Record a compliance decision and act on it, in one transaction."""
     transfer = Transfer.objects.select_related("corridor", "deposit_address").get(pk=transfer_id)
-    if transfer.state != S.FUNDED:
+    if transfer.state != TransferState.FUNDED:
         return transfer
     paying_addresses = sorted({
         d.from_address for d in deposits_for_address(deposit_address=transfer.deposit_address)
@@ -105,17 +102,19 @@ def transfer_apply_decision(*, transfer_id: int, decision: ScreeningDecision,
                              reason=reason, data=data, label=rules,
                              updates={"compliance_decision": decision})
     if decision.outcome == ScreeningDecision.Outcome.APPROVE:
-        if transfer.state == S.ON_HOLD:
+        if transfer.state == TransferState.ON_HOLD:
             return transfer_hold_clear(
                 transfer_id=transfer_id, kinds=frozenset({HoldKind.COMPLIANCE}), actor=actor,
                 reason=reason, data=data, updates={"compliance_decision": decision})
-        return transfer_transition(transfer_id=transfer_id, to_state=S.APPROVED, actor=actor,
+        return transfer_transition(transfer_id=transfer_id, to_state=TransferState.APPROVED,
+                                   actor=actor,
                                    reason=reason, data=data,
                                    updates={"compliance_decision": decision})
     transfer_holds_refuse(transfer=transfer, kinds=frozenset({HoldKind.REORG}),
                           action="rejected")
     transfer_float_release_if_reserved(transfer_reference=decision.subject_reference)
     return transfer_transition(
-        transfer_id=transfer_id, to_state=S.REJECTED, actor=actor, reason=reason, data=data,
+        transfer_id=transfer_id, to_state=TransferState.REJECTED, actor=actor, reason=reason,
+        data=data,
         updates={"compliance_decision": decision, "holds": [], "hold_reason": ""},
     )

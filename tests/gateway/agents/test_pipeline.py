@@ -18,7 +18,7 @@ from gateway.ledger.models import JournalEntry
 from gateway.ledger.selectors import unbalanced_entries
 from gateway.transfers import tasks as transfer_tasks
 from gateway.transfers.models import Corridor
-from gateway.transfers.services import transfer_advance
+from gateway.transfers.services.driver import transfer_advance
 from gateway.transfers.states import TransferState as S
 from gateway.webhooks import tasks as webhook_tasks
 from ramps.chain.models import Deposit

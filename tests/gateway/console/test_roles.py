@@ -15,7 +15,7 @@ from gateway.agents.models import Redemption
 from gateway.console.models import AuditEvent
 from gateway.console.roles import OPERATOR_PERMISSIONS, ROLES, roles_sync
 from gateway.transfers.models import Transfer
-from gateway.transfers.services import FLOAT_HOLD_REASON
+from gateway.transfers.services.conversion import FLOAT_HOLD_REASON
 from gateway.transfers.states import TransferState
 from tests.factories import make_transfer
 from tests.gateway.agents.builders import make_cash_transfer, make_network, make_pickup_corridor

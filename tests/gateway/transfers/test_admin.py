@@ -8,7 +8,7 @@ from gateway.console.models import AuditEvent
 from gateway.ledger.models import LedgerAccount
 from gateway.ledger.services import credit, debit
 from gateway.transfers.models import Transfer
-from gateway.transfers.services import transfer_transition
+from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import TransferState
 from ramps.payouts.models import PayoutAttempt
 from tests.factories import make_transfer

@@ -10,8 +10,9 @@ from rest_framework.test import APIClient
 from gateway.common.problems import InvalidTransitionError
 from gateway.ledger.models import JournalEntry
 from gateway.transfers.models import Transfer, TransferEvent
-from gateway.transfers.services import transfer_deposit_progress, transfer_transition
 from gateway.transfers.services.cancel import TransferNotCancellableError, transfer_cancel
+from gateway.transfers.services.deposits import transfer_deposit_progress
+from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import TRANSITIONS, TransferState
 from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
 from ramps.chain.models import Deposit

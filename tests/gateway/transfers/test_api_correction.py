@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from gateway.partners.services import partner_api_key_create
-from gateway.transfers.services import transfer_advance
+from gateway.transfers.services.driver import transfer_advance
 from gateway.transfers.states import TransferState
 from ramps.payouts.models import PayoutAttempt
 from tests.factories import make_corridor, make_partner, make_transfer

@@ -11,7 +11,7 @@ from eth_account import Account
 from gateway.ledger.selectors import account_balance, unbalanced_entries
 from gateway.transfers import tasks as transfer_tasks
 from gateway.transfers.models import Transfer
-from gateway.transfers.services import deposit_window_ended, transfer_deposit_progress
+from gateway.transfers.services.deposits import deposit_window_ended, transfer_deposit_progress
 from gateway.transfers.states import TransferState as S
 from gateway.transfers.watch import chain_poll
 from gateway.webhooks import tasks as webhook_tasks

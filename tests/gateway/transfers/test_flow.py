@@ -27,15 +27,11 @@ from gateway.ledger.selectors import account_balance
 from gateway.ledger.services import credit, debit, ledger_entry_post
 from gateway.transfers import tasks as transfer_tasks
 from gateway.transfers.models import Transfer
-from gateway.transfers.services import (
-    operator_decide,
-    payout_callback_urls,
-    transfer_advance,
-    transfer_fund,
-    transfer_release_hold,
-    transfer_transition,
-    transfers_stuck,
-)
+from gateway.transfers.services.conversion import transfer_release_hold
+from gateway.transfers.services.deposits import transfer_fund
+from gateway.transfers.services.driver import operator_decide, transfer_advance, transfers_stuck
+from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.services.payouts import payout_callback_urls
 from gateway.transfers.states import TransferState
 from gateway.webhooks import tasks as webhook_tasks
 from ramps.chain.models import Chain, Deposit

@@ -18,12 +18,9 @@ from gateway.common.money import to_base_units
 from gateway.common.problems import DomainError
 from gateway.ledger.models import JournalEntry, Posting
 from gateway.transfers.models import Corridor, Quote, Transfer
-from gateway.transfers.services import (
-    quote_create,
-    transfer_convert_execute,
-    transfer_convert_start,
-    transfer_transition,
-)
+from gateway.transfers.services.conversion import transfer_convert_execute, transfer_convert_start
+from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.services.quotes import quote_create
 from gateway.transfers.states import TransferState
 from ramps.liquidity.client import venue_markets_cache_clear
 from ramps.liquidity.models import ConversionOrder, Venue

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from gateway.common.phones import PhoneNumberError, phone_parse
 from gateway.transfers.models import Corridor, Quote, Transfer
-from gateway.transfers.services import (
+from gateway.transfers.services.quotes import (
     InvalidRecipientError,
     quote_create,
     recipient_phone_validate,

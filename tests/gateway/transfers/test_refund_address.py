@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from gateway.transfers.models import Quote, Transfer
-from gateway.transfers.services import transfer_create
+from gateway.transfers.services.creation import transfer_create
 from ramps.chain.errors import InvalidRefundAddressError
 from ramps.chain.models import DepositAddress
 from ramps.chain.validators import checksum_address_problem, checksum_address_validator

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from gateway.common.money import from_base_units
 from gateway.ledger.selectors import unbalanced_entries
-from gateway.transfers.services import (
-    transfer_deposit_progress,
+from gateway.transfers.services.deposits import transfer_deposit_progress
+from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.services.refunds import (
     transfer_overpayment_refund_start,
     transfer_refund_start,
-    transfer_transition,
 )
 from gateway.transfers.states import TransferState as S
 from ramps.chain.models import Deposit, OutboundTransaction

@@ -21,13 +21,10 @@ from gateway.ledger.models import JournalEntry
 from gateway.ledger.selectors import account_balance, unbalanced_entries
 from gateway.ledger.services import credit, debit, ledger_entry_post
 from gateway.transfers import tasks as transfer_tasks
-from gateway.transfers.services import (
-    refunds_drive,
-    transfer_advance,
-    transfer_deposit_progress,
-    transfer_fund,
-    transfer_transition,
-)
+from gateway.transfers.services.deposits import transfer_deposit_progress, transfer_fund
+from gateway.transfers.services.driver import transfer_advance
+from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.services.refunds import refunds_drive
 from gateway.transfers.states import TransferState as S
 from gateway.webhooks import tasks as webhook_tasks
 from ramps.chain.client import TRANSFER_TOPIC

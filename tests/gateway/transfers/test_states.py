@@ -6,7 +6,7 @@ from django.db import connection
 from gateway.common.problems import InvalidTransitionError
 from gateway.ledger.models import JournalEntry
 from gateway.transfers.models import Transfer, TransferEvent
-from gateway.transfers.services import transfer_transition
+from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import (
     FINAL_STATES,
     SENDER_STATUS,

@@ -27,7 +27,6 @@ from gateway.ledger.selectors import account_balance, unbalanced_entries
 from gateway.ledger.services import credit, debit, ledger_entry_post
 from gateway.transfers import tasks as transfer_tasks
 from gateway.transfers.models import HoldKind, Transfer
-from gateway.transfers.services import operator_decide, transfer_advance, transfer_release_hold
 from gateway.transfers.services.actions import (
     transfer_funding_lost,
     transfer_payout_failed_review,
@@ -37,7 +36,8 @@ from gateway.transfers.services.actions import (
     transfer_underpaid_accept,
     transfer_underpaid_refund,
 )
-from gateway.transfers.services.driver import transfers_stuck
+from gateway.transfers.services.conversion import transfer_release_hold
+from gateway.transfers.services.driver import operator_decide, transfer_advance, transfers_stuck
 from gateway.transfers.services.payouts import (
     CorrectionClosedError,
     transfer_payout_correct,

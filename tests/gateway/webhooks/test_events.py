@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from gateway.transfers.services import transfer_transition
+from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import TransferState
 from gateway.webhooks.models import WebhookCounter, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from gateway.webhooks.selectors import CursorExpiredError, webhook_events_feed

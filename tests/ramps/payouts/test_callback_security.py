@@ -19,7 +19,8 @@ from gateway.ledger.models import LedgerAccount
 from gateway.ledger.services import credit, debit, ledger_entry_post
 from gateway.transfers import tasks as transfer_tasks
 from gateway.transfers.models import Transfer
-from gateway.transfers.services import payout_callback_urls, transfer_advance
+from gateway.transfers.services.driver import transfer_advance
+from gateway.transfers.services.payouts import payout_callback_urls
 from gateway.transfers.states import TransferState
 from gateway.webhooks import tasks as webhook_tasks
 from ramps.chain.models import Deposit
