@@ -22,9 +22,8 @@ from compliance.cases.services import (
     case_return_proposal,
     case_sar_export,
 )
+from gateway.common.audit import AuditOutcome, audit_record, snapshot
 from gateway.common.problems import DomainError
-from gateway.console.audit import audit_record, snapshot
-from gateway.console.models import AuditEvent
 
 CASE_AUDIT_FIELDS = ["status", "assignee", "proposed_outcome", "proposed_label", "proposed_by",
                      "outcome_label", "confirmed_by", "resolution"]
@@ -182,7 +181,7 @@ class CaseAdmin(admin.ModelAdmin):
                 audit_record(request=request, action=f"cases.{action}", obj=case,
                              subject_reference=case.subject_reference, before=before,
                              reason=form.cleaned_data.get("note") or "",
-                             outcome=AuditEvent.Outcome.FAILED, detail=exc.detail)
+                             outcome=AuditOutcome.FAILED, detail=exc.detail)
             else:
                 case.refresh_from_db()
                 audit_record(request=request, action=f"cases.{action}", obj=case,

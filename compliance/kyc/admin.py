@@ -9,7 +9,7 @@ from django.utils.html import format_html_join
 
 from compliance.kyc.models import Customer, CustomerEvent, KycTier, KycTierCorridorLimit
 from compliance.kyc.services import customer_review
-from gateway.console.actions import OperatorActionsMixin, operator_action
+from gateway.common.operator_actions import OperatorActionsMixin, operator_action
 
 
 class KycTierCorridorLimitInline(admin.TabularInline):

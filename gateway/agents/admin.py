@@ -21,7 +21,7 @@ from gateway.agents.services import (
     throttle_unlock,
 )
 from gateway.common.admin import ReadOnlyAdmin
-from gateway.console.actions import OperatorActionsMixin, operator_action
+from gateway.common.operator_actions import OperatorActionsMixin, operator_action
 
 REDEMPTION_AUDIT_FIELDS = ["status", "issue_number", "expires_at"]
 

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.urls import path
 
-from gateway.console.audit import audit_record
+from gateway.common.audit import audit_record
 from gateway.console.models import AuditEvent, PendingApproval
 
 CSV_COLUMNS = ["created_at", "actor_username", "action", "outcome", "object_type", "object_id",

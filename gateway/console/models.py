@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from gateway.common.audit import AuditOutcome
+
 
 class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
@@ -22,10 +24,7 @@ class AuditEvent(models.Model):
     """Who did what to which object, when, from where, why, and what it looked like before and
     after."""
 
-    class Outcome(models.TextChoices):
-        DONE = "done", "Done"
-        REFUSED = "refused", "Refused (no permission, maker-checker, lockout)"
-        FAILED = "failed", "Failed (the service said no)"
+    Outcome = AuditOutcome
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,

@@ -25,8 +25,8 @@ from django_otp import match_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from gateway.common.audit import audit_record
 from gateway.common.problems import DomainError
-from gateway.console.audit import audit_record
 from gateway.console.models import AuditEvent
 from gateway.console.roles import ROLES, roles_sync
 

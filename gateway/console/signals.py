@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from gateway.console.audit import audit_record
+from gateway.common.audit import audit_record
 from gateway.console.models import AuditEvent
 
 

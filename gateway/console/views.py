@@ -116,7 +116,7 @@ def _base32(key: bytes) -> str:
 @never_cache
 def recovery_codes(request: HttpRequest, site) -> HttpResponse:
     """New recovery codes on demand (POST); the old ones stop working."""
-    from gateway.console.audit import audit_record
+    from gateway.common.audit import audit_record
 
     if request.method != "POST":
         return _page(request, site, "admin/console/recovery_codes.html", {

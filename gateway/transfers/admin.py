@@ -8,8 +8,8 @@ from django.contrib import admin
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from gateway.common.operator_actions import OperatorActionsMixin, operator_action
 from gateway.common.problems import DomainError
-from gateway.console.actions import OperatorActionsMixin, operator_action
 from gateway.console.decisions import held_transfer_decide
 from gateway.console.transfer_page import TransferPageMixin
 from gateway.ledger.selectors import entries_for_owner
@@ -145,7 +145,7 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
         return format_html("<table>{}{}</table>", header, mark_safe("".join(rows)))  # noqa: S308
 
     # Operator actions: each checks its own permission, asks a reason and is audited
-    # (gateway.console.actions). Approve and reject go through the compliance case.
+    # (gateway.common.operator_actions). Approve and reject go through the compliance case.
     @operator_action(permission="transfers.approve_hold", audit_fields=TRANSFER_AUDIT_FIELDS,
                      description="Approve held transfers (propose, or confirm another's proposal)")
     def approve_held(self, request, transfer, reason):

@@ -12,11 +12,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from gateway.common.admin import ReadOnlyAdmin
+from gateway.common.audit import AuditOutcome, audit_record
 from gateway.common.money import from_base_units
+from gateway.common.operator_actions import OperatorActionsMixin, operator_action
 from gateway.common.problems import DomainError
-from gateway.console.actions import OperatorActionsMixin, operator_action
-from gateway.console.audit import audit_record
-from gateway.console.models import AuditEvent
 from ramps.chain.addresses import deposit_address_derive
 from ramps.chain.errors import InvalidXpubError
 from ramps.chain.models import (
@@ -220,7 +219,7 @@ class OutboundTransactionAdmin(ReadOnlyAdmin):
                 form.add_error("to_address", exc.detail)
                 audit_record(request=request, action="chain.refund_destination_set", obj=refund,
                              subject_reference=refund.reference[:64], before=before,
-                             outcome=AuditEvent.Outcome.FAILED, detail=exc.detail)
+                             outcome=AuditOutcome.FAILED, detail=exc.detail)
             else:
                 audit_record(request=request, action="chain.refund_destination_set", obj=refund,
                              subject_reference=refund.reference[:64], before=before,

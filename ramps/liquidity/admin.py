@@ -4,7 +4,7 @@ order is only changed through the services (the refresh action)."""
 from django import forms
 from django.contrib import admin
 
-from gateway.console.actions import OperatorActionsMixin, operator_action
+from gateway.common.operator_actions import OperatorActionsMixin, operator_action
 
 from .models import ConversionOrder, Venue
 from .services import conversion_order_refresh

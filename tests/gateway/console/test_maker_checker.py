@@ -7,7 +7,7 @@ from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.exceptions import PermissionDenied
 from django.test import RequestFactory
 
-from gateway.console.actions import operator_action
+from gateway.common.operator_actions import operator_action
 from gateway.console.models import AuditEvent, PendingApproval
 from gateway.transfers.models import Transfer
 from gateway.transfers.states import TransferState

@@ -1,5 +1,10 @@
 """Writing the audit log: ``audit_record`` is the only writer; every operator action and every
-sign-in calls it."""
+sign-in calls it.
+
+The log itself (``AuditEvent``, append-only) is a model of the operator console
+(``gateway.console``); it is looked up by name when a row is written, so that ``ramps`` and
+``compliance`` record their operators' actions without importing the console.
+"""
 
 import datetime
 import decimal
@@ -7,11 +12,22 @@ import ipaddress
 import logging
 import uuid
 
+from django.apps import apps
 from django.db import models
 
-from gateway.console.models import AuditEvent
+from gateway.common.limits import without_nul
 
 logger = logging.getLogger(__name__)
+
+AUDIT_EVENT_MODEL = "console.AuditEvent"
+
+
+class AuditOutcome(models.TextChoices):
+    """How an audited action ended (``AuditEvent.outcome``)."""
+
+    DONE = "done", "Done"
+    REFUSED = "refused", "Refused (no permission, maker-checker, lockout)"
+    FAILED = "failed", "Failed (the service said no)"
 
 
 def client_ip(request) -> str | None:
@@ -55,19 +71,22 @@ def snapshot(obj: models.Model | None, fields: list[str]) -> dict:
 def audit_record(*, request=None, actor=None, actor_username: str = "", action: str,
                  obj: models.Model | None = None, subject_reference: str = "",
                  before: dict | None = None, after: dict | None = None, reason: str = "",
-                 outcome: str = AuditEvent.Outcome.DONE, detail: str = "") -> AuditEvent:
+                 outcome: str = AuditOutcome.DONE, detail: str = "") -> models.Model:
     """Append one audit event. ``actor`` defaults to the request's signed-in user."""
     if actor is None and request is not None and getattr(request, "user", None) is not None \
             and request.user.is_authenticated:
         actor = request.user
     username = actor_username or (actor.get_username() if actor is not None else "")
-    event = AuditEvent.objects.create(
-        actor=actor, actor_username=username[:150], action=action[:80], outcome=outcome,
-        object_type=obj._meta.label_lower if obj is not None else "",
+    # Text from a form or a provider may hold NUL, which PostgreSQL cannot store: it is kept
+    # visible as U+FFFD rather than refused, so that the event is never lost.
+    event = apps.get_model(AUDIT_EVENT_MODEL).objects.create(
+        actor=actor, actor_username=without_nul(username[:150]), action=without_nul(action[:80]),
+        outcome=outcome, object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
-        object_repr=str(obj)[:200] if obj is not None else "",
-        subject_reference=subject_reference[:64], before=_plain(before or {}),
-        after=_plain(after or {}), reason=reason, detail=detail[:2000],
+        object_repr=without_nul(str(obj)[:200]) if obj is not None else "",
+        subject_reference=without_nul(subject_reference[:64]),
+        before=without_nul(_plain(before or {})), after=without_nul(_plain(after or {})),
+        reason=without_nul(reason), detail=without_nul(detail[:2000]),
         ip_address=client_ip(request))
     logger.info("audit: %s %s %s (%s)", username, action, event.object_repr, outcome)
     return event

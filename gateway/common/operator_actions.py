@@ -10,11 +10,15 @@ with the object's fields before and after.
 A ``DomainError`` from the service is shown as an error for that object and audited as failed;
 nothing else of that object changes. A ModelAdmin that uses operator actions mixes in
 ``OperatorActionsMixin`` so that actions its user may not run are not even offered.
+
+Every app's admin may use this (it lives in ``gateway.common``); the maker-checker requests
+(``PendingApproval``) are rows of the operator console (``gateway.console``), looked up by name.
 """
 
 from collections.abc import Callable
 from functools import wraps
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
@@ -22,11 +26,12 @@ from django.db import models, transaction
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from gateway.common.audit import AuditOutcome, audit_record, snapshot
+from gateway.common.limits import without_nul
 from gateway.common.problems import DomainError
-from gateway.console.audit import audit_record, snapshot
-from gateway.console.models import AuditEvent, PendingApproval
 
 REASON_MAX_LENGTH = 500
+PENDING_APPROVAL_MODEL = "console.PendingApproval"
 
 
 def _subject_of(obj: models.Model) -> str:
@@ -37,13 +42,14 @@ def _subject_of(obj: models.Model) -> str:
 def _maker_checker(*, request, name: str, obj, reason: str, params: dict, run):
     """The first operator proposes (nothing runs); a second one with the same permission runs
     it with the same parameters. Returns what happened, or raises DomainError."""
+    approvals = apps.get_model(PENDING_APPROVAL_MODEL)
     with transaction.atomic():
         key = {"action": name, "object_type": obj._meta.label_lower, "object_id": str(obj.pk)}
-        pending = PendingApproval.objects.select_for_update().filter(
-            status=PendingApproval.Status.PENDING, **key).select_related("maker").first()
+        pending = approvals.objects.select_for_update().filter(
+            status=approvals.Status.PENDING, **key).select_related("maker").first()
         if pending is None:
-            PendingApproval.objects.create(**key, object_repr=str(obj)[:200], params=params,
-                                           reason=reason, maker=request.user)
+            approvals.objects.create(**key, object_repr=str(obj)[:200], params=params,
+                                     reason=reason, maker=request.user)
             return "proposed; a second operator must run the same action to confirm it"
         if pending.maker_id == request.user.pk:
             raise DomainError("The operator who proposed this cannot confirm it; a second "
@@ -53,7 +59,7 @@ def _maker_checker(*, request, name: str, obj, reason: str, params: dict, run):
                               f"confirm the same choice or ask them to withdraw it.",
                               slug="maker-checker-mismatch", status=409)
         result = run()
-        pending.status, pending.checker = PendingApproval.Status.CONFIRMED, request.user
+        pending.status, pending.checker = approvals.Status.CONFIRMED, request.user
         pending.decided_at = timezone.now()
         pending.save(update_fields=["status", "checker", "decided_at"])
     return f"{result} (proposed by {pending.maker.get_username()}, confirmed)"
@@ -71,7 +77,7 @@ def operator_action(*, permission: str, description: str, audit_fields: list[str
         def action(modeladmin, request, queryset):
             name = f"{modeladmin.model._meta.app_label}.{function.__name__}"
             if not request.user.has_perm(permission):
-                audit_record(request=request, action=name, outcome=AuditEvent.Outcome.REFUSED,
+                audit_record(request=request, action=name, outcome=AuditOutcome.REFUSED,
                              detail=f"missing permission {permission}")
                 raise PermissionDenied
             reason = (request.POST.get("reason") or "").strip()
@@ -79,7 +85,7 @@ def operator_action(*, permission: str, description: str, audit_fields: list[str
                 return _reason_page(modeladmin, request, queryset, description,
                                     error=bool(request.POST.get("confirm")),
                                     extra=extra_fields(request) if extra_fields else [])
-            reason = reason[:REASON_MAX_LENGTH]
+            reason = without_nul(reason[:REASON_MAX_LENGTH])  # PostgreSQL cannot store NUL
             fields = audit_fields or []
             for obj in queryset.order_by("pk"):
                 before = snapshot(obj, fields)
@@ -98,7 +104,7 @@ def operator_action(*, permission: str, description: str, audit_fields: list[str
                     modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
                     audit_record(request=request, action=name, obj=obj,
                                  subject_reference=reference, before=before, reason=reason,
-                                 outcome=AuditEvent.Outcome.FAILED, detail=exc.detail)
+                                 outcome=AuditOutcome.FAILED, detail=exc.detail)
                     continue
                 obj = type(obj)._default_manager.filter(pk=obj.pk).first() or obj
                 audit_record(request=request, action=name, obj=obj, subject_reference=reference,
@@ -126,7 +132,7 @@ def _reason_page(modeladmin, request, queryset, description: str, *, error: bool
         "reason": request.POST.get("reason", ""), "extra_fields": extra,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
-    return TemplateResponse(request, "admin/console/action_reason.html", context,
+    return TemplateResponse(request, "admin/operator_action_reason.html", context,
                             status=422 if error else 200)
 
 
