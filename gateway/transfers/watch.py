@@ -4,7 +4,7 @@ import logging
 
 from gateway.common.problems import InvalidTransitionError
 from gateway.transfers.models import HoldKind, Transfer
-from gateway.transfers.services.holds import transfer_hold
+from gateway.transfers.services.holds import holds_standing, transfer_hold
 from gateway.transfers.services.refunds import refunds_drive
 from gateway.transfers.states import TransferState
 from ramps.chain.models import Chain
@@ -30,7 +30,8 @@ def chain_poll(*, chain_id: int) -> list[int]:
         logger.warning("chain %s scan error: %s", chain.caip2, result.error)
     for deposit in result.deep_reorged_deposits:
         transfer_hold_for_deep_reorg(deposit_address_id=deposit.deposit_address_id,
-                                     tx_hash=deposit.tx_hash)
+                                     tx_hash=deposit.tx_hash,
+                                     credited=deposit.credited_at is not None)
     # Late deposits and overpayments are refunded on the same path as rejected transfers.
     refunds_drive(chain=chain)
     # Only a transfer still waiting for its deposit acts on deposit facts; one held as underpaid
@@ -41,11 +42,22 @@ def chain_poll(*, chain_id: int) -> list[int]:
     ).values_list("pk", flat=True))
 
 
-def transfer_hold_for_deep_reorg(*, deposit_address_id: int, tx_hash: str) -> None:
-    """A credited deposit left the chain: stop the transfer where it can still be stopped and
-    make the incident loud. (Transfers already paid out need an operator: logged as an error.)"""
+def transfer_hold_for_deep_reorg(*, deposit_address_id: int, tx_hash: str,
+                                 credited: bool = True) -> None:
+    """A final deposit left the chain (the watcher made it ``reorged`` and opened an incident).
+
+    Credited, or the deposits of an underpaid transfer on hold: stop the transfer where it can
+    still be stopped and make it loud (transfers already paid out need an operator: logged as
+    an error). Not credited otherwise: nothing rests on it. A transfer still taking deposits
+    goes back to waiting through its deposit step (the scan lists the deposit as reorged), and
+    a late deposit that left the chain is never refunded."""
     transfer = Transfer.objects.filter(deposit_address_id=deposit_address_id).first()
-    logger.error("deep reorg removed credited deposit %s (transfer %s)", tx_hash,
+    if not credited and (transfer is None or HoldKind.UNDERPAID not in holds_standing(transfer)):
+        logger.warning("deep reorg removed uncredited deposit %s (transfer %s)", tx_hash,
+                       transfer.public_id if transfer else "none")
+        return
+    logger.error("deep reorg removed %s deposit %s (transfer %s)",
+                 "credited" if credited else "underpaid", tx_hash,
                  transfer.public_id if transfer else "none")
     if transfer is None:
         return
@@ -53,7 +65,8 @@ def transfer_hold_for_deep_reorg(*, deposit_address_id: int, tx_hash: str) -> No
         # Stacks on any hold already standing: approving a compliance case or releasing a float
         # hold no longer frees it; only the reorg actions do.
         transfer_hold(transfer_id=transfer.pk, kind=HoldKind.REORG, actor="chain",
-                      reason=f"credited deposit {tx_hash} reorged away",
+                      reason=f"{'credited' if credited else 'underpaid'} deposit {tx_hash} "
+                             "reorged away",
                       label="deep chain reorganisation")
     except InvalidTransitionError:
         logger.error("transfer %s is %s and cannot be held automatically after a deep reorg",

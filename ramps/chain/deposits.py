@@ -175,7 +175,8 @@ class Recorded:
     """First seen, or seen again in a new block after a reorg."""
     left_the_chain: list[Deposit] = field(default_factory=list)
     """Confirmed deposits found in another block than the one they were confirmed in: their
-    block left the chain after they were final (a deep reorg)."""
+    block left the chain after they were final (a deep reorg). They are in ``new`` too, seen
+    again in the new block."""
 
 
 def _deposit_seen_again(*, locked: Chain, deposit: Deposit, transfer: TransferLog,
@@ -183,12 +184,12 @@ def _deposit_seen_again(*, locked: Chain, deposit: Deposit, transfer: TransferLo
     """A log already recorded: a rescan of the same block, or the transaction mined again in
     another block after a reorg. Caller holds the row lock of ``deposit``."""
     same_block = deposit.block_hash == transfer.block_hash
-    if deposit.status == Deposit.Status.CONFIRMED:
-        if not same_block:
-            recorded.left_the_chain.append(deposit)
-        return
-    if same_block and deposit.status == Deposit.Status.SEEN:
+    if same_block and deposit.status in (Deposit.Status.SEEN, Deposit.Status.CONFIRMED):
         return  # the same log scanned again: nothing new
+    if deposit.status == Deposit.Status.CONFIRMED:
+        # Final in a block that is no longer on the chain (a reorg the hash check did not
+        # see): reported as deep, and seen again in its new block like any re-included log.
+        recorded.left_the_chain.append(deposit)
     # Mined again in another block after a reorg: back to seen, with the block it is in now.
     deposit.status = Deposit.Status.SEEN
     deposit.block_number = transfer.block_number

@@ -211,8 +211,9 @@ class Deposit(BaseModel):
         SEEN = "seen", "Seen"
         # Its block was still on the chain at ``confirmations`` depth: final, may be credited.
         CONFIRMED = "confirmed", "Confirmed"
-        # Its block left the chain before it was final. Never credited; if the transaction is
-        # mined again with the same log index, the rescan turns it back into ``seen``.
+        # Its block left the chain. Never credited or refunded while it is; one that was final
+        # (a reorg deeper than finality) has a ChainIncident and keeps ``credited_at`` if it
+        # was credited. Mined again with the same log index, the rescan makes it ``seen``.
         REORGED = "reorged", "Reorged"
 
     chain = models.ForeignKey(Chain, on_delete=models.PROTECT, related_name="deposits")

@@ -296,6 +296,12 @@ def _broadcast(*, client: ChainClient, outbound: OutboundTransaction) -> None:
     outbound.last_error = error
 
 
+def _deposit_off_chain(deposit_id: int | None) -> bool:
+    """Whether the deposit a refund returns is not final on the chain now."""
+    return deposit_id is not None and not Deposit.objects.filter(
+        pk=deposit_id, status=Deposit.Status.CONFIRMED).exists()
+
+
 def _execute(*, outbound: OutboundTransaction, signer: Signer | None) -> OutboundTransaction:
     signer = signer or signer_get()
     chain = outbound.chain
@@ -314,6 +320,13 @@ def _execute(*, outbound: OutboundTransaction, signer: Signer | None) -> Outboun
                 locked.status = OutboundTransaction.Status.CREATED
             if locked.status != OutboundTransaction.Status.CREATED:
                 return locked  # signed before: never a second, different transaction
+            if locked.kind == OutboundTransaction.Kind.REFUND and (
+                    _deposit_off_chain(locked.deposit_id)):
+                # What it would return is no longer on the chain (a reorg): nothing is signed
+                # until the deposit is mined again and final, or an operator resolves it.
+                locked.last_error = "the refunded deposit left the chain (reorg); not sent"
+                locked.save(update_fields=["last_error", "updated_at"])
+                return locked
             gas_limit = _gas_limit(client, locked)
             if locked.kind == OutboundTransaction.Kind.SWEEP:
                 topup = _gas_topup_needed(client=client, sweep=locked, gas_cost=gas_limit * max_fee,

@@ -16,9 +16,12 @@ How a scan stays correct:
   node still has the same hash at that height; a different hash makes it ``reorged`` (and moves
   the cursor back so the rescan can find it again).
 * A confirmed deposit whose block later leaves the chain is a reorg deeper than the chain's
-  finality setting. Its status stays ``confirmed`` (it may already be credited); it is reported
-  in ``ScanResult.deep_reorged_deposits``, logged as an error and stored in ``last_error`` so
-  that the gateway opens an incident instead of letting it pass silently.
+  finality setting. It becomes ``reorged`` like any other (so that nothing credits or refunds
+  it while it is off the chain; ``credited_at`` stays when it was credited), and it is reported
+  in ``ScanResult.deep_reorged_deposits``, logged as an error, stored in ``last_error`` and
+  recorded as a ``ChainIncident``, so that the gateway stops what rests on it and an operator
+  resolves it; never silently. Mined again, it is ``seen`` in its new block and confirmed again
+  as usual, which is what lets the gateway's reorg hold be cleared.
 
 All writes of the watcher lock the chain row first, so two scans of one chain never interleave
 their writes, and ``deposit_address_allocate`` (which locks it too) never races a scan's
@@ -64,8 +67,11 @@ class ScanResult:
     """Deposits first seen in this pass, or seen again in a new block after a reorg."""
     confirmed_deposits: list[Deposit] = field(default_factory=list)
     reorged_deposits: list[Deposit] = field(default_factory=list)
+    """Deposits whose block left the chain in this pass, now ``reorged``."""
     deep_reorged_deposits: list[Deposit] = field(default_factory=list)
-    """Confirmed deposits whose block left the chain: an incident, see the module docstring."""
+    """Those of them that were confirmed (final), credited or not: an incident each, see the
+    module docstring. A deposit found in another block than the one it was confirmed in is
+    here too (and in ``new_deposits``, seen again in its new block)."""
     incidents_opened: list[ChainIncident] = field(default_factory=list)
     logs_scanned: int = 0
     log_range: int | None = None
@@ -99,14 +105,12 @@ def _rewind_to(*, locked: Chain, fork_point: int, result: ScanResult) -> None:
         block_number__gt=fork_point,
         status__in=[Deposit.Status.SEEN, Deposit.Status.CONFIRMED],
     )
-    retired = []
-    for deposit in orphaned:
-        if deposit.status == Deposit.Status.SEEN:
-            deposit.status = Deposit.Status.REORGED
-            deposit.updated_at = now
-            retired.append(deposit)
-        else:
+    retired = list(orphaned)
+    for deposit in retired:
+        if deposit.status == Deposit.Status.CONFIRMED:
             _report_deep_reorg(deposit=deposit, result=result)
+        deposit.status = Deposit.Status.REORGED
+        deposit.updated_at = now
     if retired:
         Deposit.objects.filter(pk__in=[deposit.pk for deposit in retired]).update(
             status=Deposit.Status.REORGED, updated_at=now
@@ -114,7 +118,6 @@ def _rewind_to(*, locked: Chain, fork_point: int, result: ScanResult) -> None:
         result.reorged_deposits.extend(retired)
     ChainBlock.objects.filter(chain=locked, number__gt=fork_point).delete()
     _cursor_set(locked=locked, cursor=fork_point)
-
 
 
 def _report_deep_reorg(*, deposit: Deposit, result: ScanResult) -> None:
@@ -160,7 +163,6 @@ def _reorg_check(*, chain: Chain, client: ChainClient, result: ScanResult) -> No
         _rewind_to(locked=locked, fork_point=fork_point, result=result)
 
 
-
 def _with_block_timestamps(*, client: ChainClient,
                            transfers: list[TransferLog]) -> list[TransferLog]:
     """The transfers with their block's timestamp, read (in one batch) for the blocks whose
@@ -177,7 +179,6 @@ def _with_block_timestamps(*, client: ChainClient,
                 and blocks[transfer.block_number][0] == transfer.block_hash else None))
         for transfer in transfers
     ]
-
 
 
 def _blocks_store(*, chain: Chain, hashes: dict[int, str]) -> None:
@@ -284,13 +285,11 @@ def _scan_ranges(*, chain: Chain, client: ChainClient, head: int, result: ScanRe
             chain.log_range_current = span
 
 
-
 def _final_block(*, chain: Chain, client: ChainClient, head: int) -> int:
     """Highest block whose deposits are final under the chain's finality setting."""
     if chain.finality == Chain.Finality.DEPTH:
         return head - chain.confirmations + 1
     return client.block_number_at(str(chain.finality))
-
 
 
 def _confirm(*, chain: Chain, client: ChainClient, head: int, result: ScanResult) -> None:
@@ -349,7 +348,6 @@ def _confirm(*, chain: Chain, client: ChainClient, head: int, result: ScanResult
             # The block changed under the cursor: rescan from before it so that a transaction
             # mined again elsewhere is found.
             _rewind_to(locked=locked, fork_point=rewind_to, result=result)
-
 
 
 def chain_scan(*, chain: Chain) -> ScanResult:

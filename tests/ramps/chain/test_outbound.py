@@ -250,3 +250,26 @@ def test_a_refund_mined_between_the_receipt_and_the_nonce_read_is_not_marked_fai
     second = outbound_transactions_refresh(chain=chain, signer=signer)
     assert [o.pk for o in second.confirmed] == [refund.pk]
     assert token_balance(anvil.w3, token, PAYER_REFUND_TO) >= 1_000_000
+
+
+@pytest.mark.django_db
+def test_a_refund_of_a_deposit_that_left_the_chain_is_not_signed(anvil, chain_factory, signer):
+    """The hot wallet pays refunds: one for a deposit a reorg took away would pay out money
+    that never arrived. It waits, unsigned, until the deposit is final again."""
+    chain, token, _, deposit = _funded_deposit(anvil, chain_factory, signer)
+    refund = refund_create(deposit_or_reference=deposit, to_address=PAYER_REFUND_TO,
+                           amount_base_units=1_000_000, reference="refund-gone", signer=signer)
+    response = anvil.w3.provider.make_request("anvil_reorg", [1, []])
+    assert "error" not in response, response
+    chain_scan(chain=chain)
+    assert Deposit.objects.get(pk=deposit.pk).status == Deposit.Status.REORGED
+    before = token_balance(anvil.w3, token, PAYER_REFUND_TO)
+
+    held = refund_execute(outbound=refund, signer=signer)
+    outbound_transactions_refresh(chain=chain, signer=signer)
+
+    held.refresh_from_db()
+    assert held.status == OutboundTransaction.Status.CREATED
+    assert (held.tx_hash, held.attempts) == ("", [])
+    assert "left the chain" in held.last_error
+    assert token_balance(anvil.w3, token, PAYER_REFUND_TO) == before

@@ -9,6 +9,7 @@ from django.db import transaction
 from eth_account import Account
 
 from ramps.chain.addresses import deposit_address_allocate
+from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.devchain import (
     AnvilProcess,
     dev_private_key,
@@ -19,7 +20,7 @@ from ramps.chain.devchain import (
     token_mint,
     token_transfer,
 )
-from ramps.chain.models import Chain, ChainBlock, Deposit
+from ramps.chain.models import Chain, ChainBlock, ChainIncident, Deposit
 from ramps.chain.watcher import chain_scan
 
 pytestmark = pytest.mark.django_db
@@ -311,9 +312,39 @@ def test_confirmed_deposit_reorged_deeper_than_finality_is_reported(anvil, stabl
 
     deposit = Deposit.objects.get()
     assert [deep.pk for deep in result.deep_reorged_deposits] == [deposit.pk]
-    assert deposit.status == Deposit.Status.CONFIRMED  # never silently un-confirmed
+    assert deposit.status == Deposit.Status.REORGED  # never credited or refunded off the chain
     chain.refresh_from_db()
     assert chain.last_error == f"Deep reorg: confirmed deposit(s) {deposit.pk} left the chain"
+
+
+def test_a_credited_deposit_that_leaves_the_chain_is_reorged_then_confirmed_again(
+        anvil, stable_token, chain_factory):
+    """Off the chain it can be neither credited again nor refunded (it is not confirmed); the
+    credit it had stays on record; mined again, it is seen in its new block and final again."""
+    chain = chain_factory(tokens=(stable_token,), confirmations=1)
+    address = deposit_address_allocate(chain=chain)
+    raw = _signed_transfer(anvil, stable_token, address.address, 3_000_000)
+    anvil.w3.eth.send_raw_transaction(raw)
+    chain_scan(chain=chain)
+    with transaction.atomic():
+        deposit_mark_credited(deposit=Deposit.objects.get())
+
+    _reorg(anvil, 1)
+    left = chain_scan(chain=chain)
+    deposit = Deposit.objects.get()
+    assert [d.pk for d in left.deep_reorged_deposits] == [deposit.pk]
+    assert [d.pk for d in left.reorged_deposits] == [deposit.pk]
+    assert (deposit.status, deposit.credited_at is not None) == (Deposit.Status.REORGED, True)
+    assert ChainIncident.objects.get().deposit_id == deposit.pk
+
+    _reorg(anvil, 1, [(raw, 0)])
+    back = chain_scan(chain=chain)
+    deposit.refresh_from_db()
+    assert [d.pk for d in back.new_deposits] == [deposit.pk]
+    assert [d.pk for d in back.confirmed_deposits] == [deposit.pk]
+    assert (deposit.status, deposit.credited_at is not None) == (Deposit.Status.CONFIRMED, True)
+    assert deposit.block_hash == _block_hash(anvil, deposit.block_number)
+    assert ChainIncident.objects.count() == 1  # still open for an operator to close
 
 
 def test_node_behind_the_cursor_waits_then_the_reorg_is_found(anvil, stable_token,

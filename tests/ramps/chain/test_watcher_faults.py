@@ -337,7 +337,7 @@ def test_deep_reorg_after_confirmation_opens_one_incident(anvil, stable_token, c
     assert (incident.chain, incident.deposit, incident.kind) == (
         chain, deposit, ChainIncident.Kind.DEEP_REORG)
     assert list(chain_incidents_open(chain=chain)) == [incident]
-    assert deposit.status == Deposit.Status.CONFIRMED
+    assert deposit.status == Deposit.Status.REORGED
 
     chain_incident_resolve(incident=incident, resolved_by="ops", note="treasury covered it")
     assert list(chain_incidents_open(chain=chain)) == []
