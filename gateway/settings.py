@@ -91,6 +91,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "gateway.common.middleware.RequestLimitsMiddleware",
+    "gateway.common.control_characters.ControlCharacterMiddleware",
     "gateway.common.throttling.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
