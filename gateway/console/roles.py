@@ -67,6 +67,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "treasury.change_floatpolicy", "treasury.add_exposurelimit",
         "treasury.change_exposurelimit", "chain.resolve_incident", "chain.scan_chain",
         "liquidity.refresh_order", "console.view_dashboard",
+        # Refunds held for a destination (the payer is a contract or an exchange's wallet):
+        # "set destination and send" in the outbound transactions' queue. The admin shows
+        # those rows read-only whatever this permission says; it only opens that action.
+        "chain.change_outboundtransaction",
     ],
 }
 ROLES = ["support", "compliance", "treasury", "admin"]
