@@ -114,8 +114,10 @@ def main() -> None:
 
     from gateway.treasury.models import FloatPolicy
     from ramps.payouts.models import PayoutAttempt
-    from tests.factories import make_chain, make_corridor, make_transfer
-    from tests.fixtures.console import client_signed_in, operator_make
+    from tests.fixtures.console import client_signed_in
+    from tests.gateway.console.factories import make_operator
+    from tests.gateway.transfers.factories import make_corridor, make_transfer
+    from tests.ramps.chain.factories import make_chain
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # Django's test client
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # set-up only
@@ -139,8 +141,8 @@ def main() -> None:
                                        refill_target=Decimal("500000"))
         insert_ms, _ = timed(lambda: bulk_insert(count=count, template=template,
                                                  corridors=corridors))
-        lead = client_signed_in(operator_make("bench-lead", roles=["support"]))
-        baseline = client_signed_in(operator_make("bench-plain", roles=["support"]))
+        lead = client_signed_in(make_operator("bench-lead", roles=["support"]))
+        baseline = client_signed_in(make_operator("bench-plain", roles=["support"]))
         # the baseline operator sees the same home page without the dashboard permission
         get_user_model().objects.get(username="bench-plain").groups.clear()
         today = timezone.localdate()

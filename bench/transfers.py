@@ -34,7 +34,9 @@ def main() -> None:
     from gateway.transfers.services.cancel import transfer_cancel
     from gateway.transfers.services.driver import transfer_advance
     from ramps.chain.models import Deposit
-    from tests.factories import make_chain, make_corridor, make_partner, make_transfer
+    from tests.gateway.partners.factories import make_partner
+    from tests.gateway.transfers.factories import make_corridor, make_transfer
+    from tests.ramps.chain.factories import make_chain
 
     call_command("migrate", verbosity=0)
     logging.disable(logging.INFO)  # a line per cancelled transfer is not a figure

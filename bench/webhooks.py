@@ -155,7 +155,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
-    from tests.factories import make_partner
+    from tests.gateway.partners.factories import make_partner
 
     count = 60 if args.quick else 2000
     call_command("migrate", verbosity=0)

@@ -20,7 +20,7 @@ from compliance.models import SanctionsList, ScreeningDecision
 from compliance.sanctions.refresh import sanctions_refresh
 from compliance.services import sanctions_import, sanctions_list_diff, screening_whitelist_add
 from compliance.tasks import sanctions_refresh_task
-from tests.factories import make_partner
+from tests.gateway.partners.factories import make_partner
 
 DATA = Path(__file__).resolve().parents[2] / "compliance" / "data" / "sanctions"
 SDN_0426 = DATA / "ofac-2024-04-26" / "sdn.csv"

@@ -23,7 +23,8 @@ from compliance.cases.services import (
 )
 from compliance.models import ScreeningDecision
 from gateway.common.problems import DomainError
-from tests.fixtures.console import client_signed_in, operator_make
+from tests.fixtures.console import client_signed_in
+from tests.gateway.console.factories import make_operator
 
 pytestmark = pytest.mark.django_db
 
@@ -128,8 +129,8 @@ def test_two_checkers_at_once_make_one_decision():
 
 def test_admin_enforces_maker_checker_and_exports_sar(client, fast_password_hashing):
     decision = held()
-    maker_account = operator_make("maker", roles=["compliance"])
-    checker_account = operator_make("checker", roles=["compliance"])
+    maker_account = make_operator("maker", roles=["compliance"])
+    checker_account = make_operator("checker", roles=["compliance"])
     maker = maker_account.user
     case = case_open(subject_reference="t-1", reasons=REASONS, decision_id=decision.pk)
     case_attachment_add(case=case, uploaded_by=maker,

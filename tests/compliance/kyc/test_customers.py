@@ -11,7 +11,7 @@ from compliance.kyc.models import Customer, CustomerEvent, KycTier
 from compliance.kyc.selectors import customer_find
 from compliance.kyc.services import customer_review
 from gateway.common.crypto import decrypt_text, generate_key, key_id
-from tests.factories import make_partner
+from tests.gateway.partners.factories import make_partner
 
 pytestmark = pytest.mark.django_db
 

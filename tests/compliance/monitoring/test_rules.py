@@ -16,7 +16,7 @@ from compliance.monitoring.services import (
     monitoring_rule_save,
 )
 from gateway.common.problems import DomainError
-from tests.factories import make_partner
+from tests.gateway.partners.factories import make_partner
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from compliance.monitoring.travel_rule import TravelRuleDataError, travel_rule_validate
-from tests.factories import make_partner
+from tests.gateway.partners.factories import make_partner
 
 ORIGINATOR = {
     "originatorPersons": [{"naturalPerson": {

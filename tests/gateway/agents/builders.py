@@ -12,7 +12,8 @@ from gateway.agents.services import agent_float_top_up, redemption_code_current,
 from gateway.ledger.models import LedgerAccount
 from gateway.ledger.services import credit, debit, ledger_entry_post
 from gateway.transfers.states import TransferState
-from tests.factories import make_chain, make_corridor, make_transfer
+from tests.gateway.transfers.factories import make_corridor, make_transfer
+from tests.ramps.chain.factories import make_chain
 
 K = LedgerAccount.Kind
 PASSWORD = "counter-pass-2718"

@@ -10,13 +10,13 @@ from gateway.agents.services import redemption_code_current
 from gateway.ledger.models import JournalEntry
 from gateway.transfers.models import Transfer
 from gateway.transfers.states import TransferState
-from tests.factories import make_partner
 from tests.gateway.agents.builders import (
     make_agent,
     make_cash_transfer,
     make_network,
     make_pickup_corridor,
 )
+from tests.gateway.partners.factories import make_partner
 
 PROBLEM = "application/problem+json"
 

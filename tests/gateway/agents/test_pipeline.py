@@ -23,8 +23,8 @@ from gateway.transfers.states import TransferState as S
 from gateway.webhooks import tasks as webhook_tasks
 from ramps.chain.models import Deposit
 from ramps.payouts.models import PayoutAttempt
-from tests.factories import make_corridor, make_transfer
 from tests.gateway.agents.builders import make_agent, make_network, make_staff
+from tests.gateway.transfers.factories import make_corridor, make_transfer
 
 CRYPTO_DIR = (Path(__file__).resolve().parents[3]
               / "compliance/data/sanctions/crypto-addresses-2024-09")

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.common.control_characters import control_character_in, visible
-from tests.factories import make_partner
+from tests.gateway.partners.factories import make_partner
 
 pytestmark = pytest.mark.django_db
 

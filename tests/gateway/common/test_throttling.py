@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from gateway.common import throttling
 from gateway.transfers.models import Quote
-from tests.factories import make_corridor, make_partner
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor
 
 PROBLEM = "application/problem+json"
 # A fixed instant 17 seconds into a minute: windows start on multiples of the window length.

@@ -15,9 +15,9 @@ from compliance.cases.services import case_open
 from compliance.models import ScreeningDecision
 from gateway.transfers.models import Transfer
 from gateway.transfers.states import TransferState
-from tests.factories import make_transfer
 from tests.fixtures.browser import CHROMIUM
-from tests.fixtures.console import OPERATOR_PASSWORD, operator_make
+from tests.gateway.console.factories import OPERATOR_PASSWORD, make_operator
+from tests.gateway.transfers.factories import make_transfer
 
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "test-artifacts" / "console"
@@ -98,7 +98,7 @@ def held_transfer(**overrides) -> Transfer:
 
 
 def test_two_factor_sign_in_dashboard_queue_and_transfer_page(new_page, live_server):
-    lead = operator_make("lead", roles=["compliance"]).user
+    lead = make_operator("lead", roles=["compliance"]).user
     held = held_transfer()
     for _ in range(3):
         make_transfer(state=TransferState.COMPLETED, corridor=held.corridor,
@@ -157,8 +157,8 @@ def choose_action(page, live_server, transfer, action: str, reason: str) -> str:
 
 
 def test_maker_checker_approval_by_two_operators(new_page, live_server):
-    maker = operator_make("amina", roles=["compliance"]).user
-    checker = operator_make("bongani", roles=["compliance"]).user
+    maker = make_operator("amina", roles=["compliance"]).user
+    checker = make_operator("bongani", roles=["compliance"]).user
     transfer = held_transfer()
 
     first = new_page()
@@ -187,7 +187,7 @@ def test_maker_checker_approval_by_two_operators(new_page, live_server):
 
 
 def test_an_action_is_refused_to_a_role_without_its_permission(new_page, live_server):
-    support = operator_make("sipho", roles=["support"]).user
+    support = make_operator("sipho", roles=["support"]).user
     transfer = held_transfer()
     page = new_page()
     sign_in(page, live_server, support)

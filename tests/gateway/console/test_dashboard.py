@@ -17,7 +17,9 @@ from gateway.transfers.states import TransferState
 from gateway.treasury.models import FloatPolicy, Incident
 from gateway.webhooks.models import WebhookEndpoint
 from ramps.payouts.models import PayoutAttempt
-from tests.factories import make_chain, make_corridor, make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_transfer
+from tests.ramps.chain.factories import make_chain
 
 pytestmark = pytest.mark.django_db
 S = TransferState

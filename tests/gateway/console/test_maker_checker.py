@@ -12,8 +12,8 @@ from gateway.console.models import AuditEvent, PendingApproval
 from gateway.transfers.models import Transfer
 from gateway.transfers.states import TransferState
 from ramps.payouts.models import PayoutAttempt
-from tests.factories import make_transfer
-from tests.fixtures.console import operator_make
+from tests.gateway.console.factories import make_operator
+from tests.gateway.transfers.factories import make_transfer
 
 pytestmark = pytest.mark.django_db
 runs: list[tuple[str, int, str]] = []
@@ -42,8 +42,8 @@ def _runs():
 
 
 def test_a_second_operator_runs_what_the_first_proposed(fast_password_hashing):
-    maker = operator_make("amina", roles=["treasury"]).user
-    checker = operator_make("kofi", roles=["treasury"]).user
+    maker = make_operator("amina", roles=["treasury"]).user
+    checker = make_operator("kofi", roles=["treasury"]).user
     transfer = make_transfer(state=TransferState.PAYOUT_FAILED)
 
     assert "a second operator must run the same action" in run(maker, transfer)[0]
@@ -70,7 +70,7 @@ def test_a_second_operator_runs_what_the_first_proposed(fast_password_hashing):
 
 
 def test_a_role_without_the_permission_cannot_propose(fast_password_hashing):
-    support = operator_make("sipho", roles=["support"]).user
+    support = make_operator("sipho", roles=["support"]).user
     transfer = make_transfer(state=TransferState.PAYOUT_FAILED)
     with pytest.raises(PermissionDenied):
         run(support, transfer)

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from gateway.console.roles import OPERATIONS_APPS, ROLES, roles_sync
 from ramps.chain.models import OutboundTransaction, Token
-from tests.factories import make_chain
+from tests.ramps.chain.factories import make_chain
 
 pytestmark = pytest.mark.django_db
 

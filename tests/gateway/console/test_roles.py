@@ -17,8 +17,8 @@ from gateway.console.roles import OPERATOR_PERMISSIONS, ROLES, roles_sync
 from gateway.transfers.models import Transfer
 from gateway.transfers.services.conversion import FLOAT_HOLD_REASON
 from gateway.transfers.states import TransferState
-from tests.factories import make_transfer
 from tests.gateway.agents.builders import make_cash_transfer, make_network, make_pickup_corridor
+from tests.gateway.transfers.factories import make_transfer
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from gateway.console.models import AuditEvent
-from tests.fixtures.console import OPERATOR_PASSWORD, operator_make
+from tests.gateway.console.factories import OPERATOR_PASSWORD, make_operator
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def actions(username: str) -> list[tuple[str, str]]:
 
 
 def test_password_alone_does_not_open_the_admin(client):
-    operator_make("amina", roles=["support"])
+    make_operator("amina", roles=["support"])
     response = sign_in_password(client, "amina")
     assert response.status_code == 302
     assert response["Location"] == "/admin/two-factor/?next=/admin/transfers/transfer/"
@@ -50,7 +50,7 @@ def test_password_alone_does_not_open_the_admin(client):
 
 
 def test_totp_code_opens_the_admin_and_both_steps_are_audited(client):
-    account = operator_make("amina", roles=["support"])
+    account = make_operator("amina", roles=["support"])
     sign_in_password(client, "amina")
     page = client.get("/admin/two-factor/")
     assert page.status_code == 200
@@ -69,7 +69,7 @@ def test_totp_code_opens_the_admin_and_both_steps_are_audited(client):
 
 
 def test_wrong_code_is_refused_and_audited(client):
-    account = operator_make("amina", roles=["support"])
+    account = make_operator("amina", roles=["support"])
     sign_in_password(client, "amina")
     wrong = "000000" if code_of(account.totp_device) != "000000" else "111111"
     response = client.post("/admin/two-factor/", {"token": wrong}, REMOTE_ADDR="203.0.113.7")
@@ -82,7 +82,7 @@ def test_wrong_code_is_refused_and_audited(client):
 
 
 def test_a_recovery_code_works_once(client):
-    account = operator_make("amina", roles=["support"])
+    account = make_operator("amina", roles=["support"])
     code = account.recovery_codes[3]
     sign_in_password(client, "amina")
     assert client.post("/admin/two-factor/", {"token": code.upper()}).status_code == 302
@@ -128,7 +128,7 @@ def test_enrolment_with_qr_code_then_recovery_codes(client):
 
 
 def test_repeated_wrong_passwords_lock_the_account(client, settings):
-    operator_make("amina", roles=["support"])
+    make_operator("amina", roles=["support"])
     for _ in range(settings.AXES_FAILURE_LIMIT):
         response = sign_in_password(client, "amina", "not-the-password")
         assert response.status_code in (200, 429)
@@ -142,7 +142,7 @@ def test_repeated_wrong_passwords_lock_the_account(client, settings):
 
 
 def test_repeated_wrong_codes_lock_the_account_and_sign_it_out(client, settings):
-    account = operator_make("amina", roles=["support"])
+    account = make_operator("amina", roles=["support"])
     sign_in_password(client, "amina")
     statuses = [client.post("/admin/two-factor/", {"token": "999999x"}).status_code
                 for _ in range(settings.AXES_FAILURE_LIMIT)]
@@ -191,7 +191,7 @@ def test_operator_create_refuses_bad_input_and_creates_nothing(monkeypatch, argu
 
 
 def test_operator_create_refuses_a_taken_username(monkeypatch):
-    operator_make("kofi", roles=["support"])
+    make_operator("kofi", roles=["support"])
     monkeypatch.setenv("OPERATOR_PASSWORD", OPERATOR_PASSWORD)
     with pytest.raises(CommandError, match="taken"):
         call_command("operator_create", "kofi", "--role", "admin")

@@ -7,7 +7,7 @@ from compliance.models import ScreeningDecision
 from gateway.console.models import AuditEvent
 from gateway.transfers.models import Transfer
 from gateway.transfers.states import TransferState
-from tests.factories import make_transfer
+from tests.gateway.transfers.factories import make_transfer
 
 pytestmark = pytest.mark.django_db
 

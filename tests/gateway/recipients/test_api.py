@@ -9,7 +9,9 @@ from rest_framework.test import APIClient
 
 from gateway.recipients.models import Recipient
 from gateway.transfers.models import Quote, Transfer
-from tests.factories import make_chain, make_corridor, make_partner, make_quote
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_quote
+from tests.ramps.chain.factories import make_chain
 
 PROBLEM = "application/problem+json"
 ACTIVE = "+256772123450"  # MoMo sandbox: last digit 0, the account holder is active

@@ -12,7 +12,8 @@ from compliance.services import sanctions_list_diff
 from gateway.recipients.models import Recipient
 from gateway.recipients.rescreen import recipients_rescreen
 from gateway.transfers.models import Corridor
-from tests.factories import make_corridor, make_partner
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor
 from tests.gateway.transfers.test_rescreen import list_change  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db

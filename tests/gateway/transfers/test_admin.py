@@ -11,7 +11,7 @@ from gateway.transfers.models import Transfer
 from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import TransferState
 from ramps.payouts.models import PayoutAttempt
-from tests.factories import make_transfer
+from tests.gateway.transfers.factories import make_transfer
 
 K = LedgerAccount.Kind
 

@@ -15,7 +15,7 @@ from gateway.transfers.services.machine import (
     transfer_transition,
 )
 from gateway.transfers.states import TransferState
-from tests.factories import make_transfer
+from tests.gateway.transfers.factories import make_transfer
 
 S = TransferState
 

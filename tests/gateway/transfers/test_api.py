@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from gateway.transfers.models import IdempotencyRecord, Quote, Transfer
 from ramps.chain.models import DepositAddress
-from tests.factories import make_corridor, make_partner, make_quote
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_quote
 
 PROBLEM = "application/problem+json"
 

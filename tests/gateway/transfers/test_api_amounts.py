@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 from gateway.common.money import parse_amount
 from gateway.transfers.models import Quote
 from ramps.liquidity.models import LiquidityReservation
-from tests.factories import make_corridor, make_partner
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor
 
 STRICT = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30})?")
 

@@ -16,7 +16,8 @@ from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import TRANSITIONS, TransferState
 from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
 from ramps.chain.models import Deposit
-from tests.factories import make_corridor, make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_transfer
 
 PROBLEM = "application/problem+json"
 S = TransferState

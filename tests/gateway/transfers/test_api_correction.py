@@ -11,7 +11,8 @@ from gateway.partners.services import partner_api_key_create
 from gateway.transfers.services.driver import transfer_advance
 from gateway.transfers.states import TransferState
 from ramps.payouts.models import PayoutAttempt
-from tests.factories import make_corridor, make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_transfer
 from tests.gateway.transfers.test_ways_out import (  # noqa: F401 (world is a fixture)
     PAID,
     deliver_results,

@@ -11,8 +11,10 @@ from rest_framework.test import APIClient
 from compliance.kyc.models import KycTier
 from gateway.transfers.models import PartnerPricing, Quote
 from ramps.liquidity.models import LiquidityReservation
-from tests.factories import make_chain, make_corridor, make_partner
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor
 from tests.gateway.transfers.test_api import fund_rail_float
+from tests.ramps.chain.factories import make_chain
 
 PROBLEM = "application/problem+json"
 

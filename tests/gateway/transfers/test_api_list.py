@@ -18,7 +18,9 @@ from gateway.transfers.models import Quote, Transfer
 from gateway.transfers.selectors import cursor_decode, cursor_encode
 from gateway.transfers.states import TransferState
 from ramps.chain.models import DepositAddress
-from tests.factories import make_chain, make_corridor, make_partner, make_quote, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_quote, make_transfer
+from tests.ramps.chain.factories import make_chain
 
 PROBLEM = "application/problem+json"
 S = TransferState

@@ -14,7 +14,8 @@ from gateway.transfers.serializers import (
 )
 from gateway.transfers.states import TransferState
 from ramps.chain.models import OutboundTransaction
-from tests.factories import make_corridor, make_partner, make_quote, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_quote, make_transfer
 
 S = TransferState
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")

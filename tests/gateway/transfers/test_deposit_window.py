@@ -25,7 +25,8 @@ from ramps.chain.devchain import (
 )
 from ramps.chain.models import Chain, Deposit, OutboundTransaction
 from ramps.chain.signer import signer_get
-from tests.factories import make_chain, make_corridor, make_transfer
+from tests.gateway.transfers.factories import make_corridor, make_transfer
+from tests.ramps.chain.factories import make_chain
 from tests.signer import HOT_WALLET_INDEX
 
 pytestmark = pytest.mark.django_db

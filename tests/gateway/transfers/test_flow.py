@@ -37,7 +37,8 @@ from gateway.webhooks import tasks as webhook_tasks
 from ramps.chain.models import Chain, Deposit
 from ramps.liquidity.models import ConversionOrder
 from ramps.payouts.models import PayoutAttempt, PayoutCallback
-from tests.factories import make_corridor, make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_transfer
 
 S = TransferState
 K = LedgerAccount.Kind

@@ -27,7 +27,8 @@ from ramps.liquidity.models import ConversionOrder, Venue
 from ramps.liquidity.services import liquidity_reservation_release
 from ramps.payouts.models import PayoutAttempt, Rail
 from ramps.sandbox.exchange import ExchangeSandbox, MarketConfig
-from tests.factories import make_corridor, make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_transfer
 
 S = TransferState
 

@@ -29,7 +29,8 @@ from ramps.payouts.rails import (
     RecipientRules,
 )
 from ramps.payouts.services import PayoutValidationError, payout_attempt_create
-from tests.factories import make_corridor, make_partner
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor
 
 PROBLEM = "application/problem+json"
 LANDLINE = "+254202222222"  # Nairobi fixed line: valid, but no M-Pesa wallet

@@ -13,7 +13,9 @@ from gateway.transfers.services.creation import transfer_create
 from ramps.chain.errors import InvalidRefundAddressError
 from ramps.chain.models import DepositAddress
 from ramps.chain.validators import checksum_address_problem, checksum_address_validator
-from tests.factories import TOKEN_ADDRESS, make_corridor, make_partner, make_quote
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_quote
+from tests.ramps.chain.factories import TOKEN_ADDRESS
 
 pytestmark = pytest.mark.django_db
 

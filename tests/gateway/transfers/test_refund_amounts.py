@@ -20,7 +20,7 @@ from gateway.transfers.services.refunds import (
 from gateway.transfers.states import TransferState as S
 from ramps.chain.models import Deposit, OutboundTransaction
 from ramps.chain.signer import signer_get
-from tests.factories import make_corridor, make_transfer
+from tests.gateway.transfers.factories import make_corridor, make_transfer
 from tests.gateway.transfers.test_refunds import add_deposit
 
 pytestmark = pytest.mark.django_db

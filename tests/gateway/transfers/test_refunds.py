@@ -34,7 +34,9 @@ from ramps.chain.errors import DepositAlreadyRefundedError
 from ramps.chain.models import Chain, Deposit, ExchangeAddress, OutboundTransaction
 from ramps.chain.outbound import refund_destination_set
 from ramps.chain.signer import signer_get
-from tests.factories import make_chain, make_corridor, make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_transfer
+from tests.ramps.chain.factories import make_chain
 from tests.signer import HOT_WALLET_INDEX
 
 pytestmark = pytest.mark.django_db

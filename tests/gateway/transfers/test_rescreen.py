@@ -15,7 +15,8 @@ from gateway.transfers.models import Corridor, Transfer
 from gateway.transfers.services.rescreen import transfers_rescreen
 from gateway.transfers.states import TransferState as S
 from ramps.payouts.models import PayoutAttempt
-from tests.factories import make_corridor, make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_transfer
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from gateway.transfers.states import (
     TransferState,
 )
 from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
-from tests.factories import make_transfer
+from tests.gateway.transfers.factories import make_transfer
 from tests.workers import transition_in_subprocess
 
 ILLEGAL = [(a, b) for a in TransferState.values for b in TransferState.values

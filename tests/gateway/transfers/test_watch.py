@@ -22,7 +22,8 @@ from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.devchain import mine, token_deploy, token_mint, token_transfer
 from ramps.chain.errors import DepositNotConfirmedError
 from ramps.chain.models import ChainIncident, Deposit, OutboundTransaction
-from tests.factories import make_chain, make_corridor, make_transfer
+from tests.gateway.transfers.factories import make_corridor, make_transfer
+from tests.ramps.chain.factories import make_chain
 
 pytestmark = pytest.mark.django_db
 PAYER_INDEX = 5

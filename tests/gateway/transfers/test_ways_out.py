@@ -58,7 +58,9 @@ from ramps.chain.models import Chain, Deposit, OutboundTransaction
 from ramps.chain.signer import KeystoreSigner, signer_get
 from ramps.liquidity.models import ConversionOrder
 from ramps.payouts.models import PayoutAttempt, PayoutCallback
-from tests.factories import make_chain, make_corridor, make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_transfer
+from tests.ramps.chain.factories import make_chain
 
 S = TransferState
 K = LedgerAccount.Kind

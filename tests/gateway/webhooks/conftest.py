@@ -12,7 +12,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from gateway.webhooks.models import WebhookEndpoint
-from tests.factories import make_partner
+from tests.gateway.partners.factories import make_partner
 
 
 @dataclass

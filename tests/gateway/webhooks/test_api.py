@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 
 from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from gateway.webhooks.services import webhook_delivery_send, webhook_event_enqueue
-from tests.factories import make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_transfer
 
 Status = WebhookDelivery.Status
 PROBLEM = "application/problem+json"

@@ -15,7 +15,8 @@ from gateway.webhooks.services.delivery import (
     webhook_delivery_work,
     webhook_sender_pool_shutdown,
 )
-from tests.factories import make_corridor, make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_transfer
 
 Status = WebhookDelivery.Status
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -25,7 +25,7 @@ from gateway.webhooks.services import (
     webhook_event_enqueue,
     webhook_sign,
 )
-from tests.factories import make_transfer
+from tests.gateway.transfers.factories import make_transfer
 
 Status = WebhookDelivery.Status
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,8 @@ from gateway.webhooks.services import (
     webhook_event_enqueue,
     webhook_events_cleanup,
 )
-from tests.factories import make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_transfer
 
 S = TransferState
 pytestmark = pytest.mark.django_db

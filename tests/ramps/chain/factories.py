@@ -1,28 +1,39 @@
-"""Plain-ORM factories for tests that need deposit rows without a chain node."""
+"""Test data for ramps.chain: chains, tokens and deposit rows, without a chain node."""
 
 from itertools import count
 
+from ramps.chain.addresses import xpub_from_mnemonic
 from ramps.chain.models import Chain, Deposit, DepositAddress, Token
+
+TEST_MNEMONIC = " ".join(["abandon"] * 11 + ["about"])
+TOKEN_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
 _sequence = count(1)
 
 
-def chain_create(*, caip2: str = "eip155:31337", rpc_url: str = "http://127.0.0.1:1") -> Chain:
-    return Chain.objects.create(caip2=caip2, name=f"Chain {caip2}",
-                                chain_id=int(caip2.split(":")[1]), rpc_url=rpc_url,
-                                confirmations=2)
+ANVIL_CAIP2 = "eip155:31337"
 
 
-def token_create(*, chain: Chain, symbol: str = "USDC",
-                 contract_address: str = "0x5FbDB2315678afecb367f032d93F642f64180aa3",
-                 decimals: int = 6) -> Token:
+def make_chain(*, caip2: str = ANVIL_CAIP2, **overrides) -> Chain:
+    """A chain whose deposit addresses derive from the test mnemonic; its chain id is the
+    CAIP-2 reference and its name "anvil" (the local node's) or "Chain <caip2>" unless given."""
+    defaults = {"name": "anvil" if caip2 == ANVIL_CAIP2 else f"Chain {caip2}",
+                "chain_id": int(caip2.split(":")[1]),
+                "rpc_url": "http://127.0.0.1:1", "confirmations": 3, "max_log_range": 500,
+                "xpub": xpub_from_mnemonic(TEST_MNEMONIC), "start_block": 0}
+    return Chain.objects.create(caip2=caip2, **{**defaults, **overrides})
+
+
+def make_token(*, chain: Chain, symbol: str = "USDC", contract_address: str = TOKEN_ADDRESS,
+               decimals: int = 6) -> Token:
     return Token.objects.create(chain=chain, symbol=symbol, contract_address=contract_address,
                                 decimals=decimals)
 
 
-def deposit_create(*, token: Token, status: str = Deposit.Status.CONFIRMED,
-                   amount: int = 25_000_000, block_number: int | None = None,
-                   deposit_address: DepositAddress | None = None) -> Deposit:
+def make_deposit(*, token: Token, status: str = Deposit.Status.CONFIRMED,
+                 amount: int = 25_000_000, block_number: int | None = None,
+                 deposit_address: DepositAddress | None = None) -> Deposit:
+    """A deposit row (``amount`` in the token's base units) as the watcher would record it."""
     number = next(_sequence)
     if deposit_address is None:
         deposit_address = DepositAddress.objects.create(

@@ -7,13 +7,13 @@ from django.utils import timezone
 
 from ramps.chain.devchain import ANVIL_MNEMONIC
 from ramps.chain.models import Chain
-from tests.ramps.chain.factories import chain_create, deposit_create, token_create
+from tests.ramps.chain.factories import make_chain, make_deposit, make_token
 
 pytestmark = pytest.mark.django_db
 
 
 def test_chain_list_shows_head_cursor_lag_and_error(admin_client):
-    chain = chain_create()
+    chain = make_chain()
     Chain.objects.filter(pk=chain.pk).update(
         head_block=120, cursor_block=100, last_error="ConnectionError: <rpc> refused",
         last_polled_at=timezone.now(),
@@ -31,7 +31,7 @@ def test_chain_list_shows_head_cursor_lag_and_error(admin_client):
 
 
 def test_deposits_are_listed_read_only(admin_client):
-    deposit = deposit_create(token=token_create(chain=chain_create()), amount=25_000_000)
+    deposit = make_deposit(token=make_token(chain=make_chain()), amount=25_000_000)
 
     listing = admin_client.get(reverse("admin:chain_deposit_changelist"))
     change = admin_client.get(reverse("admin:chain_deposit_change", args=[deposit.pk]))

@@ -6,12 +6,12 @@ from django.db import transaction
 from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.errors import DepositAlreadyCreditedError, DepositNotConfirmedError
 from ramps.chain.models import Deposit
-from tests.ramps.chain.factories import chain_create, deposit_create, token_create
+from tests.ramps.chain.factories import make_chain, make_deposit, make_token
 
 
 @pytest.mark.django_db
 def test_confirmed_deposit_is_marked_credited():
-    deposit = deposit_create(token=token_create(chain=chain_create()))
+    deposit = make_deposit(token=make_token(chain=make_chain()))
 
     with transaction.atomic():
         deposit_mark_credited(deposit=deposit)
@@ -24,7 +24,7 @@ def test_confirmed_deposit_is_marked_credited():
 
 @pytest.mark.django_db
 def test_second_credit_is_refused_and_keeps_the_first_time():
-    deposit = deposit_create(token=token_create(chain=chain_create()))
+    deposit = make_deposit(token=make_token(chain=make_chain()))
     with transaction.atomic():
         deposit_mark_credited(deposit=deposit)
     first = Deposit.objects.get(pk=deposit.pk).credited_at
@@ -40,7 +40,7 @@ def test_second_credit_is_refused_and_keeps_the_first_time():
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", [Deposit.Status.SEEN, Deposit.Status.REORGED])
 def test_deposit_that_is_not_final_is_refused(status):
-    deposit = deposit_create(token=token_create(chain=chain_create()), status=status)
+    deposit = make_deposit(token=make_token(chain=make_chain()), status=status)
 
     with pytest.raises(DepositNotConfirmedError) as raised, transaction.atomic():
         deposit_mark_credited(deposit=deposit)
@@ -52,7 +52,7 @@ def test_deposit_that_is_not_final_is_refused(status):
 
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_is_a_programming_error():
-    deposit = deposit_create(token=token_create(chain=chain_create()))
+    deposit = make_deposit(token=make_token(chain=make_chain()))
 
     with pytest.raises(RuntimeError, match="inside the crediting transaction"):
         deposit_mark_credited(deposit=deposit)

@@ -14,7 +14,7 @@ from ramps.chain.selectors import (
     token_get,
     token_get_by_caip19,
 )
-from tests.ramps.chain.factories import chain_create, deposit_create, token_create
+from tests.ramps.chain.factories import make_chain, make_deposit, make_token
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ USDC_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
 
 def test_chain_get():
-    chain = chain_create(caip2="eip155:137")
+    chain = make_chain(caip2="eip155:137")
 
     assert chain_get("eip155:137") == chain
     with pytest.raises(NotFoundError):
@@ -30,8 +30,8 @@ def test_chain_get():
 
 
 def test_chains_active_leaves_out_inactive_chains():
-    active = chain_create(caip2="eip155:137")
-    inactive = chain_create(caip2="eip155:1")
+    active = make_chain(caip2="eip155:137")
+    inactive = make_chain(caip2="eip155:1")
     inactive.is_active = False
     inactive.save()
 
@@ -39,7 +39,7 @@ def test_chains_active_leaves_out_inactive_chains():
 
 
 def test_token_get_by_symbol():
-    token = token_create(chain=chain_create(caip2="eip155:137"))
+    token = make_token(chain=make_chain(caip2="eip155:137"))
 
     assert token_get(chain_caip2="eip155:137", symbol="USDC") == token
     assert token_get(chain_caip2="eip155:137", symbol="usdc") == token
@@ -50,7 +50,7 @@ def test_token_get_by_symbol():
 
 
 def test_token_caip19_round_trips_in_any_letter_case():
-    token = token_create(chain=chain_create(caip2="eip155:31337"))
+    token = make_token(chain=make_chain(caip2="eip155:31337"))
 
     assert token.caip19 == f"eip155:31337/erc20:{USDC_ADDRESS}"
     assert token_get_by_caip19(token.caip19) == token
@@ -69,25 +69,25 @@ def test_malformed_caip19_is_a_clear_error(malformed):
 
 
 def test_confirmed_uncredited_deposits_in_chain_order():
-    chain = chain_create()
-    token = token_create(chain=chain)
-    later = deposit_create(token=token, block_number=20)
-    earlier = deposit_create(token=token, block_number=10)
-    deposit_create(token=token, block_number=5, status=Deposit.Status.SEEN)
-    deposit_create(token=token, block_number=6, status=Deposit.Status.REORGED)
-    credited = deposit_create(token=token, block_number=7)
+    chain = make_chain()
+    token = make_token(chain=chain)
+    later = make_deposit(token=token, block_number=20)
+    earlier = make_deposit(token=token, block_number=10)
+    make_deposit(token=token, block_number=5, status=Deposit.Status.SEEN)
+    make_deposit(token=token, block_number=6, status=Deposit.Status.REORGED)
+    credited = make_deposit(token=token, block_number=7)
     Deposit.objects.filter(pk=credited.pk).update(credited_at=timezone.now())
-    other_chain = chain_create(caip2="eip155:137")
-    elsewhere = deposit_create(token=token_create(chain=other_chain), block_number=1)
+    other_chain = make_chain(caip2="eip155:137")
+    elsewhere = make_deposit(token=make_token(chain=other_chain), block_number=1)
 
     assert list(deposits_confirmed_uncredited(chain=chain)) == [earlier, later]
     assert set(deposits_confirmed_uncredited()) == {earlier, later, elsewhere}
 
 
 def test_deposits_for_address_lists_every_status():
-    token = token_create(chain=chain_create())
-    first = deposit_create(token=token, block_number=3, status=Deposit.Status.REORGED)
-    second = deposit_create(token=token, block_number=4, deposit_address=first.deposit_address)
-    deposit_create(token=token, block_number=5)
+    token = make_token(chain=make_chain())
+    first = make_deposit(token=token, block_number=3, status=Deposit.Status.REORGED)
+    second = make_deposit(token=token, block_number=4, deposit_address=first.deposit_address)
+    make_deposit(token=token, block_number=5)
 
     assert list(deposits_for_address(deposit_address=first.deposit_address)) == [first, second]

@@ -35,7 +35,8 @@ from ramps.payouts.services import (
     rail_callback_secret,
     rail_callback_secret_rotate,
 )
-from tests.factories import make_corridor, make_partner, make_transfer
+from tests.gateway.partners.factories import make_partner
+from tests.gateway.transfers.factories import make_corridor, make_transfer
 
 Status = PayoutAttempt.Status
 Processing = PayoutCallback.ProcessingStatus

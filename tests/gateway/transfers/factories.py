@@ -1,4 +1,5 @@
-"""Test data builders: plain functions with sensible defaults, overridable by keyword."""
+"""Test data for gateway.transfers: corridors, quotes and transfers in any state (set directly,
+with one history row, no ledger entries)."""
 
 import uuid
 from datetime import timedelta
@@ -7,51 +8,30 @@ from decimal import Decimal
 from django.utils import timezone
 
 from gateway.partners.models import Partner
-from gateway.partners.services import partner_api_key_create
 from gateway.transfers.models import Corridor, Quote, Transfer, TransferEvent
 from gateway.transfers.states import TransferState
-from ramps.chain.addresses import deposit_address_allocate, xpub_from_mnemonic
-from ramps.chain.models import Chain, Token
+from ramps.chain.addresses import deposit_address_allocate
+from ramps.chain.models import Chain
 from ramps.liquidity.models import Venue
 from ramps.payouts.models import Rail
-
-TEST_MNEMONIC = " ".join(["abandon"] * 11 + ["about"])
-TOKEN_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-
-
-def make_chain(**overrides) -> Chain:
-    defaults = {"caip2": "eip155:31337", "name": "anvil", "chain_id": 31337,
-                "rpc_url": "http://127.0.0.1:1", "confirmations": 3, "max_log_range": 500,
-                "xpub": xpub_from_mnemonic(TEST_MNEMONIC), "start_block": 0}
-    return Chain.objects.create(**{**defaults, **overrides})
+from tests.gateway.partners.factories import make_partner
+from tests.ramps.chain.factories import TOKEN_ADDRESS, make_chain, make_token
+from tests.ramps.liquidity.factories import make_venue
+from tests.ramps.payouts.factories import make_rail
 
 
 def make_corridor(*, chain: Chain | None = None, venue: Venue | None = None,
                   rail: Rail | None = None, token_address: str = TOKEN_ADDRESS,
                   **overrides) -> Corridor:
-    chain = chain or make_chain()
-    token = Token.objects.create(chain=chain, symbol="USDC", contract_address=token_address,
-                                 decimals=6)
-    venue = venue or Venue.objects.create(name=f"venue-{uuid.uuid4().hex[:6]}",
-                                          exchange_id="luno", api_base_url="http://127.0.0.1:1",
-                                          api_key="k", api_secret="s")
-    rail = rail or Rail.objects.create(
-        code=f"mpesa-{uuid.uuid4().hex[:6]}", kind=Rail.Kind.MPESA_B2C, country="KE",
-        currency="KES", base_url="http://127.0.0.1:1", credentials={},
-        min_amount=Decimal("10"), max_amount=Decimal("250000"),
-    )
+    """USDC on a new token of ``chain`` (a new chain by default) to KES over M-Pesa."""
+    token = make_token(chain=chain or make_chain(), contract_address=token_address)
     defaults = {"code": f"usdc-kes-{uuid.uuid4().hex[:6]}", "token": token, "currency_out": "KES",
-                "rail": rail, "venue": venue, "venue_symbol": "USDC/KES",
+                "rail": rail or make_rail(), "venue": venue or make_venue(),
+                "venue_symbol": "USDC/KES",
                 "fee_fixed": Decimal("0.50"), "fee_rate": Decimal("0.005"),
                 "margin_rate": Decimal("0.004"), "min_amount_in": Decimal("1"),
                 "max_amount_in": Decimal("10000"), "review_amount_in": Decimal("5000")}
     return Corridor.objects.create(**{**defaults, **overrides})
-
-
-def make_partner(name: str | None = None) -> tuple[Partner, str]:
-    partner = Partner.objects.create(name=name or f"partner-{uuid.uuid4().hex[:8]}")
-    _, key = partner_api_key_create(partner=partner, name="test")
-    return partner, key
 
 
 def make_quote(*, partner: Partner, corridor: Corridor, **overrides) -> Quote:
@@ -65,6 +45,7 @@ def make_quote(*, partner: Partner, corridor: Corridor, **overrides) -> Quote:
 
 def make_transfer(*, partner: Partner | None = None, corridor: Corridor | None = None,
                   state: str = TransferState.AWAITING_DEPOSIT, **overrides) -> Transfer:
+    """100 USDC for 12,700 KES, its quote used, a deposit address allocated, put in ``state``."""
     partner = partner or make_partner()[0]
     corridor = corridor or make_corridor()
     quote = make_quote(partner=partner, corridor=corridor, used_at=timezone.now())
