@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-import ccxt
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -231,12 +230,8 @@ def treasury_refills_propose() -> list[RefillProposal]:
     """For each rail whose free float is under its threshold, propose a refill up to the
     target, capped by the currency's exposure limit; place it as a conversion order when the
     policy says so. The order itself is sent by ``conversion_order_execute`` (a task)."""
-    from ramps.liquidity.router import route_quote
-    from ramps.liquidity.services import (
-        LiquidityError,
-        conversion_order_amount,
-        conversion_order_create,
-    )
+    from ramps.liquidity.router import venue_sale_size
+    from ramps.liquidity.services import LiquidityError, conversion_order_create
 
     proposals = []
     for policy in FloatPolicy.objects.select_related("venue"):
@@ -260,18 +255,9 @@ def treasury_refills_propose() -> list[RefillProposal]:
         reference = ""
         if policy.venue is not None and policy.venue_symbol:
             try:
-                # Size the sale at the top of the book, then at the size itself.
-                probe = route_quote(venues=[policy.venue], symbol=policy.venue_symbol,
-                                    side="sell", amount_base=Decimal(1))
-                base_symbol = policy.venue_symbol.split("/")[0]
-                amount_base = money_round(wanted / probe.rate, base_symbol)
-                routed = route_quote(venues=[policy.venue], symbol=policy.venue_symbol,
-                                     side="sell", amount_base=amount_base)
-                # On the venue's amount step (truncated), or the venue refuses the order.
-                amount_base = conversion_order_amount(
-                    venue=policy.venue, symbol=policy.venue_symbol,
-                    amount=money_round(wanted / routed.rate, base_symbol))
-            except (LiquidityError, ccxt.BaseError) as exc:
+                amount_base = venue_sale_size(venue=policy.venue, symbol=policy.venue_symbol,
+                                              amount_quote=wanted)
+            except LiquidityError as exc:
                 logger.warning("Refill of %s not priced: %s", policy.rail_code, exc)
         proposal = RefillProposal.objects.create(
             policy=policy, free_float=free_balance, amount_quote=wanted, amount_base=amount_base,
@@ -294,35 +280,29 @@ def treasury_refills_propose() -> list[RefillProposal]:
 
 
 def _venue_lines() -> tuple[list[tuple[str, str, str, Decimal, Decimal]], list[str]]:
-    from ramps.liquidity.client import to_decimal, venue_exchange
-    from ramps.liquidity.models import Venue
+    from ramps.liquidity.services import venue_balances_read
 
-    lines, errors = [], []
-    for venue in Venue.objects.filter(is_active=True):
-        code = f"assets:venue:{venue.name}"
-        try:
-            balance = venue_exchange(venue).fetch_balance()
-        except ccxt.BaseError as exc:
-            errors.append(f"venue {venue.name}: {type(exc).__name__}")
-            continue
+    read, errors = venue_balances_read()
+    lines = []
+    for venue in read:
+        code = f"assets:venue:{venue.venue_name}"
         currencies = set(LedgerAccount.objects.filter(code=code).values_list("currency",
                                                                              flat=True))
-        currencies |= {c for c, v in (balance.get("total") or {}).items() if v}
-        for currency in sorted(currencies):
-            external = to_decimal((balance.get("total") or {}).get(currency)) or Decimal(0)
+        for currency in sorted(currencies | set(venue.totals)):
             lines.append(("venue", code, currency,
-                          account_balance(code=code, currency=currency), external))
+                          account_balance(code=code, currency=currency),
+                          venue.totals.get(currency, Decimal(0))))
     return lines, errors
 
 
 def _rail_lines() -> tuple[list[tuple[str, str, str, Decimal, Decimal]], list[str]]:
     try:
-        from ramps.payouts.models import Rail
+        from ramps.payouts.selectors import rails_all
         from ramps.payouts.services import rail_float_reported
     except ImportError:
         return [], []
     lines, errors = [], []
-    for rail in Rail.objects.all():
+    for rail in rails_all():
         try:
             report = rail_float_reported(rail=rail)
         except DomainError as exc:

@@ -1,21 +1,28 @@
-"""The one place that builds ccxt exchange objects for venues and talks to them beyond ccxt's
-unified methods.
+"""The one module that imports ccxt: it builds the venues' exchange objects and talks to them.
 
 Every venue call goes through an unmodified ccxt class: ``venue_exchange`` sets the credentials,
 the timeout (``OUTBOUND_HTTP_TIMEOUT_SECONDS``), no retries, and - for a sandbox - the API URLs.
-ccxt hands numbers back as floats; ``to_decimal`` is the single crossing point into Decimal.
+The rest of the app calls ``VenueClient``, whose methods answer with plain values and raise the
+project's ``VenueCallError`` family instead of ccxt's errors (``VenueNoAnswerError`` when a
+request may have been executed, ``VenueRefusedError`` when it was refused...). ccxt hands
+numbers back as floats; ``to_decimal`` is the single crossing point into Decimal, and
+``truncate_to_precision`` the one rounding to a market's precision.
 """
 
 from __future__ import annotations
 
+import decimal
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import ccxt
+from ccxt.base import decimal_to_precision as decimal_to_precision_module
 from django.conf import settings
 
 from .models import Venue
@@ -209,3 +216,159 @@ def order_id_by_client_order_id(exchange: ccxt.Exchange, *, symbol: str,
         if order.get("clientOrderId") == client_order_id:
             return str(order["id"])
     return None
+
+
+def exchange_id_known(exchange_id: str) -> bool:
+    """Whether ccxt has an exchange class of that id."""
+    return exchange_id in ccxt.exchanges
+
+
+# --- rounding to a market's precision -----------------------------------------------------------
+
+# How a market counts its precision (ccxt's ``precisionMode``).
+DECIMAL_PLACES = decimal_to_precision_module.DECIMAL_PLACES
+SIGNIFICANT_DIGITS = decimal_to_precision_module.SIGNIFICANT_DIGITS
+TICK_SIZE = decimal_to_precision_module.TICK_SIZE
+
+
+def truncate_to_precision(value: Decimal, precision: Decimal, mode: int) -> Decimal:
+    """``value`` truncated to ``precision`` counted as ``mode``, with ccxt's own
+    ``decimal_to_precision`` (what ``amount_to_precision`` calls). It runs in a local decimal
+    context, because ccxt changes the rounding and traps of the context it is given."""
+    counted: Decimal | int = precision if mode == TICK_SIZE else int(precision)
+    with decimal.localcontext() as context:
+        context.prec = 40
+        text = decimal_to_precision_module.decimal_to_precision(
+            value, rounding_mode=decimal_to_precision_module.TRUNCATE, precision=counted,
+            counting_mode=mode, padding_mode=decimal_to_precision_module.NO_PADDING)
+    return Decimal(text)
+
+
+# --- venue calls with the project's errors --------------------------------------------------------
+
+
+class VenueCallError(Exception):
+    """A venue call failed. ``name`` is ccxt's error class, for logs and stored errors (the
+    message may quote the request; it is kept in ``str(error)``)."""
+
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class VenueNoAnswerError(VenueCallError):
+    """No answer (timeout, connection, venue down): a request may have been executed."""
+
+
+class VenueCredentialsError(VenueCallError):
+    """The venue refused the key or its permissions: nothing was done."""
+
+
+class VenueRefusedError(VenueCallError):
+    """The venue refused the request as asked (order terms, funds, unknown market)."""
+
+
+class VenueUnknownMarketError(VenueRefusedError):
+    """The venue lists no such market."""
+
+
+class VenueDuplicateOrderError(VenueRefusedError):
+    """An order with this client order id is already at the venue."""
+
+
+class VenueOrderNotFoundError(VenueRefusedError):
+    """The venue knows no such order."""
+
+
+def _translated(exc: ccxt.BaseError) -> VenueCallError:
+    """The project's error for a ccxt error (most specific ccxt class first)."""
+    kinds: tuple[tuple[type[ccxt.BaseError] | tuple[type[ccxt.BaseError], ...],
+                       type[VenueCallError]], ...] = (
+        (ccxt.NetworkError, VenueNoAnswerError),
+        (ccxt.DuplicateOrderId, VenueDuplicateOrderError),
+        (ccxt.OrderNotFound, VenueOrderNotFoundError),
+        (ccxt.BadSymbol, VenueUnknownMarketError),
+        (ccxt.AuthenticationError, VenueCredentialsError),
+        ((ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadRequest), VenueRefusedError),
+    )
+    for ccxt_class, error_class in kinds:
+        if isinstance(exc, ccxt_class):
+            return error_class(str(exc), name=type(exc).__name__)
+    return VenueCallError(str(exc), name=type(exc).__name__)
+
+
+@contextmanager
+def _venue_errors() -> Iterator[None]:
+    try:
+        yield
+    except ccxt.BaseError as exc:
+        raise _translated(exc) from exc
+
+
+class VenueClient:
+    """One venue through its ccxt class, answering with the project's errors.
+
+    Every method raises ``VenueCallError`` (or a subclass) for any failure of the venue call;
+    callers never see a ccxt exception. ``market`` and ``precisionMode`` let
+    ``rules.market_rules`` read the market's rules as from a ccxt exchange.
+    """
+
+    def __init__(self, exchange: ccxt.Exchange) -> None:
+        self._exchange = exchange
+
+    @classmethod
+    def for_venue(cls, venue: Venue) -> VenueClient:
+        """The venue's client with its markets loaded (cached per process)."""
+        with _venue_errors():
+            return cls(venue_exchange(venue))
+
+    @property
+    def id(self) -> str:
+        return self._exchange.id
+
+    @property
+    def precisionMode(self) -> int:  # noqa: N802 - ccxt's attribute name, read by market_rules
+        return self._exchange.precisionMode
+
+    @property
+    def markets(self) -> dict[str, dict[str, Any]]:
+        return self._exchange.markets or {}
+
+    def market(self, symbol: str) -> dict[str, Any]:
+        with _venue_errors():
+            return self._exchange.market(symbol)
+
+    def order_book(self, symbol: str, *, depth: int = 100) -> dict[str, Any]:
+        with _venue_errors():
+            return self._exchange.fetch_order_book(symbol, depth)
+
+    def create_order(self, *, symbol: str, order_type: str, side: str, amount: str,
+                     price: str | None, client_order_id: str,
+                     immediate_or_cancel: bool) -> dict[str, Any]:
+        """Place an order carrying ``client_order_id`` under the venue's own parameter name."""
+        params: dict[str, Any] = client_order_params(self._exchange, client_order_id)
+        if immediate_or_cancel:
+            params["time_in_force"] = ("immediateorcancel" if self._exchange.id == "bitso"
+                                       else "IOC")
+        with _venue_errors():
+            return self._exchange.create_order(symbol, order_type, side, amount, price, params)
+
+    def order(self, *, venue_order_id: str, symbol: str) -> dict[str, Any]:
+        with _venue_errors():
+            return order_fetch(self._exchange, venue_order_id=venue_order_id, symbol=symbol)
+
+    def order_id_by_client_order_id(self, *, symbol: str, client_order_id: str) -> str | None:
+        with _venue_errors():
+            return order_id_by_client_order_id(self._exchange, symbol=symbol,
+                                               client_order_id=client_order_id)
+
+    def my_trades(self, *, symbol: str, since: int | None) -> list[dict[str, Any]]:
+        with _venue_errors():
+            return self._exchange.fetch_my_trades(symbol, since)
+
+    def balances(self) -> dict[str, Decimal]:
+        """Total balance per currency (those the venue reports as non-zero)."""
+        with _venue_errors():
+            totals = self._exchange.fetch_balance().get("total") or {}
+        return {currency: amount for currency, value in totals.items()
+                if (amount := to_decimal(value))}

@@ -11,9 +11,9 @@ from gateway.common.models import BaseModel, MoneyField
 
 
 def _validate_exchange_id(value: str) -> None:
-    import ccxt
+    from .client import exchange_id_known  # the client imports these models
 
-    if value not in ccxt.exchanges:
+    if not exchange_id_known(value):
         raise ValidationError(f"{value!r} is not a ccxt exchange id.")
 
 

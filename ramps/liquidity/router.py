@@ -27,13 +27,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import ccxt
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from .client import venue_exchange
+from gateway.common.money import money_round
+
+from .client import VenueCallError, VenueClient
 from .models import ConversionOrder, FxReferenceRate, LiquidityReservation, Venue
 from .rules import (
     MarketRules,
@@ -52,6 +53,7 @@ from .services import (
     _book_levels,
     _check_side,
     _fetch_book,
+    conversion_order_amount,
     liquidity_reserve,
 )
 
@@ -196,7 +198,7 @@ def fx_reference_get(*, base: str, quote: str) -> FxReferenceRate | None:
     return reference
 
 
-def _routes(exchange: ccxt.Exchange, base: str,
+def _routes(exchange: VenueClient, base: str,
             quote: str) -> list[tuple[str, FxReferenceRate | None]]:
     """(venue symbol, FX leg) pairs that turn base into quote on a venue: the direct market
     first, else each ``base/X`` market whose X has a fresh reference rate to ``quote``."""
@@ -303,14 +305,14 @@ def route_quote(*, venues: Iterable[Venue], side: str, amount_base: Decimal,
             continue
         started = time.perf_counter()
         try:
-            exchange = venue_exchange(venue)
+            exchange = VenueClient.for_venue(venue)
             routes = _routes(exchange, base, quote)
             rules = {venue_symbol: market_rules(exchange, venue_symbol)
                      for venue_symbol, _ in routes}
-        except ccxt.BaseError as exc:  # one unreachable venue must not stop routing
-            logger.warning("Markets of %s unavailable: %s", venue.name, type(exc).__name__)
+        except VenueCallError as exc:  # one unreachable venue must not stop routing
+            logger.warning("Markets of %s unavailable: %s", venue.name, exc.name)
             candidates.append(Candidate(venue=venue, symbol=f"{base}/{quote}",
-                                        reason=f"markets unavailable: {type(exc).__name__}"))
+                                        reason=f"markets unavailable: {exc.name}"))
             continue
         finally:
             timings["fetch"] += time.perf_counter() - started
@@ -380,3 +382,17 @@ def route_quote_firm(*, quote_reference: str, venues: Iterable[Venue], side: str
                                         symbol=routed.symbol, side=side,
                                         amount_base=routed.amount_base, expires_at=expires_at)
     return routed, reservation
+
+
+def venue_sale_size(*, venue: Venue, symbol: str, amount_quote: Decimal) -> Decimal:
+    """How much of ``symbol``'s base to sell on ``venue`` for about ``amount_quote`` of its
+    quote currency now: sized at the top of the book, then priced at that size, then put on the
+    venue's amount step (truncated), so that the venue takes the order. Raises
+    ``LiquidityError`` when the venue cannot price or size it (the caller proposes without a
+    size)."""
+    base_symbol = symbol.split("/")[0]
+    probe = route_quote(venues=[venue], symbol=symbol, side="sell", amount_base=Decimal(1))
+    amount_base = money_round(amount_quote / probe.rate, base_symbol)
+    routed = route_quote(venues=[venue], symbol=symbol, side="sell", amount_base=amount_base)
+    return conversion_order_amount(venue=venue, symbol=symbol,
+                                   amount=money_round(amount_quote / routed.rate, base_symbol))

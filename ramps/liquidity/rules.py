@@ -6,31 +6,25 @@ way the exchange's ``precisionMode`` says: decimal places, significant digits or
 would refuse at order time must not be issued, so the router checks each candidate venue's size
 against these rules when it prices, and the order later uses the very amount the quote used.
 
-Rounding is ccxt's own ``decimal_to_precision`` (what ``amount_to_precision`` calls), always
-``TRUNCATE`` for an amount: never sell more than was deposited. It runs in a local decimal context,
-because ccxt changes the rounding and traps of the context it is given.
+Rounding is ccxt's own ``decimal_to_precision`` (``client.truncate_to_precision``), always a
+truncation for an amount: never sell more than was deposited.
 """
 
 from __future__ import annotations
 
-import decimal
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import ccxt
-from ccxt.base.decimal_to_precision import (
-    DECIMAL_PLACES,
-    NO_PADDING,
-    SIGNIFICANT_DIGITS,
-    TICK_SIZE,
-    TRUNCATE,
-    decimal_to_precision,
-)
-
 from gateway.common.problems import DomainError
 
-from .client import to_decimal
+from .client import (
+    DECIMAL_PLACES,
+    SIGNIFICANT_DIGITS,
+    TICK_SIZE,
+    to_decimal,
+    truncate_to_precision,
+)
 
 
 class VenueOrderRuleError(DomainError):
@@ -107,8 +101,9 @@ def _limit(limits: dict[str, Any], name: str, bound: str) -> Decimal | None:
     return value if value is not None and value > 0 else None
 
 
-def market_rules(exchange: ccxt.Exchange, symbol: str) -> MarketRules:
-    """The rules of ``symbol`` on a ccxt exchange whose markets are loaded."""
+def market_rules(exchange: Any, symbol: str) -> MarketRules:
+    """The rules of ``symbol`` on a venue whose markets are loaded: a ``client.VenueClient``
+    (or a ccxt exchange object, which has the same ``market`` and ``precisionMode``)."""
     market = exchange.market(symbol)
     precision = market.get("precision") or {}
     limits = market.get("limits") or {}
@@ -122,15 +117,6 @@ def market_rules(exchange: ccxt.Exchange, symbol: str) -> MarketRules:
     )
 
 
-def _to_precision(value: Decimal, precision: Decimal, mode: int) -> Decimal:
-    counted: Decimal | int = precision if mode == TICK_SIZE else int(precision)
-    with decimal.localcontext() as context:
-        context.prec = 40
-        text = decimal_to_precision(value, rounding_mode=TRUNCATE, precision=counted,
-                                    counting_mode=mode, padding_mode=NO_PADDING)
-    return Decimal(text)
-
-
 def order_amount(rules: MarketRules, amount: Decimal) -> Decimal:
     """``amount`` truncated to the market's amount precision: what an order can carry. The
     residue (``amount - order_amount``) is not sold; the caller books it (conversion dust).
@@ -139,7 +125,7 @@ def order_amount(rules: MarketRules, amount: Decimal) -> Decimal:
         raise ValueError("amount must be a non-negative Decimal.")
     if rules.amount_precision is None or amount == 0:
         return amount
-    return _to_precision(amount, rules.amount_precision, rules.precision_mode)
+    return truncate_to_precision(amount, rules.amount_precision, rules.precision_mode)
 
 
 def limit_price(rules: MarketRules, price: Decimal, *, side: str) -> Decimal:
@@ -148,7 +134,7 @@ def limit_price(rules: MarketRules, price: Decimal, *, side: str) -> Decimal:
     short of the ask it has to reach)."""
     if rules.price_precision is None:
         return price
-    truncated = _to_precision(price, rules.price_precision, rules.precision_mode)
+    truncated = truncate_to_precision(price, rules.price_precision, rules.precision_mode)
     if side == "sell" or truncated == price:
         return truncated
     tick = rules.price_tick

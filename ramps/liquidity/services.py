@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import ccxt
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -21,11 +20,14 @@ from django.utils import timezone
 from gateway.common.problems import ConflictError, DomainError
 
 from .client import (
-    client_order_params,
-    order_fetch,
-    order_id_by_client_order_id,
+    VenueCallError,
+    VenueClient,
+    VenueCredentialsError,
+    VenueDuplicateOrderError,
+    VenueNoAnswerError,
+    VenueRefusedError,
+    VenueUnknownMarketError,
     to_decimal,
-    venue_exchange,
 )
 from .models import ConversionOrder, FxReferenceRate, LiquidityReservation, Venue
 from .rules import limit_price, market_rules, order_amount
@@ -114,15 +116,13 @@ def _walk_book(levels: list[tuple[Decimal, Decimal]], amount_base: Decimal) -> D
 
 def _fetch_book(venue: Venue, symbol: str) -> tuple[dict[str, Any], dt.datetime]:
     try:
-        exchange = venue_exchange(venue)
-        book = exchange.fetch_order_book(symbol, 100)
-    except ccxt.BadSymbol as exc:
+        book = VenueClient.for_venue(venue).order_book(symbol)
+    except VenueUnknownMarketError as exc:
         raise InvalidConversionError(f"{venue.name} has no market {symbol}.") from exc
-    except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
+    except VenueCredentialsError as exc:
         raise VenueUnavailableError(f"{venue.name} refused the credentials.") from exc
-    except ccxt.BaseError as exc:
-        logger.warning("Order book of %s on %s unavailable: %s", symbol, venue.name,
-                       type(exc).__name__)
+    except VenueCallError as exc:
+        logger.warning("Order book of %s on %s unavailable: %s", symbol, venue.name, exc.name)
         raise VenueUnavailableError(f"{venue.name} order book unavailable.") from exc
     timestamp_ms = book.get("timestamp")
     if not timestamp_ms:
@@ -175,12 +175,11 @@ def conversion_order_amount(*, venue: Venue, symbol: str, amount: Decimal) -> De
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
         raise InvalidConversionError("amount must be a positive Decimal.")
     try:
-        exchange = venue_exchange(venue)
-        rules = market_rules(exchange, symbol)
-    except ccxt.BadSymbol as exc:
+        rules = market_rules(VenueClient.for_venue(venue), symbol)
+    except VenueUnknownMarketError as exc:
         raise InvalidConversionError(f"{venue.name} has no market {symbol}.") from exc
-    except ccxt.BaseError as exc:
-        logger.warning("Markets of %s unavailable: %s", venue.name, type(exc).__name__)
+    except VenueCallError as exc:
+        logger.warning("Markets of %s unavailable: %s", venue.name, exc.name)
         raise VenueUnavailableError(f"{venue.name} markets unavailable.") from exc
     return order_amount(rules, amount)
 
@@ -253,14 +252,15 @@ def _save(order: ConversionOrder, **changes: Any) -> ConversionOrder:
     return locked
 
 
-def _order_terms(exchange: ccxt.Exchange, order: ConversionOrder) -> tuple[str, str, str | None]:
+def _order_terms(venue_client: VenueClient,
+                 order: ConversionOrder) -> tuple[str, str, str | None]:
     """(order type, amount, limit price) as the venue takes them.
 
     A sell is a market order for the base amount. A buy goes out as an immediate-or-cancel
     limit order at the worst ask needed for the whole amount now, because a ccxt market buy on
     Luno is sized in the quote currency, and the base amount is what the order promises.
     """
-    rules = market_rules(exchange, order.symbol)
+    rules = market_rules(venue_client, order.symbol)
     if order_amount(rules, order.amount_base) != order.amount_base:
         # Orders are sized with ``conversion_order_amount``; this one was not (or the venue's
         # step changed since): refused here rather than sold short of what was booked.
@@ -269,7 +269,7 @@ def _order_terms(exchange: ccxt.Exchange, order: ConversionOrder) -> tuple[str, 
     amount = str(order.amount_base)
     if order.side == ConversionOrder.Side.SELL:
         return "market", amount, None
-    book = exchange.fetch_order_book(order.symbol, 100)
+    book = venue_client.order_book(order.symbol)
     remaining = order.amount_base
     for price, volume in _book_levels(book["asks"]):
         remaining -= min(volume, remaining)
@@ -278,7 +278,7 @@ def _order_terms(exchange: ccxt.Exchange, order: ConversionOrder) -> tuple[str, 
     raise InsufficientLiquidityError(f"Not enough asks to buy {order.amount_base} {order.symbol}.")
 
 
-def _fills(exchange: ccxt.Exchange, order: ConversionOrder, venue_order: dict[str, Any]
+def _fills(venue_client: VenueClient, order: ConversionOrder, venue_order: dict[str, Any]
            ) -> dict[str, Any]:
     """Fill fields from ccxt's unified order (and the order's trades when it reports no fee)."""
     filled_base = to_decimal(venue_order.get("filled")) or Decimal(0)
@@ -294,7 +294,8 @@ def _fills(exchange: ccxt.Exchange, order: ConversionOrder, venue_order: dict[st
     if filled_base > 0 and fee_quote == 0 and fee_base == 0:
         # ccxt's Luno parser reads only the quote fee of an order; a buyer pays in base. The
         # trades carry it.
-        for trade in exchange.fetch_my_trades(order.symbol, venue_order.get("timestamp")):
+        for trade in venue_client.my_trades(symbol=order.symbol,
+                                            since=venue_order.get("timestamp")):
             if str(trade.get("order")) != order.venue_order_id:
                 continue
             for fee in trade.get("fees") or ([trade["fee"]] if trade.get("fee") else []):
@@ -322,15 +323,15 @@ def _fills(exchange: ccxt.Exchange, order: ConversionOrder, venue_order: dict[st
     }
 
 
-def _record_fills(exchange: ccxt.Exchange, order: ConversionOrder) -> ConversionOrder:
+def _record_fills(venue_client: VenueClient, order: ConversionOrder) -> ConversionOrder:
     try:
-        venue_order = order_fetch(exchange, venue_order_id=order.venue_order_id,
-                                  symbol=order.symbol)
-        changes = _fills(exchange, order, venue_order)
-    except ccxt.BaseError as exc:
+        venue_order = venue_client.order(venue_order_id=order.venue_order_id,
+                                         symbol=order.symbol)
+        changes = _fills(venue_client, order, venue_order)
+    except VenueCallError as exc:
         logger.warning("Conversion order %s placed as %s; its fills are not known yet: %s",
-                       order.client_order_id, order.venue_order_id, type(exc).__name__)
-        return _save(order, last_error=f"fills not fetched: {type(exc).__name__}")
+                       order.client_order_id, order.venue_order_id, exc.name)
+        return _save(order, last_error=f"fills not fetched: {exc.name}")
     changes["last_error"] = ""
     order = _save(order, **changes)
     logger.info("Conversion order %s is %s: %s %s for %s %s", order.client_order_id,
@@ -354,42 +355,41 @@ def conversion_order_execute(*, order: ConversionOrder) -> ConversionOrder:
     order.refresh_from_db()
     venue = order.venue
     try:
-        exchange = venue_exchange(venue)
-        order_type, amount, price = _order_terms(exchange, order)
+        venue_client = VenueClient.for_venue(venue)
+        order_type, amount, price = _order_terms(venue_client, order)
     except (InvalidConversionError, InsufficientLiquidityError) as exc:
         logger.warning("Conversion order %s cannot be placed on %s: %s", order.client_order_id,
                        venue.name, exc.detail)
         return _save(order, status=ConversionOrder.Status.REJECTED, last_error=exc.detail)
-    except ccxt.BaseError as exc:
+    except VenueCallError as exc:
         # Nothing was sent yet: hand the order back for a later attempt.
-        _release(order, f"venue unavailable: {type(exc).__name__}")
+        _release(order, f"venue unavailable: {exc.name}")
         raise VenueUnavailableError(f"{venue.name} cannot be reached.") from exc
-    params: dict[str, Any] = client_order_params(exchange, order.client_order_id)
-    if order_type == "limit":
-        params["time_in_force"] = "immediateorcancel" if exchange.id == "bitso" else "IOC"
     try:
-        placed = exchange.create_order(order.symbol, order_type, order.side, amount, price,
-                                       params)
-    except (ccxt.RequestTimeout, ccxt.NetworkError) as exc:
+        placed = venue_client.create_order(
+            symbol=order.symbol, order_type=order_type, side=order.side, amount=amount,
+            price=price, client_order_id=order.client_order_id,
+            immediate_or_cancel=order_type == "limit")
+    except VenueNoAnswerError as exc:
         # The request may have been executed: ask, never send again.
         logger.warning("Conversion order %s: no answer from %s (%s); looking it up",
-                       order.client_order_id, venue.name, type(exc).__name__)
-        _save(order, last_error=f"outcome unknown: {type(exc).__name__}")
+                       order.client_order_id, venue.name, exc.name)
+        _save(order, last_error=f"outcome unknown: {exc.name}")
         return conversion_order_refresh(order=order)
-    except ccxt.DuplicateOrderId:
+    except VenueDuplicateOrderError:
         logger.warning("Conversion order %s already at %s; looking it up", order.client_order_id,
                        venue.name)
         return conversion_order_refresh(order=order)
-    except (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadSymbol, ccxt.BadRequest) as exc:
+    except VenueRefusedError as exc:
         logger.warning("Conversion order %s rejected by %s: %s", order.client_order_id,
-                       venue.name, type(exc).__name__)
+                       venue.name, exc.name)
         return _save(order, status=ConversionOrder.Status.REJECTED, last_error=str(exc)[:2000])
-    except ccxt.BaseError as exc:
+    except VenueCallError as exc:
         # Credentials, permissions: refused before anything was placed.
-        _release(order, f"{type(exc).__name__}: {str(exc)[:1000]}")
+        _release(order, f"{exc.name}: {str(exc)[:1000]}")
         raise VenueUnavailableError(f"{venue.name} refused the order request.") from exc
     order = _save(order, venue_order_id=str(placed["id"]))
-    return _record_fills(exchange, order)
+    return _record_fills(venue_client, order)
 
 
 def conversion_order_refresh(*, order: ConversionOrder) -> ConversionOrder:
@@ -405,18 +405,18 @@ def conversion_order_refresh(*, order: ConversionOrder) -> ConversionOrder:
         return order
     venue = order.venue
     try:
-        exchange = venue_exchange(venue)
+        venue_client = VenueClient.for_venue(venue)
         if not order.venue_order_id:
-            venue_order_id = order_id_by_client_order_id(
-                exchange, symbol=order.symbol, client_order_id=order.client_order_id)
+            venue_order_id = venue_client.order_id_by_client_order_id(
+                symbol=order.symbol, client_order_id=order.client_order_id)
             if venue_order_id is None:
                 return _not_found(order)
             order = _save(order, venue_order_id=venue_order_id)
-    except ccxt.BaseError as exc:
+    except VenueCallError as exc:
         logger.warning("Conversion order %s: lookup at %s failed: %s", order.client_order_id,
-                       venue.name, type(exc).__name__)
-        return _save(order, last_error=f"lookup failed: {type(exc).__name__}")
-    return _record_fills(exchange, order)
+                       venue.name, exc.name)
+        return _save(order, last_error=f"lookup failed: {exc.name}")
+    return _record_fills(venue_client, order)
 
 
 def _not_found(order: ConversionOrder) -> ConversionOrder:
@@ -560,3 +560,25 @@ def fx_reference_record(*, base: str, quote: str, rate: Decimal, source: str,
             reference.rate, reference.source, reference.observed_at = rate, source, observed_at
             reference.save(update_fields=["rate", "source", "observed_at", "updated_at"])
     return reference
+
+
+@dataclass(frozen=True)
+class VenueBalances:
+    """What one venue reports holding: total per currency (non-zero ones)."""
+
+    venue_name: str
+    totals: dict[str, Decimal]
+
+
+def venue_balances_read() -> tuple[list[VenueBalances], list[str]]:
+    """The balances of every active venue, and one error line (the venue's name and the kind
+    of failure, never a message that could quote a request) per venue that could not be read."""
+    balances, errors = [], []
+    for venue in Venue.objects.filter(is_active=True).order_by("name"):
+        try:
+            totals = VenueClient.for_venue(venue).balances()
+        except VenueCallError as exc:
+            errors.append(f"venue {venue.name}: {exc.name}")
+            continue
+        balances.append(VenueBalances(venue_name=venue.name, totals=totals))
+    return balances, errors

@@ -119,3 +119,8 @@ def rail_callback_secrets_summary() -> tuple[bool, str]:
     if missing:
         text += f"; {', '.join(missing)} will get one with their first payout"
     return True, text + "."
+
+
+def rails_all() -> QuerySet[Rail]:
+    """Every configured rail, active or not, by code (the treasury reconciles them all)."""
+    return Rail.objects.order_by("code")

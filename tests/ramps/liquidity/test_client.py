@@ -5,7 +5,15 @@ from decimal import Decimal
 import ccxt
 import pytest
 
+from ramps.chain.devchain import free_port
 from ramps.liquidity.client import (
+    VenueClient,
+    VenueCredentialsError,
+    VenueDuplicateOrderError,
+    VenueNoAnswerError,
+    VenueOrderNotFoundError,
+    VenueRefusedError,
+    VenueUnknownMarketError,
     order_id_by_client_order_id,
     to_decimal,
     venue_exchange,
@@ -77,3 +85,51 @@ def test_order_lookup_by_client_order_id(exchange_venue, exchange_sandbox):
                                        client_order_id="lookup-1") == placed["id"]
     assert order_id_by_client_order_id(exchange, symbol="USDC/KES",
                                        client_order_id="never-sent") is None
+
+
+# --- VenueClient: the project's errors, never ccxt's ---------------------------------------------
+
+
+def test_venue_client_answers_in_plain_values(exchange_venue, exchange_sandbox):
+    client = VenueClient.for_venue(exchange_venue)
+    placed = client.create_order(symbol="USDC/KES", order_type="market", side="sell",
+                                 amount="5", price=None, client_order_id="client-1",
+                                 immediate_or_cancel=False)
+
+    assert client.order_id_by_client_order_id(symbol="USDC/KES",
+                                              client_order_id="client-1") == placed["id"]
+    assert client.order(venue_order_id=placed["id"], symbol="USDC/KES")["id"] == placed["id"]
+    assert client.balances()["USDC"] == Decimal("999995")
+    assert all(isinstance(amount, Decimal) for amount in client.balances().values())
+    assert client.order_book("USDC/KES")["bids"]
+
+
+def test_venue_client_errors_say_what_the_order_code_must_do(exchange_venue, exchange_sandbox):
+    client = VenueClient.for_venue(exchange_venue)
+    client.create_order(symbol="USDC/KES", order_type="market", side="sell", amount="5",
+                        price=None, client_order_id="dup-2", immediate_or_cancel=False)
+
+    with pytest.raises(VenueDuplicateOrderError) as duplicate:
+        client.create_order(symbol="USDC/KES", order_type="market", side="sell", amount="5",
+                            price=None, client_order_id="dup-2", immediate_or_cancel=False)
+    with pytest.raises(VenueUnknownMarketError):
+        client.market("NOPE/KES")
+    with pytest.raises(VenueOrderNotFoundError):
+        client.order(venue_order_id="BX-NOT-THERE", symbol="USDC/KES")
+
+    assert duplicate.value.name == "DuplicateOrderId"
+    assert isinstance(duplicate.value, VenueRefusedError)
+    assert len(exchange_sandbox.orders_for_client_id("dup-2")) == 1
+
+
+def test_venue_client_wrong_credentials_and_no_answer(exchange_venue, exchange_sandbox):
+    Venue.objects.filter(pk=exchange_venue.pk).update(api_secret="not-the-secret")
+    exchange_venue.refresh_from_db()
+    with pytest.raises(VenueCredentialsError):
+        VenueClient.for_venue(exchange_venue).balances()
+
+    closed = Venue.objects.create(name="closed", exchange_id="luno", api_key="k",
+                                  api_secret="s", api_base_url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(VenueNoAnswerError) as no_answer:
+        VenueClient.for_venue(closed)
+    assert not isinstance(no_answer.value, ccxt.BaseError)
