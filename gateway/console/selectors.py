@@ -356,6 +356,14 @@ def attention_queue(*, now: datetime.datetime | None = None) -> list[AttentionIt
             f"{transfer.corridor.code} · {transfer.amount_out} {transfer.currency_out} · "
             f"{str(transfer.public_id)[:8]}", "Correct the recipient, retry, reroute or refund",
             _admin_url("transfers_transfer_change", transfer.pk)))
+    for transfer in Transfer.objects.filter(state=S.PAYOUT_REVIEW).select_related(
+            "corridor").only(*columns).order_by("state_changed_at")[:QUEUE_LIMIT_PER_KIND]:
+        items.append(AttentionItem(
+            "payout_review", transfer.state_changed_at, "Payout unsettled at the provider",
+            f"{transfer.corridor.code} · {transfer.amount_out} {transfer.currency_out} · "
+            f"{str(transfer.public_id)[:8]}",
+            "Check with the provider: settle by hand, or retry or refund once it says not paid",
+            _admin_url("transfers_transfer_change", transfer.pk)))
     for deposit in Deposit.objects.exclude(flag="").filter(credited_at__isnull=True).exclude(
             status="reorged").select_related("token").order_by("created_at")[
             :QUEUE_LIMIT_PER_KIND]:

@@ -33,6 +33,7 @@ _STATE_COLOURS = {
     TransferState.COMPLETED: "#2e7d32", TransferState.REFUNDED: "#6d4c41",
     TransferState.EXPIRED: "#757575", TransferState.ON_HOLD: "#ef6c00",
     TransferState.REJECTED: "#c62828", TransferState.PAYOUT_FAILED: "#c62828",
+    TransferState.PAYOUT_REVIEW: "#ef6c00",
 }
 
 

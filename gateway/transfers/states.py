@@ -18,6 +18,8 @@ class TransferState(models.TextChoices):
     APPROVED = "approved", "Compliance approved; conversion not started"
     CONVERTING = "converting", "Conversion order recorded and being executed on a venue"
     PAYOUT_PENDING = "payout_pending", "Payout attempt recorded and sent to the rail"
+    PAYOUT_REVIEW = "payout_review", (
+        "Payout still unsettled at the provider past the rail's bound; an operator checks")
     COMPLETED = "completed", "Recipient paid (final)"
     PAYOUT_FAILED = "payout_failed", "Payout failed definitively; recipient fix or refund needed"
     REJECTED = "rejected", "Compliance rejected; funds must be returned"
@@ -44,7 +46,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     # payout_failed straight from converting: the recipient proved unpayable once converted.
     TransferState.CONVERTING: frozenset({
         TransferState.PAYOUT_PENDING, TransferState.ON_HOLD, TransferState.PAYOUT_FAILED}),
-    TransferState.PAYOUT_PENDING: frozenset({TransferState.COMPLETED, TransferState.PAYOUT_FAILED}),
+    # payout_review: the provider still says pending (or cannot say) past the rail's bound.
+    TransferState.PAYOUT_PENDING: frozenset({
+        TransferState.COMPLETED, TransferState.PAYOUT_FAILED, TransferState.PAYOUT_REVIEW}),
+    # Left by the provider's own verdict (its status queries go on) or an operator's, never by
+    # sending again: a retry or refund needs the provider to have said "not paid" first.
+    TransferState.PAYOUT_REVIEW: frozenset({
+        TransferState.COMPLETED, TransferState.PAYOUT_FAILED}),
     TransferState.PAYOUT_FAILED: frozenset({
         TransferState.PAYOUT_PENDING, TransferState.REFUND_PENDING}),
     TransferState.REJECTED: frozenset({TransferState.REFUND_PENDING}),
@@ -101,6 +109,16 @@ ACTIONS: dict[str, tuple[Action, ...]] = {
         Action("deadline", "gateway.agents.services.redemption_uncollected_handle",
                frozenset({TransferState.PAYOUT_FAILED})),
     ),
+    # The driver keeps asking the provider; an operator settles by hand once checked, or asks
+    # for a retry or refund, which is taken only once the provider reports nothing paid.
+    TransferState.PAYOUT_REVIEW: (
+        Action("operator", f"{_SERVICES}.actions.transfer_payout_settle",
+               frozenset({TransferState.COMPLETED, TransferState.PAYOUT_FAILED})),
+        Action("operator", f"{_SERVICES}.payouts.transfer_payout_retry",
+               frozenset({TransferState.PAYOUT_FAILED})),
+        Action("operator", f"{_SERVICES}.actions.transfer_payout_refund",
+               frozenset({TransferState.PAYOUT_FAILED})),
+    ),
     TransferState.PAYOUT_FAILED: (
         Action("sender", f"{_SERVICES}.payouts.transfer_payout_correct",
                frozenset({TransferState.PAYOUT_PENDING})),
@@ -127,7 +145,7 @@ HOLD_ACTIONS: dict[str, tuple[str, ...]] = {
 
 # States in which the gateway itself must act next (the re-drive task looks at these).
 ACTIVE_STATES = frozenset({TransferState.FUNDED, TransferState.APPROVED, TransferState.CONVERTING,
-                           TransferState.PAYOUT_PENDING})
+                           TransferState.PAYOUT_PENDING, TransferState.PAYOUT_REVIEW})
 
 
 class SenderStatus(models.TextChoices):
@@ -153,6 +171,8 @@ SENDER_STATUS: dict[str, str] = {
     TransferState.APPROVED: SenderStatus.PENDING_RECEIVER,
     TransferState.CONVERTING: SenderStatus.PENDING_RECEIVER,
     TransferState.PAYOUT_PENDING: SenderStatus.PENDING_EXTERNAL,
+    # Nothing for the sender to do: held while an operator checks with the provider.
+    TransferState.PAYOUT_REVIEW: SenderStatus.ON_HOLD,
     TransferState.COMPLETED: SenderStatus.COMPLETED,
     TransferState.PAYOUT_FAILED: SenderStatus.PENDING_TRANSACTION_INFO_UPDATE,
     TransferState.REJECTED: SenderStatus.ERROR,

@@ -43,6 +43,11 @@ class Rail(BaseModel):
     retry_deadline_seconds = models.PositiveIntegerField(
         default=6 * 3600, help_text="No retry is started later than this after the first attempt "
                                     "of a payout; the payout then fails for an operator.")
+    unsettled_review_seconds = models.PositiveIntegerField(
+        default=1800,
+        help_text="A payout the provider still reports pending (or cannot report on) this long "
+                  "after it was sent is put before an operator; the status queries go on, and "
+                  "nothing is sent again until the provider says it was not paid.")
     is_active = models.BooleanField(default=True)
     # The provider's callbacks are authenticated by a secret in the callback URL (neither Daraja
     # nor MoMo signs them). Stored encrypted (gateway.common.crypto) because the gateway has to

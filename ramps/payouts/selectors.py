@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from gateway.common.crypto import decrypt_text
-from ramps.payouts.models import PayoutAttempt, Rail
+from ramps.payouts.models import PayoutAttempt, PayoutStatusQuery, Rail
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,27 @@ def payout_attempts_unresolved(*, older_than_seconds: float) -> QuerySet[PayoutA
             .filter(status__in=[PayoutAttempt.Status.SUBMITTED, PayoutAttempt.Status.UNKNOWN],
                     updated_at__lt=cutoff)
             .select_related("rail").order_by("updated_at"))
+
+
+def payout_attempt_unsettled_for(*, attempt: PayoutAttempt) -> float | None:
+    """Seconds since ``attempt`` was sent, when it is past its rail's
+    ``unsettled_review_seconds`` without a verdict (still pending at the provider, or of unknown
+    outcome) and the provider has been asked about it since; None otherwise."""
+    if attempt.status not in (PayoutAttempt.Status.SUBMITTED, PayoutAttempt.Status.UNKNOWN):
+        return None
+    if attempt.submitted_at is None:
+        return None
+    unsettled_for = (timezone.now() - attempt.submitted_at).total_seconds()
+    if unsettled_for < attempt.rail.unsettled_review_seconds:
+        return None
+    # An asynchronous provider (Daraja) must have been asked at least once; a synchronous one
+    # (MoMo) is asked by whoever calls this, just before.
+    from ramps.payouts.rails import rail_client
+
+    if not rail_client(attempt.rail).synchronous_query and not PayoutStatusQuery.objects.filter(
+            attempt=attempt).exists():
+        return None
+    return unsettled_for
 
 
 def _accepted_secrets(rail: Rail) -> list[str]:

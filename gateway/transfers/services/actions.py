@@ -30,6 +30,7 @@ from gateway.transfers.services.payouts import (
     transfer_correction_deadline,
     transfer_live_attempt,
     transfer_payout_outcome,
+    transfer_payout_unsettled_resolve,
 )
 from gateway.transfers.services.quotes import quote_create
 from gateway.transfers.services.refunds import transfer_credited_amount, transfer_refund_record
@@ -53,9 +54,16 @@ def _reason(note: str) -> str:
 
 def transfer_payout_refund(*, transfer_id: int, actor: str, note: str) -> Transfer:
     """Refund a transfer whose payout failed: each credited deposit goes back on chain and the
-    float reserved for the payout returns to the free float."""
+    float reserved for the payout returns to the free float. A payout under review is refunded
+    only once the provider said it was not made (asked first, here)."""
+    reason = _reason(note)
+    transfer = transfer_payout_unsettled_resolve(transfer_id=transfer_id)
+    if transfer.state == TransferState.COMPLETED:
+        raise InvalidTransitionError(
+            f"Transfer {transfer.public_id} was paid after all (the provider settled the "
+            "payout); nothing to refund.")
     return transfer_refund_record(transfer_id=transfer_id, actor=actor,
-                                  reason=f"payout failed, refunded: {_reason(note)}",
+                                  reason=f"payout failed, refunded: {reason}",
                                   expect_from=frozenset({TransferState.PAYOUT_FAILED}))
 
 
@@ -81,10 +89,10 @@ def transfer_payout_settle(*, transfer_id: int, operator: str, paid: bool, note:
     every status query), once the operator has checked with the provider: paid completes the
     transfer, not paid fails it (then corrected, retried or refunded). Never sends anything."""
     transfer = Transfer.objects.get(pk=transfer_id)
-    if transfer.state != TransferState.PAYOUT_PENDING:
+    if transfer.state not in (TransferState.PAYOUT_PENDING, TransferState.PAYOUT_REVIEW):
         raise InvalidTransitionError(
-            f"Transfer {transfer.public_id} is {transfer.state}; only a pending payout can be "
-            "settled by hand.")
+            f"Transfer {transfer.public_id} is {transfer.state}; only a pending payout, or one "
+            "under review, can be settled by hand.")
     attempt = transfer_live_attempt(transfer=transfer)
     if attempt is None:
         raise InvalidTransitionError(f"Transfer {transfer.public_id} has no payout attempt.")

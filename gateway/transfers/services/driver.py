@@ -62,6 +62,7 @@ _STEPS = {
     TransferState.APPROVED: lambda pk: transfer_convert_start(transfer_id=pk),
     TransferState.CONVERTING: lambda pk: transfer_convert_execute(transfer_id=pk),
     TransferState.PAYOUT_PENDING: lambda pk: transfer_payout_drive(transfer_id=pk),
+    TransferState.PAYOUT_REVIEW: lambda pk: transfer_payout_drive(transfer_id=pk),
     TransferState.PAYOUT_FAILED: lambda pk: transfer_payout_failed_review(transfer_id=pk),
     TransferState.REJECTED: lambda pk: transfer_refund_start(transfer_id=pk),
     TransferState.REFUND_PENDING: lambda pk: transfer_refund_progress(transfer_id=pk),

@@ -22,6 +22,7 @@ from gateway.treasury.services import (
     treasury_float_reserve,
 )
 from ramps.payouts.models import PayoutAttempt, Rail
+from ramps.payouts.selectors import payout_attempt_unsettled_for
 from ramps.payouts.services import (
     PayoutRailUnavailableError,
     PayoutRetryDeadlineError,
@@ -51,10 +52,19 @@ def transfer_live_attempt(*, transfer: Transfer) -> PayoutAttempt | None:
             .select_related("rail").order_by("-created_at", "-id").first())
 
 
+# The states in which a mobile-money attempt is out with the provider, awaiting its verdict.
+_PAYOUT_OUT = frozenset({TransferState.PAYOUT_PENDING, TransferState.PAYOUT_REVIEW})
+
+
 def transfer_payout_drive(*, transfer_id: int) -> Transfer:
-    """Send the recorded attempt once; resolve silence by asking the rail; act on the outcome."""
+    """Send the recorded attempt once; resolve silence by asking the rail; act on the outcome.
+
+    A payout the provider still reports pending (or cannot report on) past its rail's
+    ``unsettled_review_seconds`` goes to ``payout_review`` for an operator; the queries go on
+    there, and the provider's verdict still completes or fails it.
+    """
     transfer = Transfer.objects.select_related("corridor__rail").get(pk=transfer_id)
-    if transfer.state != TransferState.PAYOUT_PENDING or (
+    if transfer.state not in _PAYOUT_OUT or (
         transfer_payout_method(transfer) == Corridor.PayoutMethod.CASH_PICKUP
     ):
         return transfer  # cash pickup waits for the agent's confirmation, not for a rail
@@ -73,15 +83,36 @@ def transfer_payout_drive(*, transfer_id: int) -> Transfer:
     elif attempt.status in (PayoutAttempt.Status.SUBMITTED, PayoutAttempt.Status.UNKNOWN):
         quiet_for = (timezone.now() - attempt.updated_at).total_seconds()
         if quiet_for >= settings.TRANSFER_STUCK_AFTER_SECONDS:
-            attempt = payout_attempt_query(attempt=attempt, result_url=result_url,
-                                           timeout_url=timeout_url)
-    return transfer_payout_outcome(transfer_id=transfer.pk)
+            try:
+                attempt = payout_attempt_query(attempt=attempt, result_url=result_url,
+                                               timeout_url=timeout_url)
+            except PayoutRailUnavailableError as exc:
+                logger.warning("transfer %s: status query not answered: %s",
+                               transfer.public_id, exc.detail)
+    transfer = transfer_payout_outcome(transfer_id=transfer.pk)
+    if transfer.state == TransferState.PAYOUT_PENDING:
+        unsettled_for = payout_attempt_unsettled_for(attempt=attempt)
+        if unsettled_for is not None:
+            return transfer_transition(
+                transfer_id=transfer.pk, to_state=TransferState.PAYOUT_REVIEW,
+                actor=f"rail:{attempt.rail.code}",
+                reason=(f"payout {attempt.status} at the provider {unsettled_for:.0f}s after it "
+                        "was sent: an operator checks with the provider (settle by hand, or "
+                        "retry or refund once it says nothing was paid)")[:300],
+                data={"payout_reference": attempt.reference, "attempt_status": attempt.status,
+                      "unsettled_seconds": round(unsettled_for)},
+                expect_from=frozenset({TransferState.PAYOUT_PENDING}))
+    return transfer
 
 
 def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
-    """Act on the latest attempt's final status (idempotent: a final transfer stays put)."""
+    """Act on the latest attempt's final status (idempotent: a final transfer stays put).
+
+    Under review a failure of any kind fails the payout (no automatic retry so late): the
+    sender's correction, an operator's retry or the refund take it from there.
+    """
     transfer = Transfer.objects.select_related("corridor__rail").get(pk=transfer_id)
-    if transfer.state != TransferState.PAYOUT_PENDING:
+    if transfer.state not in _PAYOUT_OUT:
         return transfer
     attempt = transfer_live_attempt(transfer=transfer)
     if attempt is None:
@@ -90,7 +121,7 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
     if attempt.status == PayoutAttempt.Status.SUCCEEDED:
         with transaction.atomic():
             locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-            if locked.state != TransferState.PAYOUT_PENDING:
+            if locked.state not in _PAYOUT_OUT:
                 return locked
             # Phase two of the float reservation: the payout leaves the reserved float
             # (debit the payout liability, credit the reserved float), in this transaction.
@@ -103,10 +134,11 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
                 reason="recipient paid",
                 data={"payout_reference": attempt.reference,
                       "provider_receipt": attempt.provider_receipt},
-                expect_from=frozenset({TransferState.PAYOUT_PENDING}),
+                expect_from=_PAYOUT_OUT,
             )
     if attempt.status == PayoutAttempt.Status.FAILED:
-        if attempt.failure_kind == PayoutAttempt.FailureKind.RETRYABLE:
+        if (attempt.failure_kind == PayoutAttempt.FailureKind.RETRYABLE
+                and transfer.state == TransferState.PAYOUT_PENDING):
             with transaction.atomic():
                 recipient = transfer.recipient or {}
                 try:
@@ -140,7 +172,7 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
             return transfer
         with transaction.atomic():
             locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-            if locked.state != TransferState.PAYOUT_PENDING:
+            if locked.state not in _PAYOUT_OUT:
                 return locked
             # The float stays reserved for the sender's correction or an operator's retry; the
             # refund (asked for, or after the corridor's correction window) releases it.
@@ -150,7 +182,7 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
                 reason=f"payout failed: {attempt.result_code} {attempt.result_description}"[:300],
                 data={"payout_reference": attempt.reference,
                       "failure_kind": attempt.failure_kind},
-                expect_from=frozenset({TransferState.PAYOUT_PENDING}),
+                expect_from=_PAYOUT_OUT,
             )
     return transfer
 
@@ -280,11 +312,55 @@ def transfer_payout_correct(*, transfer_id: int, recipient_phone: str | None = N
                                    recipient=recipient, payout_method=payout_method)
 
 
+class PayoutUnsettledError(DomainError):
+    slug = "payout-unsettled"
+    title = "The provider has not said that the payout failed"
+    status = 409
+
+
+def transfer_payout_unsettled_resolve(*, transfer_id: int) -> Transfer:
+    """Before a retry or a refund of a payout under review: ask the provider now, and act on
+    its answer. The transfer is returned failed (nothing was paid: the retry or refund may go
+    on) or completed (it was paid after all); while the provider still says pending, or
+    answers later (Daraja answers at the callback URL, and the driver acts on it), this raises
+    ``PayoutUnsettledError`` and nothing else happens. A transfer in another state is returned
+    as it is."""
+    transfer = Transfer.objects.get(pk=transfer_id)
+    if transfer.state != TransferState.PAYOUT_REVIEW:
+        return transfer
+    attempt = transfer_live_attempt(transfer=transfer)
+    if attempt is None:
+        raise InvalidTransitionError(f"Transfer {transfer.public_id} has no payout attempt.")
+    if not attempt.is_final:
+        result_url, timeout_url = payout_callback_urls(rail_code=attempt.rail.code)
+        try:
+            attempt = payout_attempt_query(attempt=attempt, result_url=result_url,
+                                           timeout_url=timeout_url)
+        except PayoutRailUnavailableError as exc:
+            raise PayoutUnsettledError(
+                f"The provider could not be asked about payout {attempt.reference}: "
+                f"{exc.detail}. Nothing was sent; try again, or settle it by hand once the "
+                "provider confirmed.") from exc
+    transfer = transfer_payout_outcome(transfer_id=transfer.pk)
+    if transfer.state == TransferState.PAYOUT_REVIEW:
+        raise PayoutUnsettledError(
+            f"Payout {attempt.reference} is still {attempt.status} at the provider, which was "
+            "asked again now. It may still be paid, so nothing is sent or refunded before the "
+            "provider says it failed; settle it by hand once the provider confirmed either way.")
+    return transfer
+
+
 def transfer_payout_retry(*, transfer_id: int, operator: str, note: str,
                           rail_code: str = "") -> Transfer:
-    """An operator's retry of a failed payout, on the same rail or rerouted to another."""
+    """An operator's retry of a failed payout, on the same rail or rerouted to another. Under
+    review, only once the provider said the payout was not made."""
     if not note.strip():
         raise DomainError("A reason is required.", slug="reason-required", status=422)
+    transfer = transfer_payout_unsettled_resolve(transfer_id=transfer_id)
+    if transfer.state == TransferState.COMPLETED:
+        raise InvalidTransitionError(
+            f"Transfer {transfer.public_id} was paid after all (the provider settled the "
+            "payout); nothing to retry.")
     rail = None
     if rail_code:
         rail = Rail.objects.filter(code=rail_code, is_active=True).first()
