@@ -5,5 +5,6 @@ pytest_plugins = [
     "tests.fixtures.chain",
     "tests.fixtures.console",
     "tests.fixtures.exchange",
+    "tests.fixtures.partners",
     "tests.fixtures.sandbox",
 ]

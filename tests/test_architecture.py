@@ -266,40 +266,24 @@ def small_project(tmp_path: Path, modules: dict[str, str]) -> Path:
     return tmp_path
 
 
-def test_a_rail_importing_the_transfers_is_named_with_its_line(tmp_path):
-    root = small_project(tmp_path, {
-        "gateway.transfers.models": "",
-        "gateway.common.money": "",
-        "ramps.payouts.rail": "from gateway.common import money\n",
-        "ramps.payouts.agents": "import json\n\nfrom gateway.transfers import models\n",
-    })
+@pytest.mark.parametrize(("modules", "contract", "offending"), [
+    ({"gateway.transfers.models": "", "gateway.common.money": "",
+      "ramps.payouts.rail": "from gateway.common import money\n",
+      "ramps.payouts.agents": "import json\n\nfrom gateway.transfers import models\n"},
+     "ramps and compliance import nothing from gateway but gateway.common BROKEN",
+     "ramps.payouts.agents -> gateway.transfers.models (l.3)"),
+    ({"gateway.console.models": "",
+      "gateway.common.audit": "def audit_record():\n    from gateway.console import models\n"},
+     "gateway.common imports no app BROKEN",
+     "gateway.common.audit -> gateway.console.models (l.2)"),
+    ({"ramps.chain.models": "", "compliance.screening": "from ramps.chain import models\n"},
+     "ramps and compliance do not import each other (gateway passes between them) BROKEN",
+     "compliance.screening -> ramps.chain.models (l.1)"),
+], ids=["rail-imports-transfers", "common-imports-console", "compliance-imports-ramps"])
+def test_a_broken_contract_is_named_with_the_offending_import_and_its_line(
+        tmp_path, modules, contract, offending):
+    broken = contracts_broken(small_project(tmp_path, modules))
 
-    broken = contracts_broken(root)
-
-    assert "ramps and compliance import nothing from gateway but gateway.common BROKEN" in broken
-    assert "ramps.payouts.agents -> gateway.transfers.models (l.3)" in broken
-    assert "ramps.payouts.rail" not in broken  # gateway.common is allowed
-
-
-def test_gateway_common_importing_an_app_is_named(tmp_path):
-    root = small_project(tmp_path, {
-        "gateway.console.models": "",
-        "gateway.common.audit": "def audit_record():\n    from gateway.console import models\n",
-    })
-
-    broken = contracts_broken(root)
-
-    assert "gateway.common imports no app BROKEN" in broken
-    assert "gateway.common.audit -> gateway.console.models (l.2)" in broken
-
-
-def test_ramps_and_compliance_importing_each_other_is_named(tmp_path):
-    root = small_project(tmp_path, {
-        "ramps.chain.models": "",
-        "compliance.screening": "from ramps.chain import models\n",
-    })
-
-    broken = contracts_broken(root)
-
-    assert "ramps and compliance do not import each other" in broken
-    assert "compliance.screening -> ramps.chain.models (l.1)" in broken
+    assert contract in broken
+    assert offending in broken
+    assert "ramps.payouts.rail" not in broken  # importing gateway.common is allowed

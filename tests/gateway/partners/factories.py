@@ -2,6 +2,8 @@
 
 import uuid
 
+from rest_framework.test import APIClient
+
 from gateway.partners.models import Partner
 from gateway.partners.services import partner_api_key_create
 
@@ -11,3 +13,12 @@ def make_partner(name: str | None = None) -> tuple[Partner, str]:
     partner = Partner.objects.create(name=name or f"partner-{uuid.uuid4().hex[:8]}")
     _, key = partner_api_key_create(partner=partner, name="test")
     return partner, key
+
+
+def make_partner_client(name: str | None = None) -> APIClient:
+    """An API client signed with a new partner's key; the partner is ``client.partner``."""
+    partner, key = make_partner(name)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    client.partner = partner
+    return client

@@ -19,15 +19,6 @@ UNKNOWN = "+256772123452"  # last digit 2: the account holder check answers fals
 
 
 @pytest.fixture
-def partner_client(db):
-    partner, key = make_partner()
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    client.partner = partner
-    return client
-
-
-@pytest.fixture
 def momo_corridor(momo_rail):
     return make_corridor(rail=momo_rail, currency_out="UGX", code="usdc-ugx")
 

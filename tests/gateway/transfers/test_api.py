@@ -33,15 +33,6 @@ def fund_rail_float(rail_code: str, amount: Decimal) -> None:
                             credit("equity:opening-balances", "KES", amount, kind="equity")])
 
 
-@pytest.fixture
-def partner_client(db):
-    partner, key = make_partner()
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    client.partner = partner
-    return client
-
-
 def quote_body(**overrides):
     return {"sell_asset": "USDC:anvil", "sell_amount": "100.00", "buy_currency": "KES",
             **overrides}

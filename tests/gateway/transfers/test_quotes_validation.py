@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rest_framework.test import APIClient
 
 from gateway.common.phones import PhoneNumberError, phone_parse
 from gateway.transfers.models import Corridor, Quote, Transfer
@@ -53,15 +52,6 @@ def corridor(exchange_venue):
     corridor = make_corridor(venue=exchange_venue)
     fund_rail_float(corridor.rail.code, Decimal("1000000.00"))
     return corridor
-
-
-@pytest.fixture
-def partner_client(db):
-    partner, key = make_partner()
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    client.partner = partner
-    return client
 
 
 def post(client, path, body, **headers):
