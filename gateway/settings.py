@@ -121,6 +121,9 @@ AXES_VERBOSE = False
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Off-ramp gateway")
 # The console's dashboard figures are shared for this long (0: computed on every view).
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
+# A dashboard view recounts at most this many changed quarter hours (the newest) before it
+# reads the summary; the beat recounts the rest every minute.
+DASHBOARD_REFRESH_QUARTER_HOURS = env.int("DASHBOARD_REFRESH_QUARTER_HOURS", default=64)
 
 ROOT_URLCONF = "gateway.urls"
 WSGI_APPLICATION = "gateway.wsgi.application"
@@ -289,6 +292,7 @@ CELERY_BEAT_SCHEDULE = {
                            "schedule": env.float("TREASURY_RECONCILE_SECONDS", default=3600.0)},
     "webhook-events-cleanup": {"task": "gateway.webhooks.tasks.webhook_events_cleanup",
                                "schedule": 3600.0},
+    "console-dashboard-summary": {"task": "console.dashboard_summary_refresh", "schedule": 60.0},
 }
 
 # Outbound HTTP calls (providers, venues, webhooks) never wait longer than this.

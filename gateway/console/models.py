@@ -102,3 +102,76 @@ class PendingApproval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on {self.object_repr} by {self.maker} ({self.status})"
+
+
+class DashboardBucket(models.Model):
+    """The dashboard's transfer figures for one corridor and one quarter hour of creation time
+    (UTC), kept equal to a recount from the transfers by ``dashboard_summary_refresh``.
+
+    Quarter hours because every time zone's offset is a multiple of 15 minutes: an operator's
+    day in any zone is a whole number of buckets. PostgreSQL only (the demo's SQLite counts the
+    transfers directly)."""
+
+    bucket_start = models.DateTimeField(help_text="Start of the quarter hour (UTC)")
+    corridor = models.ForeignKey("transfers.Corridor", on_delete=models.CASCADE,
+                                 related_name="+")
+    currency_out = models.CharField(max_length=3)
+    transfers = models.PositiveIntegerField(help_text="Transfers created in the quarter hour")
+    completed = models.PositiveIntegerField(help_text="Of them, completed")
+    value_in = models.DecimalField(max_digits=60, decimal_places=18,
+                                   help_text="Sum of amount_in, in sell-asset units")
+    value_out = models.DecimalField(max_digits=60, decimal_places=18,
+                                    help_text="Sum of amount_out of the completed ones, in "
+                                              "currency_out units")
+    fees = models.DecimalField(max_digits=60, decimal_places=18,
+                               help_text="Sum of amount_fee of the completed ones, in "
+                                         "sell-asset units")
+    fx_spread = models.DecimalField(
+        max_digits=60, decimal_places=30,
+        help_text="Sum of amount_in - amount_fee - amount_out / venue_rate of the completed "
+                  "ones, in sell-asset units, not yet rounded")
+    cash_seconds = models.JSONField(
+        default=dict, blank=True,
+        help_text="Time to cash of the completed ones: {bin: count}, the bin being the seconds "
+                  "cut to three significant digits (see gateway.console.summary)")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bucket_start", "corridor",
+                                                       "currency_out"],
+                                               name="console_dashboard_bucket_once")]
+
+    def __str__(self) -> str:
+        return f"{self.corridor_id} {self.bucket_start:%Y-%m-%d %H:%M} UTC"
+
+
+class PayoutBucket(models.Model):
+    """Payout attempts per rail, outcome and corridor for one quarter hour of the attempts'
+    creation time (UTC), kept equal to a recount by ``dashboard_summary_refresh``."""
+
+    bucket_start = models.DateTimeField(help_text="Start of the quarter hour (UTC)")
+    rail = models.ForeignKey("payouts.Rail", on_delete=models.CASCADE, related_name="+")
+    corridor = models.ForeignKey("transfers.Corridor", null=True, blank=True,
+                                 on_delete=models.CASCADE, related_name="+",
+                                 help_text="Of the transfer paid; empty for other owners")
+    status = models.CharField(max_length=16)
+    failure_kind = models.CharField(max_length=16, blank=True)
+    result_code = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["bucket_start"])]
+
+    def __str__(self) -> str:
+        return f"{self.rail_id} {self.status} {self.bucket_start:%Y-%m-%d %H:%M} UTC"
+
+
+class DashboardDirtyBucket(models.Model):
+    """A quarter hour whose figures changed since the last refresh. Written only by database
+    triggers on transfers and payout attempts (insert-only, so writers never wait for each
+    other); ``dashboard_summary_refresh`` deletes what it recounts. A change committed while a
+    refresh runs leaves its row for the next one, so nothing is missed."""
+
+    bucket_start = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.bucket_start:%Y-%m-%d %H:%M} UTC"

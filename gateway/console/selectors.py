@@ -1,11 +1,14 @@
 """The dashboard's figures and the Needs-attention queue: reads only.
 
-On PostgreSQL every figure is one aggregate query (grouped by day and corridor, percentiles with
-``percentile_cont``), so the page stays fast with hundreds of thousands of transfers. SQLite (the
-demo) stores money as text, so there the same figures are summed exactly in Python.
+On PostgreSQL the figures come from the summary of ``gateway.console.summary`` (per quarter
+hour and corridor, refreshed just before it is read), so the page reads a few thousand summary
+rows rather than every transfer of the range; days are the operator's days (their time zone).
+SQLite (the demo) stores money as text, so there the same figures are summed exactly in Python
+from the transfers.
 """
 
 import datetime
+import functools
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -196,9 +199,14 @@ def _payouts(selection: DashboardFilter) -> list[dict]:
             references = [str(value) for value in
                           _transfers(selection).values_list("public_id", flat=True)]
         attempts = attempts.filter(owner_reference__in=references)
+    return _payouts_per_rail(attempts.values("rail__code", "status", "failure_kind",
+                                             "result_code").annotate(n=Count("pk")))
+
+
+def _payouts_per_rail(counts) -> list[dict]:
+    """Rows of (rail__code, status, failure_kind, result_code, n) as figures per rail."""
     rails: dict[str, dict] = {}
-    for row in attempts.values("rail__code", "status", "failure_kind", "result_code").annotate(
-            n=Count("pk")):
+    for row in counts:
         rail = rails.setdefault(row["rail__code"], {
             "rail": row["rail__code"], "attempts": 0, "succeeded": 0, "failed": 0,
             "unknown": 0, "pending": 0, "failure_reasons": {}})
@@ -250,8 +258,62 @@ def _float() -> list[dict]:
     return result
 
 
+CASH_HISTOGRAM_SQL = """
+    SELECT corridor.code, bin.key::bigint, sum(bin.value::bigint)::bigint
+    FROM console_dashboardbucket summary
+    JOIN transfers_corridor corridor ON corridor.id = summary.corridor_id,
+    jsonb_each_text(summary.cash_seconds) bin
+    WHERE summary.bucket_start >= %(start)s AND summary.bucket_start < %(end)s
+      AND (%(corridor)s = '' OR corridor.code = %(corridor)s)
+    GROUP BY corridor.code, bin.key"""
+
+
+def _from_summary(selection: DashboardFilter) -> tuple[list[dict], list[dict], list[dict]]:
+    """(per day and corridor, time to cash, payouts) from the summary, after recounting the
+    newest DASHBOARD_REFRESH_QUARTER_HOURS of what changed since the last refresh (the beat
+    recounts the rest every minute; the page says how many wait)."""
+    from django.conf import settings
+
+    from gateway.console.models import DashboardBucket, PayoutBucket
+    from gateway.console.summary import dashboard_summary_refresh, histogram_percentile
+
+    dashboard_summary_refresh(limit=settings.DASHBOARD_REFRESH_QUARTER_HOURS)
+    start, end = selection.bounds()
+    buckets = DashboardBucket.objects.filter(bucket_start__gte=start, bucket_start__lt=end)
+    payouts = PayoutBucket.objects.filter(bucket_start__gte=start, bucket_start__lt=end)
+    if selection.corridor:
+        buckets = buckets.filter(corridor__code=selection.corridor)
+        payouts = payouts.filter(corridor__code=selection.corridor)
+    # Days in the operator's zone (TruncDate uses the current time zone); summed in SQL.
+    rows = [{**row, "value_in": row["value_in"] or ZERO} for row in buckets.annotate(
+        day=TruncDate("bucket_start")).values(
+        "day", "corridor__code", "corridor__token__symbol", "currency_out").annotate(
+        transfers=Sum("transfers"), completed=Sum("completed"), value_in=Sum("value_in"),
+        value_out=Sum("value_out"), fees=Sum("fees"), fx_spread=Sum("fx_spread"),
+    ).order_by("day", "corridor__code", "currency_out")]
+    cash: dict[str, dict[int, int]] = defaultdict(dict)
+    with connection.cursor() as cursor:
+        cursor.execute(CASH_HISTOGRAM_SQL, {"start": start, "end": end,
+                                            "corridor": selection.corridor})
+        for code, value, count in cursor.fetchall():
+            cash[code][value] = count
+    time_to_cash = [{"corridor": code, "count": sum(cash[code].values()),
+                     "p50_seconds": round(histogram_percentile(cash[code], 0.5), 1),
+                     "p90_seconds": round(histogram_percentile(cash[code], 0.9), 1)}
+                    for code in sorted(cash) if cash[code]]
+    attempts = payouts.values("rail__code", "status", "failure_kind", "result_code").annotate(
+        n=Sum("attempts"))
+    return rows, time_to_cash, _payouts_per_rail(attempts)
+
+
 def dashboard_figures(*, selection: DashboardFilter) -> dict:
-    rows = _per_day_and_corridor(selection)
+    from gateway.console.summary import dashboard_summary_pending
+
+    if connection.vendor == "postgresql":
+        rows, time_to_cash, payouts = _from_summary(selection)
+    else:
+        rows, time_to_cash, payouts = (_per_day_and_corridor(selection),
+                                       _time_to_cash(selection), _payouts(selection))
     for row in rows:  # the spread divides by a rate: rounded once, to the asset's exponent
         row["fx_spread"] = money_round(row["fx_spread"], row["corridor__token__symbol"])
     corridors = sorted({row["corridor__code"] for row in rows})
@@ -275,9 +337,10 @@ def dashboard_figures(*, selection: DashboardFilter) -> dict:
         } for row in rows],
         "revenue": {asset: {**parts, "total": parts["fees"] + parts["fx_spread"]}
                     for asset, parts in sorted(revenue_by_asset.items())},
-        "payouts": _payouts(selection),
-        "time_to_cash": _time_to_cash(selection),
+        "payouts": payouts,
+        "time_to_cash": time_to_cash,
         "float": _float(),
+        "pending_quarter_hours": dashboard_summary_pending(),
     }
 
 
@@ -314,8 +377,17 @@ class AttentionItem:
     url: str
 
 
-def _admin_url(name: str, *args) -> str:
-    return reverse(f"admin:{name}", args=args)
+_PLACEHOLDER = 987654321
+
+
+@functools.lru_cache(maxsize=64)
+def _admin_url_pattern(name: str) -> str:
+    return reverse(f"admin:{name}", args=[_PLACEHOLDER])
+
+
+def _admin_url(name: str, pk) -> str:
+    """The admin page of one object (its URL pattern resolved once, not per row)."""
+    return _admin_url_pattern(name).replace(str(_PLACEHOLDER), str(pk), 1)
 
 
 def attention_queue(*, now: datetime.datetime | None = None) -> list[AttentionItem]:
@@ -328,42 +400,45 @@ def attention_queue(*, now: datetime.datetime | None = None) -> list[AttentionIt
 
     now = now or timezone.now()
     items: list[AttentionItem] = []
-    cases = {case.subject_reference: case for case in Case.objects.filter(
-        status__in=[Case.Status.OPEN, Case.Status.IN_REVIEW, Case.Status.PENDING_CONFIRMATION])}
-    # Only the columns the queue shows: the parties are encrypted, and decrypting them for
-    # every row would cost more than the rest of the page.
-    columns = ["public_id", "state_changed_at", "hold_reason", "amount_out", "currency_out",
-               "corridor__code"]
-    held = Transfer.objects.filter(state=S.ON_HOLD).select_related("corridor").only(
-        *columns).order_by("state_changed_at")[:QUEUE_LIMIT_PER_KIND]
-    for transfer in held:
-        case = cases.get(transfer.reference)
+    # Only the columns the queue shows, as tuples: the parties are encrypted, and building
+    # (and decrypting) whole transfers for every row would cost more than the rest of the page.
+    columns = ["pk", "public_id", "state_changed_at", "hold_reason", "amount_out",
+               "currency_out", "corridor__code"]
+    held = list(Transfer.objects.filter(state=S.ON_HOLD).order_by(
+        "state_changed_at").values_list(*columns)[:QUEUE_LIMIT_PER_KIND])
+    cases = {reference: (pk, status) for reference, pk, status in Case.objects.filter(
+        status__in=[Case.Status.OPEN, Case.Status.IN_REVIEW, Case.Status.PENDING_CONFIRMATION],
+        subject_reference__in=[str(row[1]) for row in held]).values_list(
+        "subject_reference", "pk", "status")}
+    for pk, public_id, changed_at, hold_reason, amount_out, currency_out, corridor in held:
+        case = cases.get(str(public_id))
         if case is not None:
-            action = ("Confirm or return the proposal" if case.status ==
+            case_pk, status = case
+            action = ("Confirm or return the proposal" if status ==
                       Case.Status.PENDING_CONFIRMATION else "Work the compliance case")
-            url = _admin_url("cases_case_act", case.pk)
+            url = _admin_url("cases_case_act", case_pk)
         else:
             action, url = "Release or decide the hold", _admin_url(
-                "transfers_transfer_change", transfer.pk)
+                "transfers_transfer_change", pk)
         items.append(AttentionItem(
-            "hold", transfer.state_changed_at, f"Held: {transfer.hold_reason or 'no reason'}",
-            f"{transfer.corridor.code} · {transfer.amount_out} {transfer.currency_out} · "
-            f"{str(transfer.public_id)[:8]}", action, url))
-    for transfer in Transfer.objects.filter(state=S.PAYOUT_FAILED).select_related(
-            "corridor").only(*columns).order_by("state_changed_at")[:QUEUE_LIMIT_PER_KIND]:
+            "hold", changed_at, f"Held: {hold_reason or 'no reason'}",
+            f"{corridor} · {amount_out} {currency_out} · {str(public_id)[:8]}", action, url))
+    for pk, public_id, changed_at, _, amount_out, currency_out, corridor in \
+            Transfer.objects.filter(state=S.PAYOUT_FAILED).order_by(
+                "state_changed_at").values_list(*columns)[:QUEUE_LIMIT_PER_KIND]:
         items.append(AttentionItem(
-            "failed_payout", transfer.state_changed_at, "Payout failed",
-            f"{transfer.corridor.code} · {transfer.amount_out} {transfer.currency_out} · "
-            f"{str(transfer.public_id)[:8]}", "Correct the recipient, retry, reroute or refund",
-            _admin_url("transfers_transfer_change", transfer.pk)))
-    for transfer in Transfer.objects.filter(state=S.PAYOUT_REVIEW).select_related(
-            "corridor").only(*columns).order_by("state_changed_at")[:QUEUE_LIMIT_PER_KIND]:
+            "failed_payout", changed_at, "Payout failed",
+            f"{corridor} · {amount_out} {currency_out} · {str(public_id)[:8]}",
+            "Correct the recipient, retry, reroute or refund",
+            _admin_url("transfers_transfer_change", pk)))
+    for pk, public_id, changed_at, _, amount_out, currency_out, corridor in \
+            Transfer.objects.filter(state=S.PAYOUT_REVIEW).order_by(
+                "state_changed_at").values_list(*columns)[:QUEUE_LIMIT_PER_KIND]:
         items.append(AttentionItem(
-            "payout_review", transfer.state_changed_at, "Payout unsettled at the provider",
-            f"{transfer.corridor.code} · {transfer.amount_out} {transfer.currency_out} · "
-            f"{str(transfer.public_id)[:8]}",
+            "payout_review", changed_at, "Payout unsettled at the provider",
+            f"{corridor} · {amount_out} {currency_out} · {str(public_id)[:8]}",
             "Check with the provider: settle by hand, or retry or refund once it says not paid",
-            _admin_url("transfers_transfer_change", transfer.pk)))
+            _admin_url("transfers_transfer_change", pk)))
     for deposit in Deposit.objects.exclude(flag="").filter(credited_at__isnull=True).exclude(
             status="reorged").select_related("token").order_by("created_at")[
             :QUEUE_LIMIT_PER_KIND]:
