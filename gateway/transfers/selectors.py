@@ -152,18 +152,14 @@ def _refund_payment(row) -> RefundPayment:
 
 def transfers_refunds_prefetch(transfers: list[Transfer]) -> None:
     """Load the refunds of many transfers in one query (a page of the list)."""
-    from ramps.chain.models import OutboundTransaction
+    from ramps.chain.selectors import refunds_referring_to
 
     if not transfers:
         return
     by_id = {str(t.public_id): t for t in transfers}
     for transfer in transfers:
         transfer._refund_payments = []
-    condition = Q()
-    for public_id in by_id:
-        condition |= Q(reference__contains=public_id)
-    rows = OutboundTransaction.objects.filter(condition, kind=OutboundTransaction.Kind.REFUND)
-    for row in rows.order_by("created_at", "pk"):
+    for row in refunds_referring_to(fragments=list(by_id)):
         for public_id, transfer in by_id.items():
             if public_id in row.reference:
                 transfer._refund_payments.append(_refund_payment(row))
@@ -172,15 +168,13 @@ def transfers_refunds_prefetch(transfers: list[Transfer]) -> None:
 def transfer_refund_payments(*, transfer: Transfer) -> list[RefundPayment]:
     """The transfer's refunds on chain (rejections, overpayments, late deposits), oldest first.
     Every refund's idempotency reference names the transfer's public id."""
-    from ramps.chain.models import OutboundTransaction
+    from ramps.chain.selectors import refunds_referring_to
 
     cached = getattr(transfer, "_refund_payments", None)
     if cached is not None:
         return cached
-    rows = OutboundTransaction.objects.filter(
-        kind=OutboundTransaction.Kind.REFUND, reference__contains=str(transfer.public_id),
-    ).order_by("created_at", "pk")
-    payments = [_refund_payment(row) for row in rows]
+    payments = [_refund_payment(row)
+                for row in refunds_referring_to(fragments=[str(transfer.public_id)])]
     transfer._refund_payments = payments
     return payments
 

@@ -38,10 +38,10 @@ def transfers_redrive() -> int:
 @shared_task(name="gateway.transfers.tasks.chains_poll")
 def chains_poll() -> int:
     """Scan every active chain once and hand what changed to the transfers it concerns."""
-    from ramps.chain.models import Chain
+    from ramps.chain.selectors import chains_active
 
     touched = 0
-    for chain_pk in Chain.objects.filter(is_active=True).values_list("pk", flat=True):
+    for chain_pk in chains_active().values_list("pk", flat=True):
         transfer_ids = transfer_advance_claim(transfer_ids=chain_poll(chain_id=chain_pk))
         touched += len(transfer_ids)
         for pk in transfer_ids:

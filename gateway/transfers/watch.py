@@ -7,8 +7,7 @@ from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.holds import holds_standing, transfer_hold
 from gateway.transfers.services.refunds import refunds_drive
 from gateway.transfers.states import TransferState
-from ramps.chain.models import Chain
-from ramps.chain.selectors import deposits_confirmed_uncredited
+from ramps.chain.selectors import chain_get_active, deposits_confirmed_uncredited
 from ramps.chain.watcher import chain_scan
 
 logger = logging.getLogger(__name__)
@@ -18,7 +17,7 @@ def chain_poll(*, chain_id: int) -> list[int]:
     """Scan one chain and return the ids of transfers whose deposits changed or are confirmed
     and not yet credited. ``chain_scan`` commits range by range and is safe to run from two
     workers at once (unique keys decide), so no lock is held across its RPC calls."""
-    chain = Chain.objects.filter(pk=chain_id, is_active=True).first()
+    chain = chain_get_active(chain_id=chain_id)
     if chain is None:
         return []
     result = chain_scan(chain=chain)

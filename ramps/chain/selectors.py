@@ -1,8 +1,9 @@
 """Reads of the chain side."""
 
 import re
+from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from gateway.common.problems import NotFoundError
 from ramps.chain.errors import InvalidAssetIdError
@@ -107,3 +108,32 @@ def outbound_transactions_pending(*, chain: Chain | None = None) -> QuerySet[Out
     if chain is not None:
         pending = pending.filter(chain=chain)
     return pending.order_by("created_at", "pk")
+
+
+def chain_get_active(*, chain_id: int) -> Chain | None:
+    """The chain with that id if the watcher polls it, else None."""
+    return Chain.objects.filter(pk=chain_id, is_active=True).first()
+
+
+def chain_cursor_time(*, chain_id: int) -> datetime | None:
+    """Timestamp (chain time) of the last block the watcher has scanned on the chain; None
+    before its first range."""
+    return Chain.objects.filter(pk=chain_id).values_list("cursor_block_time", flat=True).first()
+
+
+def deposit_first_live(*, deposit_address: DepositAddress) -> Deposit | None:
+    """The first deposit to the address that a reorg has not taken away, if any."""
+    return (Deposit.objects.filter(deposit_address=deposit_address)
+            .exclude(status=Deposit.Status.REORGED).order_by("pk").first())
+
+
+def refunds_referring_to(*, fragments: list[str]) -> QuerySet[OutboundTransaction]:
+    """Refunds whose idempotency reference contains one of ``fragments`` (a transfer's public
+    id is in the reference of each of its refunds), oldest first."""
+    condition = Q()
+    for fragment in fragments:
+        condition |= Q(reference__contains=fragment)
+    if not fragments:
+        return OutboundTransaction.objects.none()
+    return OutboundTransaction.objects.filter(
+        condition, kind=OutboundTransaction.Kind.REFUND).order_by("created_at", "pk")

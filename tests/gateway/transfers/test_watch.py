@@ -148,3 +148,15 @@ def test_a_credited_deposit_mined_again_after_a_deep_reorg_lets_the_hold_clear(w
     assert cleared.holds == []
     assert cleared.state != S.ON_HOLD
     assert list(unbalanced_entries()) == []
+
+
+def test_the_periodic_poll_scans_every_active_chain(world):
+    w3, token, corridor = world
+    transfer = make_transfer(corridor=corridor)
+    token_transfer(w3, token, to=transfer.deposit_address.address,
+                   amount_base_units=transfer.amount_in_base_units,
+                   sender=w3.eth.accounts[PAYER_INDEX])
+
+    assert transfer_tasks.chains_poll() == 1  # the paid transfer is handed on
+    assert Deposit.objects.get(deposit_address=transfer.deposit_address).status == (
+        Deposit.Status.CONFIRMED)

@@ -5,12 +5,16 @@ from django.utils import timezone
 
 from gateway.common.problems import NotFoundError
 from ramps.chain.errors import InvalidAssetIdError
-from ramps.chain.models import Deposit
+from ramps.chain.models import Chain, Deposit, OutboundTransaction
 from ramps.chain.selectors import (
+    chain_cursor_time,
     chain_get,
+    chain_get_active,
     chains_active,
+    deposit_first_live,
     deposits_confirmed_uncredited,
     deposits_for_address,
+    refunds_referring_to,
     token_get,
     token_get_by_caip19,
 )
@@ -91,3 +95,43 @@ def test_deposits_for_address_lists_every_status():
     make_deposit(token=token, block_number=5)
 
     assert list(deposits_for_address(deposit_address=first.deposit_address)) == [first, second]
+
+
+def test_chain_get_active_and_its_cursor_time():
+    active = make_chain(caip2="eip155:137")
+    inactive = make_chain(caip2="eip155:1", is_active=False)
+    scanned_at = timezone.now().replace(microsecond=0)
+    Chain.objects.filter(pk=active.pk).update(cursor_block_time=scanned_at)
+
+    assert chain_get_active(chain_id=active.pk) == active
+    assert chain_get_active(chain_id=inactive.pk) is None
+    assert chain_cursor_time(chain_id=active.pk) == scanned_at
+    assert chain_cursor_time(chain_id=inactive.pk) is None
+
+
+def test_deposit_first_live_skips_what_a_reorg_took():
+    token = make_token(chain=make_chain())
+    gone = make_deposit(token=token, status=Deposit.Status.REORGED)
+    assert deposit_first_live(deposit_address=gone.deposit_address) is None
+
+    live = make_deposit(token=token, status=Deposit.Status.SEEN,
+                        deposit_address=gone.deposit_address)
+    assert deposit_first_live(deposit_address=gone.deposit_address) == live
+
+
+def test_refunds_referring_to_finds_refunds_by_a_fragment_of_their_reference():
+    token = make_token(chain=make_chain())
+    deposit = make_deposit(token=token)
+
+    def refund(reference: str, kind: str = OutboundTransaction.Kind.REFUND):
+        return OutboundTransaction.objects.create(
+            chain=token.chain, kind=kind, reference=reference, token=token, deposit=deposit,
+            from_address=USDC_ADDRESS, to_address=USDC_ADDRESS, amount=1)
+
+    first = refund("refund:aaaa-1111:7")
+    second = refund("overpayment:aaaa-1111:8")
+    refund("refund:bbbb-2222:9")
+    refund("sweep:aaaa-1111", kind=OutboundTransaction.Kind.SWEEP)
+
+    assert list(refunds_referring_to(fragments=["aaaa-1111"])) == [first, second]
+    assert list(refunds_referring_to(fragments=[])) == []
