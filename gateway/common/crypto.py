@@ -40,8 +40,9 @@ def _keys() -> tuple[str, ...]:
 
 def encrypt_text(plaintext: str) -> str:
     keys = _keys()
+    keyring = _keyring(keys)  # refuses an empty or malformed setting first
     current = key_id(keys[0])
-    token = _keyring(keys)[current].encrypt(plaintext.encode())
+    token = keyring[current].encrypt(plaintext.encode())
     return f"{current}:{token.decode()}"
 
 

@@ -7,7 +7,15 @@ base units and are converted here, exactly, at the chain boundary. No float ente
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import (
+    MAX_EMAX,
+    MIN_EMIN,
+    ROUND_DOWN,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    InvalidOperation,
+)
 
 from babel.numbers import get_currency_precision, list_currencies
 
@@ -100,10 +108,16 @@ def parse_amount(value: str | int | Decimal, currency: str) -> Decimal:
     return amount
 
 
+# Conversions at the chain boundary keep every digit: the default context rounds to 28
+# significant digits, fewer than a uint256 amount has (78), so 10^28 + 1 base units of a token
+# would silently become 10^28.
+_EXACT = Context(prec=100, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
 def to_base_units(amount: Decimal, decimals: int) -> int:
     """Decimal token amount -> integer base units. Refuses amounts finer than one base unit."""
-    scaled = amount.scaleb(decimals)
-    if scaled != scaled.to_integral_value():
+    scaled = amount.scaleb(decimals, context=_EXACT)
+    if scaled != scaled.to_integral_value(context=_EXACT):
         raise ValueError(f"{amount} is finer than the token's {decimals} decimals.")
     return int(scaled)
 
@@ -112,7 +126,7 @@ def from_base_units(units: int, decimals: int) -> Decimal:
     """Integer base units -> exact Decimal token amount."""
     if not isinstance(units, int):
         raise TypeError("Base units must be an int.")
-    return Decimal(units).scaleb(-decimals)
+    return Decimal(units).scaleb(-decimals, context=_EXACT)
 
 
 @dataclass(frozen=True, slots=True)
