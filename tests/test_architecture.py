@@ -26,7 +26,9 @@ from django.apps import apps as django_apps
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("gateway", "ramps", "compliance")
-LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+# `lint-imports` as this interpreter runs it, wherever the virtualenv put its scripts.
+LINT_IMPORTS = [sys.executable, "-c", "import sys; from importlinter.cli import "
+                "lint_imports_command; sys.exit(lint_imports_command())"]
 SHARED = "gateway.common"
 
 Edges = dict[tuple[str, str], list[tuple[str, str]]]
@@ -36,7 +38,7 @@ def contracts_broken(root: Path) -> str:
     """import-linter's report on the contracts of ``root/pyproject.toml`` when one is broken;
     empty when every contract holds."""
     result = subprocess.run(
-        [str(LINT_IMPORTS), "--no-cache", "--no-logo", "pyproject.toml"], cwd=root,
+        [*LINT_IMPORTS, "--no-cache", "--no-logo", "pyproject.toml"], cwd=root,
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(root)}, check=False)
     return "" if result.returncode == 0 else result.stdout + result.stderr
