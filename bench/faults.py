@@ -529,18 +529,18 @@ class FaultRun:
     def seed(self) -> None:
         from django.db import transaction
 
-        from gateway.agents.models import (
-            Agent,
-            AgentNetwork,
-            AgentNetworkAPIKey,
-            CashPickupCorridor,
-        )
-        from gateway.agents.services import agent_float_top_up
         from gateway.demo.seed import demo_seed
         from gateway.demo.webhook_receiver import WebhookReceiver
         from gateway.ledger.models import LedgerAccount
         from gateway.ledger.services import credit, debit, ledger_entry_post
         from gateway.transfers.models import Corridor
+        from ramps.payouts.agents.models import (
+            Agent,
+            AgentNetwork,
+            AgentNetworkAPIKey,
+            CashPickupCorridor,
+        )
+        from ramps.payouts.agents.services import agent_float_top_up
         from ramps.payouts.models import Rail
 
         kind = LedgerAccount.Kind
@@ -690,8 +690,11 @@ class FaultRun:
     def collect_cash(self, *, deadline_reached: bool = False) -> None:
         """The agent pays the codes of 'collected' transfers; past their pickup window the
         others meet the corridor's deadline rule (the beat's sweep, run here at once)."""
-        from gateway.agents.services import redemption_uncollected_handle, redemptions_uncollected
         from gateway.transfers.models import Transfer
+        from ramps.payouts.agents.services import (
+            redemption_uncollected_handle,
+            redemptions_uncollected,
+        )
 
         waiting = {s.public_id: s for s in self.sent
                    if s.scenario.cash == "collect" and not s.collected}
@@ -970,7 +973,7 @@ class FaultRun:
                     unknown_payments += 1
                 else:
                     payments[owner] += 1
-        from gateway.agents.models import Redemption
+        from ramps.payouts.agents.models import Redemption
 
         for public_id in Redemption.objects.filter(status="paid").values_list(
                 "transfer__public_id", flat=True):
@@ -1103,7 +1106,7 @@ class FaultRun:
             self.teardown()
 
     def wait_pickup_deadline(self) -> None:
-        from gateway.agents.models import Redemption
+        from ramps.payouts.agents.models import Redemption
 
         issued = Redemption.objects.filter(status=Redemption.Status.ISSUED).order_by(
             "-expires_at").first()

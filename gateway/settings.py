@@ -75,11 +75,11 @@ INSTALLED_APPS = [
     "gateway.transfers",
     "gateway.webhooks",
     "gateway.treasury",
-    "gateway.agents",
     "gateway.recipients",
     "ramps.chain",
     "ramps.liquidity",
     "ramps.payouts",
+    "ramps.payouts.agents",  # app label "agents": tables and migrations as in gateway/agents
     "ramps.sandbox",
     "compliance",
     "compliance.kyc",
@@ -286,7 +286,7 @@ CELERY_BEAT_SCHEDULE = {
     "sanctions-refresh": {"task": "compliance.tasks.sanctions_refresh",
                           "schedule": env.float("SANCTIONS_REFRESH_SECONDS",
                                                 default=6 * 3600.0)},
-    "agents-uncollected": {"task": "gateway.agents.tasks.redemptions_uncollected_sweep",
+    "agents-uncollected": {"task": "ramps.payouts.agents.tasks.redemptions_uncollected_sweep",
                            "schedule": 300.0},
     "treasury-reconcile": {"task": "treasury.reconcile",
                            "schedule": env.float("TREASURY_RECONCILE_SECONDS", default=3600.0)},
@@ -371,8 +371,10 @@ SANCTIONS_RESCREEN_HOOK = env.str(
 # Cash pickup: how redemption codes reach recipients (dotted path of an SMS notifier), the key
 # they are derived with (empty: derived from DJANGO_SECRET_KEY), and brute-force limits on
 # failed code lookups (per staff account, per agent, per network API key, in a window).
+# Whoever acts on cash pickup's facts (a code redeemed or left uncollected): the transfers.
+CASH_PICKUP_OWNER = "gateway.transfers.services.cash_pickup.TransferCashPickupOwner"
 AGENTS_SMS_NOTIFIER = env.str("AGENTS_SMS_NOTIFIER",
-                              default="gateway.agents.notifier.ConsoleSmsNotifier")
+                              default="ramps.payouts.agents.notifier.ConsoleSmsNotifier")
 AGENTS_REDEMPTION_CODE_KEY = env.str("AGENTS_REDEMPTION_CODE_KEY", default="")
 AGENTS_LOOKUP_FAILURES_PER_STAFF = env.int("AGENTS_LOOKUP_FAILURES_PER_STAFF", default=5)
 AGENTS_LOOKUP_FAILURES_PER_AGENT = env.int("AGENTS_LOOKUP_FAILURES_PER_AGENT", default=20)

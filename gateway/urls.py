@@ -5,11 +5,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from gateway.agents.urls import api_urlpatterns as agent_api_urlpatterns
-from gateway.agents.urls import portal_urlpatterns as agent_portal_urlpatterns
 from gateway.common.problems import json_problem_view
 from gateway.transfers.urls import api_urlpatterns, callback_urlpatterns
 from gateway.webhooks.urls import api_urlpatterns as webhook_api_urlpatterns
+from ramps.payouts.agents.urls import api_urlpatterns as agent_api_urlpatterns
+from ramps.payouts.agents.urls import portal_urlpatterns as agent_portal_urlpatterns
 
 urlpatterns = [
     path("api/v1/", include("compliance.kyc.urls")),

@@ -127,16 +127,24 @@ class TransferPageMixin:
 
     @admin.display(description="Redemption code")
     def redemption_state(self, obj) -> str:
-        from gateway.agents.models import Redemption
+        from datetime import datetime
 
-        redemption = Redemption.objects.filter(transfer=obj).first()
-        if redemption is None:
+        from gateway.common.problems import DomainError
+        from gateway.transfers.services.payout_rails import transfer_cash_pickup
+
+        try:
+            state = transfer_cash_pickup(obj)
+        except DomainError as exc:  # the code key changed since it was issued
+            return exc.detail
+        if state is None or state.details is None:
             return "—"
+        details = state.details
+        paid_at = details["paid_at"]
         return format_html("{} (issue {}, expires {:%Y-%m-%d %H:%M}){}",
-                           redemption.get_status_display(), redemption.issue_number,
-                           redemption.expires_at,
-                           f", paid {redemption.paid_at:%Y-%m-%d %H:%M}"
-                           if getattr(redemption, "paid_at", None) else "")
+                           state.label, details["issue_number"],
+                           datetime.fromisoformat(details["expires_at"]),
+                           f", paid {datetime.fromisoformat(paid_at):%Y-%m-%d %H:%M}"
+                           if paid_at else "")
 
     @admin.display(description="Webhooks sent")
     def webhooks_sent(self, obj) -> str:

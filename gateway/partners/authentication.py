@@ -8,6 +8,7 @@ from typing import Any
 
 from rest_framework import authentication, exceptions, permissions
 
+from gateway.common.api_keys import api_key_from_headers
 from gateway.partners.models import Partner, PartnerAPIKey
 
 
@@ -22,15 +23,6 @@ class PartnerPrincipal:
 
     def __str__(self) -> str:
         return f"partner:{self.partner.name}"
-
-
-def api_key_from_headers(meta: dict) -> str:
-    """``Authorization: Api-Key <key>`` or ``X-API-Key: <key>``; empty string if neither."""
-    authorization = meta.get("HTTP_AUTHORIZATION", "")
-    scheme, _, key = authorization.partition(" ")
-    if scheme.lower() == "api-key" and key.strip():
-        return key.strip()
-    return meta.get("HTTP_X_API_KEY", "").strip()
 
 
 class PartnerAPIKeyAuthentication(authentication.BaseAuthentication):

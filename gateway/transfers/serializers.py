@@ -310,15 +310,12 @@ class TransferResponseSerializer(serializers.Serializer):
 
     @extend_schema_field(CashPickupSerializer(allow_null=True))
     def get_cash_pickup(self, transfer: Transfer) -> dict | None:
-        from django.core.exceptions import ObjectDoesNotExist
+        from gateway.transfers.services.payout_rails import transfer_cash_pickup
 
-        from gateway.agents.apis import cash_pickup_payload
-
-        try:
-            redemption = transfer.redemption
-        except ObjectDoesNotExist:
+        state = transfer_cash_pickup(transfer)
+        if state is None or state.details is None:
             return None
-        payload = cash_pickup_payload(redemption=redemption)
+        payload = dict(state.details)
         for name in ("expires_at", "paid_at"):
             if payload.get(name):
                 payload[name] = api_timestamp(datetime.fromisoformat(payload[name]))

@@ -104,9 +104,9 @@ ACTIONS: dict[str, tuple[Action, ...]] = {
     TransferState.PAYOUT_PENDING: (
         Action("operator", f"{_SERVICES}.actions.transfer_payout_settle",
                frozenset({TransferState.COMPLETED, TransferState.PAYOUT_FAILED})),
-        Action("agent", "gateway.agents.services.redemption_confirm",
+        Action("agent", "ramps.payouts.agents.services.redemption_confirm",
                frozenset({TransferState.COMPLETED})),
-        Action("deadline", "gateway.agents.services.redemption_uncollected_handle",
+        Action("deadline", "ramps.payouts.agents.services.redemption_uncollected_handle",
                frozenset({TransferState.PAYOUT_FAILED})),
     ),
     # The driver keeps asking the provider; an operator settles by hand once checked, or asks

@@ -1,7 +1,9 @@
 """The one interface every payout rail client offers, and the factory that picks the client.
 
-Services talk to providers only through ``rail_client(rail)``; each provider's wire format stays
-in its own client module (``mpesa/client.py``, ``momo/client.py``).
+Two layers: ``PayoutRail`` (at the end) is what the gateway calls for every rail, cash pickup
+included, picked by ``registry.payout_rail``; ``RailClient`` is the provider client behind a
+mobile-money rail. Services talk to providers only through ``rail_client(rail)``; each
+provider's wire format stays in its own client module (``mpesa/client.py``, ``momo/client.py``).
 """
 
 from __future__ import annotations
@@ -194,14 +196,93 @@ def rail_recipient_validate(rail: Rail, phone: str) -> str:
 
 
 def rail_client(rail: Rail) -> RailClient:
-    from ramps.payouts.models import Rail
+    """The provider client of a mobile-money rail (through ``registry.payout_rail``)."""
+    from ramps.payouts.registry import payout_rail
 
-    if rail.kind == Rail.Kind.MPESA_B2C:
-        from ramps.payouts.mpesa.client import DarajaClient
+    client = getattr(payout_rail(rail), "client", None)
+    if client is None:
+        raise ValueError(f"Rail kind {rail.kind!r} has no provider client.")
+    return client
 
-        return DarajaClient(rail)
-    if rail.kind == Rail.Kind.MOMO_DISBURSEMENT:
-        from ramps.payouts.momo.client import MomoClient
 
-        return MomoClient(rail)
-    raise ValueError(f"No client for rail kind {rail.kind!r}.")
+# -- the rail as the gateway sees it -------------------------------------------------------------
+
+PayoutStatus = Literal["pending", "succeeded", "failed", "unknown"]
+
+
+@dataclass(frozen=True)
+class PayoutRecorded:
+    """What a rail recorded for one payout before anything left: its idempotency reference
+    (a mobile-money attempt's reference, a redemption code's public id)."""
+
+    reference: str
+    rail: str
+
+
+@dataclass(frozen=True)
+class PayoutState:
+    """Where a payout stands on its rail. ``pending``: waiting for the provider or the
+    recipient; ``unknown``: the rail cannot say until it asks. ``details``: what the sender may
+    see of it (cash pickup: the code, its expiry and network), None when there is nothing."""
+
+
+    status: PayoutStatus
+    reference: str
+    details: dict[str, Any] | None = None
+    # The rail's own word for where it stands, for operators ("Issued: the recipient may
+    # collect", "Outcome unknown").
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class PayoutLimits:
+    """Smallest and largest single payout the rail takes, in units of ``currency``."""
+
+    minimum: Decimal
+    maximum: Decimal
+    currency: str
+
+
+class PayoutRail(Protocol):
+    """One way to pay a recipient. Every rail (M-Pesa, MoMo, cash at agents, the next one)
+    offers these calls; ``ramps.payouts.registry.payout_rail`` picks the implementation. The
+    rail records its own facts (attempts and callbacks, codes issued and redeemed); the owner
+    of a payout (the gateway's transfer) reacts to them."""
+
+    code: str
+
+    def recipient_validate(self, phone: str) -> str:
+        """The recipient's number in E.164 if this rail can pay it (checked offline);
+        ``RecipientNotPayableError`` otherwise."""
+        ...
+
+    def recipient_verify(self, phone: str) -> bool | None:
+        """Whether the provider says the recipient can receive money; None when it cannot
+        tell. Raises ``RailError`` when the provider does not answer."""
+        ...
+
+    def limits(self) -> PayoutLimits | None:
+        """Rail-wide payout limits; None when the limits are per counter (cash pickup)."""
+        ...
+
+    def payout_submit(self, *, owner: Any, owner_reference: str, amount: Decimal,
+                      currency: str, recipient_msisdn: str, remarks: str,
+                      instructed: bool = False) -> PayoutRecorded:
+        """Record the payout of ``owner`` inside the caller's transaction, stored before
+        anything leaves (idempotent per ``owner_reference``). Mobile money: an attempt that
+        the driver sends after commit; cash pickup: a redemption code, texted after commit."""
+        ...
+
+    def payout_status(self, *, owner: Any, owner_reference: str) -> PayoutState | None:
+        """The latest payout of ``owner`` on this rail; None when it has none."""
+        ...
+
+    def callback_parse(self, body: Any, headers: dict[str, str]) -> CallbackResult:
+        """A provider callback's facts; ``RailCallbackError`` when the body is not the
+        provider's shape (or the rail takes no callbacks)."""
+        ...
+
+    def float_balance(self) -> Decimal | None:
+        """The rail account's available float as the provider last reported it; None when
+        there is no single account (cash pickup: each agent holds its own)."""
+        ...

@@ -214,15 +214,18 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
                                           f"{transfer.public_id}", legs=conversion_legs)
         if corridor.payout_method == Corridor.PayoutMethod.CASH_PICKUP:
             # Cash is paid from an agent's float at the counter: the code is issued now and the
-            # agent's confirmation completes the transfer (gateway.agents).
-            from gateway.agents.services import redemption_issue
+            # agent's confirmation completes the transfer (ramps.payouts.agents).
+            from gateway.transfers.services.payout_rails import (
+                transfer_payout_rail,
+                transfer_payout_record,
+            )
 
             pending = transfer_transition(
                 transfer_id=transfer.pk, to_state=TransferState.PAYOUT_PENDING, actor="liquidity",
                 reason="converted; redemption code issued for cash pickup", data=fill,
                 expect_from=frozenset({TransferState.CONVERTING}),
             )
-            redemption_issue(transfer=pending)
+            transfer_payout_record(transfer=pending, rail=transfer_payout_rail(pending))
             return pending
         try:
             with transaction.atomic():

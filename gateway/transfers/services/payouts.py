@@ -238,7 +238,10 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
         if payout_method:
             updates["payout_method"] = payout_method
         if method == Corridor.PayoutMethod.CASH_PICKUP:
-            from gateway.agents.services import redemption_issue
+            from gateway.transfers.services.payout_rails import (
+                transfer_payout_rail,
+                transfer_payout_record,
+            )
 
             # Cash is paid from an agent's float: the rail's reservation goes back.
             transfer_float_release_if_reserved(transfer_reference=transfer.reference)
@@ -246,7 +249,8 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
                 transfer_id=transfer.pk, to_state=TransferState.PAYOUT_PENDING, actor=actor,
                 reason=f"{reason}; cash pickup"[:300], updates=updates,
                 expect_from=frozenset({TransferState.PAYOUT_FAILED}))
-            redemption_issue(transfer=pending)
+            transfer_payout_record(transfer=pending, rail=transfer_payout_rail(pending),
+                                   instructed=True)
             return pending
         last = transfer_live_attempt(transfer=transfer)
         rail = rail or (last.rail if last else transfer.corridor.rail)

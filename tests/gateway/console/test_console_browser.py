@@ -15,13 +15,12 @@ from compliance.cases.services import case_open
 from compliance.models import ScreeningDecision
 from gateway.transfers.models import Transfer
 from gateway.transfers.states import TransferState
-from tests.fixtures.browser import CHROMIUM
+from tests.fixtures.browser import AXE, CHROMIUM, axe_serious_violations
 from tests.gateway.console.factories import OPERATOR_PASSWORD, make_operator
 from tests.gateway.transfers.factories import make_transfer
 
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "test-artifacts" / "console"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -55,16 +54,6 @@ def new_page(browser):
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def serious_violations(page) -> list[dict]:
-    """axe-core's serious and critical violations of the page, with the offending nodes."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [{"id": violation["id"], "impact": violation["impact"],
-             "nodes": [node["html"][:160] for node in violation["nodes"][:3]]}
-            for violation in result["violations"]
-            if violation["impact"] in ("serious", "critical")]
 
 
 def code_of(user) -> str:
@@ -128,20 +117,20 @@ def test_two_factor_sign_in_dashboard_queue_and_transfer_page(new_page, live_ser
     assert page.locator("#kpi-completed").inner_text() == "3"
     assert page.locator("#dashboard svg.chart").count() == 6
     shot(page, "04-dashboard")
-    assert serious_violations(page) == []
+    assert axe_serious_violations(page) == []
 
     page.click("#kpi-attention")
     page.wait_for_selector("#attention")
     assert page.locator("#queue tbody tr").count() == 1
     assert page.locator("#queue").inner_text().count("Work the compliance case") == 1
     shot(page, "05-needs-attention")
-    assert serious_violations(page) == []
+    assert axe_serious_violations(page) == []
 
     page.goto(f"{live_server.url}/admin/transfers/transfer/{held.pk}/change/")
     assert "sanctions-name OFAC-36 score 0.91" in page.content()
     assert "Joseph Mwangi" in page.content()  # compliance may see the parties
     shot(page, "06-transfer-page")
-    assert serious_violations(page) == []
+    assert axe_serious_violations(page) == []
 
 
 def choose_action(page, live_server, transfer, action: str, reason: str) -> str:

@@ -11,14 +11,18 @@ from django.core.management import call_command
 from compliance.cases.models import Case
 from compliance.cases.services import case_open
 from compliance.models import ScreeningDecision
-from gateway.agents.models import Redemption
 from gateway.console.models import AuditEvent
 from gateway.console.roles import OPERATOR_PERMISSIONS, ROLES, roles_sync
 from gateway.transfers.models import Transfer
 from gateway.transfers.services.conversion import FLOAT_HOLD_REASON
 from gateway.transfers.states import TransferState
-from tests.gateway.agents.builders import make_cash_transfer, make_network, make_pickup_corridor
+from ramps.payouts.agents.models import Redemption
 from tests.gateway.transfers.factories import make_transfer
+from tests.ramps.payouts.agents.builders import (
+    make_cash_transfer,
+    make_network,
+    make_pickup_corridor,
+)
 
 pytestmark = pytest.mark.django_db
 

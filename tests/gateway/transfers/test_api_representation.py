@@ -112,7 +112,7 @@ def test_a_failed_payout_lists_what_the_sender_must_correct(setup):
 
 
 def test_a_failed_payout_offers_cash_pickup_where_the_corridor_has_it(setup):
-    from gateway.agents.models import AgentNetwork, CashPickupCorridor
+    from ramps.payouts.agents.models import AgentNetwork, CashPickupCorridor
 
     partner, corridor, client = setup
     network = AgentNetwork.objects.create(code="net", name="Agents")

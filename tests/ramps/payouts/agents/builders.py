@@ -7,11 +7,15 @@ from django.contrib.auth import get_user_model
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from gateway.agents.models import Agent, AgentNetwork, AgentStaff, CashPickupCorridor
-from gateway.agents.services import agent_float_top_up, redemption_code_current, redemption_issue
 from gateway.ledger.models import LedgerAccount
 from gateway.ledger.services import credit, debit, ledger_entry_post
 from gateway.transfers.states import TransferState
+from ramps.payouts.agents.models import Agent, AgentNetwork, AgentStaff, CashPickupCorridor
+from ramps.payouts.agents.services import (
+    agent_float_top_up,
+    redemption_code_current,
+    redemption_issue,
+)
 from tests.gateway.transfers.factories import make_corridor, make_transfer
 from tests.ramps.chain.factories import make_chain
 

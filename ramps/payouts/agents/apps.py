@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class AgentsConfig(AppConfig):
-    name = "gateway.agents"
+    name = "ramps.payouts.agents"
     label = "agents"
     default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "Cash pickup agents"

@@ -2,9 +2,10 @@
 
 A code is derived from a random nonce with a server key (HMAC) and stored only as another HMAC,
 so the database alone neither holds nor reveals it; the gateway can still show the current code
-to the sender. Payout at the counter is one transaction: the redemption row is locked, the
-transfer completes through ``transfer_transition`` and the ledger moves the payout liability to
-the agent's float (floor zero) and books the commission owed to the network.
+to the sender. Payout at the counter is one transaction: the redemption row is locked, the fact
+is recorded (``RedemptionEvent``) and handed to the payouts' owner (``owner.py``), which
+completes the transfer and books the payout liability to the agent's float (floor zero) and the
+commission owed to the network. Nothing here imports the transfer state machine or the ledger.
 """
 
 import base64
@@ -14,14 +15,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from gateway.agents.models import (
+from gateway.common.money import money_round, parse_amount
+from gateway.common.problems import DomainError, InvalidTransitionError
+from ramps.payouts.agents.models import (
     Agent,
     AgentNetwork,
     AgentStaff,
@@ -29,23 +32,28 @@ from gateway.agents.models import (
     LookupAudit,
     LookupThrottle,
     Redemption,
+    RedemptionEvent,
 )
-from gateway.agents.notifier import sms_send
-from gateway.agents.selectors import agent_float_balance, agent_is_open, agent_paid_today_total
-from gateway.common.money import money_round, parse_amount
-from gateway.common.problems import DomainError, InvalidTransitionError
-from gateway.ledger.models import JournalEntry, LedgerAccount
-from gateway.ledger.services import NegativeBalanceError, credit, debit, ledger_entry_post
-from gateway.transfers.models import Transfer
-from gateway.transfers.services import transfer_status_payload, transfer_transition
-from gateway.transfers.services.refunds import transfer_refund_record
-from gateway.transfers.states import TransferState
-from gateway.webhooks.services import webhook_event_enqueue
+from ramps.payouts.agents.notifier import sms_send
+from ramps.payouts.agents.owner import (
+    BLOCKER_EXPIRED,
+    BLOCKER_ON_HOLD,
+    BLOCKER_REFUNDING,
+    FloatShortError,
+    Movement,
+    cash_pickup_owner,
+)
+from ramps.payouts.agents.selectors import (
+    agent_float_balance,
+    agent_is_open,
+    agent_paid_today_total,
+)
 
 logger = logging.getLogger(__name__)
-K = LedgerAccount.Kind
-S = TransferState
 Outcome = LookupAudit.Outcome
+Fact = RedemptionEvent.Kind
+# Kinds of the ledger accounts cash pickup touches (the owner's ledger names them so).
+ASSET, LIABILITY, EXPENSE = "asset", "liability", "expense"
 
 # Crockford base32: no I, L, O, U, so a code read aloud or copied by hand survives.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -118,6 +126,10 @@ def _code_secret() -> str:
     return getattr(settings, "AGENTS_REDEMPTION_CODE_KEY", "") or settings.SECRET_KEY
 
 
+# The HMAC salts below name the app's former module (gateway.agents) and must stay as they are:
+# another salt would turn every code already issued into a different one.
+
+
 def redemption_code_derive(*, transfer_public_id: str, nonce: str) -> str:
     digest = salted_hmac("gateway.agents.redemption-code", f"{transfer_public_id}:{nonce}",
                          secret=_code_secret(), algorithm="sha256").digest()
@@ -153,13 +165,13 @@ def redemption_code_current(*, redemption: Redemption) -> str:
     return redemption_code_display(code)
 
 
-def _new_code(transfer: Transfer) -> tuple[str, str, str]:
+def _new_code(transfer: Any) -> tuple[str, str, str]:
     nonce = secrets.token_hex(16)
     code = redemption_code_derive(transfer_public_id=str(transfer.public_id), nonce=nonce)
     return nonce, code, redemption_code_hash(code)
 
 
-def _pickup_rule(transfer: Transfer) -> CashPickupCorridor:
+def _pickup_rule(transfer: Any) -> CashPickupCorridor:
     rule = CashPickupCorridor.objects.select_related("network").filter(
         corridor_id=transfer.corridor_id).first()
     if rule is None:
@@ -168,7 +180,7 @@ def _pickup_rule(transfer: Transfer) -> CashPickupCorridor:
     return rule
 
 
-def _notify_recipient(*, transfer: Transfer, redemption: Redemption, code: str) -> None:
+def _notify_recipient(*, transfer: Any, redemption: Redemption, code: str) -> None:
     """Queue the SMS for after commit: a rolled-back issue sends nothing."""
     phone = (transfer.recipient or {}).get("phone_number", "")
     if not phone:
@@ -181,16 +193,23 @@ def _notify_recipient(*, transfer: Transfer, redemption: Redemption, code: str) 
     transaction.on_commit(lambda: sms_send(phone_number=phone, message=message), robust=True)
 
 
-def redemption_issue(*, transfer: Transfer) -> Redemption:
+def _record(redemption: Redemption, kind: str, *, actor: str, detail: str = "") -> None:
+    RedemptionEvent.objects.create(redemption=redemption, kind=kind, actor=actor[:120],
+                                   detail=detail[:300], issue_number=redemption.issue_number)
+
+
+def redemption_issue(*, transfer: Any) -> Redemption:
     """Issue the code of a cash-pickup transfer whose payout liability is booked.
 
-    Meant to run inside the caller's transaction at ``payout_pending``; calling it again for the
-    same transfer returns the existing redemption and sends nothing.
+    Meant to run inside the caller's transaction while the transfer waits for its cash payout
+    (its owner names no blocker); calling it again for the same transfer returns the existing
+    redemption and sends nothing.
     """
-    if transfer.state != S.PAYOUT_PENDING:
+    blocker = cash_pickup_owner().payout_blocker(owner=transfer)
+    if blocker:
         raise InvalidTransitionError(
-            f"Transfer {transfer.public_id} is {transfer.state}; codes are issued at "
-            "payout_pending.")
+            f"Transfer {transfer.public_id} cannot be paid out now ({blocker}); codes are "
+            "issued while it waits for its payout.")
     existing = Redemption.objects.filter(transfer=transfer).first()
     if existing is not None:
         return existing
@@ -204,6 +223,8 @@ def redemption_issue(*, transfer: Transfer) -> Redemption:
                 issued_at=now, expires_at=now + timedelta(seconds=rule.pickup_window_seconds),
                 amount=transfer.amount_out, currency=transfer.currency_out,
             )
+            _record(redemption, Fact.ISSUED, actor="agents",
+                    detail=f"valid until {redemption.expires_at.isoformat()}")
     except IntegrityError:
         return Redemption.objects.get(transfer=transfer)
     _notify_recipient(transfer=transfer, redemption=redemption, code=code)
@@ -217,10 +238,11 @@ def redemption_reissue(*, redemption_id: int, actor: str) -> Redemption:
         redemption = (Redemption.objects.select_for_update()
                       .select_related("transfer", "network").get(pk=redemption_id))
         transfer = redemption.transfer
-        if redemption.status != Redemption.Status.ISSUED or transfer.state != S.PAYOUT_PENDING:
+        blocker = cash_pickup_owner().payout_blocker(owner=transfer)
+        if redemption.status != Redemption.Status.ISSUED or blocker:
             raise RedemptionNotPayableError(
                 f"The code of transfer {transfer.public_id} cannot be reissued: it is "
-                f"{redemption.status} and the transfer {transfer.state}.")
+                f"{redemption.status} and the transfer {blocker or 'waits for its payout'}.")
         rule = _pickup_rule(transfer)
         nonce, code, code_hash = _new_code(transfer)
         now = timezone.now()
@@ -232,6 +254,8 @@ def redemption_reissue(*, redemption_id: int, actor: str) -> Redemption:
         redemption.save(update_fields=["code_nonce", "code_hash", "issue_number", "issued_at",
                                        "expires_at", "uncollected_action",
                                        "uncollected_handled_at", "updated_at"])
+        _record(redemption, Fact.REISSUED, actor=actor,
+                detail=f"valid until {redemption.expires_at.isoformat()}")
         _notify_recipient(transfer=transfer, redemption=redemption, code=code)
     logger.info("redemption code of transfer %s reissued by %s (issue %s)", transfer.public_id,
                 actor, redemption.issue_number)
@@ -247,6 +271,7 @@ def redemption_hold(*, redemption_id: int, operator: str, hold: bool) -> Redempt
             raise RedemptionNotPayableError(f"The redemption is {redemption.status}.")
         redemption.status = Redemption.Status.HELD if hold else Redemption.Status.ISSUED
         redemption.save(update_fields=["status", "updated_at"])
+        _record(redemption, Fact.HELD if hold else Fact.RELEASED, actor=f"operator:{operator}")
     logger.info("redemption %s %s by %s", redemption.public_id,
                 "held" if hold else "released", operator)
     return redemption
@@ -320,18 +345,18 @@ def throttle_unlock(*, throttle_id: int, operator: str) -> None:
 
 def _not_payable_reason(redemption: Redemption, now: datetime) -> str:
     """Why this code cannot be paid now, in words for the counter; empty when it can."""
-    state = redemption.transfer.state
     if redemption.status == Redemption.Status.PAID:
         return f"This code was already paid out on {redemption.paid_at:%Y-%m-%d %H:%M} UTC."
-    if redemption.status == Redemption.Status.HELD or state == S.ON_HOLD:
+    blocker = cash_pickup_owner().payout_blocker(owner=redemption.transfer)
+    if redemption.status == Redemption.Status.HELD or blocker == BLOCKER_ON_HOLD:
         return "This transfer is on hold. The recipient should contact the sender."
-    if state in (S.PAYOUT_FAILED, S.REJECTED, S.REFUND_PENDING, S.REFUNDED):
+    if blocker == BLOCKER_REFUNDING:
         return "This transfer was cancelled and is being refunded to the sender."
     if redemption.status == Redemption.Status.CANCELLED:
         return "This code was not collected in time and was cancelled."
-    if state == S.EXPIRED:
+    if blocker == BLOCKER_EXPIRED:
         return "This transfer expired."
-    if state != S.PAYOUT_PENDING:
+    if blocker:
         return "This transfer is not ready for payout."
     if redemption.expires_at <= now:
         return ("This code expired on "
@@ -475,27 +500,23 @@ def redemption_confirm(*, counter: Counter, code: str, id_document_type: str,
             if reason:
                 raise RedemptionNotPayableError(reason)
             _payout_check_agent(agent=agent, redemption=redemption, now=now)
-            transfer = redemption.transfer
             amount, fiat = redemption.amount, redemption.currency
             commission = agent_commission(agent=agent, amount=amount)
-            legs = [debit(f"liabilities:payouts:{fiat}", fiat, amount, kind=K.LIABILITY),
-                    credit(agent.float_account, fiat, amount, kind=K.ASSET, floor=True)]
+            movements = [
+                Movement.debit(f"liabilities:payouts:{fiat}", fiat, amount, kind=LIABILITY),
+                Movement.credit(agent.float_account, fiat, amount, kind=ASSET, floor=True)]
             if commission > 0:
-                legs += [debit("expenses:agent-commission", fiat, commission, kind=K.EXPENSE),
-                         credit(f"liabilities:agent-commission:{agent.network.code}", fiat,
-                                commission, kind=K.LIABILITY)]
+                movements += [
+                    Movement.debit("expenses:agent-commission", fiat, commission, kind=EXPENSE),
+                    Movement.credit(f"liabilities:agent-commission:{agent.network.code}", fiat,
+                                    commission, kind=LIABILITY)]
             actor = (f"agent:{agent.network.code}/{agent.code}:"
                      + (staff.user.get_username() if staff else
-                        counter.operator_reference or counter.api_key_prefix))
-            transfer_transition(
-                transfer_id=transfer.pk, to_state=S.COMPLETED, actor=actor[:120],
-                reason="cash collected at agent",
+                        counter.operator_reference or counter.api_key_prefix))[:120]
+            cash_pickup_owner().redeemed(
+                redemption=redemption, agent=agent, actor=actor, movements=movements,
                 data={"redemption": str(redemption.public_id), "agent": str(agent),
-                      "commission": str(commission)},
-                ledger_reference=f"transfer:{transfer.public_id}:payout",
-                ledger_description=f"Cash payout of transfer {transfer.public_id} at {agent}",
-                legs=legs, expect_from=frozenset({S.PAYOUT_PENDING}),
-            )
+                      "commission": str(commission)})
             redemption.status = Redemption.Status.PAID
             redemption.paid_at = now
             redemption.paid_by_agent, redemption.paid_by_staff = agent, staff
@@ -505,7 +526,10 @@ def redemption_confirm(*, counter: Counter, code: str, id_document_type: str,
             redemption.save(update_fields=["status", "paid_at", "paid_by_agent", "paid_by_staff",
                                            "paid_by_operator", "id_document",
                                            "commission_amount", "updated_at"])
-    except NegativeBalanceError as exc:
+            _record(redemption, Fact.REDEEMED, actor=actor,
+                    detail=f"{money_round(amount, fiat)} {fiat} at {agent}, commission "
+                           f"{commission}")
+    except FloatShortError as exc:
         raise InsufficientAgentFloatError(
             f"The float of {agent.name} "
             f"({money_round(agent_float_balance(agent=agent), agent.currency)} {agent.currency}) "
@@ -536,37 +560,56 @@ def _payout_check_agent(*, agent: Agent, redemption: Redemption, now: datetime) 
 
 
 def agent_float_top_up(*, agent: Agent, amount: str | Decimal, reference: str,
-                       source_account: str = "") -> JournalEntry:
+                       source_account: str = "") -> str:
     """Cash (or e-value) placed with the agent: the gateway's bank pays, the float grows.
-    ``reference`` is the business reference of the transfer to the network (idempotent)."""
+    ``reference`` is the business reference of the transfer to the network (idempotent).
+    Returns the ledger entry's reference."""
     value = _amount(amount, agent.currency)
+    reference = _reference(reference)
     source = source_account or f"assets:bank:{agent.currency}"
-    return ledger_entry_post(
+    return cash_pickup_owner().book(
         reference=f"agent-float:{agent.network.code}:{agent.code}:top-up:{reference}",
         description=f"Float top-up of agent {agent}",
-        legs=[debit(agent.float_account, agent.currency, value, kind=K.ASSET, floor=True),
-              credit(source, agent.currency, value, kind=K.ASSET)],
+        movements=[Movement.debit(agent.float_account, agent.currency, value, kind=ASSET,
+                                  floor=True),
+                   Movement.credit(source, agent.currency, value, kind=ASSET)],
     )
+
+
+def agent_commission_owed(*, network: AgentNetwork, currency: str) -> Decimal:
+    """Commission the gateway owes ``network`` in ``currency`` (credit balance, positive)."""
+    balance = cash_pickup_owner().balance(account=f"liabilities:agent-commission:{network.code}",
+                                          currency=currency)
+    return Decimal(0) - balance  # never "-0"
 
 
 def agent_network_settle(*, network: AgentNetwork, currency: str, amount: str | Decimal,
-                         reference: str, source_account: str = "") -> JournalEntry:
+                         reference: str, source_account: str = "") -> str:
     """Pay the network the commission it earned (its liability account cannot go below zero
-    in the gateway's favour: settling more than is owed is refused)."""
+    in the gateway's favour: settling more than is owed is refused). Returns the ledger
+    entry's reference."""
     value = _amount(amount, currency)
-    owed = f"liabilities:agent-commission:{network.code}"
-    from gateway.ledger.selectors import account_balance
-
-    if -account_balance(code=owed, currency=currency) < value:
+    reference = _reference(reference)
+    if agent_commission_owed(network=network, currency=currency) < value:
         raise DomainError(f"{network.name} is owed less than {value} {currency}.",
                           slug="settlement-exceeds-commission", status=409)
-    return ledger_entry_post(
+    return cash_pickup_owner().book(
         reference=f"agent-network:{network.code}:settlement:{reference}",
         description=f"Commission settlement with {network.name}",
-        legs=[debit(owed, currency, value, kind=K.LIABILITY),
-              credit(source_account or f"assets:bank:{currency}", currency, value,
-                     kind=K.ASSET)],
+        movements=[Movement.debit(f"liabilities:agent-commission:{network.code}", currency,
+                                  value, kind=LIABILITY),
+                   Movement.credit(source_account or f"assets:bank:{currency}", currency, value,
+                                   kind=ASSET)],
     )
+
+
+def _reference(reference: str) -> str:
+    """The business reference of a movement of cash: required, one word, at most 64 chars."""
+    cleaned = (reference or "").strip()
+    if not cleaned or len(cleaned) > 64 or any(char.isspace() for char in cleaned):
+        raise DomainError("Give the reference of the transfer of cash: one word, at most 64 "
+                          "characters.", slug="invalid-reference", status=422)
+    return cleaned
 
 
 def _amount(amount: str | Decimal, currency: str) -> Decimal:
@@ -592,9 +635,9 @@ def redemptions_uncollected(*, now: datetime | None = None) -> list[int]:
 def redemption_uncollected_handle(*, redemption_id: int) -> Redemption:
     """After the pickup window: refund the sender or tell them, per the corridor's rule.
 
-    Refund: the code is cancelled and the transfer goes ``payout_failed`` -> ``refund_pending``
-    (the payout liability stays booked for the refund to reverse). Notify: a webhook tells the
-    sender, the code stays expired until they reissue it. Runs once per expiry.
+    Refund: the code is cancelled and the owner fails the payout and refunds the sender (the
+    transfer goes ``payout_failed`` -> ``refund_pending``). Notify: the owner tells the sender,
+    the code stays expired until they reissue it. Runs once per expiry.
     """
     with transaction.atomic():
         redemption = (Redemption.objects.select_for_update()
@@ -608,27 +651,10 @@ def redemption_uncollected_handle(*, redemption_id: int) -> Redemption:
         action = rule.uncollected_action
         if action == CashPickupCorridor.UncollectedAction.REFUND:
             redemption.status = Redemption.Status.CANCELLED
-            if transfer.state == S.PAYOUT_PENDING:
-                transfer_transition(
-                    transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED, actor="agents",
-                    reason="cash not collected within the pickup window",
-                    data={"redemption": str(redemption.public_id)},
-                    expect_from=frozenset({S.PAYOUT_PENDING}))
-                try:
-                    with transaction.atomic():
-                        transfer_refund_record(
-                            transfer_id=transfer.pk, actor="agents",
-                            reason="uncollected cash: corridor rule is refund",
-                            expect_from=frozenset({S.PAYOUT_FAILED}))
-                except (DomainError, ImproperlyConfigured, ImportError) as exc:
-                    # Left at payout_failed: the correction window's deadline or an operator
-                    # refunds it; the failed payout is in the operators' queue meanwhile.
-                    logger.error("uncollected cash of transfer %s not refunded yet: %s",
-                                 transfer.public_id, getattr(exc, "detail", exc))
-        else:
-            webhook_event_enqueue(
-                partner_id=transfer.partner_id, event_type="transfer.cash_pickup_expired",
-                data=transfer_status_payload(transfer), transfer_id=transfer.pk)
+        _record(redemption, Fact.UNCOLLECTED, actor="agents", detail=f"corridor rule: {action}")
+        # The owner reacts in this transaction: a refund fails the payout and refunds the
+        # sender; a notice tells the sender, who may have the code reissued.
+        cash_pickup_owner().uncollected(redemption=redemption, action=action)
         redemption.uncollected_action, redemption.uncollected_handled_at = action, now
         redemption.save(update_fields=["status", "uncollected_action", "uncollected_handled_at",
                                        "updated_at"])

@@ -8,12 +8,6 @@ from pathlib import Path
 from django.utils import timezone
 
 from compliance.services import sanctions_import
-from gateway.agents.models import Redemption
-from gateway.agents.services import (
-    Counter,
-    redemption_code_current,
-    redemption_confirm,
-)
 from gateway.ledger.models import JournalEntry
 from gateway.ledger.selectors import unbalanced_entries
 from gateway.transfers import tasks as transfer_tasks
@@ -22,17 +16,23 @@ from gateway.transfers.services.driver import transfer_advance
 from gateway.transfers.states import TransferState as S
 from gateway.webhooks import tasks as webhook_tasks
 from ramps.chain.models import Deposit
+from ramps.payouts.agents.models import Redemption
+from ramps.payouts.agents.services import (
+    Counter,
+    redemption_code_current,
+    redemption_confirm,
+)
 from ramps.payouts.models import PayoutAttempt
-from tests.gateway.agents.builders import make_agent, make_network, make_staff
 from tests.gateway.transfers.factories import make_corridor, make_transfer
+from tests.ramps.payouts.agents.builders import make_agent, make_network, make_staff
 
-CRYPTO_DIR = (Path(__file__).resolve().parents[3]
+CRYPTO_DIR = (Path(__file__).resolve().parents[4]
               / "compliance/data/sanctions/crypto-addresses-2024-09")
 
 
 def test_a_cash_pickup_transfer_gets_a_code_and_completes_at_the_counter(db, exchange_venue,
                                                                          monkeypatch):
-    from gateway.agents.models import CashPickupCorridor
+    from ramps.payouts.agents.models import CashPickupCorridor
 
     monkeypatch.setattr(transfer_tasks.transfer_advance, "delay", lambda pk: None)
     monkeypatch.setattr(webhook_tasks.webhook_deliver, "delay", lambda pk: None)

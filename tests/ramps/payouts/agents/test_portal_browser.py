@@ -1,19 +1,20 @@
 """The agent portal in a real browser: Playwright driving Debian's Chromium on a phone-sized
-screen against the live server. Screenshots go to test-artifacts/agents/."""
+screen against the live server. axe-core (npm) is injected into every page shown: no serious or
+critical accessibility violation. Screenshots go to test-artifacts/agents/."""
 
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from gateway.agents.models import LookupAudit, Redemption
-from gateway.agents.selectors import agent_float_balance
-from gateway.agents.services import Counter, redemption_confirm
 from gateway.ledger.models import JournalEntry
 from gateway.transfers.models import Transfer
 from gateway.transfers.states import TransferState
-from tests.fixtures.browser import CHROMIUM
-from tests.gateway.agents.builders import (
+from ramps.payouts.agents.models import LookupAudit, Redemption
+from ramps.payouts.agents.selectors import agent_float_balance
+from ramps.payouts.agents.services import Counter, redemption_confirm
+from tests.fixtures.browser import AXE, CHROMIUM, axe_serious_violations
+from tests.ramps.payouts.agents.builders import (
     PASSWORD,
     make_agent,
     make_cash_transfer,
@@ -23,11 +24,12 @@ from tests.gateway.agents.builders import (
     totp_now,
 )
 
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "agents"
+ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts" / "agents"
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium not found at {CHROMIUM}"),
+    pytest.mark.skipif(not AXE.exists(), reason="axe-core missing: run npm install"),
 ]
 
 
@@ -43,8 +45,10 @@ def page(browser):
 
 
 def shot(page, name: str) -> None:
+    """Screenshot the page, then check it with axe-core (after: the check adds its script)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    assert axe_serious_violations(page) == [], name
 
 
 def sign_in(page, live_server, staff, *, token: str | None = None) -> None:

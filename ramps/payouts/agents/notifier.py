@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_NOTIFIER = "gateway.agents.notifier.ConsoleSmsNotifier"
+DEFAULT_NOTIFIER = "ramps.payouts.agents.notifier.ConsoleSmsNotifier"
 
 
 class SmsNotifier(Protocol):

@@ -7,10 +7,16 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from gateway.agents.models import Agent, LookupAudit, LookupThrottle, Redemption
-from gateway.agents.notifier import MemorySmsNotifier
-from gateway.agents.selectors import agent_float_balance, agent_is_open
-from gateway.agents.services import (
+from gateway.common.problems import InvalidTransitionError
+from gateway.ledger.models import JournalEntry
+from gateway.ledger.selectors import account_balance, trial_balance
+from gateway.transfers.models import Transfer
+from gateway.transfers.states import TransferState
+from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
+from ramps.payouts.agents.models import Agent, LookupAudit, LookupThrottle, Redemption
+from ramps.payouts.agents.notifier import MemorySmsNotifier
+from ramps.payouts.agents.selectors import agent_float_balance, agent_is_open
+from ramps.payouts.agents.services import (
     AgentLimitError,
     AgentNotAllowedError,
     CodeNotFoundError,
@@ -31,13 +37,7 @@ from gateway.agents.services import (
     redemption_uncollected_handle,
     redemptions_uncollected,
 )
-from gateway.common.problems import InvalidTransitionError
-from gateway.ledger.models import JournalEntry
-from gateway.ledger.selectors import account_balance, trial_balance
-from gateway.transfers.models import Transfer
-from gateway.transfers.states import TransferState
-from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
-from tests.gateway.agents.builders import (
+from tests.ramps.payouts.agents.builders import (
     make_agent,
     make_cash_transfer,
     make_network,
@@ -480,3 +480,53 @@ def test_commission_settlement_pays_no_more_than_is_owed(world):
     assert account_balance(code="liabilities:agent-commission:duka", currency="KES") == 0
     with pytest.raises(Exception, match="owed less than"):
         agent_network_settle(network=network, currency="KES", amount="1.00", reference="x")
+
+
+# --- facts ----------------------------------------------------------------------------------------
+
+
+def test_each_fact_of_a_code_is_recorded_once_in_order(world):
+    from ramps.payouts.agents.models import RedemptionEvent
+
+    network, agent, staff, corridor = world
+    transfer, redemption, code = make_cash_transfer(corridor)
+    redemption_hold(redemption_id=redemption.pk, operator="amina", hold=True)
+    redemption_hold(redemption_id=redemption.pk, operator="amina", hold=False)
+    redemption = redemption_reissue(redemption_id=redemption.pk, actor="partner:acme")
+    confirm(staff, redemption_code_current(redemption=redemption))
+    confirm(staff, redemption_code_current(redemption=redemption))  # a retry: no new fact
+    facts = list(RedemptionEvent.objects.filter(redemption=redemption)
+                 .values_list("kind", "issue_number", "actor"))
+    assert facts == [("issued", 1, "agents"), ("held", 1, "operator:amina"),
+                     ("released", 1, "operator:amina"), ("reissued", 2, "partner:acme"),
+                     ("redeemed", 2, "agent:duka/moi-avenue:wanjiru")]
+
+
+def test_a_refused_payout_records_no_fact(world):
+    from ramps.payouts.agents.models import RedemptionEvent
+
+    network, agent, staff, corridor = world
+    transfer, redemption, code = make_cash_transfer(corridor, amount_out="60000.00")
+    with pytest.raises(InsufficientAgentFloatError):
+        confirm(staff, code)
+    assert list(RedemptionEvent.objects.filter(redemption=redemption)
+                .values_list("kind", flat=True)) == ["issued"]
+
+
+def test_cash_pickup_imports_nothing_of_the_gateway_but_its_common_parts():
+    """The rail records facts; the gateway reacts (``owner.py``). Only ``gateway.common`` may
+    be imported."""
+    import ast
+    from pathlib import Path
+
+    import ramps.payouts.agents as package
+
+    allowed = ("gateway.common",)
+    offenders = []
+    for path in Path(package.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {name}" for name in names
+                          if name.split(".")[0] == "gateway" and not name.startswith(allowed)]
+    assert offenders == []

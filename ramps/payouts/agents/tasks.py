@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from gateway.agents.services import redemption_uncollected_handle, redemptions_uncollected
+from ramps.payouts.agents.services import redemption_uncollected_handle, redemptions_uncollected
 
 logger = logging.getLogger(__name__)
 

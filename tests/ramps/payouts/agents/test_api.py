@@ -4,19 +4,19 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from gateway.agents.models import AgentNetworkAPIKey, LookupAudit, Redemption
-from gateway.agents.selectors import agent_float_balance
-from gateway.agents.services import redemption_code_current
 from gateway.ledger.models import JournalEntry
 from gateway.transfers.models import Transfer
 from gateway.transfers.states import TransferState
-from tests.gateway.agents.builders import (
+from ramps.payouts.agents.models import AgentNetworkAPIKey, LookupAudit, Redemption
+from ramps.payouts.agents.selectors import agent_float_balance
+from ramps.payouts.agents.services import redemption_code_current
+from tests.gateway.partners.factories import make_partner
+from tests.ramps.payouts.agents.builders import (
     make_agent,
     make_cash_transfer,
     make_network,
     make_pickup_corridor,
 )
-from tests.gateway.partners.factories import make_partner
 
 PROBLEM = "application/problem+json"
 

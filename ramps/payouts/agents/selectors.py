@@ -2,15 +2,15 @@
 
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from gateway.agents.models import Agent, AgentNetwork, AgentStaff, Redemption
-from gateway.ledger.selectors import account_balance
-from gateway.partners.models import Partner
+from ramps.payouts.agents.models import Agent, AgentNetwork, AgentStaff, Redemption
+from ramps.payouts.agents.owner import cash_pickup_owner
 
 
 def agent_staff_for_user(*, user) -> AgentStaff | None:
@@ -25,7 +25,8 @@ def agent_get_for_network(*, network: AgentNetwork, code: str) -> Agent | None:
 
 
 def agent_float_balance(*, agent: Agent) -> Decimal:
-    return account_balance(code=agent.float_account, currency=agent.currency)
+    """What the agent holds for the gateway, as the owner's ledger books it."""
+    return cash_pickup_owner().balance(account=agent.float_account, currency=agent.currency)
 
 
 def agent_local_day_start(*, agent: Agent, now: datetime | None = None) -> datetime:
@@ -69,7 +70,8 @@ def redemption_paid_by_agent(*, agent: Agent, public_id: str) -> Redemption | No
         return None
 
 
-def redemption_for_partner(*, partner: Partner, transfer_public_id: str) -> Redemption | None:
+def redemption_for_partner(*, partner: Any, transfer_public_id: str) -> Redemption | None:
+    """The code of one of ``partner``'s transfers (the partner that sends it)."""
     try:
         return (Redemption.objects.select_related("transfer")
                 .filter(transfer__partner=partner, transfer__public_id=transfer_public_id)

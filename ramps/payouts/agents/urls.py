@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from gateway.agents import apis, views
+from ramps.payouts.agents import apis, views
 
 portal_urlpatterns = [
     path("", views.portal_home, name="home"),

@@ -17,24 +17,24 @@ from django_otp import login as otp_login
 from django_otp import match_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from gateway.agents.apis import client_ip
-from gateway.agents.models import LookupAudit
-from gateway.agents.selectors import (
+from gateway.common.money import money_round
+from gateway.common.problems import DomainError
+from ramps.payouts.agents.apis import client_ip
+from ramps.payouts.agents.models import LookupAudit
+from ramps.payouts.agents.selectors import (
     agent_float_balance,
     agent_paid_today_total,
     agent_payouts_today,
     agent_staff_for_user,
     redemption_paid_by_agent,
 )
-from gateway.agents.services import (
+from ramps.payouts.agents.services import (
     ID_DOCUMENT_TYPES,
     Counter,
     redemption_code_normalize,
     redemption_confirm,
     redemption_lookup,
 )
-from gateway.common.money import money_round
-from gateway.common.problems import DomainError
 
 logger = logging.getLogger(__name__)
 

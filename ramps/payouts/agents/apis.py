@@ -15,25 +15,31 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gateway.agents.models import Agent, AgentNetwork, AgentNetworkAPIKey, LookupAudit, Redemption
-from gateway.agents.selectors import (
+from gateway.common.api_keys import api_key_from_headers
+from gateway.common.money import money_round
+from gateway.common.problems import NotFoundError
+from ramps.payouts.agents.models import (
+    Agent,
+    AgentNetwork,
+    AgentNetworkAPIKey,
+    LookupAudit,
+    Redemption,
+)
+from ramps.payouts.agents.rail import cash_pickup_details
+from ramps.payouts.agents.selectors import (
     agent_float_balance,
     agent_get_for_network,
     agent_paid_today_total,
     agent_payouts_today,
     redemption_for_partner,
 )
-from gateway.agents.services import (
+from ramps.payouts.agents.services import (
     ID_DOCUMENT_TYPES,
     Counter,
-    redemption_code_current,
     redemption_confirm,
     redemption_lookup,
     redemption_reissue,
 )
-from gateway.common.money import money_round
-from gateway.common.problems import NotFoundError
-from gateway.partners.authentication import api_key_from_headers
 
 PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json)")
 
@@ -104,19 +110,8 @@ def receipt_payload(*, redemption: Redemption, already_paid: bool) -> dict[str, 
 
 
 def cash_pickup_payload(*, redemption: Redemption | None) -> dict[str, Any] | None:
-    """The ``cash_pickup`` object of a transfer as its sender sees it (code included while it
-    can still be collected)."""
-    if redemption is None:
-        return None
-    collectable = redemption.status == Redemption.Status.ISSUED
-    return {
-        "status": redemption.status,
-        "code": redemption_code_current(redemption=redemption) if collectable else None,
-        "expires_at": redemption.expires_at.isoformat(),
-        "issue_number": redemption.issue_number,
-        "network": redemption.network.name,
-        "paid_at": redemption.paid_at.isoformat() if redemption.paid_at else None,
-    }
+    """The ``cash_pickup`` object of a transfer as its sender sees it (None without a code)."""
+    return None if redemption is None else cash_pickup_details(redemption=redemption)
 
 
 class NetworkApi(APIView):
@@ -258,7 +253,7 @@ class TransferCashPickupReissueApi(APIView):
 
 
 class AgentNetworkAPIKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "gateway.agents.apis.AgentNetworkAPIKeyAuthentication"
+    target_class = "ramps.payouts.agents.apis.AgentNetworkAPIKeyAuthentication"
     name = "AgentNetworkApiKey"
 
     def get_security_definition(self, auto_schema):

@@ -222,3 +222,30 @@ class LookupThrottle(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.subject}"
+
+
+class RedemptionEvent(models.Model):
+    """One fact of a redemption code, as cash pickup records it (append-only): issued,
+    reissued, held, released, redeemed at a counter, left uncollected. The gateway acts on
+    these facts through the payouts' owner; an operator reads them as the code's history."""
+
+    class Kind(models.TextChoices):
+        ISSUED = "issued", "Code issued (SMS to the recipient)"
+        REISSUED = "reissued", "Code reissued (the old one stopped working)"
+        HELD = "held", "Held by an operator"
+        RELEASED = "released", "Released by an operator"
+        REDEEMED = "redeemed", "Cash handed over at a counter"
+        UNCOLLECTED = "uncollected", "Not collected within the pickup window"
+
+    redemption = models.ForeignKey(Redemption, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    issue_number = models.PositiveIntegerField(help_text="Which issue of the code it concerns")
+    actor = models.CharField(max_length=120, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.redemption_id}: {self.kind}"

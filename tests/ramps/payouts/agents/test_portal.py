@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from gateway.agents.models import LookupAudit
-from tests.gateway.agents.builders import (
+from ramps.payouts.agents.models import LookupAudit
+from tests.ramps.payouts.agents.builders import (
     PASSWORD,
     make_agent,
     make_cash_transfer,

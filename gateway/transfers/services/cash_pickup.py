@@ -1,0 +1,104 @@
+"""How transfers react to the facts of the cash-pickup rail (``ramps.payouts.agents``).
+
+Cash pickup records a code issued, redeemed at a counter or left uncollected; it hands each fact
+to ``TransferCashPickupOwner`` (settings ``CASH_PICKUP_OWNER``), which moves the transfer and
+books the ledger in the same transaction. This is the only place that knows both.
+"""
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+from gateway.common.problems import DomainError
+from gateway.ledger.selectors import account_balance
+from gateway.ledger.services import Leg, NegativeBalanceError, ledger_entry_post
+from gateway.transfers.services.machine import transfer_status_payload, transfer_transition
+from gateway.transfers.services.refunds import transfer_refund_record
+from gateway.transfers.states import TransferState
+from gateway.webhooks.services import webhook_event_enqueue
+from ramps.payouts.agents.owner import (
+    BLOCKER_EXPIRED,
+    BLOCKER_NOT_READY,
+    BLOCKER_ON_HOLD,
+    BLOCKER_REFUNDING,
+    FloatShortError,
+    Movement,
+)
+
+logger = logging.getLogger(__name__)
+S = TransferState
+_REFUNDING = frozenset({S.PAYOUT_FAILED, S.REJECTED, S.REFUND_PENDING, S.REFUNDED})
+
+
+def _legs(movements: list[Movement]) -> list[Leg]:
+    return [Leg(m.account, m.currency, m.amount, m.kind, m.floor) for m in movements]
+
+
+class TransferCashPickupOwner:
+    """The transfers' side of cash pickup: see ``ramps.payouts.agents.owner``."""
+
+    def payout_blocker(self, *, owner: Any) -> str:
+        state = owner.state
+        if state == S.PAYOUT_PENDING:
+            return ""
+        if state == S.ON_HOLD:
+            return BLOCKER_ON_HOLD
+        if state in _REFUNDING:
+            return BLOCKER_REFUNDING
+        if state == S.EXPIRED:
+            return BLOCKER_EXPIRED
+        return BLOCKER_NOT_READY
+
+    def redeemed(self, *, redemption: Any, agent: Any, actor: str, movements: list[Movement],
+                 data: dict[str, str]) -> None:
+        transfer = redemption.transfer
+        try:
+            transfer_transition(
+                transfer_id=transfer.pk, to_state=S.COMPLETED, actor=actor,
+                reason="cash collected at agent", data=data,
+                ledger_reference=f"transfer:{transfer.public_id}:payout",
+                ledger_description=f"Cash payout of transfer {transfer.public_id} at {agent}",
+                legs=_legs(movements), expect_from=frozenset({S.PAYOUT_PENDING}),
+            )
+        except NegativeBalanceError as exc:
+            raise FloatShortError(exc.detail) from exc
+
+    def uncollected(self, *, redemption: Any, action: str) -> None:
+        transfer = redemption.transfer
+        if action != "refund":
+            webhook_event_enqueue(
+                partner_id=transfer.partner_id, event_type="transfer.cash_pickup_expired",
+                data=transfer_status_payload(transfer), transfer_id=transfer.pk)
+            return
+        if transfer.state != S.PAYOUT_PENDING:
+            return
+        transfer_transition(
+            transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED, actor="agents",
+            reason="cash not collected within the pickup window",
+            data={"redemption": str(redemption.public_id)},
+            expect_from=frozenset({S.PAYOUT_PENDING}))
+        try:
+            with transaction.atomic():
+                transfer_refund_record(
+                    transfer_id=transfer.pk, actor="agents",
+                    reason="uncollected cash: corridor rule is refund",
+                    expect_from=frozenset({S.PAYOUT_FAILED}))
+        except (DomainError, ImproperlyConfigured, ImportError) as exc:
+            # Left at payout_failed: the correction window's deadline or an operator refunds
+            # it; the failed payout is in the operators' queue meanwhile.
+            logger.error("uncollected cash of transfer %s not refunded yet: %s",
+                         transfer.public_id, getattr(exc, "detail", exc))
+
+    def book(self, *, reference: str, description: str, movements: list[Movement]) -> str:
+        try:
+            return ledger_entry_post(reference=reference, description=description,
+                                     legs=_legs(movements)).reference
+        except NegativeBalanceError as exc:
+            raise FloatShortError(exc.detail) from exc
+
+    def balance(self, *, account: str, currency: str) -> Decimal:
+        return account_balance(code=account, currency=currency)
+
