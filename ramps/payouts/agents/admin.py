@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from gateway.common.admin import ReadOnlyAdmin
+from gateway.common.money import money_round
 from gateway.common.operator_actions import OperatorActionsMixin, operator_action
 from ramps.payouts.agents.models import (
     Agent,
@@ -80,11 +81,11 @@ class AgentAdmin(OperatorActionsMixin, admin.ModelAdmin):
                      description="Top up float: record cash placed with the agents",
                      subject=lambda agent: f"agent:{agent.network.code}/{agent.code}")
     def top_up_float(self, request, agent, reason):
-        before = agent_float_balance(agent=agent)
+        before = money_round(agent_float_balance(agent=agent), agent.currency)
         entry = agent_float_top_up(agent=agent, amount=_posted(request, "amount"),
                                    reference=_posted(request, "reference"))
-        return (f"float {before} -> {agent_float_balance(agent=agent)} {agent.currency} "
-                f"({entry})")
+        after = money_round(agent_float_balance(agent=agent), agent.currency)
+        return f"float {before} -> {after} {agent.currency} ({entry})"
 
     @admin.display(description="Float")
     def float_balance(self, agent: Agent) -> str:

@@ -580,7 +580,7 @@ def agent_commission_owed(*, network: AgentNetwork, currency: str) -> Decimal:
     """Commission the gateway owes ``network`` in ``currency`` (credit balance, positive)."""
     balance = cash_pickup_owner().balance(account=f"liabilities:agent-commission:{network.code}",
                                           currency=currency)
-    return Decimal(0) - balance  # never "-0"
+    return money_round(Decimal(0) - balance, currency)  # never "-0"
 
 
 def agent_network_settle(*, network: AgentNetwork, currency: str, amount: str | Decimal,

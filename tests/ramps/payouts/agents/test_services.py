@@ -488,8 +488,8 @@ def test_commission_settlement_pays_no_more_than_is_owed(world):
 def test_each_fact_of_a_code_is_recorded_once_in_order(world):
     from ramps.payouts.agents.models import RedemptionEvent
 
-    network, agent, staff, corridor = world
-    transfer, redemption, code = make_cash_transfer(corridor)
+    _, _, staff, corridor = world
+    _, redemption, _ = make_cash_transfer(corridor)
     redemption_hold(redemption_id=redemption.pk, operator="amina", hold=True)
     redemption_hold(redemption_id=redemption.pk, operator="amina", hold=False)
     redemption = redemption_reissue(redemption_id=redemption.pk, actor="partner:acme")
@@ -505,8 +505,8 @@ def test_each_fact_of_a_code_is_recorded_once_in_order(world):
 def test_a_refused_payout_records_no_fact(world):
     from ramps.payouts.agents.models import RedemptionEvent
 
-    network, agent, staff, corridor = world
-    transfer, redemption, code = make_cash_transfer(corridor, amount_out="60000.00")
+    _, _, staff, corridor = world
+    _, redemption, code = make_cash_transfer(corridor, amount_out="60000.00")
     with pytest.raises(InsufficientAgentFloatError):
         confirm(staff, code)
     assert list(RedemptionEvent.objects.filter(redemption=redemption)
