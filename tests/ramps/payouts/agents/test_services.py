@@ -512,21 +512,3 @@ def test_a_refused_payout_records_no_fact(world):
     assert list(RedemptionEvent.objects.filter(redemption=redemption)
                 .values_list("kind", flat=True)) == ["issued"]
 
-
-def test_cash_pickup_imports_nothing_of_the_gateway_but_its_common_parts():
-    """The rail records facts; the gateway reacts (``owner.py``). Only ``gateway.common`` may
-    be imported."""
-    import ast
-    from pathlib import Path
-
-    import ramps.payouts.agents as package
-
-    allowed = ("gateway.common",)
-    offenders = []
-    for path in Path(package.__file__).parent.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offenders += [f"{path.name}: {name}" for name in names
-                          if name.split(".")[0] == "gateway" and not name.startswith(allowed)]
-    assert offenders == []
