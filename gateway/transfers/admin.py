@@ -5,6 +5,7 @@ rest of the system (approve or reject a held transfer), never by editing a row.
 """
 
 from django.contrib import admin
+from django.db.models import Q
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -23,6 +24,7 @@ from gateway.transfers.services.actions import (
     transfer_underpaid_refund,
 )
 from gateway.transfers.services.conversion import transfer_release_hold
+from gateway.transfers.services.party_search import name_search_key, phone_search_key
 from gateway.transfers.services.payouts import transfer_payout_retry
 from gateway.transfers.states import TransferState
 from ramps.payouts.models import Rail
@@ -90,6 +92,8 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
     list_display = TransferPageMixin.list_columns
     list_filter = ["state", "corridor", "partner"]
     search_fields = ["public_id", "external_id", "deposit_address__address"]
+    search_help_text = ("Id, your reference, deposit address, or exactly a recipient's phone "
+                        "number (+254708374149) or a sender's or recipient's full name")
     date_hierarchy = "created_at"
     inlines = [TransferEventInline]
     actions = ["approve_held", "reject_held", "release_held", "retry_payout", "reroute_payout",
@@ -116,6 +120,19 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_search_results(self, request, queryset, search_term):
+        """Besides the plain columns: the parties through their blind indexes (exact match of
+        the normalised phone number or name; the parties themselves stay encrypted)."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = (search_term or "").strip()
+        if not term:
+            return found, may_have_duplicates
+        phone, name = phone_search_key(term), name_search_key(term)
+        parties = Q(sender_name_index=name) | Q(recipient_name_index=name) if name else Q(pk=None)
+        if phone:
+            parties |= Q(recipient_phone_index=phone)
+        return found | queryset.filter(parties), may_have_duplicates
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Everything on the page is read-only: no save buttons.

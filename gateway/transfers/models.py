@@ -173,6 +173,14 @@ class Transfer(BaseModel):
         help_text="Every reason the transfer is held (codes from HoldKind); it is released only "
                   "once each one is cleared",
     )
+    # Keyed hashes of the parties for exact-match search (services/party_search.py); the
+    # values themselves stay encrypted above.
+    recipient_phone_index = models.CharField(max_length=64, blank=True, db_index=True,
+                                             help_text="Blind index of the recipient's phone")
+    recipient_name_index = models.CharField(max_length=64, blank=True, db_index=True,
+                                            help_text="Blind index of the recipient's name")
+    sender_name_index = models.CharField(max_length=64, blank=True, db_index=True,
+                                         help_text="Blind index of the sender's name")
 
     class Meta:
         indexes = [

@@ -20,6 +20,7 @@ from gateway.common.problems import NotFoundError
 from gateway.partners.models import Partner
 from gateway.transfers.models import Quote, Transfer, TransferEvent
 from gateway.transfers.services.machine import transfer_status_payload
+from gateway.transfers.services.party_search import transfer_party_indexes
 from gateway.transfers.services.quotes import (
     QuoteExpiredError,
     QuoteUsedError,
@@ -148,6 +149,7 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
             sender={**sender, **({"travel_rule": originator} if travel_rule else {})},
             recipient={**recipient, **({"travel_rule": beneficiary} if travel_rule else {})},
             refund_address=refund_address,
+            **transfer_party_indexes(sender=sender, recipient=recipient),
         )
         TransferEvent.objects.create(transfer=transfer, from_state="",
                                      to_state=TransferState.AWAITING_DEPOSIT,

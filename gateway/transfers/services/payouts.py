@@ -13,6 +13,7 @@ from gateway.common.problems import DomainError, InvalidTransitionError
 from gateway.transfers.models import Corridor, Transfer, TransferEvent
 from gateway.transfers.services.deposits import transfer_float_release_if_reserved
 from gateway.transfers.services.machine import transfer_advance_enqueue, transfer_transition
+from gateway.transfers.services.party_search import transfer_party_indexes
 from gateway.transfers.services.quotes import InvalidRecipientError, recipient_phone_validate
 from gateway.transfers.states import TransferState
 from gateway.treasury.models import FloatReservation
@@ -234,7 +235,8 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
                               slug="under-review", status=409)
         updated_recipient = {**(transfer.recipient or {}), **(recipient or {})}
         method = payout_method or transfer_payout_method(transfer)
-        updates: dict = {"recipient": updated_recipient}
+        updates: dict = {"recipient": updated_recipient, **transfer_party_indexes(
+            sender=transfer.sender, recipient=updated_recipient)}
         if payout_method:
             updates["payout_method"] = payout_method
         if method == Corridor.PayoutMethod.CASH_PICKUP:
