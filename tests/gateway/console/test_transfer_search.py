@@ -95,8 +95,8 @@ def test_search_with_a_nonsense_term_is_empty_not_an_error(operator_client):
         assert found(client, term) == set(), term
 
 
-# Letters whose other case folds back to them: the Turkish dotless ı ("I" folds to "i") is the
-# known exception of Unicode case folding, left as Python's casefold treats it.
+# Letters whose other case folds back to them: the Turkish dotless i (U+0131; "I" folds to a
+# dotted "i") is the known exception of Unicode case folding, left as casefold treats it.
 names = st.lists(st.text(alphabet=st.characters(categories=["Lu", "Ll"]), min_size=1,
                          max_size=12).filter(
     lambda part: part.swapcase().casefold() == part.casefold()), min_size=1, max_size=4)
