@@ -10,7 +10,10 @@ The watcher's hot paths (``transfer_logs``, ``block``, ``blocks``) use raw reque
 result formatting costs more than the call itself at high log rates.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
@@ -18,7 +21,8 @@ from django.conf import settings
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 
-from ramps.chain.models import Chain
+if TYPE_CHECKING:
+    from ramps.chain.models import Chain
 
 # Failures of the node or of the connection to it; anything else is a bug and propagates.
 RPC_ERRORS = (Web3Exception, requests.RequestException, OSError, ValueError, KeyError)
@@ -132,7 +136,7 @@ class ChainClient:
         self._w3 = web3_for_url(rpc_url, timeout=timeout)
 
     @classmethod
-    def for_chain(cls, chain: Chain) -> "ChainClient":
+    def for_chain(cls, chain: Chain) -> ChainClient:
         return cls(chain.rpc_url)
 
     def error_text(self, exc: BaseException) -> str:

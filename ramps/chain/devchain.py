@@ -20,11 +20,12 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-import requests
 from bip_utils import Bip39SeedGenerator, Bip44, Bip44Changes, Bip44Coins
 from eth_account import Account
 from web3 import Web3
 from web3.types import TxParams
+
+from ramps.chain.client import RPC_ERRORS, ChainClient
 
 logger = logging.getLogger(__name__)
 
@@ -153,12 +154,8 @@ class AnvilProcess:
 
     def _answers(self) -> bool:
         try:
-            response = requests.post(
-                self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
-                                    "params": []}, timeout=1.0,
-            )
-            return response.ok and int(response.json()["result"], 16) == self.chain_id
-        except (requests.RequestException, ValueError, KeyError):
+            return ChainClient(self.rpc_url, timeout=1.0).chain_id() == self.chain_id
+        except RPC_ERRORS:
             return False
 
     def _output(self) -> str:
