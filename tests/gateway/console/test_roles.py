@@ -18,7 +18,7 @@ from gateway.transfers.services.conversion import FLOAT_HOLD_REASON
 from gateway.transfers.states import TransferState
 from ramps.payouts.agents.models import Redemption
 from tests.gateway.transfers.factories import make_transfer
-from tests.ramps.payouts.agents.builders import (
+from tests.ramps.payouts.agents.factories import (
     make_cash_transfer,
     make_network,
     make_pickup_corridor,

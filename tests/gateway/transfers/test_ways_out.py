@@ -476,7 +476,7 @@ def test_a_recipient_found_unpayable_after_conversion_waits_for_a_correction(
 def test_uncollected_cash_under_a_refund_rule_is_refunded_on_chain_once(world):
     from ramps.payouts.agents.models import CashPickupCorridor, Redemption
     from ramps.payouts.agents.services import redemption_uncollected_handle
-    from tests.ramps.payouts.agents.builders import make_cash_transfer, make_network
+    from tests.ramps.payouts.agents.factories import make_cash_transfer, make_network
 
     w3, token, corridor, _receiver = world
     corridor.payout_method = "cash_pickup"

@@ -23,7 +23,7 @@ from ramps.payouts.registry import (
     payout_rail,
     payout_rail_class,
 )
-from tests.ramps.payouts.agents.builders import (
+from tests.ramps.payouts.agents.factories import (
     make_cash_transfer,
     make_network,
     make_pickup_corridor,

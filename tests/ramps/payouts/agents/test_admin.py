@@ -9,7 +9,7 @@ import pytest
 from gateway.console.models import AuditEvent, PendingApproval
 from ramps.payouts.agents.selectors import agent_float_balance
 from ramps.payouts.agents.services import agent_commission_owed
-from tests.ramps.payouts.agents.builders import (
+from tests.ramps.payouts.agents.factories import (
     make_agent,
     make_cash_transfer,
     make_network,

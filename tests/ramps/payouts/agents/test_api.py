@@ -11,7 +11,7 @@ from ramps.payouts.agents.models import AgentNetworkAPIKey, LookupAudit, Redempt
 from ramps.payouts.agents.selectors import agent_float_balance
 from ramps.payouts.agents.services import redemption_code_current
 from tests.gateway.partners.factories import make_partner
-from tests.ramps.payouts.agents.builders import (
+from tests.ramps.payouts.agents.factories import (
     make_agent,
     make_cash_transfer,
     make_network,

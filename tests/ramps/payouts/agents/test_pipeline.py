@@ -24,7 +24,7 @@ from ramps.payouts.agents.services import (
 )
 from ramps.payouts.models import PayoutAttempt
 from tests.gateway.transfers.factories import make_corridor, make_transfer
-from tests.ramps.payouts.agents.builders import make_agent, make_network, make_staff
+from tests.ramps.payouts.agents.factories import make_agent, make_network, make_staff
 
 CRYPTO_DIR = (Path(__file__).resolve().parents[4]
               / "compliance/data/sanctions/crypto-addresses-2024-09")

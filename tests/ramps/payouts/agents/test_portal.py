@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ramps.payouts.agents.models import LookupAudit
-from tests.ramps.payouts.agents.builders import (
+from tests.ramps.payouts.agents.factories import (
     PASSWORD,
     make_agent,
     make_cash_transfer,

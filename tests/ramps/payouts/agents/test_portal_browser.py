@@ -14,7 +14,7 @@ from ramps.payouts.agents.models import LookupAudit, Redemption
 from ramps.payouts.agents.selectors import agent_float_balance
 from ramps.payouts.agents.services import Counter, redemption_confirm
 from tests.fixtures.browser import AXE, CHROMIUM, axe_serious_violations
-from tests.ramps.payouts.agents.builders import (
+from tests.ramps.payouts.agents.factories import (
     PASSWORD,
     make_agent,
     make_cash_transfer,

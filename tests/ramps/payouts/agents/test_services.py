@@ -37,7 +37,7 @@ from ramps.payouts.agents.services import (
     redemption_uncollected_handle,
     redemptions_uncollected,
 )
-from tests.ramps.payouts.agents.builders import (
+from tests.ramps.payouts.agents.factories import (
     make_agent,
     make_cash_transfer,
     make_network,

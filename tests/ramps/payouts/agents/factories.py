@@ -1,4 +1,5 @@
-"""Builders of networks, agents, staff and cash-pickup transfers for the agents tests."""
+"""Test data for ramps.payouts.agents (cash pickup): networks, agents with float, staff
+with an authenticator, pickup corridors and cash transfers with their code issued."""
 
 import uuid
 from decimal import Decimal
@@ -19,7 +20,6 @@ from ramps.payouts.agents.services import (
 from tests.gateway.transfers.factories import make_corridor, make_transfer
 from tests.ramps.chain.factories import make_chain
 
-K = LedgerAccount.Kind
 PASSWORD = "counter-pass-2718"
 
 
@@ -70,8 +70,8 @@ def make_cash_transfer(corridor, *, amount_out: str = "12700.00", partner=None,
     ledger_entry_post(
         reference=f"transfer:{transfer.public_id}:conversion", description="conversion",
         owner_reference=transfer.reference,
-        legs=[debit("assets:venue:test", "KES", amount, kind=K.ASSET),
-              credit("liabilities:payouts:KES", "KES", amount, kind=K.LIABILITY)])
+        legs=[debit("assets:venue:test", "KES", amount, kind=LedgerAccount.Kind.ASSET),
+              credit("liabilities:payouts:KES", "KES", amount, kind=LedgerAccount.Kind.LIABILITY)])
     if not issue:
         return transfer, None, None
     redemption = redemption_issue(transfer=transfer)
