@@ -155,8 +155,15 @@ class TransferPageMixin:
         rows = [(delivery.created_at.strftime("%Y-%m-%d %H:%M:%S"), delivery.event_type,
                  delivery.status, delivery.attempts, delivery.last_status_code or "",
                  delivery.last_error[:80]) for delivery in deliveries]
-        return _table(["at", "event", "status", "attempts", "HTTP", "error"],
-                      rows) if rows else "—"
+        if not rows:
+            return "—"
+
+        deliveries_url = (reverse("admin:webhooks_webhookdelivery_changelist")
+                          + f"?transfer_id={obj.pk}")
+        return format_html(
+            '{}<p><a href="{}">Resend one of them</a> (deliveries list), or "Resend the failed '
+            'webhooks" on the transfer list.</p>', _table(
+                ["at", "event", "status", "attempts", "HTTP", "error"], rows), deliveries_url)
 
     @admin.display(description="Audit trail")
     def audit_trail(self, obj) -> str:

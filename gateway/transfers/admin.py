@@ -98,7 +98,8 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
     inlines = [TransferEventInline]
     actions = ["approve_held", "reject_held", "release_held", "retry_payout", "reroute_payout",
                "refund_failed_payout", "refund_underpaid", "accept_underpaid", "clear_reorg_hold",
-               "cancel_unfunded", "settle_payout_paid", "settle_payout_not_paid"]
+               "cancel_unfunded", "settle_payout_paid", "settle_payout_not_paid",
+               "resend_failed_webhooks"]
     readonly_fields = ["public_id", "partner", "quote", "corridor", "state", "sender_status",
                        "state_changed_at", "external_id", "amount_in", "amount_in_base_units",
                        "amount_fee", "amount_out", "currency_out", "rate", "deposit_address",
@@ -120,6 +121,21 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @operator_action(permission="webhooks.resend_delivery", audit_fields=["state"],
+                     description="Resend the failed webhooks")
+    def resend_failed_webhooks(self, request, transfer, reason):
+        from gateway.webhooks.models import WebhookDelivery
+        from gateway.webhooks.services import webhook_delivery_redeliver
+
+        failed = list(WebhookDelivery.objects.filter(
+            transfer_id=transfer.pk, status=WebhookDelivery.Status.FAILED).order_by("pk"))
+        if not failed:
+            raise DomainError("No webhook of this transfer has failed.", slug="nothing-failed",
+                              status=409)
+        for delivery in failed:
+            webhook_delivery_redeliver(delivery=delivery)
+        return f"{len(failed)} failed webhook deliveries resent"
 
     def get_search_results(self, request, queryset, search_term):
         """Besides the plain columns: the parties through their blind indexes (exact match of
