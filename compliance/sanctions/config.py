@@ -34,18 +34,16 @@ def refresh_min_ratio() -> float:
     return float(getattr(settings, "SANCTIONS_REFRESH_MIN_RATIO", 0.9))
 
 
-# Customers (KYC), transfers in flight and saved recipients.
-DEFAULT_RESCREEN_HOOK = ("compliance.sanctions.rescreen.customers_rescreen,"
-                         "gateway.transfers.services.rescreen.transfers_rescreen,"
-                         "gateway.recipients.rescreen.recipients_rescreen")
+# Compliance's own subjects, its customers (KYC). The project's settings chain the gateway's
+# hooks after it (transfers in flight, saved recipients): compliance does not name gateway.
+DEFAULT_RESCREEN_HOOK = "compliance.sanctions.rescreen.customers_rescreen"
 
 
 def rescreen_hooks() -> list[str]:
     """Dotted paths of ``f(*, diff)`` (a ``ListDiff``) called in order after a refresh switched a
-    list version (``SANCTIONS_RESCREEN_HOOK``, comma-separated, or a list); by default active
-    customers, transfers in flight and saved recipients are re-screened and new hits open
-    cases. An empty
-    setting turns re-screening off."""
+    list version (``SANCTIONS_RESCREEN_HOOK``, comma-separated, or a list); without the setting
+    active customers are re-screened (the project's settings add transfers in flight and saved
+    recipients) and new hits open cases. An empty setting turns re-screening off."""
     configured = getattr(settings, "SANCTIONS_RESCREEN_HOOK", DEFAULT_RESCREEN_HOOK)
     paths = configured.split(",") if isinstance(configured, str) else list(configured)
     return [path.strip() for path in paths if path and path.strip()]

@@ -146,8 +146,8 @@ def test_a_change_that_lists_nobody_in_flight_touches_nothing(list_change):
     assert not ScreeningDecision.objects.exists()
 
 
-def test_the_default_hook_chain_rescreens_customers_and_transfers(list_change, settings):
-    del settings.SANCTIONS_RESCREEN_HOOK  # the default chain
+def test_the_default_hook_chain_rescreens_customers_and_transfers(list_change):
+    # the project's settings, as they are without SANCTIONS_RESCREEN_HOOK in the environment
     assert rescreen_hooks() == ["compliance.sanctions.rescreen.customers_rescreen",
                                 "gateway.transfers.services.rescreen.transfers_rescreen",
                                 "gateway.recipients.rescreen.recipients_rescreen"]
@@ -157,6 +157,11 @@ def test_the_default_hook_chain_rescreens_customers_and_transfers(list_change, s
     sanctions_list_rescreen(sanctions_list=new)
 
     assert Transfer.objects.get(pk=approved.pk).state == S.ON_HOLD
+
+
+def test_without_the_setting_compliance_rescreens_only_its_customers(settings):
+    del settings.SANCTIONS_RESCREEN_HOOK
+    assert rescreen_hooks() == ["compliance.sanctions.rescreen.customers_rescreen"]
 
 
 @pytest.mark.parametrize(("configured", "hooks"), [
