@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "gateway.console.time_zones.OperatorTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -121,6 +122,9 @@ AXES_VERBOSE = False
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Off-ramp gateway")
 # The console's dashboard figures are shared for this long (0: computed on every view).
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
+# Operators see times and dashboard days in their own zone (their preference), by default this
+# one (an IANA name); the database keeps UTC.
+CONSOLE_TIME_ZONE = env.str("CONSOLE_TIME_ZONE", default="UTC")
 # A dashboard view recounts at most this many changed quarter hours (the newest) before it
 # reads the summary; the beat recounts the rest every minute.
 DASHBOARD_REFRESH_QUARTER_HOURS = env.int("DASHBOARD_REFRESH_QUARTER_HOURS", default=64)

@@ -175,3 +175,16 @@ class DashboardDirtyBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket_start:%Y-%m-%d %H:%M} UTC"
+
+
+class OperatorPreference(models.Model):
+    """An operator's own settings: the time zone the console shows times and days in (times are
+    stored in UTC; empty: CONSOLE_TIME_ZONE)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="console_preference")
+    time_zone = models.CharField(max_length=64, blank=True,
+                                 help_text="IANA name, e.g. Africa/Nairobi")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.time_zone or 'default zone'})"

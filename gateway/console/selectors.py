@@ -353,7 +353,8 @@ def dashboard_figures_cached(*, selection: DashboardFilter) -> dict:
     seconds = getattr(settings, "DASHBOARD_CACHE_SECONDS", 60)
     if seconds <= 0:
         return {**dashboard_figures(selection=selection), "as_of": timezone.now()}
-    key = f"console:dashboard:{selection.query()}"
+    # Days are the operator's days: operators in other zones see other figures.
+    key = f"console:dashboard:{timezone.get_current_timezone_name()}:{selection.query()}"
     figures = cache.get(key)
     if figures is None:
         figures = {**dashboard_figures(selection=selection), "as_of": timezone.now()}

@@ -70,6 +70,8 @@ class ConsoleAdminSite(admin.AdminSite):
                  name="console_dashboard_json"),
             path("console/dashboard.csv", self.admin_view(views.dashboard_csv),
                  name="console_dashboard_csv"),
+            path("console/time-zone/", self.admin_view(views.time_zone_view), {"site": self},
+                 name="console_time_zone"),
             path("console/attention/", self.admin_view(views.attention_view), {"site": self},
                  name="console_attention"),
             *super().get_urls(),

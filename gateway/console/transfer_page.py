@@ -5,12 +5,18 @@ part of the audit log."""
 
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from gateway.console.models import AuditEvent
 
 OPERATOR_FIELDS = ["case_and_decision", "payout_attempts", "redemption_state", "webhooks_sent",
                    "audit_trail"]
+
+
+def _local(moment) -> str:
+    """A stored (UTC) time in the operator's zone, with the zone's abbreviation."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _table(headers: list[str], rows) -> str:
@@ -102,7 +108,7 @@ class TransferPageMixin:
                 + (f" ({reason['name']})" if reason.get("name") else "")
                 + (f" score {reason['score']}" if reason.get("score") is not None else "")
                 for reason in decision.reasons)
-            rows.append((decision.created_at.strftime("%Y-%m-%d %H:%M:%S"), decision.outcome,
+            rows.append((_local(decision.created_at), decision.outcome,
                          decision.decided_by or "screening", matches,
                          decision.rules_version))
         cases = format_html_join(" ", '<a href="{}">case {} ({})</a>', (
@@ -118,7 +124,7 @@ class TransferPageMixin:
 
         attempts = PayoutAttempt.objects.filter(owner_reference=obj.reference).select_related(
             "rail").order_by("created_at", "pk")
-        rows = [(attempt.created_at.strftime("%Y-%m-%d %H:%M:%S"), attempt.rail.code,
+        rows = [(_local(attempt.created_at), attempt.rail.code,
                  attempt.reference, attempt.status, attempt.failure_kind or "",
                  f"{attempt.result_code} {attempt.result_description}".strip(),
                  attempt.provider_receipt) for attempt in attempts]
@@ -142,8 +148,8 @@ class TransferPageMixin:
         paid_at = details["paid_at"]
         return format_html("{} (issue {}, expires {:%Y-%m-%d %H:%M}){}",
                            state.label, details["issue_number"],
-                           datetime.fromisoformat(details["expires_at"]),
-                           f", paid {datetime.fromisoformat(paid_at):%Y-%m-%d %H:%M}"
+                           timezone.localtime(datetime.fromisoformat(details["expires_at"])),
+                           f", paid {_local(datetime.fromisoformat(paid_at))}"
                            if paid_at else "")
 
     @admin.display(description="Webhooks sent")
@@ -152,7 +158,7 @@ class TransferPageMixin:
 
         deliveries = WebhookDelivery.objects.filter(
             transfer_id=obj.pk).order_by("created_at", "pk")
-        rows = [(delivery.created_at.strftime("%Y-%m-%d %H:%M:%S"), delivery.event_type,
+        rows = [(_local(delivery.created_at), delivery.event_type,
                  delivery.status, delivery.attempts, delivery.last_status_code or "",
                  delivery.last_error[:80]) for delivery in deliveries]
         if not rows:
@@ -169,7 +175,7 @@ class TransferPageMixin:
     def audit_trail(self, obj) -> str:
         events = AuditEvent.objects.filter(subject_reference=obj.reference).order_by(
             "created_at", "id")
-        rows = [(event.created_at.strftime("%Y-%m-%d %H:%M:%S"), event.actor_username,
+        rows = [(_local(event.created_at), event.actor_username,
                  event.action, event.outcome, event.reason, event.detail[:120],
                  event.ip_address or "") for event in events]
         return _table(["at", "who", "action", "outcome", "reason", "result", "IP"],

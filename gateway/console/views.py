@@ -296,3 +296,38 @@ def attention_view(request: HttpRequest, site) -> HttpResponse:
     return _page(request, site, "admin/console/attention.html", {
         "title": "Needs attention", "items": queue, "kinds": kinds, "kind": kind,
         "now": timezone.now()})
+
+
+@csrf_protect
+@never_cache
+def time_zone_view(request: HttpRequest, site) -> HttpResponse:
+    """The operator's own time zone (times and dashboard days); audited when changed."""
+    from django.contrib import messages
+
+    from gateway.common.audit import audit_record
+    from gateway.console.models import OperatorPreference
+    from gateway.console.time_zones import (
+        operator_time_zone,
+        operator_time_zone_set,
+        time_zone_default,
+        time_zone_names,
+    )
+
+    chosen = OperatorPreference.objects.filter(user=request.user).values_list(
+        "time_zone", flat=True).first() or ""
+    error, status = "", 200
+    if request.method == "POST":
+        wanted = request.POST.get("time_zone", "")
+        try:
+            zone = operator_time_zone_set(user=request.user, name=wanted)
+        except DomainError as exc:
+            error, status, chosen = exc.detail, exc.status, wanted[:64]
+        else:
+            audit_record(request=request, action="console.time_zone", obj=request.user,
+                         before={"time_zone": chosen}, after={"time_zone": wanted.strip()})
+            messages.success(request, f"Times are now shown in {zone}.")
+            return redirect(f"{site.name}:index")
+    return _page(request, site, "admin/console/time_zone.html", {
+        "title": "Your time zone", "current": str(operator_time_zone(user=request.user)),
+        "default": time_zone_default(), "chosen": chosen, "names": time_zone_names(),
+        "error": error}, status=status)
