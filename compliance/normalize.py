@@ -54,9 +54,12 @@ _COMPANY_SUFFIXES: tuple[tuple[str, ...], ...] = tuple(sorted(
 ))
 
 # Spelling folds applied before vowels are dropped, so transliterations of one sound agree.
+# dh is read as z (Arabic dhal is written dh, z or th: Azzam / Adhdham, Dhar / Zar), and German
+# dsch as j (Dschamal / Jamal).
 _PHONETIC_FOLDS = (
-    ("tsch", "c"), ("sch", "s"), ("tch", "c"), ("dzh", "j"), ("dj", "j"), ("ph", "f"),
-    ("kh", "h"), ("zh", "s"), ("gh", "g"), ("sh", "s"), ("ch", "c"), ("dh", "d"), ("th", "t"),
+    ("tsch", "c"), ("dsch", "j"), ("sch", "s"), ("tch", "c"), ("dzh", "j"), ("dj", "j"),
+    ("ph", "f"), ("kh", "h"), ("zh", "s"), ("gh", "g"), ("sh", "s"), ("ch", "c"), ("dh", "z"),
+    ("th", "t"),
     ("ts", "s"), ("ck", "k"), ("q", "k"), ("x", "ks"), ("z", "s"), ("w", "v"), ("y", "i"),
     ("ou", "u"), ("oo", "u"), ("ee", "i"),
 )
@@ -66,7 +69,35 @@ _IOTATED_J = re.compile(r"j(?=[aeiou])|(?<=[aeiou])j$")
 _VOWELS = frozenset("aeiou")
 
 
+# Arabic script romanised letter by letter, consonants as the list's English spellings write
+# them and long vowels as a, w, y (anyascii leaves alif out, which hides the article al- and
+# turns "amr" into "mr"). Short-vowel marks, shadda and tatweel vanish; so does ayn, which
+# English spellings do not write. Persian and Urdu letters are read as their sounds.
+_ARABIC_LETTERS = str.maketrans({
+    "\u0627": "a", "\u0623": "a", "\u0625": "a", "\u0622": "a", "\u0671": "a", "\u0621": "",
+    "\u0626": "y", "\u0624": "w", "\u0628": "b", "\u062a": "t", "\u062b": "th", "\u062c": "j",
+    "\u062d": "h", "\u062e": "kh", "\u062f": "d", "\u0630": "dh", "\u0631": "r", "\u0632": "z",
+    "\u0633": "s", "\u0634": "sh", "\u0635": "s", "\u0636": "d", "\u0637": "t", "\u0638": "z",
+    "\u0639": "", "\u063a": "gh", "\u0641": "f", "\u0642": "q", "\u0643": "k", "\u0644": "l",
+    "\u0645": "m", "\u0646": "n", "\u0647": "h", "\u0648": "w", "\u064a": "y", "\u0649": "y",
+    "\u0629": "a", "\u067e": "p", "\u0686": "ch", "\u0698": "zh", "\u06af": "g", "\u06a9": "k",
+    "\u06cc": "y", "\u0640": "", **{chr(mark): "" for mark in range(0x064B, 0x0653)},
+    "\u0670": "",
+})
+ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
+
+
+def arabic_romanize(text: str) -> str:
+    """Arabic script in Latin letters, consonant for consonant (short vowels are not written,
+    so none appear): "عبد العزيز" -> "abd alzyz". Other characters are left as they are."""
+    return text.translate(_ARABIC_LETTERS)
+
+
 def _ascii_casefold(text: str) -> str:
+    if text.isascii():
+        return text.casefold()
+    if ARABIC_SCRIPT.search(text):
+        text = arabic_romanize(text)
     return anyascii(text).casefold()
 
 
@@ -79,11 +110,11 @@ def name_tokens(name: str) -> tuple[str, ...]:
     text = _APOSTROPHES.sub("", _ascii_casefold(name))
     if text.count(",") == 1:
         last, first = text.split(",", 1)
-        first_tokens = tuple(token for token in _TOKEN_SPLIT.split(first) if token)
+        first_tokens = tuple(filter(None, _TOKEN_SPLIT.split(first)))
         # "ANGLO-CARIBBEAN CO., LTD." is a company with a legal form, not "LAST, First".
         if first_tokens and strip_company_suffixes(("x", *first_tokens)) != ("x",):
             text = f"{first} {last}"
-    return tuple(token for token in _TOKEN_SPLIT.split(text) if token)
+    return tuple(filter(None, _TOKEN_SPLIT.split(text)))
 
 
 # The suffixes that can end a name with a given word, longest first: a name is checked against a
@@ -92,8 +123,12 @@ _SUFFIXES_BY_LAST_WORD: dict[str, tuple[tuple[str, ...], ...]] = {}
 for _suffix in _COMPANY_SUFFIXES:
     _SUFFIXES_BY_LAST_WORD[_suffix[-1]] = (*_SUFFIXES_BY_LAST_WORD.get(_suffix[-1], ()), _suffix)
 
+# And the business words that may open a name as well as close it (TRADING BEHINEH CO. for
+# BEHINEH TRADING CO.).
 _LEADING_LEGAL_FORMS = frozenset({"llc", "ooo", "ao", "oao", "zao", "pao", "tov", "jsc", "ojsc",
-                                  "pjsc", "cjsc", "ltd", "company", "co"})
+                                  "pjsc", "cjsc", "ltd", "company", "co", "trading", "group",
+                                  "holding", "holdings", "international", "enterprises",
+                                  "enterprise", "establishment"})
 
 
 def strip_company_suffixes(tokens: tuple[str, ...]) -> tuple[str, ...]:
@@ -134,14 +169,44 @@ def abjad_form(token: str) -> str:
     """A word as Arabic script writes it, short vowels left out: the folded consonants, no
     vowel, no w or y inside the word (long vowels), no final h (ta marbuta), no doubled letter
     (muhammad, mhmd -> mhmd; usama, smh -> sm). Romanised Arabic script meets the list's
-    vocalised spellings in this form."""
-    folded = _folds(token)
+    vocalised spellings in this form. The letters Arabic lacks are read as it writes them
+    (p as b, v as f, c as k, g as jim: Tangsiri, tnjsry), ch as the Maghreb's sh, and j is
+    always jim (never the Slavic iotated j)."""
+    text = token.replace("ch", "sh").replace("gh", "\0").replace("g", "j").replace("\0", "gh")
+    folded = text.replace("c", "k").replace("p", "b").replace("v", "f").replace("dj", "j")
+    for source, target in _PHONETIC_FOLDS:
+        folded = folded.replace(source, target)
     kept = [char for position, char in enumerate(folded)
             if char not in _VOWELS and char != "i" and (position == 0 or char != "v")]
     while len(kept) > 1 and kept[-1] == "h":
         kept.pop()
     return "".join(char for position, char in enumerate(kept)
                    if position == 0 or char != kept[position - 1])
+
+
+# Digraphs that transliteration schemes read differently: ch is English ch (c), French sh and
+# German kh; dz is the scientific dzh (Džordan); th is Egyptian s. A query word is compared in
+# each reading it may have, a listed word (English spelling) in its own.
+_READINGS = (("ch", ("sh", "kh")), ("dz", ("j",)), ("th", ("s",)))
+
+
+@lru_cache(maxsize=65536)
+def token_fold_readings(token: str) -> tuple[str, ...]:
+    """``token_fold`` of a word and of its other readings (chichani -> cicani, sisani, hihani)."""
+    readings = [token]
+    for digraph, others in _READINGS:
+        if digraph in token:
+            readings += [reading.replace(digraph, other) for reading in readings
+                         for other in others]
+    return tuple(dict.fromkeys(token_fold(reading) for reading in readings))
+
+
+def fold_deletions(folded: str) -> tuple[str, ...]:
+    """A folded word and every form with one letter left out (words of four letters or more):
+    two words one typo apart share one of these (a symmetric-deletion neighbourhood)."""
+    if len(folded) < 4:
+        return (folded,)
+    return (folded, *dict.fromkeys(folded[:i] + folded[i + 1:] for i in range(len(folded))))
 
 
 def token_consonants(token: str) -> str:
@@ -204,6 +269,7 @@ def _country_names() -> dict[str, str]:
     return names
 
 
+@lru_cache(maxsize=4096)
 def country_code(country: str) -> str:
     """ISO 3166-1 alpha-2 for a code or an English country name as lists write it; "" if unknown."""
     country = (country or "").strip()

@@ -7,15 +7,20 @@ How a query is scored:
 
 1. Both names become transliterated tokens (``name_tokens``); legal-form suffixes (LTD, S.A.)
    and honorifics are dropped.
-2. Candidates come from an inverted index of four keys per token: a phonetic skeleton
+2. Candidates come from an inverted index of keys per token: a phonetic skeleton
    (``token_key``), the skeleton without a leading vowel, the first three and the last three
-   letters, so a typo or a transliteration variant still shares a key. The rarest query tokens
+   letters, the variant group, and the folded spelling with each letter left out in turn
+   (``fold_deletions``: two words one typo apart share one), so a typo or a transliteration
+   variant still shares a key; a query word also looks up the other readings of its digraphs
+   (``token_fold_readings``: French ch is sh, German ch is kh). The rarest query tokens
    vote (``MAX_VOTING_TOKENS``; tokens in more than ``COMMON_TOKEN_NAMES`` names only when too
-   few rare ones are left; keys in more than ``COMMON_KEY_NAMES`` names are skipped), and a
+   few rare ones are left, particles last; keys in more than ``COMMON_KEY_NAMES`` names are
+   skipped unless they are the word's own spelling or name variant), and a
    candidate must share as many voting tokens as the shorter name has, up to two; names
    written as one word (``Alqaqa`` / ``AL-QA'QA``) meet through the skeleton of the joined
    tokens. An initial keeps only names with a word of that letter. If more than
-   ``PREFILTER_LIMIT`` candidates remain, the closest by rapidfuzz token-set ratio go on.
+   ``PREFILTER_LIMIT`` candidates remain, those more voting words found go first, then the
+   closest by rapidfuzz ratio of the sorted canonical spellings.
 3. Each candidate is scored by aligning tokens (best pairs first; the close pairs of a query
    are found once over all its candidates' words, ``token_table``): Indel similarity, raised to
    ``VARIANT_SIMILARITY`` for tokens with the same consonant skeleton and close folded
@@ -33,8 +38,12 @@ How a query is scored:
    ``1 - TYPO_COST / length``; variants of one name (``rarity.NAME_VARIANTS``) score as
    variants; two different common names (Maria / Mario, Saad / Said, a surname against a
    patronymic) never score above ``DIFFERENT_NAME_SIMILARITY``. A query in Arabic script is
-   compared without short vowels (``abjad_form``).
-4. Rarity (``compliance.screening.rarity``): a person's name matched only in part must be
+   romanised letter by letter (``normalize.arabic_romanize``) and compared without short
+   vowels (``abjad_form``): the same consonants are the same word. An entity asked for by its
+   one distinctive word (``ENTITY_WORD_BITS``) and a name with exactly the listed words are
+   not capped.
+4. Rarity (``compliance.screening.rarity``, counted when a list is imported and stored with
+   its version; ``list_token_counts``): a person's name matched only in part must be
    matched on words carrying ``EVIDENCE_BITS`` of information, or it stays at
    ``COMMON_NAMES_CAP``, below review: "Maria Garcia" does not match GAXIOLA GARCIA, Maria
    Elena; "Viktor Bout" matches BOUT, Viktor Anatolijevitch.
@@ -42,31 +51,41 @@ How a query is scored:
    ``GENDER_MISMATCH``). The hit explains every part: token pairs, rarity, adjustments.
 """
 
-import re
-from collections import Counter
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from itertools import combinations
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, Indel
 
 from compliance.normalize import (
+    ARABIC_SCRIPT,
     abjad_form,
+    fold_deletions,
     name_tokens,
     strip_company_suffixes,
     token_consonants,
     token_fold,
+    token_fold_readings,
     token_key,
 )
-from compliance.screening.rarity import TokenRarity, same_name, variant_group
+from compliance.screening.rarity import (
+    TokenRarity,
+    canonical_token,
+    same_name,
+    token_counts,
+    variant_group,
+)
 
-PREFILTER_LIMIT = 18
+PREFILTER_LIMIT = 14
+TOKEN_CACHE_SIZE = 20_000
 RARE_TOKEN_NAMES = 40
 COMMON_TOKEN_NAMES = 600
 COMMON_KEY_NAMES = 400
 MAX_VOTING_TOKENS = 4
-PREFILTER_SCORER = fuzz.token_set_ratio
+PREFILTER_SCORER = fuzz.ratio
 VARIANT_SIMILARITY = 0.92
 VARIANT_FLOOR = 0.7  # skeletons may collide (hasan / hussein); only close spellings are lifted
 INITIAL_SIMILARITY = 0.85
@@ -86,6 +105,7 @@ INITIAL_BITS = 4.7  # log2(26)
 DIFFERENT_NAME_SIMILARITY = 0.7
 TYPO_COST = 0.5
 ABJAD_SIMILARITY = 0.95
+ENTITY_WORD_BITS = 13.0  # a word in at most about two of the lists' entries
 
 # Connectives inside Arabic, Romance, Dutch and German names: leaving one out says little.
 NAME_PARTICLES = frozenset({"bin", "ben", "ibn", "bint", "binti", "ould", "al", "el", "ul",
@@ -108,15 +128,16 @@ def _clean_token(token: str) -> str:
         token = token.translate(_OCR_DIGITS)
     if len(token) >= 5 and token not in _LEGAL_WORDS:
         found = process.extractOne(token, _LEGAL_WORDS, scorer=OSA.distance, score_cutoff=1)
-        if found is not None and len(token) >= 6:
+        if found is not None:
             return found[0]
     return token
 
 
 def query_tokens(name: str) -> tuple[str, ...]:
-    tokens = tuple(_clean_token(token) for token in name_tokens(name)
-                   if token not in _HONORIFICS)
-    return strip_company_suffixes(tokens)
+    tokens = name_tokens(name)
+    if not _HONORIFICS.isdisjoint(tokens):
+        tokens = tuple(token for token in tokens if token not in _HONORIFICS)
+    return strip_company_suffixes(tuple(map(_clean_token, tokens)))
 
 
 _OCR_PAIRS = (("rn", "m"), ("cl", "d"), ("ii", "u"), ("vv", "w"), ("ri", "n"))
@@ -138,9 +159,13 @@ def _typo_similarity(left: str, right: str) -> float:
     if longest < 4:
         return 0.0
     if OSA.distance(left, right, score_cutoff=1) <= 1 or \
-            OSA.distance(ocr_fold(left), ocr_fold(right), score_cutoff=1) <= 1 or \
-            OSA.distance(token_fold(left), token_fold(right), score_cutoff=1) <= 1:
-        # The last: one slip apart once spelt alike (Wachtang / Vakhtang: vactang / vahtang).
+            OSA.distance(ocr_fold(left), ocr_fold(right), score_cutoff=1) <= 1:
+        return 1 - TYPO_COST / longest
+    listed = token_fold(right)
+    if any(OSA.distance(reading, listed, score_cutoff=1) <= 1
+           for reading in token_fold_readings(left)):
+        # One slip apart once spelt alike (Wachtang / Vakhtang: vactang / vahtang), in any
+        # reading of the query's digraphs (French Chichani / Shishani).
         return 1 - TYPO_COST / longest
     return 0.0
 
@@ -155,9 +180,32 @@ def _token_index_keys(token: str) -> tuple[str, ...]:
     group = variant_group(token)
     if group is not None:
         keys.append(f"g{group}")  # Victor finds Viktor, Usman finds Uthman
+    # One typo or one transliteration apart (Marquwz / Marquez, Gayoom / Qayoum).
+    keys.extend("d" + deletion for deletion in fold_deletions(token_fold(token)))
     return tuple(keys)
 
 
+@lru_cache(maxsize=65536)
+def _same_name_keys(token: str) -> tuple[str, ...]:
+    """The keys of listed words spelt as this word is once folded, or variants of its name."""
+    group = variant_group(token)
+    return ("d" + token_fold(token), *((f"g{group}",) if group is not None else ()))
+
+
+@lru_cache(maxsize=65536)
+def _query_index_keys(token: str) -> tuple[str, ...]:
+    """A query word's keys: a listed word's, and the one-letter-out forms of each reading of
+    its digraphs (a listed word is spelt the English way, a query word any way)."""
+    keys = dict.fromkeys(_token_index_keys(token))
+    for reading in token_fold_readings(token)[1:]:
+        keys.update(dict.fromkeys("d" + deletion for deletion in fold_deletions(reading)))
+        group = variant_group(reading)
+        if group is not None:
+            keys[f"g{group}"] = None  # Serchij (German Serhij) finds Serhiy
+    return tuple(keys)
+
+
+@lru_cache(maxsize=262144)
 def _token_similarity(left: str, right: str) -> float:
     if left == right:
         return 1.0
@@ -168,25 +216,24 @@ def _token_similarity(left: str, right: str) -> float:
         return VARIANT_SIMILARITY  # variants of one name: uthman / usman, yusuf / youssef
     if PAIR_FLOOR <= similarity < VARIANT_SIMILARITY \
             and token_consonants(left) == token_consonants(right) \
+            and len(token_consonants(left)) >= 3 \
             and max(similarity, Indel.normalized_similarity(token_fold(left), token_fold(right))
                     ) >= VARIANT_FLOOR:
-        # One name in two transliterations: muhammad / mohamed, aleksey / alexei.
+        # One name in two transliterations: muhammad / mohamed, aleksey / alexei (three
+        # consonants at least: two say little, Fadi / Fuad, Said / Saad).
         return VARIANT_SIMILARITY
     return similarity
 
 
 TokenTable = dict[str, list[tuple[int, float]]]
 
-_ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
-
-
 def _article_split(tokens: tuple[str, ...]) -> tuple[str, ...]:
-    """Arabic script joins the article to its word (al-Ghamdi is one word, romanised lghmdy):
-    a word opening with l and three more consonants is read as the article and a word."""
+    """Arabic script joins the article to its word (al-Ghamdi is one word, romanised alghmdy):
+    a word opening with alif and lam and three more letters is read as the article and a word."""
     split: list[str] = []
     for token in tokens:
-        if token.startswith("l") and len(abjad_form(token[1:])) >= 3:
-            split.extend(("al", token[1:]))
+        if token.startswith("al") and len(token) >= 5:
+            split.extend(("al", token[2:]))
         else:
             split.append(token)
     return tuple(split)
@@ -202,6 +249,8 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
     """
     table: TokenTable = {}
     listed_initials = [word for word in vocabulary if len(word) == 1]
+    folded_vocabulary: list[str] | None = None
+    forms: list[str] | None = None
     for qi, q in enumerate(query):
         if len(q) == 1:
             close = [word for word in vocabulary if word[0] == q]
@@ -210,18 +259,33 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
                 q, vocabulary, scorer=Indel.normalized_similarity, score_cutoff=PAIR_FLOOR,
                 limit=None)]
             close.extend(word for word in listed_initials if word == q[0] and word not in close)
+            if len(q) >= 4:
+                # Spellings far apart letter by letter but one slip apart once folded
+                # (Koonee / Kuni, Al-Jadheeree / Al-Jaziri).
+                if folded_vocabulary is None:
+                    folded_vocabulary = [token_fold(word) for word in vocabulary]
+                for reading in token_fold_readings(q):
+                    close.extend(vocabulary[position] for _, _, position in process.extract(
+                        reading, folded_vocabulary, scorer=OSA.distance, score_cutoff=1,
+                        limit=None) if vocabulary[position] not in close)
         abjad_close: dict[str, float] = {}
         if abjad and len(q) > 1:
             # Arabic script leaves short vowels out: compare consonant forms (abjad_form).
-            forms = [abjad_form(word) for word in vocabulary]
+            if forms is None:
+                forms = [abjad_form(word) for word in vocabulary]
+            form = abjad_form(q)
             for _, similarity, position in process.extract(
-                    abjad_form(q), forms, scorer=Indel.normalized_similarity,
+                    form, forms, scorer=Indel.normalized_similarity,
                     score_cutoff=PAIR_FLOOR / ABJAD_SIMILARITY, limit=None):
                 abjad_close[vocabulary[position]] = similarity * ABJAD_SIMILARITY
             close.extend(word for word in abjad_close if word not in close)
         for word in close:
             similarity = max(_token_similarity(q, word), abjad_close.get(word, 0.0))
-            if similarity < 1.0 and rarity is not None and len(q) > 1 and len(word) > 1 \
+            if abjad and len(q) > 1 and abjad_close.get(word, 0.0) >= ABJAD_SIMILARITY:
+                # The same consonants: as Arabic script writes it, the same word (Sayyid is
+                # written syd, Abdullah abdlh), whatever the vowels of the listed spelling.
+                pass
+            elif similarity < 1.0 and rarity is not None and len(q) > 1 and len(word) > 1 \
                     and rarity.different_names(q, word):
                 # Maria / Mario, Olga / Oleg: two common names, not a typo of one.
                 similarity = min(similarity, DIFFERENT_NAME_SIMILARITY)
@@ -279,7 +343,8 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: 
         penalty = sum(MISSING_PARTICLE_PENALTY if c in NAME_PARTICLES or len(c) == 1
                       else MISSING_NAME_PENALTY for c in missing_listed)
         score = max(score, numerator / matched_denominator - penalty)
-    if strong < min(2, max(len(query), len(listed))) or not full:
+    if (strong < min(2, max(len(query), len(listed))) or not full) \
+            and not _distinctive_entity_word(query, matched, person, rarity):
         # One shared token (a given name, a lone alias) never identifies a longer name, and
         # initials alone (S. G. against S.M.G.) identify nobody.
         score = min(score, SINGLE_TOKEN_CAP)
@@ -295,7 +360,25 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: 
     score = max(score, joined)
     if rarity is not None and (person or any(min(len(q), len(c)) == 1 for _, q, c, _ in matched)):
         score = _rarity_cap(score, query, matched, missing_listed, rarity, explanation)
+    if query == listed:
+        # The same words (D COMPANY and D C0MPANY LTD are both "d"): nothing to weigh.
+        score = 1.0
+        if explanation:
+            explanation["common_names_cap"] = False
     return score, [pair[1:] for pair in sorted(matched)]
+
+
+def _distinctive_entity_word(query: tuple[str, ...], matched: list[tuple[int, str, str, float]],
+                             person: bool, rarity: TokenRarity | None) -> bool:
+    """An entity's name asked for by its one distinctive word (CHANGGWANG CORPORATION for
+    CHANGGWANG SINYONG CORPORATION): every query word matched, the one strong pair a long word
+    found in at most a few listed entries (``ENTITY_WORD_BITS``). A person's single name never
+    is (a given name identifies nobody)."""
+    if person or rarity is None or len(matched) != len(query):
+        return False
+    strong = [(q, c) for _, q, c, similarity in matched if similarity >= STRONG_PAIR]
+    return len(strong) == 1 and min(map(len, strong[0])) >= 5 \
+        and min(rarity.bits(strong[0][0]), rarity.bits(strong[0][1])) >= ENTITY_WORD_BITS
 
 
 def _rarity_cap(score: float, query: tuple[str, ...],
@@ -454,7 +537,7 @@ class NameIndex:
         for position, listed in enumerate(names):
             tokens = query_tokens(listed.name)
             self.tokens.append(tokens)
-            self.sorted_text.append(" ".join(sorted(tokens)))
+            self.sorted_text.append(" ".join(sorted(canonical_token(token) for token in tokens)))
             keys = {key for token in tokens for key in _token_index_keys(token)}
             # The unvocalised form, for queries in Arabic script (abjad_form).
             keys.update("a" + abjad_form(token) for token in tokens if len(token) > 1)
@@ -464,54 +547,84 @@ class NameIndex:
                 postings.setdefault(key, []).append(position)
         self.postings = {key: tuple(value) for key, value in postings.items()}
         self.token_counts = [len(tokens) for tokens in self.tokens]
+        self._token_cache: dict[tuple[str, bool], tuple[int, frozenset[int], frozenset[int]]] = {}
+        self.one_word = frozenset(position for position, tokens in enumerate(self.tokens)
+                                  if len(tokens) == 1)
         self.vocabulary = sorted({word for tokens in self.tokens for word in tokens})
         self.first_letters = [frozenset(token[0] for token in tokens) for tokens in self.tokens]
         if rarity is None:
-            by_entry: dict[tuple[str, str], set[str]] = {}
-            for listed, tokens in zip(names, self.tokens, strict=True):
-                by_entry.setdefault((listed.list_source, listed.entry_id), set()).update(tokens)
-            rarity = TokenRarity(tuple(tokens) for tokens in by_entry.values())
+            # Counted here only for names not imported as a list (tests, tools); an imported
+            # list's counts are made at import (list_token_counts) and handed in.
+            rarity = TokenRarity(counted=[list_token_counts(
+                (((listed.list_source, listed.entry_id), listed.name) for listed in names),
+                tokens=self.tokens)])
         self.rarity = rarity
 
     def __len__(self) -> int:
         return len(self.names)
 
+    def _token_names(self, token: str, abjad: bool) -> tuple[int, frozenset[int], frozenset[int]]:
+        """(how many names the word's keys find, those names, the names of its keys that
+        few names share), cached per word: common words recur in every other query."""
+        cached = self._token_cache.get((token, abjad))
+        if cached is not None:
+            return cached
+        postings = self.postings
+        keys = _query_index_keys(token)
+        if abjad and len(token) > 1:
+            # Romanised Arabic script has no vowels: only its unvocalised form is a key.
+            keys = ("a" + abjad_form(token),)
+        # Per token its key postings, shortest first; a key shared by very many names (the
+        # suffix "ich" of every patronymic) says little when the token's other keys find it,
+        # but the names spelling the word alike or as a variant of one name (Mohammad,
+        # Muhammad) always count, however many.
+        same = set(_same_name_keys(token))
+        found_lists = sorted(((key, postings[key]) for key in keys if key in postings),
+                             key=lambda item: len(item[1]))
+        lists = [posting for position, (key, posting) in enumerate(found_lists)
+                 if position == 0 or len(posting) <= COMMON_KEY_NAMES or key in same]
+        if not lists:
+            result: tuple[int, frozenset[int], frozenset[int]] = (0, frozenset(), frozenset())
+        else:
+            # A particle (al, bin, de) votes last: it is in thousands of names.
+            size = sum(map(len, lists)) + (len(self.names) if token in NAME_PARTICLES else 0)
+            # A rare word (a surname few listed names share) finds candidates on its own, so
+            # a typo in the other words (Yevgemy MANUILOV) cannot hide the name: the names of
+            # each of its keys that few names share.
+            rare: frozenset[int] = frozenset().union(
+                *(posting for posting in lists if len(posting) <= RARE_TOKEN_NAMES)) \
+                if len(lists[0]) <= RARE_TOKEN_NAMES else frozenset()
+            result = (size, frozenset().union(*lists), rare)
+        if len(self._token_cache) > TOKEN_CACHE_SIZE:
+            self._token_cache.clear()
+        self._token_cache[(token, abjad)] = result
+        return result
+
     def candidates(self, tokens: tuple[str, ...], abjad: bool = False) -> list[int]:
         postings = self.postings
-        # Per token its key postings, shortest first; a key shared by very many names (the
-        # suffix "ich" of every patronymic) says little when the token's other keys find it.
-        token_postings = []
-        for token in set(tokens):
-            keys = _token_index_keys(token)
-            if abjad and len(token) > 1:
-                # Romanised Arabic script has no vowels: only its unvocalised form is a key.
-                keys = ("a" + abjad_form(token),)
-            if keys:
-                lists = sorted((postings.get(key, ()) for key in keys), key=len)
-                lists = [lists[0], *(posting for posting in lists[1:]
-                                     if len(posting) <= COMMON_KEY_NAMES)]
-                token_postings.append((sum(map(len, lists)), lists))
+        token_postings = [entry for entry in (self._token_names(token, abjad)
+                                              for token in set(tokens)) if entry[0]]
         # Rare tokens pick the candidates: the MAX_VOTING_TOKENS rarest vote, and of those the
         # ones found in more than COMMON_TOKEN_NAMES names (al, mohammed, company) only when
-        # fewer than two rarer ones are left. Sets are built only for the tokens that vote.
+        # fewer than two rarer ones are left. A word no listed name comes near cannot vote.
         token_postings.sort(key=lambda item: item[0])
-        rare = sum(size <= COMMON_TOKEN_NAMES for size, _ in token_postings)
-        voting = token_postings[:min(MAX_VOTING_TOKENS, max(2, rare))]
-        need = min(2, len(voting))
-        counts: Counter[int] = Counter()
-        for _, lists in voting:
-            found: set[int] = set(lists[0])
-            for posting in lists[1:]:
-                found.update(posting)
-            counts.update(found)
-        token_counts = self.token_counts
-        selected = {position for position, count in counts.items()
-                    if count >= need or count >= token_counts[position]}
-        for _, lists in token_postings:
-            if len(lists[0]) <= RARE_TOKEN_NAMES:
-                # A rare word (a surname few listed names share) finds candidates on its own,
-                # so a typo in the other words (Yevgemy MANUILOV) cannot hide the name.
-                selected.update(lists[0])
+        rare = sum(size <= COMMON_TOKEN_NAMES for size, _, _ in token_postings)
+        founds = [found for _, found, _ in
+                  token_postings[:min(MAX_VOTING_TOKENS, max(2, rare))]]
+        # A name must share as many voting words as it has, up to two: the names two voting
+        # words found (set intersections, in C), and names of one word found by any.
+        # tiers: the names at least n voting words found, n from all of them down to two.
+        tiers = [frozenset().union(*(frozenset.intersection(*group)
+                                     for group in combinations(founds, size)))
+                 for size in range(len(founds), 1, -1)]
+        if tiers:
+            selected = set(tiers[-1])
+            for found in founds:
+                selected |= self.one_word & found
+        else:
+            selected = set(founds[0]) if founds else set()
+        for _, _, rare_names in token_postings:
+            selected.update(rare_names)
         selected.update(postings.get("j" + token_key("".join(tokens)), ()))
         if len(tokens) > 1:
             for token in tokens:
@@ -526,23 +639,34 @@ class NameIndex:
                         if initials <= first_letters[position]} or selected
             if len(selected) <= PREFILTER_LIMIT:
                 return list(selected)
-        ordered = list(selected)
         sorted_text = self.sorted_text
-        words = " ".join(sorted(token for token in tokens if len(token) > 1)) or " ".join(tokens)
+        words = " ".join(sorted(canonical_token(token) for token in tokens if len(token) > 1)) \
+            or " ".join(tokens)
         # Names more query words voted for go first (Victor Bout finds BOUT, Viktor through
         # both words even though "victor" shares few letters), then the closest spelling
         # within the last vote count that fits.
         chosen: list[int] = []
-        for votes in sorted({counts.get(position, 0) for position in ordered}, reverse=True):
-            group = [position for position in ordered if counts.get(position, 0) == votes]
+        remaining = selected
+        for at_least in (*tiers, None):
+            # The last group: names one voting word found, or only a rare word or the joined
+            # spelling.
+            group = list(remaining if at_least is None else remaining & at_least)
+            if not group:
+                continue
+            if at_least is not None:
+                remaining = remaining - at_least
             room = PREFILTER_LIMIT - len(chosen)
             if len(group) <= room:
                 chosen.extend(group)
                 continue
+            # The ratio of the sorted canonical spellings: token-set ratio would rank every
+            # name holding the query's words first (100 for "khalid mohammad" against
+            # Mohammad Khalid Hassan); names with middle names the query leaves out come in
+            # through the vote groups above.
             best = process.extract(words, [sorted_text[position] for position in group],
                                    scorer=PREFILTER_SCORER, limit=room)
             chosen.extend(group[index] for _, _, index in best)
-            break
+            return chosen
         return chosen
 
     def search(self, name: str, *, thresholds: Thresholds, date_of_birth: str = "",
@@ -551,10 +675,13 @@ class NameIndex:
         tokens = query_tokens(name)
         if not tokens:
             return []
-        abjad = bool(_ARABIC_SCRIPT.search(name))
+        abjad = bool(ARABIC_SCRIPT.search(name))
         if abjad:
             tokens = _article_split(tokens)
-        positions = self.candidates(tokens, abjad) if use_index else range(len(self.names))
+        # In list order, as a scan of every name goes: of two names of one entry scoring
+        # alike, the first is the hit either way.
+        positions = sorted(self.candidates(tokens, abjad)) if use_index \
+            else range(len(self.names))
         name_tokens = self.tokens
         table = token_table(tokens, list({word for position in positions
                                           for word in name_tokens[position]})
@@ -586,6 +713,17 @@ class NameIndex:
                                              "country": country_delta, "gender": gender_delta})
         return sorted(best.values(), key=lambda hit: (-hit.score, hit.listed.list_source,
                                                       hit.listed.entry_id))
+
+
+def list_token_counts(names: Iterable[tuple[Hashable, str]],
+                      tokens: list[tuple[str, ...]] | None = None) -> dict:
+    """``rarity.token_counts`` of a list from its (entry, name) pairs, with the matcher's
+    tokens (``query_tokens``; ``tokens``, when already made, in the same order)."""
+    by_entry: dict[Hashable, set[str]] = {}
+    for position, (entry_id, name) in enumerate(names):
+        by_entry.setdefault(entry_id, set()).update(
+            tokens[position] if tokens is not None else query_tokens(name))
+    return token_counts(by_entry.values())
 
 
 def valid_date_of_birth(value: str) -> str:

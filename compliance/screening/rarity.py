@@ -7,7 +7,8 @@ whose name holds the token), from two frequencies:
 
 - list-wide: the share of listed entries (all active lists together) with a name holding the
   token, counted on the folded spelling (``token_fold``) so transliterations count together;
-  computed once from the imported names when the index is built;
+  counted when a list version is imported (``token_counts``, stored on the version) and
+  summed over the active versions when the index is built;
 - corridor-wide: the token's rank among the most common given names or surnames of a corridor
   country (``compliance/data/names/common_names.csv``), turned into a population share
   (``CORRIDOR_SHARE_AT_RANK_1 / sqrt(rank)``); the largest share over the countries counts.
@@ -149,24 +150,52 @@ def is_patronymic(token: str) -> bool:
     return len(token) > 6 and token.endswith(PATRONYMIC_ENDINGS)
 
 
+def looks_patronymic(token: str) -> bool:
+    """A patronymic in any transliteration, folded (Anatolevic, Grigorewitsch, Valerievich);
+    also matches Serbian and Croatian surnames (Jovanovic), so it only tells two readings of
+    one word apart, never whether a word is common."""
+    return is_patronymic(token) or (len(token) > 6 and token_fold(token).endswith(
+        ("ovic", "evic", "ovna", "evna")))
+
+
+def token_counts(entries: Iterable[Iterable[str]]) -> dict:
+    """{"entries": how many, "counts": {key: entries}} of a list: for each folded spelling,
+    and each name of NAME_VARIANTS under its first spelling ("=" + canonical), the number of
+    entries with a name holding it. ``entries``: the tokens of each entry, all names together.
+    Counted once at import (JSON, stored with the list version)."""
+    counts: Counter[str] = Counter()
+    keys_of: dict[str, tuple[str, ...]] = {}
+    total = 0
+    for tokens in entries:
+        total += 1
+        keys: set[str] = set()
+        for token in tokens:
+            token_keys = keys_of.get(token)
+            if token_keys is None:
+                # A rare spelling of a common name (Yusif, Abdulla) is as common as the name.
+                token_keys = keys_of[token] = (token_fold(token), *(
+                    (f"={canonical_token(token)}",) if variant_group(token) is not None else ()))
+            keys.update(token_keys)
+        counts.update(keys)
+    return {"entries": total, "counts": dict(counts)}
+
+
 class TokenRarity:
     """Bits of identifying information per token, from the list names and the corridor table."""
 
-    def __init__(self, entries: Iterable[tuple[str, ...]]):
-        """``entries``: the tokens of each listed entry (all its names together)."""
+    def __init__(self, entries: Iterable[tuple[str, ...]] = (), *,
+                 counted: Iterable[dict] = ()):
+        """``entries``: the tokens of each listed entry (all its names together), counted
+        here; ``counted``: ``token_counts`` of list versions, counted at their import. Both
+        add up."""
+        counted = [*counted, token_counts(entries)]
         counts: Counter[str] = Counter()
-        total = 0
-        for tokens in entries:
-            total += 1
-            folded = {token_fold(token) for token in tokens}
-            # Each spelling, and each name of NAME_VARIANTS under its first spelling: a rare
-            # spelling of a common name (Yusif, Abdulla) is as common as the name.
-            counts.update(folded | {f"={canonical_token(token)}" for token in tokens
-                                    if variant_group(token) is not None})
+        for part in counted:
+            counts.update(part.get("counts", {}))
         self.entry_counts = counts
         # A list of a few entries (a test's, or only what a list change added) says nothing
         # about how rare a word is: shares are taken over at least MIN_ENTRIES entries.
-        self.entries = max(total, MIN_ENTRIES)
+        self.entries = max(sum(part.get("entries", 0) for part in counted), MIN_ENTRIES)
         self.corridor = corridor_shares()
         self._bits: dict[str, float] = {}
         self._different: dict[tuple[str, str], bool] = {}
@@ -217,6 +246,16 @@ class TokenRarity:
                 longer == shorter + "a" or (len(longer) == len(shorter)
                 and longer[:-1] == shorter[:-1] and {longer[-1], shorter[-1]} == {"a", "o"})):
             return True  # the feminine or masculine form: Daniel / Daniela, Mario / Maria
-        return self.is_common_name(query) \
-            or (self.is_common_name(listed) and self.is_known_name(query)) \
-            or is_patronymic(query) != is_patronymic(listed)
+        if self.is_common_name(query) or (self.is_common_name(listed)
+                                          and self.is_known_name(query)):
+            return True
+        # A patronymic against a surname that is a name in its own right (Ivanovna / Ivanova);
+        # a patronymic in another transliteration (Anatolevic, Grigorewitsch) or with a typo
+        # (Viktorovria) is the same patronymic.
+        query_patronymic, listed_patronymic = is_patronymic(query), is_patronymic(listed)
+        if query_patronymic == listed_patronymic:
+            return False
+        if looks_patronymic(query) and looks_patronymic(listed):
+            return False
+        other = listed if query_patronymic else query
+        return self.is_known_name(other)

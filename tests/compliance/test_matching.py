@@ -26,11 +26,14 @@ THRESHOLDS = Thresholds(review=0.85, block=0.95)
 
 # The labelled set (compliance/data/screening: 1,760 positives from 16 perturbation kinds, 3,800
 # negatives of which 2,400 are common corridor names), review 0.85. Measured on the held-out
-# part: recall 0.934, false-positive rate 0.0018, on common names alone 0.0. The gate
-# is recall >= 0.99 and FPR <= 0.005: the FPR gate holds; the recall floor below is the measured
-# figure less a small drift (the recall gate is not reached yet: Arabic script and the Gulf and
-# German transliterations miss most). The failure message is the per-kind table.
-RECALL_FLOOR = 0.92
+# part: recall 0.973 (lowest kind: initial, 0.925), false-positive rate 0.0022, on common names
+# alone 0.0. The gate is recall >= 0.99 and FPR <= 0.005: the FPR gates are enforced as
+# they stand; the recall gate is not reached yet, so the floors below are the measured figures
+# less a small drift (overall, and for every perturbation kind). The failure message is the
+# per-kind table of recall and false-positive rate, both parts.
+RECALL_GATE = 0.99
+RECALL_FLOOR = 0.965
+KIND_RECALL_FLOOR = 0.9
 FALSE_POSITIVE_CEILING = 0.005
 
 
@@ -64,6 +67,30 @@ def top(index, name, **kwargs):
 def test_variants_of_a_listed_name_find_the_entry(index, query, entry_id, matched, score):
     hits = top(index, query)
     assert hits[0] == ("ofac-sdn", entry_id, matched, score)
+
+
+# From the tuning part of the labelled set: what each newer rule finds. Arabic script is read
+# letter by letter without short vowels; a query word's digraphs in each reading (French ch is
+# sh); one slip apart once folded; the legal-form word in front; dh read as z.
+@pytest.mark.parametrize(("query", "source", "entry_id"), [
+    ("\u0633\u064a\u062f \u0633\u0644\u062d", "ofac-sdn", "15558"),  # SALAH, Sayyid
+    ("\u0627\u0645\u0631 \u0627\u0644\u064a \u062d\u0633\u064a\u0646",
+     "un-consolidated", "QDi.359"),  # OMAR ALI HUSSAIN ("amr", not the honorific "mr")
+    ("Akhmad Chichani", "ofac-sdn", "18648"),  # SHISHANI, Akhmad
+    ("IVAN MARQUWZ", "ofac-sdn", "8159"),  # IVAN MARQUEZ
+    ("Eeesa Jan Hajee Abdool Gayoom", "ofac-sdn", "12595"),  # HAJI ABDUL QAYOUM, Eisa Jan
+    ("Trading Daesong", "un-consolidated", "KPe.042"),  # Daesong Trading
+    ("Adhdham Al-soobhee", "un-consolidated", "QDi.330"),  # Azzam al-Subhi
+    ("Anastasiya Viktorovria KUZNETSOVA", "ofac-sdn", "37728"),  # a patronymic with a typo
+])
+def test_scripts_readings_and_slips_find_the_entry(index, query, source, entry_id):
+    assert (source, entry_id) in [hit[:2] for hit in top(index, query)], query
+
+
+@pytest.mark.parametrize(("first", "second"), [("fadi", "fuad"), ("fuad", "fadi")])
+def test_two_short_names_with_one_consonant_skeleton_are_not_one_name(first, second):
+    # Two consonants say little: Fadi is not a spelling of Fuad (one skeleton, fd).
+    assert name_similarity((first, "x"), (second, "x"), person=False)[1][0][2] < 0.8
 
 
 def test_a_missing_middle_name_still_matches(index):
@@ -160,9 +187,13 @@ def test_labelled_set_recall_and_false_positive_rate_do_not_regress(index):
     assert (len(result.positives), len(result.negatives)) == (1058, 2271)
     figures = result.figures()
     report = result.report()
-    assert figures["recall_held_out"] >= RECALL_FLOOR, report
     assert figures["fpr_held_out"] <= FALSE_POSITIVE_CEILING, report
     assert figures["fpr_common_names"] <= FALSE_POSITIVE_CEILING, report
+    assert figures["recall_held_out"] >= min(RECALL_GATE, RECALL_FLOOR), report
+    kinds = {row["perturbation"] for row in result.positives}
+    below = {kind: round(result.recall("held-out", perturbation=kind), 3) for kind in kinds
+             if result.recall("held-out", perturbation=kind) < KIND_RECALL_FLOOR}
+    assert not below, f"recall below {KIND_RECALL_FLOOR} for {below}\n{report}"
 
 
 # --- properties of names (hypothesis) ---------------------------------------------------------
