@@ -23,6 +23,10 @@ class SanctionsList(BaseModel):
     replaced = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="The version of this source that was active when this one became active")
+    token_counts = models.JSONField(
+        default=dict, blank=True,
+        help_text="Word frequencies of this version's names, counted at import for the "
+                  "matcher's rarity: {entries, counts: {folded word: entries}}")
     rescreened_at = models.DateTimeField(
         null=True, blank=True,
         help_text="When active customers were re-screened against what this version changed; "

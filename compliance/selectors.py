@@ -13,6 +13,7 @@ from compliance.models import (
 )
 from compliance.normalize import address_normalize, name_normalize
 from compliance.screening.matcher import ListedName, NameIndex
+from compliance.screening.rarity import TokenRarity
 
 
 def active_list_versions() -> dict[str, str]:
@@ -81,7 +82,11 @@ def active_name_index() -> tuple[NameIndex | None, dict[str, str]]:
         with _index_lock:
             index = _index_cache.get(key)
             if index is None:
-                index = NameIndex(listed_names(lists=named))
+                # Word rarity as counted at each version's import; a version imported before
+                # counts were kept is counted here.
+                counted = [sanctions_list.token_counts for sanctions_list in named]
+                index = NameIndex(listed_names(lists=named),
+                                  rarity=TokenRarity(counted=counted) if all(counted) else None)
                 _index_cache.clear()
                 _index_cache[key] = index
                 # The index is a few hundred thousand long-lived objects; left to the cyclic

@@ -44,7 +44,12 @@ from compliance.sanctions.parsers import (
     sanctions_parse_un_xml,
     sdn_remarks_aliases,
 )
-from compliance.screening.matcher import NameIndex, Thresholds, valid_date_of_birth
+from compliance.screening.matcher import (
+    NameIndex,
+    Thresholds,
+    list_token_counts,
+    valid_date_of_birth,
+)
 from compliance.selectors import (
     active_name_index,
     listed_names,
@@ -148,12 +153,18 @@ def sanctions_import(*, source: str, files: list[Path], published: str = "",
         for entry in parsed.entries.values() for position, name in enumerate(entry.names)
     ]
     total = len(names) + len(parsed.addresses)
+    # Word rarity is counted here, once per version, not each time an index is built.
+    counts = list_token_counts((entry_id, name) for entry_id, name, *_ in names)
     with transaction.atomic():
         sanctions_list, created = SanctionsList.objects.get_or_create(
             source=source, version=digest.hexdigest(),
             defaults={"published": published or parsed.published, "entry_count": entry_count,
-                      "name_count": len(names), "address_count": len(parsed.addresses)},
+                      "name_count": len(names), "address_count": len(parsed.addresses),
+                      "token_counts": counts},
         )
+        if not created and not sanctions_list.token_counts and names:
+            sanctions_list.token_counts = counts  # a version imported before counts were kept
+            sanctions_list.save(update_fields=["token_counts", "updated_at"])
         if created:
             _names_write(sanctions_list=sanctions_list, names=names, total=total,
                          progress=progress)

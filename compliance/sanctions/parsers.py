@@ -106,10 +106,13 @@ def _ofac_date(text: str) -> str:
     return year
 
 
+_APPROXIMATELY = re.compile(r"^(circa|approximately|about)\s+", re.IGNORECASE)
+
+
 def ofac_date_of_birth(text: str) -> str:
     """"10 Dec 1948" -> 1948-12-10; "circa 1960" -> 1960; "1958 to 1962" -> 1958/1962."""
     text = text.strip().rstrip(".")
-    text = re.sub(r"^(circa|approximately|about)\s+", "", text, flags=re.IGNORECASE)
+    text = _APPROXIMATELY.sub("", text)
     if " to " in text:
         start, end = (_ofac_date(part) for part in text.split(" to ", 1))
         return f"{start[:4]}/{end[:4]}" if start and end else ""

@@ -294,3 +294,25 @@ def test_sdn_aliases_in_last_comma_first_form_ending_in_an_apostrophe_are_indexe
         "iyad khalil nazmi salih", "abu al darda", "abu al julaybib urduni", "abu julaybib"}
     assert {h.entry_id for h in sanctioned_name_hits(names=["Abu al-Darda'"])} == {"21266"}
     assert {h.entry_id for h in sanctioned_name_hits(names=["Yusuf Abu-al-Karkh"])} == {"11177"}
+
+
+def test_word_rarity_is_counted_at_import_and_the_index_uses_the_stored_counts(tmp_path):
+    from compliance.selectors import active_name_index
+
+    path = tmp_path / "sdn.csv"
+    path.write_bytes(sdn_rows("29584", "8279", "2676"))
+    sanctions_import(source="ofac-sdn", files=[path])
+    loaded = active("ofac-sdn")
+    # Three entries; each folded spelling counted once per entry (POTEKHIN once, although
+    # the entry has three names), a variant of a common name also under its first spelling.
+    assert loaded.token_counts["entries"] == 3
+    assert loaded.token_counts["counts"]["potehin"] == 1
+    assert loaded.token_counts["counts"]["=viktor"] == 1
+    index, _ = active_name_index()
+    assert index.rarity.entry_counts["potehin"] == 1
+    # The index reads what the import stored (it does not count again).
+    loaded.token_counts["counts"]["potehin"] = 9000
+    SanctionsList.objects.filter(pk=loaded.pk).update(token_counts=loaded.token_counts,
+                                                      version="v-edited")
+    index, _ = active_name_index()
+    assert index.rarity.entry_counts["potehin"] == 9000
