@@ -1,14 +1,24 @@
-"""Operators edit KYC tiers and their limits (no deploy) and review customers.
+"""Operators edit KYC tiers (no deploy) and review customers.
 
-Customers are never edited here: the partner submits fields through the API, and the review
-actions call ``customer_review``.
+Whatever widens what a customer may do needs two operators (maker-checker): a tier's USD limits
+change only through "Change the limits" and a customer's tier through "Move to another tier",
+each proposed by one operator and confirmed with the same values by a second; accepting a
+customer likewise. Rejecting needs one (the safe direction). Customers are never edited here:
+the partner submits fields through the API, and the actions call the services.
 """
+
+from decimal import Decimal
 
 from django.contrib import admin
 from django.utils.html import format_html_join
 
 from compliance.kyc.models import Customer, CustomerEvent, KycTier, KycTierCorridorLimit
-from compliance.kyc.services import customer_review
+from compliance.kyc.services import (
+    TIER_LIMIT_FIELDS,
+    customer_review,
+    customer_tier_change,
+    kyc_tier_limits_change,
+)
 from gateway.common.operator_actions import OperatorActionsMixin, operator_action
 
 
@@ -17,11 +27,38 @@ class KycTierCorridorLimitInline(admin.TabularInline):
     extra = 0
 
 
+TIER_PERMISSION = "kyc.change_tier_limits"
+LIMIT_LABELS = {"limit_per_transfer_usd": "Per transfer (USD, or none)",
+                "limit_per_day_usd": "Per 24 hours (USD, or none)",
+                "limit_per_30_days_usd": "Per 30 days (USD, or none)"}
+
+
 @admin.register(KycTier)
-class KycTierAdmin(admin.ModelAdmin):
+class KycTierAdmin(OperatorActionsMixin, admin.ModelAdmin):
     list_display = ("code", "name", "level", "limit_per_transfer_usd", "limit_per_day_usd",
                     "limit_per_30_days_usd")
+    readonly_fields = TIER_LIMIT_FIELDS
     inlines = [KycTierCorridorLimitInline]
+    actions = ["change_limits"]
+
+    @operator_action(permission=TIER_PERMISSION, audit_fields=list(TIER_LIMIT_FIELDS),
+                     maker_checker=True,
+                     description="Change the limits (a second operator confirms)",
+                     extra_fields=lambda request: [
+                         {"name": name, "label": label} for name, label in LIMIT_LABELS.items()])
+    def change_limits(self, request, tier, reason):
+        tier = kyc_tier_limits_change(
+            tier=tier, limits={name: request.POST.get(name, "") for name in TIER_LIMIT_FIELDS},
+            operator=request.user.get_username())
+        return "limits " + ", ".join(f"{name.removeprefix('limit_').removesuffix('_usd')} "
+                                     f"{getattr(tier, name) or 'none'}"
+                                     for name in TIER_LIMIT_FIELDS)
+
+    def save_model(self, request, obj, form, change):
+        if not change:  # a new tier allows nothing until two operators set its limits
+            for name in TIER_LIMIT_FIELDS:
+                setattr(obj, name, Decimal("0.00"))
+        super().save_model(request, obj, form, change)
 
 
 class CustomerEventInline(admin.TabularInline):
@@ -42,7 +79,9 @@ def _review(request, customer, *, accept: bool, reason: str) -> str:
 
 
 @operator_action(permission="kyc.review_customer", audit_fields=["status", "tier"],
-                 description="Accept selected customers (in processing)")
+                 maker_checker=True,
+                 description="Accept selected customers (in processing; a second operator "
+                             "confirms)")
 def accept_customers(modeladmin, request, customer, reason):
     return _review(request, customer, accept=True, reason=reason)
 
@@ -53,12 +92,26 @@ def reject_customers(modeladmin, request, customer, reason):
     return _review(request, customer, accept=False, reason=reason)
 
 
+@operator_action(permission=TIER_PERMISSION, audit_fields=["status", "tier"],
+                 maker_checker=True,
+                 description="Move to another tier (a second operator confirms)",
+                 extra_fields=lambda request: [{
+                     "name": "tier_code", "label": "Tier",
+                     "choices": [(code, code) for code in KycTier.objects.order_by(
+                         "level").values_list("code", flat=True)]}])
+def move_to_tier(modeladmin, request, customer, reason):
+    customer = customer_tier_change(customer=customer,
+                                    tier_code=request.POST.get("tier_code", ""),
+                                    operator=request.user.get_username())
+    return f"now in tier {customer.tier.code} ({customer.status})"
+
+
 @admin.register(Customer)
 class CustomerAdmin(OperatorActionsMixin, admin.ModelAdmin):
     list_display = ("public_id", "partner", "role", "kind", "tier", "status", "created_at")
     list_filter = ("status", "role", "kind", "tier")
     search_fields = ("public_id", "external_id")
-    actions = [accept_customers, reject_customers]
+    actions = [accept_customers, reject_customers, move_to_tier]
     inlines = [CustomerEventInline]
     exclude = ("fields", "name_index", "name_birth_date_index", "id_number_index", "phone_index")
     readonly_fields = ("personal_data",)

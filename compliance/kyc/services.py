@@ -142,3 +142,66 @@ def customer_field_descriptions(*, kind: str, names: list[str]) -> dict[str, dic
     specs = fields_for_kind(kind)
     return {name: {"type": specs[name].kind, "description": specs[name].description}
             for name in names if name in specs}
+
+
+TIER_LIMIT_FIELDS = ("limit_per_transfer_usd", "limit_per_day_usd", "limit_per_30_days_usd")
+
+
+def _limit_parse(name: str, text: str):
+    """A USD limit as typed: a non-negative decimal with at most two places, or "none"."""
+    from decimal import Decimal, InvalidOperation
+
+    text = (text or "").strip().replace(",", "")
+    if text.lower() in ("", "none", "no limit"):
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise DomainError(f"{name}: {text[:30]!r} is not an amount in USD.",
+                          slug="invalid-limit", status=422) from exc
+    if not value.is_finite() or value < 0 or value >= Decimal("1e15") \
+            or value != value.quantize(Decimal("0.01")):
+        raise DomainError(f"{name}: a limit is a non-negative USD amount with at most two "
+                          f"decimals.", slug="invalid-limit", status=422)
+    return value.quantize(Decimal("0.01"))
+
+
+def kyc_tier_limits_change(*, tier: KycTier, limits: dict[str, str], operator: str) -> KycTier:
+    """Set a tier's USD limits (per transfer, per day, per 30 days; "none" for no limit). The
+    console runs it only once a second operator confirmed the same values (maker-checker)."""
+    values = {name: _limit_parse(name, limits.get(name, "")) for name in TIER_LIMIT_FIELDS}
+    with transaction.atomic():
+        tier = KycTier.objects.select_for_update().get(pk=tier.pk)
+        for name, value in values.items():
+            setattr(tier, name, value)
+        tier.save(update_fields=[*TIER_LIMIT_FIELDS, "updated_at"])
+    logger.info("KYC tier %s limits set by %s", tier.code, operator)
+    return tier
+
+
+def customer_tier_change(*, customer: Customer, tier_code: str, operator: str) -> Customer:
+    """Move a customer to another tier. Its status follows the new tier's fields: complete and
+    accepted before, it goes back to ``processing`` for a review against the new tier."""
+    tier = KycTier.objects.filter(code=(tier_code or "").strip()).first()
+    if tier is None:
+        raise DomainError(f"There is no KYC tier {tier_code[:40]!r}.", slug="unknown-tier",
+                          status=422)
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().select_related("tier").get(
+            pk=customer.pk)
+        if customer.status == Customer.Status.REJECTED:
+            raise ConflictError("A rejected customer is final; it keeps its tier.",
+                                slug="customer-rejected")
+        if customer.tier_id == tier.pk:
+            raise ConflictError(f"The customer is already in tier {tier.code}.",
+                                slug="same-tier")
+        previous_tier, previous = customer.tier, customer.status
+        customer.tier = tier
+        customer.status = Customer.Status.NEEDS_INFO if customer_missing_fields(
+            customer=customer) else Customer.Status.PROCESSING
+        customer.save(update_fields=["tier", "status", "updated_at"])
+        CustomerEvent.objects.create(
+            customer=customer, from_status=previous, to_status=customer.status, actor=operator,
+            changed_fields=["tier"], note=f"tier {previous_tier.code} -> {tier.code}")
+    logger.info("Customer %s moved to tier %s by %s", customer.public_id, tier.code, operator)
+    return customer

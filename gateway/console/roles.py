@@ -33,6 +33,8 @@ OPERATOR_PERMISSIONS = [
     ("webhooks", "webhookdelivery", "resend_delivery", "Send a webhook delivery again"),
     ("cases", "case", "work_case", "Assign, annotate and attach files to compliance cases"),
     ("kyc", "customer", "review_customer", "Accept or reject a customer's KYC"),
+    ("kyc", "kyctier", "change_tier_limits",
+     "Propose or confirm a KYC tier's limits or a customer's move to another tier"),
     ("agents", "redemption", "hold_redemption", "Hold or release a redemption code"),
     ("agents", "redemption", "reissue_redemption", "Reissue a redemption code"),
     ("agents", "lookupthrottle", "unlock_throttle", "Lift an agent lookup lockout"),
@@ -56,7 +58,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "compliance": [
         "transfers.approve_hold", "transfers.reject_hold", "transfers.decrypt_parties",
         "transfers.add_note", "cases.work_case", "kyc.review_customer",
-        "compliance.add_screeningwhitelist", "compliance.change_screeningwhitelist",
+        "kyc.change_tier_limits", "compliance.add_screeningwhitelist",
+        "compliance.change_screeningwhitelist",
         "monitoring.add_monitoringrule", "monitoring.change_monitoringrule",
         "console.view_dashboard", "console.view_auditevent",
     ],

@@ -20,7 +20,8 @@ EXPECTED = {
     "compliance": {
         "transfers.approve_hold", "transfers.reject_hold", "transfers.decrypt_parties",
         "transfers.add_note", "cases.work_case", "kyc.review_customer",
-        "compliance.add_screeningwhitelist", "compliance.change_screeningwhitelist",
+        "kyc.change_tier_limits", "compliance.add_screeningwhitelist",
+        "compliance.change_screeningwhitelist",
         "monitoring.add_monitoringrule", "monitoring.change_monitoringrule",
         "console.view_dashboard", "console.view_auditevent",
     },
