@@ -280,7 +280,7 @@ def _order_terms(venue_client: VenueClient,
 
 def _fills(venue_client: VenueClient, order: ConversionOrder, venue_order: dict[str, Any]
            ) -> dict[str, Any]:
-    """Fill fields from ccxt's unified order (and the order's trades when it reports no fee)."""
+    """Fill fields of ccxt's unified order (and the order's trades when it reports no fee)."""
     filled_base = to_decimal(venue_order.get("filled")) or Decimal(0)
     filled_quote = to_decimal(venue_order.get("cost")) or Decimal(0)
     fee_quote = fee_base = Decimal(0)
