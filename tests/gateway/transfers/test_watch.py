@@ -129,11 +129,13 @@ def test_a_credited_deposit_mined_again_after_a_deep_reorg_lets_the_hold_clear(w
                              amount_base_units=transfer.amount_in_base_units,
                              sender=w3.eth.accounts[PAYER_INDEX])
     raw = w3.eth.get_raw_transaction(tx_hash).to_0x_hex()
+    mine(w3, 1)
     poll(chain_id)
     assert Transfer.objects.get(pk=transfer.pk).state == S.FUNDED
 
-    # The block leaves the chain; the same transaction is mined again in the new one.
-    response = w3.provider.make_request("anvil_reorg", [1, [[raw, 0]]])
+    # Both blocks leave the chain; the same transaction is mined again one block later (in
+    # the same position the new block could be identical to the old one, hash and all).
+    response = w3.provider.make_request("anvil_reorg", [2, [[raw, 1]]])
     assert "error" not in response, response
     poll(chain_id)  # the reorg: reorged, held
     assert Transfer.objects.get(pk=transfer.pk).holds == [HoldKind.REORG]
