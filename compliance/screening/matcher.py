@@ -547,6 +547,7 @@ class NameIndex:
                 postings.setdefault(key, []).append(position)
         self.postings = {key: tuple(value) for key, value in postings.items()}
         self.token_counts = [len(tokens) for tokens in self.tokens]
+        self.word_counts = [sum(len(token) > 1 for token in tokens) for tokens in self.tokens]
         self._token_cache: dict[tuple[str, bool], tuple[int, frozenset[int], frozenset[int]]] = {}
         self.one_word = frozenset(position for position, tokens in enumerate(self.tokens)
                                   if len(tokens) == 1)
@@ -688,11 +689,26 @@ class NameIndex:
                             if use_index else self.vocabulary, rarity=self.rarity, abjad=abjad)
         best: dict[tuple[str, str], Hit] = {}
         floor = thresholds.review - DOB_EXACT - COUNTRY_MATCH
+        # Listed words some query word matches strongly. A person's name with fewer of them
+        # than name_similarity's single-token rule asks, the same word count as the query
+        # (so no joined comparison) and other words than the query's, scores at most
+        # SINGLE_TOKEN_CAP: below the floor, not worth scoring.
+        strong_words = {word for word, entries in table.items()
+                        if any(similarity >= STRONG_PAIR for _, similarity in entries)}
+        query_words = sum(len(token) > 1 for token in tokens)
+        hopeless = floor > SINGLE_TOKEN_CAP
         for position in positions:
             listed = self.names[position]
+            person = listed.entry_type in ("individual", "")
+            listed_tokens = name_tokens[position]
+            if hopeless and person and self.word_counts[position] == query_words \
+                    and listed_tokens != tokens \
+                    and sum(word in strong_words for word in listed_tokens) \
+                    < min(2, max(len(tokens), len(listed_tokens))):
+                continue
             rarity: dict = {}
             name_score, pairs = name_similarity(
-                tokens, name_tokens[position], person=listed.entry_type in ("individual", ""),
+                tokens, listed_tokens, person=person,
                 table=table, rarity=self.rarity, explanation=rarity)
             if name_score < floor:
                 continue
