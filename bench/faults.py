@@ -10,9 +10,12 @@ another block, by ``anvil_reorg``). Meanwhile the worker, beat and web processes
 SIGKILL at seeded random moments and restarted.
 
 At the end the run takes the named actions that waiting transfers list (an operator's approve
-or reject, a release, the agent paying the cash, the pickup deadline); an action the code does
-not offer yet leaves the transfer ``stranded``, with its state and reason. Then it checks:
-every transfer final; at most one payment per transfer in the sandboxes' own records; every
+or reject, a release, settling a payout under review by hand, the agent paying the cash, the
+pickup deadline). A transfer left neither final nor in a state whose named actions
+(``states.ACTIONS``, ``HOLD_ACTIONS``) can move it on is ``stranded``, with its state and
+reason; one that still waits on such an action is counted apart (``waiting_on_named_actions``),
+with the actions listed. Then it checks: at most one payment per transfer in the sandboxes' own
+records; every
 refund on chain exactly once; the ledger balanced per currency and no liability left on a
 final transfer. It prints counts per scenario and end state, then one JSON line.
 """
@@ -20,10 +23,12 @@ final transfer. It prints counts per scenario and end state, then one JSON line.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import hashlib
 import json
 import os
+import queue
 import random
 import signal
 import sys
@@ -56,6 +61,7 @@ CONFIRMATIONS = 3
 BLOCK_TIME = 1  # seconds between blocks once set up
 LISTED_NAME = "Ayman Al Zawahiri"  # an SDN entry of the shipped OFAC list
 PROCESS_ROLES = ("worker", "beat", "web")
+DRIVE_CONCURRENCY = 4  # transfers being created and paid at the same time
 
 # The dead ends issue 10 lists; a transfer stranded for another reason is a new finding.
 DEAD_END_PAYOUT_FAILED = "payout_failed: no correction, retry/reroute or refund"
@@ -136,6 +142,16 @@ class Plan:
     keep: bool = False
     only: tuple[str, ...] = ()       # scenario names (all when empty)
     drive_seconds: float = 0.0       # stop creating transfers after this long (0: no limit)
+    # How fast the gateway's own clocks run in this run: seconds of silence before a payout is
+    # queried (TRANSFER_STUCK_AFTER_SECONDS), between re-drives, a failed MoMo payout waits for
+    # a correction, retryable failures are retried, and a payout stays unsettled at the
+    # provider before it is reviewed (the rails' unsettled_review_seconds).
+    stuck_after: int = 10
+    redrive_every: float = 5.0
+    correction_window: int = 20
+    retry_deadline: int = 20
+    unsettled_review: int = 30
+    quiet: float = 20.0              # settling stops once nothing moved for this long
 
     @classmethod
     def make(cls, *, quick: bool, transfers: int | None, seed: int, keep: bool,
@@ -143,9 +159,10 @@ class Plan:
         only = only or (QUICK if quick else ())
         catalog = [s for s in scenario_catalog() if not only or s.name in only]
         count = transfers or (len(catalog) if quick else max(200, len(catalog) * 7))
-        if quick:
-            return cls(count, seed, (0.2, 0.6), (5.0, 10.0), (0.3, 1.5), 30, 25, 60.0, keep,
-                       only)
+        if quick:  # every clock short: one of each kind through in well under a minute
+            return cls(count, seed, (0.05, 0.2), (5.0, 10.0), (0.3, 1.0), 20, 15, 45.0, keep,
+                       only, stuck_after=2, redrive_every=2.0, correction_window=8,
+                       retry_deadline=8, unsettled_review=5, quiet=8.0)
         return cls(count, seed, (0.3, 0.9), (10.0, 20.0), (0.3, 2.0), 150, 60, 300.0, keep,
                    only)
 
@@ -256,11 +273,18 @@ class Chaos:
 class Api:
     def __init__(self, base_url: str, api_key: str, *, patience: float = 240.0) -> None:
         self.base_url = base_url
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Api-Key {api_key}"
+        self.api_key = api_key
+        self.local = threading.local()  # a session per sender thread
         self.patience = patience
         self.retries = 0
         self.in_flight = 0  # 409: a claim left by a request the killed web process never answered
+
+    def session(self) -> requests.Session:
+        session = getattr(self.local, "session", None)
+        if session is None:
+            session = self.local.session = requests.Session()
+            session.headers["Authorization"] = f"Api-Key {self.api_key}"
+        return session
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Retries while the server is down or the same request is still in flight."""
@@ -268,8 +292,8 @@ class Api:
         while True:
             in_flight = False
             try:
-                response = self.session.request(method, self.base_url + path, timeout=15,
-                                                **kwargs)
+                response = self.session().request(method, self.base_url + path, timeout=15,
+                                                  **kwargs)
                 in_flight = (response.status_code == 409
                              and "idempotency-request-in-flight" in response.text)
                 if response.status_code not in (409, 502, 503, 504) or (
@@ -298,6 +322,8 @@ class ChainDriver:
                      for index in (*PAYER_INDICES, REORG_PAYER_INDEX, DEEP_REORG_PAYER_INDEX,
                                    HOT_WALLET_INDEX)}
         self.reorgs: Counter[str] = Counter()
+        # One change to the chain at a time: a payment's nonce, a reorg's blocks.
+        self.lock = threading.RLock()
 
     def address(self, index: int) -> str:
         return self.w3.eth.accounts[index]
@@ -305,8 +331,10 @@ class ChainDriver:
     def pay(self, payer_index: int, to: str, amount_base_units: int) -> str:
         from ramps.chain.devchain import token_transfer
 
-        return token_transfer(self.w3, self.token, to=to, amount_base_units=amount_base_units,
-                              sender_private_key=self.keys[payer_index], wait=False)
+        with self.lock:
+            return token_transfer(self.w3, self.token, to=to,
+                                  amount_base_units=amount_base_units,
+                                  sender_private_key=self.keys[payer_index], wait=False)
 
     def receipt(self, tx_hash: str, timeout: float = 30.0) -> Any:
         return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout,
@@ -325,6 +353,10 @@ class ChainDriver:
         """Replace the blocks from the victim's block to the head: every other transaction is
         mined again (same raw bytes, same hash); the victim is dropped or moved one block on."""
         block = self.receipt(victim)["blockNumber"]
+        with self.lock:
+            return self._reorg(victim, block, move=move)
+
+    def _reorg(self, victim: str, block: int, *, move: bool) -> bool:
         old_hash = self.w3.eth.get_block(block)["hash"]
         head = self.w3.eth.block_number
         depth = head - block + 1
@@ -440,6 +472,7 @@ class FaultRun:
         self.sent: list[Sent] = []
         self.refused: Counter[str] = Counter()
         self.started = time.monotonic()
+        self.lock = threading.Lock()
         self.database = f"gw_faults_run_{uuid.uuid4().hex[:8]}"
         self.var_dir = Path(tempfile.mkdtemp(prefix="gateway-faults-"))
 
@@ -466,9 +499,9 @@ class FaultRun:
             "GATEWAY_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['web']}",
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(ROOT),
-            "CHAIN_POLL_SECONDS": "2",
-            "TRANSFER_REDRIVE_SECONDS": "5",
-            "TRANSFER_STUCK_AFTER_SECONDS": "10",
+            "CHAIN_POLL_SECONDS": "1" if self.plan.redrive_every < 5 else "2",
+            "TRANSFER_REDRIVE_SECONDS": str(self.plan.redrive_every),
+            "TRANSFER_STUCK_AFTER_SECONDS": str(self.plan.stuck_after),
             "TRANSFER_DEPOSIT_WINDOW_SECONDS": str(self.plan.deposit_window),
             "OUTBOUND_HTTP_TIMEOUT_SECONDS": "5",
             "CHAIN_SIGNER_KEYSTORE_PATH": str(keystore),
@@ -500,15 +533,21 @@ class FaultRun:
             connections.close_all()
             template_save(self.database)
         self.stack = Stack(var_dir=self.var_dir, env={**os.environ})
-        self.say("anvil, stablecoin, sandboxes")
+        self.chaos = Chaos(self.stack, web_port=self.ports["web"], rng=random.Random(
+            self.plan.seed + 1), plan=self.plan)
+        # Web, worker and beat need only the migrated database to start: they come up (gunicorn
+        # imports the project, builds the schema) while the chain and sandboxes are set up.
+        self.say("web, worker, beat starting; anvil, stablecoin, sandboxes")
+        starting = threading.Thread(target=self.chaos.ensure_up, name="processes", daemon=True)
+        starting.start()
         self.chain_start()
         self.sandboxes = sandbox_start(self.stack, ports=self.ports)
         self.say("seeding corridors (M-Pesa KES, MoMo UGX, cash pickup NGN), lists, floats")
         self.seed()
-        self.chaos = Chaos(self.stack, web_port=self.ports["web"], rng=random.Random(
-            self.plan.seed + 1), plan=self.plan)
-        self.say("web, worker, beat")
-        self.chaos.ensure_up()
+        starting.join()
+        if self.chaos.errors:
+            raise RuntimeError(f"processes did not start: {self.chaos.errors}")
+        self.say("web, worker and beat up")
         self.api = Api(f"http://127.0.0.1:{self.ports['web']}", self.api_key)
 
     def chain_start(self) -> None:
@@ -556,22 +595,24 @@ class FaultRun:
             code=seed.corridor_code)
         momo = self.sandboxes["momo"]
         with transaction.atomic():
-            Rail.objects.filter(pk=mpesa.rail.pk).update(retry_backoff_seconds=2,
-                                                         retry_deadline_seconds=20)
+            Rail.objects.filter(pk=mpesa.rail.pk).update(
+                retry_backoff_seconds=2, retry_deadline_seconds=self.plan.retry_deadline,
+                unsettled_review_seconds=self.plan.unsettled_review)
             momo_rail = Rail.objects.create(
                 code="momo-ug", kind=Rail.Kind.MOMO_DISBURSEMENT, country="UG", currency="UGX",
                 base_url=momo["base_url"], credentials=momo["credentials"],
                 min_amount=Decimal("500"), max_amount=Decimal("5000000"), amount_exponent=0,
-                retry_backoff_seconds=2, retry_deadline_seconds=20,
+                retry_backoff_seconds=2, retry_deadline_seconds=self.plan.retry_deadline,
+                unsettled_review_seconds=self.plan.unsettled_review,
             )
             common = {"token": mpesa.token, "venue": mpesa.venue, "fee_fixed": mpesa.fee_fixed,
                       "fee_rate": mpesa.fee_rate, "margin_rate": mpesa.margin_rate,
                       "min_amount_in": Decimal("1"), "max_amount_in": Decimal("10000")}
-            # A failed MoMo payout waits 20 s for a correction, then is refunded by the driver.
-            Corridor.objects.create(code="usdc-anvil-ugx-momo", currency_out="UGX",
-                                    rail=momo_rail, venue_symbol="USDC/UGX",
-                                    review_amount_in=Decimal("100"),
-                                    correction_window=timedelta(seconds=20), **common)
+            # A failed MoMo payout waits a while for a correction, then the driver refunds it.
+            Corridor.objects.create(
+                code="usdc-anvil-ugx-momo", currency_out="UGX", rail=momo_rail,
+                venue_symbol="USDC/UGX", review_amount_in=Decimal("100"),
+                correction_window=timedelta(seconds=self.plan.correction_window), **common)
             cash = Corridor.objects.create(
                 code="usdc-anvil-ngn-cash", currency_out="NGN",
                 payout_method=Corridor.PayoutMethod.CASH_PICKUP, venue_symbol="USDC/NGN",
@@ -597,27 +638,28 @@ class FaultRun:
 
     # -- driving ---------------------------------------------------------------------------
 
-    def create(self, scenario: Scenario, payer: int) -> Sent | None:
+    def create(self, scenario: Scenario, payer: int, amount: Decimal, phone: str,
+               index: int) -> Sent | None:
         currency = {"mpesa": "KES", "momo": "UGX", "cash": "NGN"}[scenario.route]
-        amount = _amount(self.rng, scenario)
-        phone = _phone(self.rng, scenario)
         request = {"amount_in_asset": "USDC:anvil", "amount_in": str(amount),
                    "amount_out_currency": currency}
         if scenario.route != "cash":  # checked against the rail's rules before money moves
             request["recipient_phone_number"] = phone
         quote = self.api.call("POST", "/api/v1/quotes", json=request)
         if quote.status_code != 201:
-            self.refused[f"{scenario.name}: quote {quote.status_code}"] += 1
+            with self.lock:
+                self.refused[f"{scenario.name}: quote {quote.status_code}"] += 1
             return None
-        body = {"quote_id": quote.json()["id"], "external_id": f"faults-{len(self.sent)}",
+        body = {"quote_id": quote.json()["id"], "external_id": f"faults-{index}",
                 "sender": {"name": "Amina Odhiambo", "country": "GB"},
                 "recipient": {"name": scenario.recipient_name, "phone_number": phone}}
-        if len(self.sent) % 2:  # half name where refunds go; the others leave it to the payer
+        if index % 2:  # half name where refunds go; the others leave it to the payer
             body["refund_address"] = self.chain.address(payer)
         created = self.api.call("POST", "/api/v1/transfers",
                                 headers={"Idempotency-Key": str(uuid.uuid4())}, json=body)
         if created.status_code != 201:
-            self.refused[f"{scenario.name}: transfer {created.status_code}"] += 1
+            with self.lock:
+                self.refused[f"{scenario.name}: transfer {created.status_code}"] += 1
             return None
         answer = created.json()
         return Sent(scenario=scenario, public_id=answer["id"], amount=amount, payer=payer,
@@ -639,13 +681,29 @@ class FaultRun:
                           json={"action": "reject_next_order",
                                 "error_code": "ErrInsufficientBalance"}, timeout=5)
         payer = sent.payer
-        sent.tx_hashes.append(self.chain.pay(payer, sent.deposit_address, units))
         if scenario.reorg == "deep":
-            self.deep_reorg(sent)
-        elif scenario.reorg:
+            # Paid and reorged in the background, one at a time (one payer: a dropped payment
+            # must not leave a nonce gap under the next), while the drive goes on.
+            self.deep_queue.put((sent, units))
+            return
+        sent.tx_hashes.append(self.chain.pay(payer, sent.deposit_address, units))
+        if scenario.reorg:
             self.reorg(sent, payer, units)
 
-    def deep_reorg(self, sent: Sent, timeout: float = 60.0) -> None:
+    def deep_reorgs(self) -> None:
+        """The background thread of the deep-reorg scenarios: pay, wait for the hold, reorg."""
+        while True:
+            item = self.deep_queue.get()
+            if item is None:
+                return
+            sent, units = item
+            try:
+                sent.tx_hashes.append(self.chain.pay(sent.payer, sent.deposit_address, units))
+                self.deep_reorg(sent)
+            except Exception as exc:  # reported; the run goes on
+                self.say(f"deep reorg of {sent.public_id} failed: {exc}")
+
+    def deep_reorg(self, sent: Sent, timeout: float = 120.0) -> None:
         """Once the transfer is held (its deposit final and credited), a reorg deeper than the
         chain's confirmations removes that deposit; nobody pays it again. No other payment is
         made meanwhile, so that the reorg takes nothing else with it."""
@@ -724,24 +782,55 @@ class FaultRun:
         self.say(f"driving {len(scenarios)} transfers while killing processes "
                  f"(seed {self.plan.seed})")
         self.chaos.begin()
+        self.deep_queue: queue.Queue = queue.Queue()
+        deep = threading.Thread(target=self.deep_reorgs, name="deep-reorgs", daemon=True)
+        deep.start()
+        # Senders act at once, as they would: up to DRIVE_CONCURRENCY transfers are being
+        # created and paid at the same time. Every seeded choice (amount, number, payer, pace)
+        # is drawn here, in order, so the run is the same whatever the threads' timing.
+        payer_locks = {index: threading.Lock() for index in (
+            *PAYER_INDICES, REORG_PAYER_INDEX, DEEP_REORG_PAYER_INDEX)}
+
+        def one(scenario: Scenario, payer: int, amount: Decimal, phone: str,
+                index: int) -> None:
+            try:
+                sent = self.create(scenario, payer, amount, phone, index)
+                if sent is None:
+                    return
+                with self.lock:
+                    self.sent.append(sent)
+                # One payment of a payer at a time (nonces); a reorg scenario's payer stays
+                # taken until its reorg is done, so no later payment of it is dropped with it.
+                with payer_locks[payer]:
+                    self.fund(sent)
+            finally:
+                from django.db import connection
+
+                connection.close()
+
         next_at = time.monotonic()
         drive_started = time.monotonic()
-        for scenario in scenarios:
-            if self.plan.drive_seconds and (time.monotonic() - drive_started
-                                            > self.plan.drive_seconds):
-                self.say(f"time budget of {self.plan.drive_seconds:.0f}s for driving spent")
-                break
-            while time.monotonic() < next_at:
-                time.sleep(0.05)
-            payer = ({"deep": DEEP_REORG_PAYER_INDEX}.get(scenario.reorg, REORG_PAYER_INDEX)
-                     if scenario.reorg else self.rng.choice(PAYER_INDICES))
-            sent = self.create(scenario, payer)
-            if sent is not None:
-                self.sent.append(sent)
-                self.fund(sent)
-            if len(self.sent) % 10 == 0:
-                self.collect_cash()
-            next_at = time.monotonic() + self.rng.uniform(*self.plan.pace)
+        with concurrent.futures.ThreadPoolExecutor(DRIVE_CONCURRENCY,
+                                                   thread_name_prefix="sender") as senders:
+            futures = []
+            for index, scenario in enumerate(scenarios):
+                if self.plan.drive_seconds and (time.monotonic() - drive_started
+                                                > self.plan.drive_seconds):
+                    self.say(f"time budget of {self.plan.drive_seconds:.0f}s for driving spent")
+                    break
+                while time.monotonic() < next_at:
+                    time.sleep(0.05)
+                payer = ({"deep": DEEP_REORG_PAYER_INDEX}.get(scenario.reorg, REORG_PAYER_INDEX)
+                         if scenario.reorg else self.rng.choice(PAYER_INDICES))
+                amount, phone = _amount(self.rng, scenario), _phone(self.rng, scenario)
+                futures.append(senders.submit(one, scenario, payer, amount, phone, index))
+                if index % 10 == 9:
+                    self.collect_cash()
+                next_at = time.monotonic() + self.rng.uniform(*self.plan.pace)
+            for future in futures:
+                future.result()
+        self.deep_queue.put(None)
+        deep.join(timeout=300)
         self.say(f"{len(self.sent)} transfers created ({sum(self.refused.values())} refused); "
                  f"kills so far {dict(self.chaos.kills)}")
 
@@ -758,17 +847,19 @@ class FaultRun:
         from gateway.transfers.models import HoldKind
         from gateway.transfers.services.holds import holds_standing
 
-        if transfer.state in FINAL_STATES or transfer.state == "payout_failed":
+        if transfer.state in FINAL_STATES or transfer.state in ("payout_failed", "payout_review"):
             return True
         if transfer.state == "on_hold":  # a float hold ends by itself once topped up
             return set(holds_standing(transfer)) != {HoldKind.FLOAT}
         return transfer.state == "payout_pending" and sent.scenario.route == "cash"
 
-    def settle(self, timeout: float, *, until_final: bool = False, quiet: float = 20.0) -> None:
+    def settle(self, timeout: float, *, until_final: bool = False,
+               quiet: float | None = None) -> None:
         """Wait until every transfer is final (or waits on an action), or nothing has moved for
         ``quiet`` seconds while no deposit window is still open, or ``timeout``."""
         from django.utils import timezone
 
+        quiet = self.plan.quiet if quiet is None else quiet
         deadline = time.monotonic() + timeout
         by_id = {s.public_id: s for s in self.sent}
         last_seen: dict[str, str] = {}
@@ -851,10 +942,9 @@ class FaultRun:
                                transfer_underpaid_refund, **operator))
             elif HoldKind.CONVERSION in holds:
                 taken += once(sent, "operator released", transfer_release_hold, **operator)
-            elif (transfer.state == "payout_pending" and scenario.route != "cash"
-                  and scenario.digit == "7"):
-                # Pending at the provider forever: the operator asks the provider (here its
-                # own record of payments) and settles the payout by hand.
+            elif transfer.state == "payout_review":
+                # Pending at the provider past the rail's bound: the operator asks the provider
+                # (here its own record of payments) and settles the payout by hand.
                 taken += once(sent, "operator settled the payout by hand",
                               transfer_payout_settle, paid=self.provider_paid(transfer),
                               **operator)
@@ -886,6 +976,21 @@ class FaultRun:
 
     # -- proof -----------------------------------------------------------------------------
 
+    def named_actions(self, transfer: Any) -> list[str]:
+        """The actions the state table names for the transfer where it stands (every standing
+        hold's too); empty when it is in a state with no named way out."""
+        from gateway.transfers.services.holds import holds_standing
+        from gateway.transfers.states import ACTIONS, HOLD_ACTIONS
+
+        actions = [f"{action.actor}: {action.service.rpartition('.')[2]}"
+                   for action in ACTIONS.get(transfer.state, ())]
+        if transfer.state == "on_hold":
+            holds = holds_standing(transfer)
+            if not holds or any(not HOLD_ACTIONS.get(kind) for kind in holds):
+                return []
+            actions = [name.rpartition(".")[2] for kind in holds for name in HOLD_ACTIONS[kind]]
+        return actions
+
     def missing_action(self, transfer: Any, sent: Sent) -> str:
         """Why a transfer that is not final is stuck, named after the issue's dead ends
         (``LISTED_DEAD_ENDS``) where one applies."""
@@ -910,9 +1015,8 @@ class FaultRun:
             return DEAD_END_SIGNER
         if state == "on_hold":
             return f"on_hold ({hold}): no action applies"
-        if state == "payout_pending" and sent.scenario.digit == "7" and sent.scenario.route in (
-                "mpesa", "momo"):
-            return "payout pending at the provider forever: no deadline or action"
+        if state == "payout_pending" and sent.scenario.route in ("mpesa", "momo"):
+            return "payout pending at the provider past the rail's bound, not under review"
         if state in ("awaiting_deposit", "deposit_seen") and self.confirmed_uncredited(transfer):
             return "confirmed deposit never credited (queued step not run)"
         return f"{state}: nothing moved it on"
@@ -948,11 +1052,17 @@ class FaultRun:
         by_id = {s.public_id: s for s in self.sent}
         by_scenario: dict[str, Counter] = defaultdict(Counter)
         stranded: list[dict[str, Any]] = []
+        waiting: list[dict[str, Any]] = []
         for public_id, transfer in current.items():
             sent = by_id[public_id]
             by_scenario[sent.scenario.name][transfer.state] += 1
             if transfer.state not in FINAL_STATES:
                 last = transfer.events.order_by("-id").first()
+                named = self.named_actions(transfer)
+                if named:  # waits on actions the state table names (a person or a deadline)
+                    waiting.append({"transfer": public_id, "scenario": sent.scenario.name,
+                                    "state": transfer.state, "actions": named})
+                    continue
                 stranded.append({
                     "transfer": public_id, "scenario": sent.scenario.name,
                     "state": transfer.state, "hold_reason": transfer.hold_reason,
@@ -1055,6 +1165,7 @@ class FaultRun:
             "kills_by_process": dict(sorted(self.chaos.kills.items())),
             "reorgs": sum(self.chain.reorgs.values()),
             "final": final,
+            "waiting_on_named_actions": len(waiting),
             "stranded": len(stranded),
             "stranded_unlisted": sum(1 for s in stranded
                                      if s["dead_end"] not in LISTED_DEAD_ENDS),
@@ -1076,7 +1187,8 @@ class FaultRun:
             "seconds": round(time.monotonic() - self.started, 1),
             "seed": self.plan.seed,
         }
-        self.details = {"refund_problems": refund_problems + refunded_without,
+        self.details = {"waiting": waiting,
+                        "refund_problems": refund_problems + refunded_without,
                         "paid_not_completed": paid_not_completed,
                         "completed_unpaid": completed_unpaid,
                         "paid_without_deposit": unfunded_payments,
@@ -1160,6 +1272,11 @@ def report(outcome: Outcome, details: dict[str, Any]) -> None:
             example = items[0]
             print(f"  {len(items):>3} x {scenario:<24} {example['state']:<15} {dead_end}"
                   f"\n        last event: {example['reason'][:110]}")
+    if details.get("waiting"):
+        print("\nwaiting on named actions (not final, a way out listed):")
+        for item in details["waiting"]:
+            print(f"  {item['scenario']:<24} {item['state']:<15} "
+                  f"{', '.join(item['actions'])[:100]}")
     for name in ("refund_problems", "paid_not_completed", "completed_unpaid",
                  "paid_without_deposit",
                  "stranded_liability", "unbalanced", "process_errors", "refused"):
