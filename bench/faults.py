@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import json
 import os
-import queue
 import random
 import signal
 import sys
@@ -49,13 +48,13 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 
 # Anvil dev accounts: 0 deploys and mints, 2 is the gateway's hot wallet (refunds), 3..8 pay
-# ordinary transfers, 9 and 1 pay only the transfers whose deposit a reorg removes (shallow and
-# deep), one at a time, so that dropping a transaction never leaves a later one of the same
-# sender with a nonce gap.
+# ordinary transfers, 9 pays only the transfers whose deposit a shallow reorg removes, one at a
+# time, so that dropping a transaction never leaves a later one of the same sender with a nonce
+# gap. Each deep-reorg transfer is paid by an account of its own, made for the run.
 HOT_WALLET_INDEX = 2
 PAYER_INDICES = (3, 4, 5, 6, 7, 8)
 REORG_PAYER_INDEX = 9
-DEEP_REORG_PAYER_INDEX = 1
+FRESH_PAYER_BASE = 100  # payers made for the run (one per deep-reorg transfer), after the dev ones
 TOKEN_DECIMALS = 6
 CONFIRMATIONS = 3
 BLOCK_TIME = 1  # seconds between blocks once set up
@@ -162,7 +161,7 @@ class Plan:
         if quick:  # every clock short: one of each kind through in well under a minute
             return cls(count, seed, (0.05, 0.2), (5.0, 10.0), (0.3, 1.0), 20, 15, 45.0, keep,
                        only, stuck_after=2, redrive_every=2.0, correction_window=8,
-                       retry_deadline=8, unsettled_review=5, quiet=8.0)
+                       retry_deadline=8, unsettled_review=10, quiet=8.0)
         return cls(count, seed, (0.3, 0.9), (10.0, 20.0), (0.3, 2.0), 150, 60, 300.0, keep,
                    only)
 
@@ -319,14 +318,35 @@ class ChainDriver:
         self.w3 = anvil.w3
         self.token = token
         self.keys = {index: dev_private_key(index)
-                     for index in (*PAYER_INDICES, REORG_PAYER_INDEX, DEEP_REORG_PAYER_INDEX,
+                     for index in (*PAYER_INDICES, REORG_PAYER_INDEX,
                                    HOT_WALLET_INDEX)}
         self.reorgs: Counter[str] = Counter()
         # One change to the chain at a time: a payment's nonce, a reorg's blocks.
         self.lock = threading.RLock()
 
     def address(self, index: int) -> str:
-        return self.w3.eth.accounts[index]
+        from eth_account import Account
+
+        return Account.from_key(self.keys[index]).address
+
+    def fresh_payers(self, count: int, *, tokens: int) -> list[int]:
+        """``count`` new accounts holding ``tokens`` base units and gas, each to make one
+        payment: a deep reorg can drop that payment without leaving a nonce gap under another,
+        so such payments need not wait for each other. Run while anvil mines every transaction
+        at once."""
+        from eth_account import Account
+
+        from ramps.chain.devchain import token_mint
+
+        indices = []
+        for number in range(count):
+            index = FRESH_PAYER_BASE + number
+            account = Account.create()
+            self.keys[index] = account.key.to_0x_hex()
+            self.w3.provider.make_request("anvil_setBalance", [account.address, hex(10**19)])
+            token_mint(self.w3, self.token, account.address, tokens)
+            indices.append(index)
+        return indices
 
     def pay(self, payer_index: int, to: str, amount_base_units: int) -> str:
         from ramps.chain.devchain import token_transfer
@@ -558,12 +578,14 @@ class FaultRun:
         w3 = self.anvil.w3
         token = token_deploy(w3, deployer=w3.eth.accounts[0], name="USD Coin (local)",
                              symbol="USDC", decimals=TOKEN_DECIMALS)
-        for index in (*PAYER_INDICES, REORG_PAYER_INDEX, DEEP_REORG_PAYER_INDEX,
+        for index in (*PAYER_INDICES, REORG_PAYER_INDEX,
                       HOT_WALLET_INDEX):
             token_mint(w3, token, w3.eth.accounts[index], 10_000_000 * 10**TOKEN_DECIMALS)
+        self.chain = ChainDriver(self.anvil, token)
+        deep = sum(1 for scenario in self.plan.scenarios() if scenario.reorg == "deep")
+        self.deep_payers = self.chain.fresh_payers(deep, tokens=10_000 * 10**TOKEN_DECIMALS)
         w3.provider.make_request("evm_setIntervalMining", [int(BLOCK_TIME)])
         w3.provider.make_request("evm_setAutomine", [False])
-        self.chain = ChainDriver(self.anvil, token)
 
     def seed(self) -> None:
         from django.db import transaction
@@ -681,32 +703,31 @@ class FaultRun:
                           json={"action": "reject_next_order",
                                 "error_code": "ErrInsufficientBalance"}, timeout=5)
         payer = sent.payer
-        if scenario.reorg == "deep":
-            # Paid and reorged in the background, one at a time (one payer: a dropped payment
-            # must not leave a nonce gap under the next), while the drive goes on.
-            self.deep_queue.put((sent, units))
-            return
         sent.tx_hashes.append(self.chain.pay(payer, sent.deposit_address, units))
-        if scenario.reorg:
+        if scenario.reorg == "deep":
+            # Its own payer: the reorg waits for the hold in the background, the drive goes on.
+            waiting = threading.Thread(target=self.deep_reorg, args=(sent,),
+                                       name=f"deep-reorg-{sent.public_id[:8]}", daemon=True)
+            with self.lock:
+                self.deep_waits.append(waiting)
+            waiting.start()
+        elif scenario.reorg:
             self.reorg(sent, payer, units)
 
-    def deep_reorgs(self) -> None:
-        """The background thread of the deep-reorg scenarios: pay, wait for the hold, reorg."""
-        while True:
-            item = self.deep_queue.get()
-            if item is None:
-                return
-            sent, units = item
-            try:
-                sent.tx_hashes.append(self.chain.pay(sent.payer, sent.deposit_address, units))
-                self.deep_reorg(sent)
-            except Exception as exc:  # reported; the run goes on
-                self.say(f"deep reorg of {sent.public_id} failed: {exc}")
-
-    def deep_reorg(self, sent: Sent, timeout: float = 120.0) -> None:
+    def deep_reorg(self, sent: Sent, timeout: float = 600.0) -> None:
         """Once the transfer is held (its deposit final and credited), a reorg deeper than the
-        chain's confirmations removes that deposit; nobody pays it again. No other payment is
-        made meanwhile, so that the reorg takes nothing else with it."""
+        chain's confirmations removes that deposit; nobody pays it again. Every other
+        transaction in the reorged blocks is mined again (the payer made no other payment)."""
+        from django.db import connection
+
+        try:
+            self._deep_reorg(sent, timeout)
+        except Exception as exc:  # reported; the run goes on
+            self.say(f"deep reorg of {sent.public_id} failed: {exc}")
+        finally:
+            connection.close()
+
+    def _deep_reorg(self, sent: Sent, timeout: float) -> None:
         from gateway.transfers.models import Transfer
 
         deadline = time.monotonic() + timeout
@@ -782,14 +803,13 @@ class FaultRun:
         self.say(f"driving {len(scenarios)} transfers while killing processes "
                  f"(seed {self.plan.seed})")
         self.chaos.begin()
-        self.deep_queue: queue.Queue = queue.Queue()
-        deep = threading.Thread(target=self.deep_reorgs, name="deep-reorgs", daemon=True)
-        deep.start()
+        self.deep_waits: list[threading.Thread] = []
+        deep_payers = iter(self.deep_payers)
         # Senders act at once, as they would: up to DRIVE_CONCURRENCY transfers are being
         # created and paid at the same time. Every seeded choice (amount, number, payer, pace)
         # is drawn here, in order, so the run is the same whatever the threads' timing.
         payer_locks = {index: threading.Lock() for index in (
-            *PAYER_INDICES, REORG_PAYER_INDEX, DEEP_REORG_PAYER_INDEX)}
+            *PAYER_INDICES, REORG_PAYER_INDEX, *self.deep_payers)}
 
         def one(scenario: Scenario, payer: int, amount: Decimal, phone: str,
                 index: int) -> None:
@@ -820,7 +840,7 @@ class FaultRun:
                     break
                 while time.monotonic() < next_at:
                     time.sleep(0.05)
-                payer = ({"deep": DEEP_REORG_PAYER_INDEX}.get(scenario.reorg, REORG_PAYER_INDEX)
+                payer = (next(deep_payers) if scenario.reorg == "deep" else REORG_PAYER_INDEX
                          if scenario.reorg else self.rng.choice(PAYER_INDICES))
                 amount, phone = _amount(self.rng, scenario), _phone(self.rng, scenario)
                 futures.append(senders.submit(one, scenario, payer, amount, phone, index))
@@ -829,8 +849,8 @@ class FaultRun:
                 next_at = time.monotonic() + self.rng.uniform(*self.plan.pace)
             for future in futures:
                 future.result()
-        self.deep_queue.put(None)
-        deep.join(timeout=300)
+        for waiting in list(self.deep_waits):
+            waiting.join(timeout=max(1.0, 600 - (time.monotonic() - drive_started)))
         self.say(f"{len(self.sent)} transfers created ({sum(self.refused.values())} refused); "
                  f"kills so far {dict(self.chaos.kills)}")
 
