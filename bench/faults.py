@@ -907,9 +907,12 @@ class FaultRun:
     def act(self) -> int:
         """Take the action each waiting transfer lists (what an operator, the sender or the
         agent does); returns how many were taken. Each action is taken once per transfer."""
+        from django.contrib.auth import get_user_model
+
         from gateway.common.problems import DomainError
         from gateway.transfers.models import HoldKind
         from gateway.transfers.services.actions import (
+            operator_decide,
             transfer_funding_lost,
             transfer_payout_refund,
             transfer_payout_settle,
@@ -918,7 +921,6 @@ class FaultRun:
             transfer_underpaid_refund,
         )
         from gateway.transfers.services.conversion import transfer_release_hold
-        from gateway.transfers.services.driver import operator_decide
         from gateway.transfers.services.holds import holds_standing
         from gateway.transfers.services.payouts import (
             transfer_payout_correct,
@@ -938,6 +940,8 @@ class FaultRun:
 
         note = {"note": "taken by the fault-injection run"}
         operator = {"operator": "faults", **note}
+        maker = get_user_model().objects.get_or_create(username="faults-maker")[0]
+        checker = get_user_model().objects.get_or_create(username="faults-checker")[0]
         taken = 0
         by_id = {s.public_id: s for s in self.sent}
         for public_id, transfer in self.states().items():
@@ -952,8 +956,12 @@ class FaultRun:
                                **operator))
             elif HoldKind.COMPLIANCE in holds:
                 approve = scenario.operator == "approve"
-                taken += once(sent, "operator " + ("approved" if approve else "rejected"),
-                              operator_decide, approve=approve, **operator)
+                verb = "approved" if approve else "rejected"
+                # Maker-checker, as in the admin: one operator proposes, a second confirms.
+                taken += once(sent, f"operator proposed: {verb}", operator_decide,
+                              approve=approve, operator=maker, **note)
+                taken += once(sent, f"second operator confirmed: {verb}", operator_decide,
+                              approve=approve, operator=checker, **note)
             elif HoldKind.UNDERPAID in holds:
                 taken += (once(sent, "operator accepted the lower amount",
                                transfer_underpaid_accept, **operator)

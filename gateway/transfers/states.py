@@ -1,7 +1,8 @@
 """The transfer state machine: every state, every allowed transition, in one place.
 
-``TRANSITIONS`` is the only source of truth; ``gateway.transfers.services.transfer_transition``
-is the only code that changes ``Transfer.state`` and it refuses anything not listed here.
+``TRANSITIONS`` is the only source of truth; ``gateway.transfers.services.machine.transfer_step``
+is the only code that changes ``Transfer.state`` and it refuses anything not listed here. The
+steps that move a transfer on are the table ``gateway.transfers.services.driver.STEPS``.
 The status a sender sees (SEP-31 vocabulary) is coarser and derived by ``SENDER_STATUS``.
 """
 
@@ -65,6 +66,25 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 FINAL_STATES = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
 
+# The fields a move into a state may set besides the state itself (checked by the one writer,
+# ``gateway.transfers.services.machine``); leaving a hold clears ``holds`` and ``hold_reason``
+# by itself.
+FIELDS_SET_ON_ENTRY: dict[str, frozenset[str]] = {
+    # The credited amount; an underpayment accepted at a new quote takes that quote's amounts.
+    TransferState.FUNDED: frozenset({"amount_received_base_units", "quote", "amount_in",
+                                     "amount_in_base_units", "amount_fee", "amount_out",
+                                     "rate"}),
+    TransferState.ON_HOLD: frozenset({"holds", "hold_reason", "compliance_decision"}),
+    TransferState.APPROVED: frozenset({"compliance_decision"}),
+    TransferState.REJECTED: frozenset({"compliance_decision"}),
+    # An underpayment returned: what was credited for its refund.
+    TransferState.REFUND_PENDING: frozenset({"amount_received_base_units"}),
+    # A payout started again after a correction: the corrected recipient and payout method.
+    TransferState.PAYOUT_PENDING: frozenset({"recipient", "payout_method",
+                                             "recipient_phone_index", "recipient_name_index",
+                                             "sender_name_index"}),
+}
+
 
 
 class Action(NamedTuple):
@@ -78,7 +98,7 @@ class Action(NamedTuple):
 _SERVICES = "gateway.transfers.services"
 
 # For each state the driver's step does not move on by itself (or not always), the actions that
-# do. The driver's steps are ``gateway.transfers.services.driver._STEPS``; a test walks both
+# do. The driver's steps are ``gateway.transfers.services.driver.STEPS``; a test walks both
 # tables and proves that no reachable state is left without a way out.
 ACTIONS: dict[str, tuple[Action, ...]] = {
     TransferState.AWAITING_DEPOSIT: (
@@ -86,7 +106,7 @@ ACTIONS: dict[str, tuple[Action, ...]] = {
                frozenset({TransferState.CANCELLED})),
     ),
     TransferState.ON_HOLD: (
-        Action("operator", f"{_SERVICES}.driver.operator_decide",
+        Action("operator", f"{_SERVICES}.actions.operator_decide",
                frozenset({TransferState.APPROVED, TransferState.REJECTED})),
         Action("operator", f"{_SERVICES}.conversion.transfer_release_hold",
                frozenset({TransferState.APPROVED})),
@@ -133,9 +153,9 @@ ACTIONS: dict[str, tuple[Action, ...]] = {
 
 # Which action clears which reason for a hold (several can stand at once).
 HOLD_ACTIONS: dict[str, tuple[str, ...]] = {
-    "compliance": (f"{_SERVICES}.driver.operator_decide",),
+    "compliance": (f"{_SERVICES}.actions.operator_decide",),
     "float": (f"{_SERVICES}.conversion.transfer_release_hold",
-              f"{_SERVICES}.driver.transfer_hold_review"),
+              f"{_SERVICES}.screening.transfer_hold_review"),
     "conversion": (f"{_SERVICES}.conversion.transfer_release_hold",),
     "underpaid": (f"{_SERVICES}.actions.transfer_underpaid_refund",
                   f"{_SERVICES}.actions.transfer_underpaid_accept"),

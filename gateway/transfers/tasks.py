@@ -4,11 +4,13 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
 
 from gateway.transfers.services.driver import transfer_advance as transfer_advance_service
 from gateway.transfers.services.driver import transfers_stuck
-from gateway.transfers.services.machine import transfer_advance_claim, transfer_advance_started
+from gateway.transfers.services.machine import (
+    transfer_advance_started,
+    transfers_advance_enqueue,
+)
 from gateway.transfers.watch import chain_poll
 
 logger = logging.getLogger(__name__)
@@ -29,10 +31,7 @@ def transfer_advance(transfer_id: int) -> str:
 def transfers_redrive() -> int:
     """Re-enqueue transfers that sat in a non-final state too long (a lost message, a crash)."""
     stuck = transfers_stuck(older_than_seconds=settings.TRANSFER_STUCK_AFTER_SECONDS)
-    queued = transfer_advance_claim(transfer_ids=stuck)
-    for pk in queued:
-        transfer_advance.delay(pk)
-    return len(queued)
+    return transfers_advance_enqueue(transfer_ids=stuck)
 
 
 @shared_task(name="gateway.transfers.tasks.chains_poll")
@@ -42,8 +41,5 @@ def chains_poll() -> int:
 
     touched = 0
     for chain_pk in chains_active().values_list("pk", flat=True):
-        transfer_ids = transfer_advance_claim(transfer_ids=chain_poll(chain_id=chain_pk))
-        touched += len(transfer_ids)
-        for pk in transfer_ids:
-            transaction.on_commit(lambda pk=pk: transfer_advance.delay(pk))
+        touched += transfers_advance_enqueue(transfer_ids=chain_poll(chain_id=chain_pk))
     return touched

@@ -7,25 +7,30 @@ and the admin's actions call these same functions.
 """
 
 import logging
+from dataclasses import dataclass
 
-from django.db import transaction
 from django.utils import timezone
 
+from compliance.cases.models import Case
+from compliance.cases.services import case_confirm, case_open, case_propose
+from compliance.models import ScreeningDecision
 from gateway.common.money import from_base_units, money_round
-from gateway.common.problems import DomainError, InvalidTransitionError
+from gateway.common.problems import ConflictError, DomainError, InvalidTransitionError
 from gateway.ledger.models import LedgerAccount
-from gateway.ledger.services import credit, debit, ledger_entry_post
+from gateway.ledger.services import credit, debit
 from gateway.transfers.models import HoldKind, Transfer
-from gateway.transfers.services.deposits import (
-    transfer_float_release_if_reserved,
-    transfer_float_reserve_at_funding,
-)
 from gateway.transfers.services.holds import (
     holds_standing,
     transfer_hold_clear,
     transfer_holds_refuse,
 )
-from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.services.machine import (
+    FLOAT_RELEASE,
+    FLOAT_RESERVE,
+    Entry,
+    Move,
+    transfer_step,
+)
 from gateway.transfers.services.payouts import (
     transfer_correction_deadline,
     transfer_live_attempt,
@@ -34,6 +39,7 @@ from gateway.transfers.services.payouts import (
 )
 from gateway.transfers.services.quotes import quote_create
 from gateway.transfers.services.refunds import transfer_credited_amount, transfer_refund_record
+from gateway.transfers.services.screening import transfer_hold_review
 from gateway.transfers.states import TransferState
 from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.models import Deposit
@@ -47,6 +53,60 @@ def _reason(note: str) -> str:
     if not note.strip():
         raise DomainError("A reason is required.", slug="reason-required", status=422)
     return " ".join(note.split())
+
+
+# --- a compliance case ----------------------------------------------------------------------
+
+DEFAULT_CASE_LABELS = {"approve": Case.Label.FALSE_POSITIVE, "reject": Case.Label.RISK_CONFIRMED}
+
+
+@dataclass(frozen=True)
+class CaseDecision:
+    transfer: Transfer
+    message: str  # what happened, for the operator
+
+
+def transfer_case_decide(*, transfer_id: int, operator, outcome: str, note: str,
+                         label: str = "") -> CaseDecision:
+    """An operator's half of the decision on a transfer held by compliance, always through its
+    case (maker-checker): ``outcome`` (approve or reject) is proposed on the case, or confirmed
+    when another operator proposed the same outcome; only the confirmation records the
+    superseding decision and moves the transfer. ``operator`` is the operator's user."""
+    transfer = Transfer.objects.select_related("compliance_decision").get(pk=transfer_id)
+    held = transfer.compliance_decision
+    if transfer.state != TransferState.ON_HOLD or held is None or (
+            held.outcome != ScreeningDecision.Outcome.HOLD):
+        raise InvalidTransitionError("Only a transfer held by compliance can be decided.")
+    case = Case.objects.filter(decision=held).first() or case_open(
+        subject_reference=held.subject_reference, reasons=held.reasons, decision_id=held.pk)
+    if case.status == Case.Status.CLOSED:
+        transfer_hold_review(transfer_id=transfer.pk)
+        raise ConflictError("The case is already decided.", slug="case-closed")
+    if case.status == Case.Status.PENDING_CONFIRMATION:
+        if case.proposed_outcome != outcome:
+            raise ConflictError(
+                f"{case.proposed_by.get_username()} proposed to {case.proposed_outcome}; "
+                f"return that proposal on the case before proposing to {outcome}.",
+                slug="case-other-proposal")
+        case_confirm(case=case, operator=operator, note=note)
+        transfer = transfer_hold_review(transfer_id=transfer.pk)
+        return CaseDecision(transfer, f"{outcome} confirmed (proposed by "
+                                      f"{case.proposed_by.get_username()}); now {transfer.state}")
+    case_propose(case=case, operator=operator, outcome=outcome,
+                 label=label or DEFAULT_CASE_LABELS[outcome], note=note)
+    return CaseDecision(Transfer.objects.get(pk=transfer.pk),
+                        f"{outcome} proposed on case {case.public_id}; a second operator must "
+                        "confirm")
+
+
+def operator_decide(*, transfer_id: int, approve: bool, operator, note: str,
+                    label: str = "") -> Transfer:
+    """Approve or reject a transfer held by compliance, through its case as the admin does: the
+    first operator's call proposes, a second operator's call confirms and moves the transfer
+    (``transfer_case_decide``). ``operator`` is the operator's user."""
+    return transfer_case_decide(transfer_id=transfer_id, operator=operator, note=note,
+                                outcome="approve" if approve else "reject",
+                                label=label).transfer
 
 
 # --- a failed payout ------------------------------------------------------------------------
@@ -104,13 +164,14 @@ def transfer_payout_settle(*, transfer_id: int, operator: str, paid: bool, note:
 # --- an underpayment ------------------------------------------------------------------------
 
 
-def _underpaid(transfer_id: int) -> tuple[Transfer, list[Deposit]]:
-    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+def _underpaid_deposits(transfer: Transfer) -> list[Deposit]:
+    """The confirmed deposits an underpaid transfer has not credited (refused, with nothing
+    written, when it is not held as underpaid or its funding left the chain)."""
     if HoldKind.UNDERPAID not in holds_standing(transfer):
         raise InvalidTransitionError(f"Transfer {transfer.public_id} is not held as underpaid.")
     transfer_holds_refuse(transfer=transfer, kinds=frozenset({HoldKind.REORG}),
                           action="settled")
-    token_id = Transfer.objects.filter(pk=transfer_id).values_list(
+    token_id = Transfer.objects.filter(pk=transfer.pk).values_list(
         "corridor__token_id", flat=True).get()
     deposits = [d for d in deposits_for_address(deposit_address=transfer.deposit_address)
                 if d.status == Deposit.Status.CONFIRMED and not d.flag
@@ -118,37 +179,40 @@ def _underpaid(transfer_id: int) -> tuple[Transfer, list[Deposit]]:
     if not deposits:
         raise InvalidTransitionError(
             f"Transfer {transfer.public_id} has no confirmed deposit left to settle.")
-    return transfer, deposits
+    return deposits
 
 
-def _credit(transfer: Transfer, deposits: list[Deposit]) -> tuple[int, list]:
-    """Mark the deposits credited and return (units, legs): custody in, owed to the sender."""
+def _credit(transfer: Transfer, deposits: list[Deposit], description: str) -> tuple[int, Entry]:
+    """Mark the deposits credited; (units, the funding entry): custody in, owed to the sender."""
     token = transfer.corridor.token
     units = sum(d.amount for d in deposits)
     received = owed = money_round(from_base_units(units, token.decimals), token.symbol)
     for deposit in deposits:
-        deposit_mark_credited(deposit=deposit)
-    return units, [debit(f"assets:custody:{token.chain.caip2}", token.symbol, received,
-                         kind=LedgerAccount.Kind.ASSET),
-                   credit(f"liabilities:transfers:{token.symbol}", token.symbol, owed,
-                          kind=LedgerAccount.Kind.LIABILITY)]
+        deposit_mark_credited(deposit=Deposit.objects.select_for_update().get(pk=deposit.pk))
+    legs = (debit(f"assets:custody:{token.chain.caip2}", token.symbol, received,
+                  kind=LedgerAccount.Kind.ASSET),
+            credit(f"liabilities:transfers:{token.symbol}", token.symbol, owed,
+                   kind=LedgerAccount.Kind.LIABILITY))
+    return units, Entry(event="funding", description=description, legs=legs)
 
 
 def transfer_underpaid_refund(*, transfer_id: int, operator: str, note: str) -> Transfer:
     """Return what an underpaid transfer received: the deposits are credited (what the sender
     is owed) and a refund of each is recorded, with the move to ``refund_pending``."""
     reason = _reason(note)
-    with transaction.atomic():
-        transfer, deposits = _underpaid(transfer_id)
-        units, legs = _credit(transfer, deposits)
-        ledger_entry_post(reference=f"transfer:{transfer.public_id}:funding",
-                          owner_reference=transfer.reference, legs=legs,
-                          description=f"Underpaid deposit of transfer {transfer.public_id}, "
-                                      "credited for its refund")
-        Transfer.objects.filter(pk=transfer.pk).update(amount_received_base_units=units)
-        return transfer_refund_record(transfer_id=transfer.pk, actor=f"operator:{operator}",
-                                      reason=f"underpaid, refunded: {reason}",
-                                      expect_from=frozenset({TransferState.ON_HOLD}))
+    deposits = _underpaid_deposits(Transfer.objects.get(pk=transfer_id))
+
+    def credit_first(locked: Transfer) -> tuple[Entry, dict]:
+        _underpaid_deposits(locked)  # still held as underpaid, now under the lock
+        units, entry = _credit(locked, deposits,
+                               f"Underpaid deposit of transfer {locked.public_id}, credited "
+                               "for its refund")
+        return entry, {"amount_received_base_units": units}
+
+    return transfer_refund_record(transfer_id=transfer_id, actor=f"operator:{operator}",
+                                  reason=f"underpaid, refunded: {reason}", deposits=deposits,
+                                  prepare=credit_first,
+                                  expect_from=frozenset({TransferState.ON_HOLD}))
 
 
 def transfer_underpaid_accept(*, transfer_id: int, operator: str, note: str) -> Transfer:
@@ -156,8 +220,9 @@ def transfer_underpaid_accept(*, transfer_id: int, operator: str, note: str) -> 
     transfer takes the new quote's amounts and goes on as funded (screened, converted, paid).
     Refused, with the quote's own problem, when the amount received cannot be quoted."""
     reason = _reason(note)
-    with transaction.atomic():
-        transfer, deposits = _underpaid(transfer_id)
+
+    def accept(transfer: Transfer) -> Move:
+        deposits = _underpaid_deposits(transfer)
         token = transfer.corridor.token
         units = sum(d.amount for d in deposits)
         received = money_round(from_base_units(units, token.decimals), token.symbol)
@@ -167,22 +232,22 @@ def transfer_underpaid_accept(*, transfer_id: int, operator: str, note: str) -> 
         old_quote = transfer.quote_id
         quote.used_at = timezone.now()
         quote.save(update_fields=["used_at", "updated_at"])
-        units, legs = _credit(transfer, deposits)
-        funded = transfer_transition(
-            transfer_id=transfer.pk, to_state=TransferState.FUNDED, actor=f"operator:{operator}",
+        units, entry = _credit(transfer, deposits,
+                               f"Underpaid deposit of transfer {transfer.public_id}, accepted")
+        return Move(
+            to_state=TransferState.FUNDED, actor=f"operator:{operator}",
             reason=f"underpaid, accepted at a new quote: {reason}"[:300],
             data={"received": str(received), "quote": str(quote.public_id),
                   "replaced_quote": old_quote, "amount_out": str(quote.amount_out)},
-            updates={"quote": quote, "amount_in": quote.amount_in,
+            changes={"quote": quote, "amount_in": quote.amount_in,
                      "amount_in_base_units": units, "amount_received_base_units": units,
                      "amount_fee": quote.amount_fee, "amount_out": quote.amount_out,
                      "rate": quote.rate},
-            ledger_reference=f"transfer:{transfer.public_id}:funding",
-            ledger_description=f"Underpaid deposit of transfer {transfer.public_id}, accepted",
-            legs=legs, expect_from=frozenset({TransferState.ON_HOLD}),
+            entry=entry, float_operation=FLOAT_RESERVE,
         )
-        transfer_float_reserve_at_funding(transfer=funded)
-        return funded
+
+    return transfer_step(transfer_id=transfer_id, apply=accept,
+                         expect_from=frozenset({TransferState.ON_HOLD}))
 
 
 # --- a deep reorganisation ------------------------------------------------------------------
@@ -208,9 +273,8 @@ def transfer_funding_lost(*, transfer_id: int, operator: str, note: str) -> Tran
     """Cancel a transfer whose credited funding left the chain in a deep reorg: nothing is paid
     out or refunded, and the ledger takes back the custody that is no longer there."""
     reason = _reason(note)
-    with transaction.atomic():
-        transfer = Transfer.objects.select_for_update().select_related(
-            "corridor__token__chain").get(pk=transfer_id)
+
+    def cancel(transfer: Transfer) -> Move:
         if HoldKind.REORG not in holds_standing(transfer):
             raise InvalidTransitionError(
                 f"Transfer {transfer.public_id} is not held for a deep reorg.")
@@ -225,10 +289,11 @@ def transfer_funding_lost(*, transfer_id: int, operator: str, note: str) -> Tran
         if credited > owed:
             legs.append(debit("liabilities:overpayments", token.symbol, credited - owed,
                               kind=LedgerAccount.Kind.LIABILITY))
-        transfer_float_release_if_reserved(transfer_reference=transfer.reference)
-        return transfer_transition(
-            transfer_id=transfer.pk, to_state=TransferState.CANCELLED, actor=f"operator:{operator}",
-            reason=f"funding left the chain: {reason}"[:300],
-            ledger_reference=f"transfer:{transfer.public_id}:funding-lost",
-            ledger_description=f"Funding of transfer {transfer.public_id} left the chain",
-            legs=legs if credited else None, expect_from=frozenset({TransferState.ON_HOLD}))
+        entry = Entry(event="funding-lost", legs=tuple(legs),
+                      description=f"Funding of transfer {transfer.public_id} left the chain")
+        return Move(to_state=TransferState.CANCELLED, actor=f"operator:{operator}",
+                    reason=f"funding left the chain: {reason}"[:300],
+                    entry=entry if credited else None, float_operation=FLOAT_RELEASE)
+
+    return transfer_step(transfer_id=transfer_id, apply=cancel,
+                         expect_from=frozenset({TransferState.ON_HOLD}))

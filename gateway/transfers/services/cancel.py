@@ -2,11 +2,9 @@
 
 import logging
 
-from django.db import transaction
-
 from gateway.common.problems import ConflictError
 from gateway.transfers.models import Transfer
-from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.services.machine import Move, transfer_step
 from gateway.transfers.states import TransferState
 from ramps.chain.models import Deposit
 
@@ -28,18 +26,17 @@ def transfer_cancel(*, transfer_id: int, actor: str, reason: str = "") -> Transf
     A deposit that reaches the closed address later is recorded and flagged ``address_closed``
     by the chain watcher, never credited: a late deposit for refund.
     """
-    with transaction.atomic():
-        transfer = Transfer.objects.select_for_update().select_related(
-            "deposit_address").get(pk=transfer_id)
+
+    def cancel(transfer: Transfer) -> Move | None:
         if transfer.state == TransferState.CANCELLED:
-            return transfer
+            return None
         if transfer.state != TransferState.AWAITING_DEPOSIT:
             raise TransferNotCancellableError(
                 f"Transfer {transfer.public_id} is {transfer.sender_status} ({transfer.state}); "
                 "only a transfer still waiting for its deposit can be cancelled.",
                 extra={"transfer_status": transfer.sender_status, "transfer_state": transfer.state},
             )
-        seen = (Deposit.objects.filter(deposit_address=transfer.deposit_address)
+        seen = (Deposit.objects.filter(deposit_address_id=transfer.deposit_address_id)
                 .exclude(status=Deposit.Status.REORGED).order_by("pk").first())
         if seen is not None:
             raise TransferNotCancellableError(
@@ -47,10 +44,12 @@ def transfer_cancel(*, transfer_id: int, actor: str, reason: str = "") -> Transf
                 f"(transaction {seen.tx_hash}); it can no longer be cancelled.",
                 extra={"transfer_status": transfer.sender_status, "transfer_state": transfer.state},
             )
-        transfer = transfer_transition(
-            transfer_id=transfer.pk, to_state=TransferState.CANCELLED, actor=actor,
-            reason=reason or "cancelled by the sender",
-            expect_from=frozenset({TransferState.AWAITING_DEPOSIT}),
-        )
-    logger.info("transfer %s cancelled by %s", transfer.public_id, actor)
+        cancelled.append(True)
+        return Move(to_state=TransferState.CANCELLED, actor=actor,
+                    reason=reason or "cancelled by the sender")
+
+    cancelled: list[bool] = []
+    transfer = transfer_step(transfer_id=transfer_id, apply=cancel)
+    if cancelled:
+        logger.info("transfer %s cancelled by %s", transfer.public_id, actor)
     return transfer

@@ -15,7 +15,6 @@ from gateway.ledger.models import JournalEntry, LedgerAccount
 from gateway.ledger.services import (
     credit,
     debit,
-    ledger_entry_post,
 )
 from gateway.transfers.models import Corridor, HoldKind, Transfer
 from gateway.transfers.services.holds import (
@@ -23,7 +22,7 @@ from gateway.transfers.services.holds import (
     transfer_hold_clear,
     transfer_holds_refuse,
 )
-from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.services.machine import Entry, Move, transfer_step
 from gateway.transfers.states import TransferState
 from gateway.treasury.services import (
     FloatShortError,
@@ -99,7 +98,8 @@ def transfer_convert_start(*, transfer_id: int) -> Transfer:
         # A partial fill that left less than one step unsold is as good as a full fill: the
         # last order is followed up and settles what was sold.
         follow_up = amount_base <= 0 and bool(orders)
-    with transaction.atomic():
+
+    def order_record(locked: Transfer) -> Move:
         if follow_up:
             order = orders[-1]
         else:
@@ -109,12 +109,11 @@ def transfer_convert_start(*, transfer_id: int) -> Transfer:
                 venue=venue, reference=reference, symbol=corridor.venue_symbol,
                 side="sell", amount_base=amount_base,
             )
-        return transfer_transition(
-            transfer_id=transfer.pk, to_state=TransferState.CONVERTING,
-            reason="conversion order recorded",
-            data={"client_order_id": order.client_order_id, "venue": venue.name},
-            expect_from=frozenset({TransferState.APPROVED}),
-        )
+        return Move(to_state=TransferState.CONVERTING, reason="conversion order recorded",
+                    data={"client_order_id": order.client_order_id, "venue": venue.name})
+
+    return transfer_step(transfer_id=transfer.pk, apply=order_record,
+                         expect_from=frozenset({TransferState.APPROVED}))
 
 
 def transfer_convert_execute(*, transfer_id: int) -> Transfer:
@@ -155,19 +154,12 @@ def transfer_convert_execute(*, transfer_id: int) -> Transfer:
     return transfer  # open or unknown: the re-drive asks the venue again later
 
 
-def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Transfer:
-    """Book the fill, make sure the payout is covered by reserved rail float and record the
-    payout attempt, with the move to ``payout_pending`` (one transaction).
-
-    The float was reserved at funding (``gateway.treasury``: free float -> reserved float, the
-    free float cannot go negative); if it could not be then, it is tried again here. A payout
-    the float cannot cover is never sent: the transfer is held (the conversion stays booked)
-    and waits for a top-up (``transfer_hold_review`` releases it once the float suffices).
-    """
-    transfer = Transfer.objects.select_related("corridor__rail", "corridor__token").get(
-        pk=transfer_id)
-    corridor = transfer.corridor
-    symbol, fiat = corridor.token.symbol, transfer.currency_out
+def _conversion_entry(transfer: Transfer) -> Entry | None:
+    """The conversion's journal entry, or None once booked (a transfer held for float after
+    its conversion is booked then)."""
+    if JournalEntry.objects.filter(reference=f"transfer:{transfer.public_id}:conversion").exists():
+        return None
+    symbol, fiat = transfer.corridor.token.symbol, transfer.currency_out
     # Every fill of the transfer's orders (one, or more after a partial fill) is booked on the
     # venue that made it: the sold asset out, the proceeds (less the venue's fee) in.
     fills = [o for o in transfer_orders(transfer=transfer)
@@ -198,46 +190,47 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
     if residual != 0:  # fill size differs from the order by rounding dust
         conversion_legs.append(credit("revenue:conversion-dust", symbol, residual,
                                       kind=LedgerAccount.Kind.REVENUE))
-    conversion_reference = f"transfer:{transfer.public_id}:conversion"
-    if JournalEntry.objects.filter(reference=conversion_reference).exists():
-        conversion_legs = []  # booked before the transfer was held for float
+    return Entry(event="conversion", legs=tuple(conversion_legs),
+                 description=f"Conversion {symbol}->{fiat} for transfer {transfer.public_id}")
+
+
+def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Transfer:
+    """Book the fill, make sure the payout is covered by reserved rail float and record the
+    payout attempt, with the move to ``payout_pending`` (one transaction).
+
+    The float was reserved at funding (``gateway.treasury``: free float -> reserved float, the
+    free float cannot go negative); if it could not be then, it is tried again here. A payout
+    the float cannot cover is never sent: the transfer is held (the conversion stays booked)
+    and waits for a top-up (``transfer_hold_review`` releases it once the float suffices).
+    """
+    transfer = Transfer.objects.select_related("corridor__rail", "corridor__token").get(
+        pk=transfer_id)
+    corridor = transfer.corridor
+    fiat = transfer.currency_out
+    conversion = _conversion_entry(transfer)
     recipient = transfer.recipient or {}
     fill = {"filled_base": str(order.filled_base), "filled_quote": str(order.filled_quote),
             "average_price": str(order.average_price)}
-    with transaction.atomic():
-        locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-        if locked.state != TransferState.CONVERTING:
-            return locked
-        if conversion_legs:
-            ledger_entry_post(reference=conversion_reference, owner_reference=transfer.reference,
-                              description=f"Conversion {symbol}->{fiat} for transfer "
-                                          f"{transfer.public_id}", legs=conversion_legs)
-        if corridor.payout_method == Corridor.PayoutMethod.CASH_PICKUP:
-            # Cash is paid from an agent's float at the counter: the code is issued now and the
-            # agent's confirmation completes the transfer (ramps.payouts.agents).
-            from gateway.transfers.services.payout_rails import (
-                transfer_payout_rail,
-                transfer_payout_record,
-            )
 
-            pending = transfer_transition(
-                transfer_id=transfer.pk, to_state=TransferState.PAYOUT_PENDING, actor="liquidity",
-                reason="converted; redemption code issued for cash pickup", data=fill,
-                expect_from=frozenset({TransferState.CONVERTING}),
-            )
-            transfer_payout_record(transfer=pending, rail=transfer_payout_rail(pending))
-            return pending
+    cash_pickup: list[bool] = []  # set when this call moves a cash transfer to payout_pending
+
+    def payout_record(locked: Transfer) -> Move:
+        if corridor.payout_method == Corridor.PayoutMethod.CASH_PICKUP:
+            # Cash is paid from an agent's float at the counter: the code is issued once the
+            # move is written and the agent's confirmation completes it (ramps.payouts.agents).
+            cash_pickup.append(True)
+            return Move(to_state=TransferState.PAYOUT_PENDING, actor="liquidity",
+                        reason="converted; redemption code issued for cash pickup", data=fill,
+                        entry=conversion)
         try:
             with transaction.atomic():
                 treasury_float_reserve(transfer_reference=transfer.reference,
                                        rail_code=corridor.rail.code, amount=transfer.amount_out,
                                        currency=fiat)
         except FloatShortError as exc:
-            return transfer_hold(
-                transfer_id=transfer.pk, kind=HoldKind.FLOAT, actor="treasury",
-                reason=f"rail float too low: {exc.detail}", data=fill, label=FLOAT_HOLD_REASON,
-                expect_from=frozenset({TransferState.CONVERTING}),
-            )
+            return Move(to_state=TransferState.ON_HOLD, actor="treasury",
+                        reason=f"rail float too low: {exc.detail}", data=fill, entry=conversion,
+                        changes={"holds": [HoldKind.FLOAT], "hold_reason": FLOAT_HOLD_REASON})
         try:
             with transaction.atomic():
                 attempt = payout_attempt_create(
@@ -250,18 +243,24 @@ def transfer_convert_settle(*, transfer_id: int, order: ConversionOrder) -> Tran
             # A recipient the rail cannot pay (a transfer created before recipients were
             # checked at creation): converted and covered, it waits for the sender's correction
             # instead of failing again at every re-drive.
-            return transfer_transition(
-                transfer_id=transfer.pk, to_state=TransferState.PAYOUT_FAILED, actor="liquidity",
-                reason=f"converted; the recipient cannot be paid: {exc.detail}"[:300],
-                data={**fill, "failure_kind": "recipient"},
-                expect_from=frozenset({TransferState.CONVERTING}),
+            return Move(to_state=TransferState.PAYOUT_FAILED, actor="liquidity",
+                        reason=f"converted; the recipient cannot be paid: {exc.detail}"[:300],
+                        data={**fill, "failure_kind": "recipient"}, entry=conversion)
+        return Move(to_state=TransferState.PAYOUT_PENDING, actor="liquidity",
+                    reason="converted; float reserved; payout recorded",
+                    data={**fill, "payout_reference": attempt.reference}, entry=conversion)
+
+    with transaction.atomic():
+        settled = transfer_step(transfer_id=transfer.pk, apply=payout_record, lost_race="return",
+                                expect_from=frozenset({TransferState.CONVERTING}))
+        if cash_pickup:
+            from gateway.transfers.services.payout_rails import (
+                transfer_payout_rail,
+                transfer_payout_record,
             )
-        return transfer_transition(
-            transfer_id=transfer.pk, to_state=TransferState.PAYOUT_PENDING, actor="liquidity",
-            reason="converted; float reserved; payout recorded",
-            data={**fill, "payout_reference": attempt.reference},
-            expect_from=frozenset({TransferState.CONVERTING}),
-        )
+
+            transfer_payout_record(transfer=settled, rail=transfer_payout_rail(settled))
+        return settled
 
 
 FLOAT_HOLD_REASON = "insufficient rail float"

@@ -1,9 +1,8 @@
-"""Deposits: crediting final deposits, float reservation at funding."""
+"""Deposits: the steps of ``awaiting_deposit`` and ``deposit_seen`` (seen, reorged away, credited
+once final with the payout's float reserved, underpaid, expired)."""
 
 import logging
 from decimal import Decimal
-
-from django.db import transaction
 
 from gateway.common.money import (
     from_base_units,
@@ -16,14 +15,14 @@ from gateway.ledger.services import (
 )
 from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.holds import transfer_hold
-from gateway.transfers.services.machine import transfer_transition
-from gateway.transfers.states import TransferState
-from gateway.treasury.models import FloatReservation
-from gateway.treasury.services import (
-    FloatShortError,
-    treasury_float_release,
-    treasury_float_reserve,
+from gateway.transfers.services.machine import (
+    FLOAT_RESERVE,
+    Entry,
+    Move,
+    transfer_step,
+    transfer_transition,
 )
+from gateway.transfers.states import TransferState
 from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.models import Chain, Deposit
 from ramps.chain.selectors import deposits_for_address
@@ -124,7 +123,8 @@ def deposit_window_ended(*, transfer: Transfer) -> bool:
 
 
 def transfer_fund(*, transfer_id: int, deposits: list[Deposit]) -> Transfer:
-    """Credit confirmed deposits and move the transfer to ``funded`` (one transaction)."""
+    """Credit confirmed deposits and move the transfer to ``funded`` (one transaction), with
+    the funding entry and the payout's float reserved if the float allows."""
     transfer = Transfer.objects.select_related("corridor__token__chain").get(pk=transfer_id)
     token = transfer.corridor.token
     symbol = token.symbol
@@ -140,47 +140,21 @@ def transfer_fund(*, transfer_id: int, deposits: list[Deposit]) -> Transfer:
     if surplus > 0:
         legs.append(credit("liabilities:overpayments", symbol, surplus,
                            kind=LedgerAccount.Kind.LIABILITY))
-    with transaction.atomic():
-        # The transfer row is locked first: a worker that lost the race sees it funded and
-        # leaves, before it touches any deposit.
-        locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-        if locked.state != TransferState.DEPOSIT_SEEN:
-            return locked
+
+    def credit_deposits(locked: Transfer) -> Move:
+        # Under the transfer's lock: a worker that lost the race sees it funded and leaves
+        # before it touches any deposit.
         for deposit in deposits:
             deposit_mark_credited(deposit=Deposit.objects.select_for_update().get(pk=deposit.pk))
-        funded = transfer_transition(
-            transfer_id=transfer.pk, to_state=TransferState.FUNDED,
-            reason="deposit final and credited",
+        return Move(
+            to_state=TransferState.FUNDED, reason="deposit final and credited",
             data={"received": str(received), "surplus": str(max(surplus, Decimal(0))),
                   "deposits": [f"{d.tx_hash}:{d.log_index}" for d in deposits]},
-            updates={"amount_received_base_units": total_units},
-            ledger_reference=f"transfer:{transfer.public_id}:funding",
-            ledger_description=f"Deposit for transfer {transfer.public_id}", legs=legs,
-            expect_from=frozenset({TransferState.DEPOSIT_SEEN}),
+            changes={"amount_received_base_units": total_units},
+            entry=Entry(event="funding", description=f"Deposit for transfer {transfer.public_id}",
+                        legs=tuple(legs)),
+            float_operation=FLOAT_RESERVE,
         )
-        transfer_float_reserve_at_funding(transfer=transfer)
-        return funded
 
-
-def transfer_float_reserve_at_funding(*, transfer: Transfer) -> bool:
-    """Reserve the payout on the rail's float as soon as the money is in (two-phase: committed
-    at payout, released on failure). Short float does not stop funding: the transfer goes on
-    and the reservation is tried again before the payout is sent."""
-    rail = transfer.corridor.rail
-    if rail is None:
-        return False
-    try:
-        with transaction.atomic():
-            treasury_float_reserve(transfer_reference=transfer.reference, rail_code=rail.code,
-                                   amount=transfer.amount_out, currency=transfer.currency_out)
-    except FloatShortError:
-        logger.warning("float short on %s at funding of %s", rail.code, transfer.public_id)
-        return False
-    return True
-
-
-def transfer_float_release_if_reserved(*, transfer_reference: str) -> None:
-    """Give a reservation back to the free float (a rejected or failed transfer pays nothing)."""
-    if FloatReservation.objects.filter(transfer_reference=transfer_reference,
-                                       status=FloatReservation.Status.RESERVED).exists():
-        treasury_float_release(transfer_reference=transfer_reference)
+    return transfer_step(transfer_id=transfer.pk, apply=credit_deposits, lost_race="return",
+                         expect_from=frozenset({TransferState.DEPOSIT_SEEN}))

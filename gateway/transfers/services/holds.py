@@ -2,17 +2,15 @@
 one of them is cleared.
 
 ``Transfer.holds`` lists the standing reasons (``HoldKind`` codes); ``hold_reason`` keeps the
-operators' text. Adding a reason to a transfer already on hold writes a history row in the same
-transaction; clearing the last one moves the transfer on through ``transfer_transition``.
+operators' text. Adding a reason to a transfer already on hold is a move that stays on hold
+(a history row, no webhook); clearing the last one moves the transfer on. Both go through
+``transfer_step``.
 """
 
-from typing import Any
-
-from django.db import transaction
-
+from compliance.models import ScreeningDecision
 from gateway.common.problems import InvalidTransitionError
-from gateway.transfers.models import HoldKind, Transfer, TransferEvent
-from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.models import HoldKind, Transfer
+from gateway.transfers.services.machine import Entry, Move, transfer_step
 from gateway.transfers.states import TransferState
 
 
@@ -40,43 +38,51 @@ def _joined(current: str, reason: str) -> str:
 
 
 def transfer_hold(*, transfer_id: int, kind: str, reason: str, actor: str,
-                  data: dict | None = None, updates: dict[str, Any] | None = None,
-                  expect_from: frozenset[str] | None = None, label: str = "") -> Transfer:
+                  data: dict | None = None, compliance_decision: ScreeningDecision | None = None,
+                  entry: Entry | None = None, expect_from: frozenset[str] | None = None,
+                  label: str = "") -> Transfer:
     """Hold the transfer for ``kind``; a transfer already on hold keeps its other reasons.
-    ``label`` is the operators' short text for the hold (``reason`` when empty).
+    ``label`` is the operators' short text for the hold (``reason`` when empty); ``entry`` is
+    the ledger entry of the step that holds it (a conversion booked before a float hold).
 
-    Raises ``InvalidTransitionError`` (nothing written) when the state cannot be held.
+    Raises ``InvalidTransitionError`` (nothing written) when the state cannot be held, or when
+    a transfer not yet held is in none of ``expect_from``.
     """
-    with transaction.atomic():
-        transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    changes: dict = {} if compliance_decision is None else {
+        "compliance_decision": compliance_decision}
+
+    def hold(transfer: Transfer) -> Move:
         if transfer.state != TransferState.ON_HOLD:
-            return transfer_transition(
-                transfer_id=transfer.pk, to_state=TransferState.ON_HOLD, actor=actor, reason=reason,
-                data=data, expect_from=expect_from,
-                updates={**(updates or {}), "holds": [kind],
-                         "hold_reason": (label or reason)[:300]})
-        for name, value in (updates or {}).items():
-            setattr(transfer, name, value)
-        standing = holds_standing(transfer)
-        if kind not in standing:
-            transfer.holds = [*standing, kind]
-            transfer.hold_reason = _joined(transfer.hold_reason, label or reason)
-        transfer.save(update_fields=["holds", "hold_reason", "updated_at", *(updates or {})])
-        TransferEvent.objects.create(transfer=transfer, from_state=TransferState.ON_HOLD,
-                                     to_state=TransferState.ON_HOLD,
-                                     reason=f"also held: {reason}"[:300], actor=actor,
-                                     data={**(data or {}), "holds": transfer.holds})
-        return transfer
+            if expect_from is not None and transfer.state not in expect_from:
+                raise InvalidTransitionError(
+                    f"Transfer {transfer.public_id} is {transfer.state}, expected one of "
+                    f"{sorted(expect_from)}.")
+            return Move(to_state=TransferState.ON_HOLD, actor=actor, reason=reason,
+                        data=data or {}, entry=entry,
+                        changes={**changes, "holds": [kind],
+                                 "hold_reason": (label or reason)[:300]})
+        holds, hold_reason = holds_standing(transfer), transfer.hold_reason
+        if kind not in holds:
+            holds, hold_reason = [*holds, kind], _joined(hold_reason, label or reason)
+        return Move(to_state=TransferState.ON_HOLD, actor=actor,
+                    reason=f"also held: {reason}"[:300], data={**(data or {}), "holds": holds},
+                    entry=entry,
+                    changes={**changes, "holds": holds, "hold_reason": hold_reason})
+
+    return transfer_step(transfer_id=transfer_id, apply=hold)
 
 
 def transfer_hold_clear(*, transfer_id: int, kinds: frozenset[str], actor: str, reason: str,
                         to_state: str = TransferState.APPROVED, data: dict | None = None,
-                        updates: dict[str, Any] | None = None) -> Transfer:
+                        compliance_decision: ScreeningDecision | None = None) -> Transfer:
     """Clear the holds in ``kinds`` (at least one must stand); with none left the transfer
-    moves to ``to_state``, otherwise it stays on hold for the rest. ``updates`` apply either way.
+    moves to ``to_state``, otherwise it stays on hold for the rest. ``compliance_decision``
+    is recorded either way.
     """
-    with transaction.atomic():
-        transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    changes: dict = {} if compliance_decision is None else {
+        "compliance_decision": compliance_decision}
+
+    def clear(transfer: Transfer) -> Move:
         holds = holds_standing(transfer)
         standing = [kind for kind in holds if kind in kinds]
         if not standing:
@@ -86,21 +92,15 @@ def transfer_hold_clear(*, transfer_id: int, kinds: frozenset[str], actor: str, 
                 f"{', '.join(holds) or 'none'}).")
         remaining = [kind for kind in holds if kind not in kinds]
         if not remaining:
-            return transfer_transition(
-                transfer_id=transfer.pk, to_state=to_state, actor=actor, reason=reason,
-                data={**(data or {}), "cleared": standing},
-                updates={**(updates or {}), "holds": [], "hold_reason": ""},
-                expect_from=frozenset({TransferState.ON_HOLD}))
-        for name, value in (updates or {}).items():
-            setattr(transfer, name, value)
-        transfer.holds = remaining
-        transfer.save(update_fields=["holds", "updated_at", *(updates or {})])
-        TransferEvent.objects.create(
-            transfer=transfer, from_state=TransferState.ON_HOLD, to_state=TransferState.ON_HOLD,
-            reason=f"cleared {', '.join(standing)}: {reason}; still held for "
-                   f"{', '.join(remaining)}"[:300],
-            actor=actor, data={**(data or {}), "cleared": standing, "holds": remaining})
-        return transfer
+            return Move(to_state=to_state, actor=actor, reason=reason,
+                        data={**(data or {}), "cleared": standing}, changes=changes)
+        return Move(to_state=TransferState.ON_HOLD, actor=actor,
+                    reason=f"cleared {', '.join(standing)}: {reason}; still held for "
+                           f"{', '.join(remaining)}"[:300],
+                    data={**(data or {}), "cleared": standing, "holds": remaining},
+                    changes={**changes, "holds": remaining})
+
+    return transfer_step(transfer_id=transfer_id, apply=clear)
 
 
 def transfer_holds_refuse(*, transfer: Transfer, kinds: frozenset[str], action: str) -> None:

@@ -10,15 +10,19 @@ from django.utils import timezone
 
 from compliance.models import ScreeningDecision
 from gateway.common.problems import DomainError, InvalidTransitionError
-from gateway.transfers.models import Corridor, Transfer, TransferEvent
-from gateway.transfers.services.deposits import transfer_float_release_if_reserved
-from gateway.transfers.services.machine import transfer_advance_enqueue, transfer_transition
+from gateway.transfers.models import Corridor, Transfer
+from gateway.transfers.services.machine import (
+    FLOAT_COMMIT,
+    FLOAT_RELEASE,
+    Move,
+    transfer_step,
+    transfer_transition,
+)
 from gateway.transfers.services.party_search import transfer_party_indexes
 from gateway.transfers.services.quotes import InvalidRecipientError, recipient_phone_validate
 from gateway.transfers.states import TransferState
 from gateway.treasury.models import FloatReservation
 from gateway.treasury.services import (
-    treasury_float_commit,
     treasury_float_release,
     treasury_float_reserve,
 )
@@ -119,73 +123,60 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
     if attempt is None:
         return transfer
     fiat = transfer.currency_out
+    rail_actor = f"rail:{attempt.rail.code}"
     if attempt.status == PayoutAttempt.Status.SUCCEEDED:
-        with transaction.atomic():
-            locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-            if locked.state not in _PAYOUT_OUT:
-                return locked
-            # Phase two of the float reservation: the payout leaves the reserved float
-            # (debit the payout liability, credit the reserved float), in this transaction.
-            treasury_float_commit(transfer_reference=transfer.reference,
-                                  rail_code=attempt.rail.code, amount=transfer.amount_out,
-                                  currency=fiat)
-            return transfer_transition(
-                transfer_id=transfer.pk, to_state=TransferState.COMPLETED,
-                actor=f"rail:{attempt.rail.code}",
-                reason="recipient paid",
+        # Phase two of the float reservation: the payout leaves the reserved float (debit the
+        # payout liability, credit the reserved float), with the move.
+        return transfer_step(
+            transfer_id=transfer.pk, expect_from=_PAYOUT_OUT, lost_race="return",
+            apply=lambda locked: Move(
+                to_state=TransferState.COMPLETED, actor=rail_actor, reason="recipient paid",
                 data={"payout_reference": attempt.reference,
                       "provider_receipt": attempt.provider_receipt},
-                expect_from=_PAYOUT_OUT,
-            )
-    if attempt.status == PayoutAttempt.Status.FAILED:
-        if (attempt.failure_kind == PayoutAttempt.FailureKind.RETRYABLE
-                and transfer.state == TransferState.PAYOUT_PENDING):
+                float_operation=FLOAT_COMMIT, float_rail_code=attempt.rail.code))
+    if attempt.status != PayoutAttempt.Status.FAILED:
+        return transfer
+    if (attempt.failure_kind != PayoutAttempt.FailureKind.RETRYABLE
+            or transfer.state != TransferState.PAYOUT_PENDING):
+        # The float stays reserved for the sender's correction or an operator's retry; the
+        # refund (asked for, or after the corridor's correction window) releases it.
+        return transfer_step(
+            transfer_id=transfer.pk, expect_from=_PAYOUT_OUT, lost_race="return",
+            apply=lambda locked: Move(
+                to_state=TransferState.PAYOUT_FAILED, actor=rail_actor,
+                reason=f"payout failed: {attempt.result_code} "
+                       f"{attempt.result_description}"[:300],
+                data={"payout_reference": attempt.reference,
+                      "failure_kind": attempt.failure_kind}))
+
+    def retry_record(locked: Transfer) -> Move:
+        recipient = locked.recipient or {}
+        try:
             with transaction.atomic():
-                recipient = transfer.recipient or {}
-                try:
-                    with transaction.atomic():
-                        retry = payout_attempt_create(
-                            rail=attempt.rail, owner_reference=transfer.reference,
-                            amount=transfer.amount_out, currency=fiat,
-                            recipient_msisdn=recipient.get("phone_number", ""),
-                            remarks=f"Remittance {str(transfer.public_id)[:8]}",
-                        )
-                except PayoutRetryDeadlineError as exc:
-                    # The float stays reserved: a correction or a retry pays from it, a refund
-                    # gives it back.
-                    return transfer_transition(
-                        transfer_id=transfer.pk, to_state=TransferState.PAYOUT_FAILED,
-                        actor=f"rail:{attempt.rail.code}",
+                retry = payout_attempt_create(
+                    rail=attempt.rail, owner_reference=transfer.reference,
+                    amount=transfer.amount_out, currency=fiat,
+                    recipient_msisdn=recipient.get("phone_number", ""),
+                    remarks=f"Remittance {str(transfer.public_id)[:8]}",
+                )
+        except PayoutRetryDeadlineError as exc:
+            # The float stays reserved: a correction or a retry pays from it, a refund gives
+            # it back.
+            return Move(to_state=TransferState.PAYOUT_FAILED, actor=rail_actor,
                         reason=f"payout retries exhausted: {exc.detail}"[:300],
                         data={"payout_reference": attempt.reference,
-                              "failure_kind": "retryable", "deadline": True},
-                        expect_from=frozenset({TransferState.PAYOUT_PENDING}),
-                    )
-                TransferEvent.objects.create(
-                    transfer=transfer, from_state=transfer.state, to_state=transfer.state,
-                    reason=f"payout retry after {attempt.result_code}", actor="system",
+                              "failure_kind": "retryable", "deadline": True})
+        wait = ((retry.not_before - timezone.now()).total_seconds()
+                if retry.not_before else 0.0)
+        # Stays payout_pending: the history row notes the retry, the driver sends it after
+        # its backoff.
+        return Move(to_state=TransferState.PAYOUT_PENDING, actor="system",
+                    reason=f"payout retry after {attempt.result_code}",
                     data={"failed": attempt.reference, "retry": retry.reference},
-                )
-                wait = ((retry.not_before - timezone.now()).total_seconds()
-                        if retry.not_before else None)
-                transfer_advance_enqueue(transfer_id=transfer.pk,
-                                         countdown=max(wait, 0.0) if wait else None)
-            return transfer
-        with transaction.atomic():
-            locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
-            if locked.state not in _PAYOUT_OUT:
-                return locked
-            # The float stays reserved for the sender's correction or an operator's retry; the
-            # refund (asked for, or after the corridor's correction window) releases it.
-            return transfer_transition(
-                transfer_id=transfer.pk, to_state=TransferState.PAYOUT_FAILED,
-                actor=f"rail:{attempt.rail.code}",
-                reason=f"payout failed: {attempt.result_code} {attempt.result_description}"[:300],
-                data={"payout_reference": attempt.reference,
-                      "failure_kind": attempt.failure_kind},
-                expect_from=_PAYOUT_OUT,
-            )
-    return transfer
+                    retry_after=max(wait, 0.0))
+
+    return transfer_step(transfer_id=transfer.pk, lost_race="return", apply=retry_record,
+                         expect_from=frozenset({TransferState.PAYOUT_PENDING}))
 
 
 # --- ways out of a failed payout ------------------------------------------------------------
@@ -219,9 +210,9 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
     ``rail`` reroutes to another rail paying the same currency. Nothing is sent here: the
     driver sends the recorded attempt after commit, exactly once.
     """
-    with transaction.atomic():
-        transfer = (Transfer.objects.select_for_update(of=("self",))
-                    .select_related("corridor__rail").get(pk=transfer_id))
+    cash_pickup: list[bool] = []  # set when this call moves the transfer to cash pickup
+
+    def payout_start(transfer: Transfer) -> Move:
         if transfer.state != TransferState.PAYOUT_FAILED:
             raise InvalidTransitionError(
                 f"Transfer {transfer.public_id} is {transfer.state}; only a failed payout can "
@@ -235,47 +226,48 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
                               slug="under-review", status=409)
         updated_recipient = {**(transfer.recipient or {}), **(recipient or {})}
         method = payout_method or transfer_payout_method(transfer)
-        updates: dict = {"recipient": updated_recipient, **transfer_party_indexes(
+        changes: dict = {"recipient": updated_recipient, **transfer_party_indexes(
             sender=transfer.sender, recipient=updated_recipient)}
         if payout_method:
-            updates["payout_method"] = payout_method
+            changes["payout_method"] = payout_method
         if method == Corridor.PayoutMethod.CASH_PICKUP:
+            # Cash is paid from an agent's float: the rail's reservation goes back.
+            cash_pickup.append(True)
+            return Move(to_state=TransferState.PAYOUT_PENDING, actor=actor,
+                        reason=f"{reason}; cash pickup"[:300], changes=changes,
+                        float_operation=FLOAT_RELEASE)
+        last = transfer_live_attempt(transfer=transfer)
+        chosen = rail or (last.rail if last else transfer.corridor.rail)
+        if chosen is None:
+            raise InvalidTransitionError(f"Transfer {transfer.public_id} has no payout rail.")
+        reservation = FloatReservation.objects.filter(
+            transfer_reference=transfer.reference).first()
+        if reservation is not None and reservation.status == FloatReservation.Status.RESERVED \
+                and reservation.rail_code != chosen.code:
+            treasury_float_release(transfer_reference=transfer.reference)
+        treasury_float_reserve(transfer_reference=transfer.reference, rail_code=chosen.code,
+                               amount=transfer.amount_out, currency=transfer.currency_out)
+        attempt = payout_attempt_create(
+            rail=chosen, owner_reference=transfer.reference, amount=transfer.amount_out,
+            currency=transfer.currency_out,
+            recipient_msisdn=updated_recipient.get("phone_number", ""),
+            remarks=f"Remittance {str(transfer.public_id)[:8]}", instructed=True,
+        )
+        return Move(to_state=TransferState.PAYOUT_PENDING, actor=actor, reason=reason,
+                    data={"payout_reference": attempt.reference, "rail": chosen.code},
+                    changes=changes)
+
+    with transaction.atomic():
+        pending = transfer_step(transfer_id=transfer_id, apply=payout_start)
+        if cash_pickup:
             from gateway.transfers.services.payout_rails import (
                 transfer_payout_rail,
                 transfer_payout_record,
             )
 
-            # Cash is paid from an agent's float: the rail's reservation goes back.
-            transfer_float_release_if_reserved(transfer_reference=transfer.reference)
-            pending = transfer_transition(
-                transfer_id=transfer.pk, to_state=TransferState.PAYOUT_PENDING, actor=actor,
-                reason=f"{reason}; cash pickup"[:300], updates=updates,
-                expect_from=frozenset({TransferState.PAYOUT_FAILED}))
             transfer_payout_record(transfer=pending, rail=transfer_payout_rail(pending),
                                    instructed=True)
-            return pending
-        last = transfer_live_attempt(transfer=transfer)
-        rail = rail or (last.rail if last else transfer.corridor.rail)
-        if rail is None:
-            raise InvalidTransitionError(f"Transfer {transfer.public_id} has no payout rail.")
-        reservation = FloatReservation.objects.filter(
-            transfer_reference=transfer.reference).first()
-        if reservation is not None and reservation.status == FloatReservation.Status.RESERVED \
-                and reservation.rail_code != rail.code:
-            treasury_float_release(transfer_reference=transfer.reference)
-        treasury_float_reserve(transfer_reference=transfer.reference, rail_code=rail.code,
-                               amount=transfer.amount_out, currency=transfer.currency_out)
-        attempt = payout_attempt_create(
-            rail=rail, owner_reference=transfer.reference, amount=transfer.amount_out,
-            currency=transfer.currency_out,
-            recipient_msisdn=updated_recipient.get("phone_number", ""),
-            remarks=f"Remittance {str(transfer.public_id)[:8]}", instructed=True,
-        )
-        return transfer_transition(
-            transfer_id=transfer.pk, to_state=TransferState.PAYOUT_PENDING, actor=actor,
-            reason=reason,
-            data={"payout_reference": attempt.reference, "rail": rail.code},
-            updates=updates, expect_from=frozenset({TransferState.PAYOUT_FAILED}))
+        return pending
 
 
 def transfer_payout_correct(*, transfer_id: int, recipient_phone: str | None = None,

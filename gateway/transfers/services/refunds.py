@@ -20,6 +20,7 @@ custody back once a refund is final on chain, in one entry per refund event.
 """
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.core.exceptions import ImproperlyConfigured
@@ -40,11 +41,14 @@ from gateway.ledger.services import (
     ledger_entry_post,
 )
 from gateway.transfers.models import Transfer
-from gateway.transfers.services.deposits import (
-    deposit_after_window,
-    transfer_float_release_if_reserved,
+from gateway.transfers.services.deposits import deposit_after_window
+from gateway.transfers.services.machine import (
+    FLOAT_RELEASE,
+    Entry,
+    Move,
+    transfer_step,
+    transfer_transition,
 )
-from gateway.transfers.services.machine import transfer_transition
 from gateway.transfers.states import FINAL_STATES, TransferState
 from ramps.chain.destinations import RefundDestination, refund_destination_choose
 from ramps.chain.models import Chain, Deposit, OutboundTransaction
@@ -153,20 +157,27 @@ def transfer_refund_start(*, transfer_id: int) -> Transfer:
 
 
 def transfer_refund_record(*, transfer_id: int, actor: str, reason: str,
-                           expect_from: frozenset[str]) -> Transfer:
+                           expect_from: frozenset[str], deposits: list[Deposit] | None = None,
+                           prepare: Callable[[Transfer], tuple[Entry | None, dict]] | None = None
+                           ) -> Transfer:
     """Store one refund per credited deposit (what of it no overpayment refund took) to the
     refund destination, and move the transfer to ``refund_pending``, in one transaction (the
     caller's, when there is one). A refund without a safe destination is stored held for an
     operator. A transfer with nothing credited has nothing to send back and is refused. Any
     rail float still reserved for it goes back.
 
+    ``deposits``: the deposits to return when they are not credited yet, and ``prepare``, run
+    under the transfer's lock before anything is recorded, credits them and gives the move's
+    ledger entry and fields (an underpayment returned).
+
     The destination rule may ask the node whether the payer is a contract; that is done before
     anything is written, and a node that cannot answer refuses the whole step.
     """
     transfer = Transfer.objects.select_related("deposit_address", "partner").get(
         pk=transfer_id)
-    deposits = [d for d in deposits_for_address(deposit_address=transfer.deposit_address)
-                if d.credited_at is not None]
+    if deposits is None:
+        deposits = [d for d in deposits_for_address(deposit_address=transfer.deposit_address)
+                    if d.credited_at is not None]
     if not deposits:
         raise DomainError(f"Transfer {transfer.public_id} has no credited deposit to refund.",
                           slug="nothing-to-refund", status=409)
@@ -181,7 +192,9 @@ def transfer_refund_record(*, transfer_id: int, actor: str, reason: str,
             continue
         plans.append((deposit, amount, reference,
                       transfer_refund_destination(transfer=transfer, deposit=deposit)))
-    with transaction.atomic():
+
+    def refunds_record(locked: Transfer) -> Move:
+        entry, changes = prepare(locked) if prepare is not None else (None, {})
         try:
             outbound = [_refund_record(deposit=deposit, amount=amount, reference=reference,
                                        destination=destination)
@@ -189,17 +202,18 @@ def transfer_refund_record(*, transfer_id: int, actor: str, reason: str,
         except (ImproperlyConfigured, ImportError) as exc:
             raise DomainError(f"No refund can be signed now: {exc}",
                               slug="refund-signer-unavailable", status=503) from exc
-        transfer_float_release_if_reserved(transfer_reference=transfer.reference)
         references = sorted(existing | {o.reference for o in outbound})
         held = sorted(o.reference for o in outbound if o.status == OutStatus.NEEDS_DESTINATION)
-        return transfer_transition(
-            transfer_id=transfer.pk, to_state=TransferState.REFUND_PENDING, actor=actor,
+        return Move(
+            to_state=TransferState.REFUND_PENDING, actor=actor,
             reason=(f"{reason}: refund of {len(references)} deposit(s) recorded"
                     + (f", {len(held)} waiting for an operator to set the destination"
                        if held else ""))[:300],
             data={"refunds": references, "held_for_operator": held},
-            expect_from=expect_from,
+            entry=entry, changes=changes, float_operation=FLOAT_RELEASE,
         )
+
+    return transfer_step(transfer_id=transfer.pk, expect_from=expect_from, apply=refunds_record)
 
 
 def _refunds_send(*, refunds: list[OutboundTransaction], chain: Chain) -> bool:
@@ -288,8 +302,8 @@ def transfer_refunded(*, transfer: Transfer, refunds: list[OutboundTransaction])
         reason="refund final on chain",
         data={"tx_hashes": sorted(r.tx_hash for r in refunds),
               "destinations": sorted({r.to_address for r in refunds})},
-        ledger_reference=f"transfer:{transfer.public_id}:refund",
-        ledger_description=f"Refund of transfer {transfer.public_id}", legs=legs,
+        entry=Entry(event="refund", description=f"Refund of transfer {transfer.public_id}",
+                    legs=tuple(legs)),
         expect_from=frozenset({TransferState.REFUND_PENDING}),
     )
 

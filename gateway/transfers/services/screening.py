@@ -11,14 +11,15 @@ from compliance.monitoring.services import MonitoringResult, monitoring_evaluate
 from compliance.services import ScreeningSubject, screening_run
 from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.creation import transfer_monitoring_subject
-from gateway.transfers.services.deposits import transfer_float_release_if_reserved
 from gateway.transfers.services.holds import (
+    holds_standing,
     transfer_hold,
     transfer_hold_clear,
     transfer_holds_refuse,
 )
-from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.services.machine import FLOAT_RELEASE, transfer_transition
 from gateway.transfers.states import TransferState
+from gateway.treasury.services import treasury_float_available
 from ramps.chain.selectors import deposits_for_address
 
 logger = logging.getLogger(__name__)
@@ -100,21 +101,43 @@ def transfer_apply_decision(*, transfer_id: int, decision: ScreeningDecision,
                   decision_id=decision.pk)
         return transfer_hold(transfer_id=transfer_id, kind=HoldKind.COMPLIANCE, actor=actor,
                              reason=reason, data=data, label=rules,
-                             updates={"compliance_decision": decision})
+                             compliance_decision=decision)
     if decision.outcome == ScreeningDecision.Outcome.APPROVE:
         if transfer.state == TransferState.ON_HOLD:
             return transfer_hold_clear(
                 transfer_id=transfer_id, kinds=frozenset({HoldKind.COMPLIANCE}), actor=actor,
-                reason=reason, data=data, updates={"compliance_decision": decision})
+                reason=reason, data=data, compliance_decision=decision)
         return transfer_transition(transfer_id=transfer_id, to_state=TransferState.APPROVED,
-                                   actor=actor,
-                                   reason=reason, data=data,
+                                   actor=actor, reason=reason, data=data,
                                    updates={"compliance_decision": decision})
     transfer_holds_refuse(transfer=transfer, kinds=frozenset({HoldKind.REORG}),
                           action="rejected")
-    transfer_float_release_if_reserved(transfer_reference=decision.subject_reference)
+    # A rejected transfer pays nothing: the float reserved for it goes back with the move.
     return transfer_transition(
         transfer_id=transfer_id, to_state=TransferState.REJECTED, actor=actor, reason=reason,
-        data=data,
-        updates={"compliance_decision": decision, "holds": [], "hold_reason": ""},
+        data=data, updates={"compliance_decision": decision}, float_operation=FLOAT_RELEASE,
     )
+
+
+def transfer_hold_review(*, transfer_id: int) -> Transfer:
+    """A held compliance case decided elsewhere (the admin, a case queue with maker-checker)
+    leaves a superseding decision; apply it to the transfer. Idempotent."""
+    transfer = Transfer.objects.select_related("compliance_decision", "corridor__rail").get(
+        pk=transfer_id)
+    held = transfer.compliance_decision
+    if (HoldKind.FLOAT in holds_standing(transfer)
+            and transfer.corridor.rail is not None
+            and treasury_float_available(rail_code=transfer.corridor.rail.code,
+                                         currency=transfer.currency_out) >= transfer.amount_out):
+        # Held for float, and the float has been topped up: that hold clears by itself.
+        transfer = transfer_hold_clear(transfer_id=transfer.pk, kinds=frozenset({HoldKind.FLOAT}),
+                                       actor="treasury", reason="float topped up")
+    if HoldKind.COMPLIANCE not in holds_standing(transfer) or held is None or (
+        held.outcome != ScreeningDecision.Outcome.HOLD
+    ):
+        return transfer
+    decided = ScreeningDecision.objects.filter(supersedes=held).first()
+    if decided is None:
+        return transfer
+    return transfer_apply_decision(transfer_id=transfer.pk, decision=decided,
+                                   actor=f"operator:{decided.decided_by}")

@@ -28,6 +28,7 @@ from gateway.ledger.services import credit, debit, ledger_entry_post
 from gateway.transfers import tasks as transfer_tasks
 from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.actions import (
+    operator_decide,
     transfer_funding_lost,
     transfer_payout_failed_review,
     transfer_payout_refund,
@@ -37,7 +38,7 @@ from gateway.transfers.services.actions import (
     transfer_underpaid_refund,
 )
 from gateway.transfers.services.conversion import transfer_release_hold
-from gateway.transfers.services.driver import operator_decide, transfer_advance, transfers_stuck
+from gateway.transfers.services.driver import transfer_advance, transfers_stuck
 from gateway.transfers.services.payouts import (
     CorrectionClosedError,
     transfer_payout_correct,
@@ -398,7 +399,7 @@ def test_a_rejected_conversion_is_released_with_a_new_order(world, exchange_sand
 # --- a deep reorg under another hold --------------------------------------------------------
 
 
-def test_holds_stack_and_a_reorg_hold_survives_a_compliance_approval(world):
+def test_holds_stack_and_a_reorg_hold_survives_a_compliance_approval(world, maker, checker):
     w3, _token, corridor, _receiver = world
     corridor.review_amount_in = Decimal("1")
     corridor.save(update_fields=["review_amount_in"])
@@ -413,7 +414,8 @@ def test_holds_stack_and_a_reorg_hold_survives_a_compliance_approval(world):
     transfer.refresh_from_db()
     assert transfer.holds == [HoldKind.COMPLIANCE, HoldKind.REORG]
     # The approval clears the case, not the reorg: nothing converts, nothing is paid.
-    operator_decide(transfer_id=transfer.pk, approve=True, operator="ops", note="ok")
+    operator_decide(transfer_id=transfer.pk, approve=True, operator=maker, note="ok")
+    operator_decide(transfer_id=transfer.pk, approve=True, operator=checker, note="ok")
     transfer = transfer_advance(transfer_id=transfer.pk)
     assert (transfer.state, transfer.holds) == (S.ON_HOLD, [HoldKind.REORG])
     assert transfer.compliance_decision.outcome == ScreeningDecision.Outcome.APPROVE
