@@ -117,8 +117,10 @@ def transfer_payout_refund(*, transfer_id: int, actor: str, note: str) -> Transf
     float reserved for the payout returns to the free float. A payout under review is refunded
     only once the provider said it was not made (asked first, here)."""
     reason = _reason(note)
+    under_review = Transfer.objects.filter(
+        pk=transfer_id, state=TransferState.PAYOUT_REVIEW).exists()
     transfer = transfer_payout_unsettled_resolve(transfer_id=transfer_id)
-    if transfer.state == TransferState.COMPLETED:
+    if under_review and transfer.state == TransferState.COMPLETED:
         raise InvalidTransitionError(
             f"Transfer {transfer.public_id} was paid after all (the provider settled the "
             "payout); nothing to refund.")

@@ -354,8 +354,10 @@ def transfer_payout_retry(*, transfer_id: int, operator: str, note: str,
     review, only once the provider said the payout was not made."""
     if not note.strip():
         raise DomainError("A reason is required.", slug="reason-required", status=422)
+    under_review = Transfer.objects.filter(
+        pk=transfer_id, state=TransferState.PAYOUT_REVIEW).exists()
     transfer = transfer_payout_unsettled_resolve(transfer_id=transfer_id)
-    if transfer.state == TransferState.COMPLETED:
+    if under_review and transfer.state == TransferState.COMPLETED:
         raise InvalidTransitionError(
             f"Transfer {transfer.public_id} was paid after all (the provider settled the "
             "payout); nothing to retry.")
