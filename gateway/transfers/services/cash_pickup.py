@@ -15,7 +15,11 @@ from django.db import transaction
 from gateway.common.problems import DomainError
 from gateway.ledger.selectors import account_balance
 from gateway.ledger.services import Leg, NegativeBalanceError, ledger_entry_post
-from gateway.transfers.services.machine import transfer_status_payload, transfer_transition
+from gateway.transfers.services.machine import (
+    Entry,
+    transfer_status_payload,
+    transfer_transition,
+)
 from gateway.transfers.services.refunds import transfer_refund_record
 from gateway.transfers.states import TransferState
 from gateway.webhooks.services import webhook_event_enqueue
@@ -29,8 +33,8 @@ from ramps.payouts.agents.owner import (
 )
 
 logger = logging.getLogger(__name__)
-S = TransferState
-_REFUNDING = frozenset({S.PAYOUT_FAILED, S.REJECTED, S.REFUND_PENDING, S.REFUNDED})
+_REFUNDING = frozenset({TransferState.PAYOUT_FAILED, TransferState.REJECTED,
+                        TransferState.REFUND_PENDING, TransferState.REFUNDED})
 
 
 def _legs(movements: list[Movement]) -> list[Leg]:
@@ -42,13 +46,13 @@ class TransferCashPickupOwner:
 
     def payout_blocker(self, *, owner: Any) -> str:
         state = owner.state
-        if state == S.PAYOUT_PENDING:
+        if state == TransferState.PAYOUT_PENDING:
             return ""
-        if state == S.ON_HOLD:
+        if state == TransferState.ON_HOLD:
             return BLOCKER_ON_HOLD
         if state in _REFUNDING:
             return BLOCKER_REFUNDING
-        if state == S.EXPIRED:
+        if state == TransferState.EXPIRED:
             return BLOCKER_EXPIRED
         return BLOCKER_NOT_READY
 
@@ -57,11 +61,12 @@ class TransferCashPickupOwner:
         transfer = redemption.transfer
         try:
             transfer_transition(
-                transfer_id=transfer.pk, to_state=S.COMPLETED, actor=actor,
+                transfer_id=transfer.pk, to_state=TransferState.COMPLETED, actor=actor,
                 reason="cash collected at agent", data=data,
-                ledger_reference=f"transfer:{transfer.public_id}:payout",
-                ledger_description=f"Cash payout of transfer {transfer.public_id} at {agent}",
-                legs=_legs(movements), expect_from=frozenset({S.PAYOUT_PENDING}),
+                entry=Entry(event="payout", legs=tuple(_legs(movements)),
+                            description=f"Cash payout of transfer {transfer.public_id} at "
+                                        f"{agent}"),
+                expect_from=frozenset({TransferState.PAYOUT_PENDING}),
             )
         except NegativeBalanceError as exc:
             raise FloatShortError(exc.detail) from exc
@@ -73,19 +78,19 @@ class TransferCashPickupOwner:
                 partner_id=transfer.partner_id, event_type="transfer.cash_pickup_expired",
                 data=transfer_status_payload(transfer), transfer_id=transfer.pk)
             return
-        if transfer.state != S.PAYOUT_PENDING:
+        if transfer.state != TransferState.PAYOUT_PENDING:
             return
         transfer_transition(
-            transfer_id=transfer.pk, to_state=S.PAYOUT_FAILED, actor="agents",
+            transfer_id=transfer.pk, to_state=TransferState.PAYOUT_FAILED, actor="agents",
             reason="cash not collected within the pickup window",
             data={"redemption": str(redemption.public_id)},
-            expect_from=frozenset({S.PAYOUT_PENDING}))
+            expect_from=frozenset({TransferState.PAYOUT_PENDING}))
         try:
             with transaction.atomic():
                 transfer_refund_record(
                     transfer_id=transfer.pk, actor="agents",
                     reason="uncollected cash: corridor rule is refund",
-                    expect_from=frozenset({S.PAYOUT_FAILED}))
+                    expect_from=frozenset({TransferState.PAYOUT_FAILED}))
         except (DomainError, ImproperlyConfigured, ImportError) as exc:
             # Left at payout_failed: the correction window's deadline or an operator refunds
             # it; the failed payout is in the operators' queue meanwhile.

@@ -144,18 +144,8 @@ def transfer_transition(*, transfer_id: int, to_state: str, reason: str = "",
                         actor: str = "system", data: dict | None = None,
                         updates: dict[str, Any] | None = None, entry: Entry | None = None,
                         float_operation: str = "",
-                        expect_from: frozenset[str] | None = None,
-                        ledger_reference: str = "", ledger_description: str = "",
-                        legs: list[Leg] | None = None) -> Transfer:
-    """Move a transfer to ``to_state`` with nothing to apply first (``transfer_step``).
-
-    ``legs``, ``ledger_reference`` and ``ledger_description`` are the older spelling of
-    ``entry``, kept for ``gateway.agents`` until cash pickup moves to ``ramps.payouts``; the
-    reference must be ``transfer:<public id>:<event>``.
-    """
-    if legs:
-        event = ledger_reference.rpartition(":")[2]
-        entry = Entry(event=event, description=ledger_description, legs=tuple(legs))
+                        expect_from: frozenset[str] | None = None) -> Transfer:
+    """Move a transfer to ``to_state`` with nothing to apply first (``transfer_step``)."""
     move = Move(to_state=to_state, reason=reason, actor=actor, data=data or {},
                 changes=updates or {}, entry=entry, float_operation=float_operation)
 
