@@ -8,7 +8,7 @@ from gateway.console.models import AuditEvent
 from gateway.ledger.models import LedgerAccount
 from gateway.ledger.services import credit, debit
 from gateway.transfers.models import Transfer
-from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.services.machine import Entry, transfer_transition
 from gateway.transfers.states import TransferState
 from ramps.payouts.models import PayoutAttempt
 from tests.gateway.transfers.factories import make_transfer
@@ -25,9 +25,9 @@ def test_transfer_page_shows_timeline_picture_and_ledger_entries(admin_client_lo
     transfer = make_transfer(state=TransferState.DEPOSIT_SEEN)
     transfer_transition(
         transfer_id=transfer.pk, to_state=TransferState.FUNDED, reason="deposit final",
-        ledger_reference=f"transfer:{transfer.public_id}:funding", ledger_description="funding",
-        legs=[debit("assets:custody:eip155:31337", "USDC", Decimal("100"), kind=K.ASSET),
-              credit("liabilities:transfers:USDC", "USDC", Decimal("100"), kind=K.LIABILITY)],
+        entry=Entry(event="funding", description="funding", legs=(
+            debit("assets:custody:eip155:31337", "USDC", Decimal("100"), kind=K.ASSET),
+            credit("liabilities:transfers:USDC", "USDC", Decimal("100"), kind=K.LIABILITY))),
     )
     page = admin_client_logged_in.get(f"/admin/transfers/transfer/{transfer.pk}/change/")
     assert page.status_code == 200

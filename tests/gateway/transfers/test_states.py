@@ -6,7 +6,7 @@ from django.db import connection
 from gateway.common.problems import InvalidTransitionError
 from gateway.ledger.models import JournalEntry
 from gateway.transfers.models import Transfer, TransferEvent
-from gateway.transfers.services.machine import transfer_transition
+from gateway.transfers.services.machine import Entry, transfer_transition
 from gateway.transfers.states import (
     FINAL_STATES,
     SENDER_STATUS,
@@ -76,9 +76,10 @@ def test_a_failing_ledger_entry_rolls_back_the_transition():
     transfer = make_transfer(state=TransferState.DEPOSIT_SEEN)
     with pytest.raises(UnbalancedEntryError):
         transfer_transition(
-            transfer_id=transfer.pk, to_state=TransferState.FUNDED, ledger_reference="x",
-            legs=[debit("assets:a", "USDC", Decimal("1"), kind="asset"),
-                  credit("liabilities:b", "USDC", Decimal("2"), kind="liability")],
+            transfer_id=transfer.pk, to_state=TransferState.FUNDED,
+            entry=Entry(event="x", description="x", legs=(
+                debit("assets:a", "USDC", Decimal("1"), kind="asset"),
+                credit("liabilities:b", "USDC", Decimal("2"), kind="liability"))),
         )
     transfer.refresh_from_db()
     assert transfer.state == TransferState.DEPOSIT_SEEN
