@@ -172,6 +172,17 @@ def test_a_move_its_step_does_not_declare_is_refused_and_leaves_nothing(db, monk
     assert transfer_transition(transfer_id=transfer.pk, to_state=S.REJECTED).state == S.REJECTED
 
 
+def test_a_move_may_set_only_the_fields_its_state_lists(db):
+    transfer = make_transfer(state=S.FUNDED)
+    before = _written(transfer)
+    with pytest.raises(StepContractError, match="may not set amount_out"):
+        transfer_transition(transfer_id=transfer.pk, to_state=S.APPROVED,
+                            updates={"amount_out": transfer.amount_out * 2})
+    assert _written(transfer) == before
+    unchanged = Transfer.objects.get(pk=transfer.pk)
+    assert (unchanged.state, unchanged.amount_out) == (S.FUNDED, transfer.amount_out)
+
+
 @pytest.fixture
 def advances(monkeypatch):
     queued: list[int] = []
