@@ -18,7 +18,7 @@ from gateway.common.money import from_base_units, money_round
 from gateway.common.problems import ConflictError, DomainError, InvalidTransitionError
 from gateway.ledger.models import LedgerAccount
 from gateway.ledger.services import credit, debit
-from gateway.transfers.models import HoldKind, Transfer
+from gateway.transfers.models import HoldKind, Transfer, TransferEvent
 from gateway.transfers.services.holds import (
     holds_standing,
     transfer_hold_clear,
@@ -268,7 +268,19 @@ def transfer_reorg_clear(*, transfer_id: int, operator: str, note: str) -> Trans
             "the transfer as unfunded instead.")
     return transfer_hold_clear(transfer_id=transfer.pk, kinds=frozenset({HoldKind.REORG}),
                                actor=f"operator:{operator}",
-                               reason=f"funding back on chain: {reason}")
+                               reason=f"funding back on chain: {reason}",
+                               to_state=_held_from(transfer))
+
+
+def _held_from(transfer: Transfer) -> str:
+    """Where a transfer released from its hold goes on: back to screening when it was held
+    before a decision (a funded transfer has no approval for conversion to rely on), else on to
+    conversion."""
+    entered = (TransferEvent.objects.filter(transfer=transfer, to_state=TransferState.ON_HOLD)
+               .exclude(from_state=TransferState.ON_HOLD).order_by("-pk").first())
+    if entered is not None and entered.from_state == TransferState.FUNDED:
+        return TransferState.FUNDED
+    return TransferState.APPROVED
 
 
 def transfer_funding_lost(*, transfer_id: int, operator: str, note: str) -> Transfer:
