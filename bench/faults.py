@@ -371,12 +371,33 @@ class ChainDriver:
 
     def reorg(self, victim: str, *, move: bool) -> bool:
         """Replace the blocks from the victim's block to the head: every other transaction is
-        mined again (same raw bytes, same hash); the victim is dropped or moved one block on."""
-        block = self.receipt(victim)["blockNumber"]
-        with self.lock:
+        mined again (same raw bytes, same hash); the victim is dropped or moved one block on.
+        Returns whether it did (not when the victim never got mined)."""
+        from web3.exceptions import TimeExhausted, TransactionNotFound
+
+        try:
+            self.receipt(victim)
+        except TimeExhausted:
+            return False
+        with self.lock:  # the victim's block read again under the lock: another reorg may
+            try:         # have moved it meanwhile
+                block = self.w3.eth.get_transaction_receipt(victim)["blockNumber"]
+            except TransactionNotFound:
+                return False
             return self._reorg(victim, block, move=move)
 
+    def _mempool_empty(self, timeout: float = 10.0) -> None:
+        """Wait (under the lock: nobody sends meanwhile) until every sent transaction is in a
+        block: a reorg must not lose a payment still waiting in anvil's pool."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.w3.provider.make_request("txpool_status", []).get("result") or {}
+            if int(status.get("pending", "0x0"), 16) + int(status.get("queued", "0x0"), 16) == 0:
+                return
+            time.sleep(0.2)
+
     def _reorg(self, victim: str, block: int, *, move: bool) -> bool:
+        self._mempool_empty()
         old_hash = self.w3.eth.get_block(block)["hash"]
         head = self.w3.eth.block_number
         depth = head - block + 1
@@ -493,6 +514,7 @@ class FaultRun:
         self.refused: Counter[str] = Counter()
         self.started = time.monotonic()
         self.lock = threading.Lock()
+        self.driver_errors: list[str] = []  # a sender's own failure (the chain, say)
         self.database = f"gw_faults_run_{uuid.uuid4().hex[:8]}"
         self.var_dir = Path(tempfile.mkdtemp(prefix="gateway-faults-"))
 
@@ -823,6 +845,9 @@ class FaultRun:
                 # taken until its reorg is done, so no later payment of it is dropped with it.
                 with payer_locks[payer]:
                     self.fund(sent)
+            except Exception as exc:  # counted and shown; the run goes on with the others
+                with self.lock:
+                    self.driver_errors.append(f"{scenario.name} #{index}: {exc!r}"[:300])
             finally:
                 from django.db import connection
 
@@ -1209,6 +1234,7 @@ class FaultRun:
             "stranded_liability": len(stranded_liability),
             "overpayments_held": str(money_round(-overpayments, "USDC")),
             "process_errors": len(self.chaos.errors),
+            "driver_errors": len(self.driver_errors),
             "api_retries": self.api.retries,
             "api_in_flight_waits": self.api.in_flight,
             "queue_backlog": backlog,
@@ -1222,7 +1248,8 @@ class FaultRun:
                         "paid_without_deposit": unfunded_payments,
                         "stranded_liability": stranded_liability,
                         "unbalanced": [str(u) for u in unbalanced],
-                        "process_errors": self.chaos.errors, "refused": dict(self.refused)}
+                        "process_errors": self.chaos.errors, "refused": dict(self.refused),
+                        "driver_errors": self.driver_errors}
         return Outcome(figures, by_scenario, stranded)
 
     # -- whole run -------------------------------------------------------------------------
@@ -1307,7 +1334,8 @@ def report(outcome: Outcome, details: dict[str, Any]) -> None:
                   f"{', '.join(item['actions'])[:100]}")
     for name in ("refund_problems", "paid_not_completed", "completed_unpaid",
                  "paid_without_deposit",
-                 "stranded_liability", "unbalanced", "process_errors", "refused"):
+                 "stranded_liability", "unbalanced", "process_errors", "refused",
+                 "driver_errors"):
         if details.get(name):
             print(f"\n{name}: {json.dumps(details[name], default=str)[:1500]}")
     print()
