@@ -294,6 +294,8 @@ CELERY_BEAT_SCHEDULE = {
                            "schedule": 300.0},
     "treasury-reconcile": {"task": "treasury.reconcile",
                            "schedule": env.float("TREASURY_RECONCILE_SECONDS", default=3600.0)},
+    "kyc-erasures-complete": {"task": "compliance.kyc.tasks.customer_erasures_complete",
+                              "schedule": 6 * 3600.0},
     "webhook-events-cleanup": {"task": "gateway.webhooks.tasks.webhook_events_cleanup",
                                "schedule": 3600.0},
     "console-dashboard-summary": {"task": "console.dashboard_summary_refresh", "schedule": 60.0},
@@ -386,6 +388,11 @@ AGENTS_LOOKUP_FAILURES_PER_API_KEY = env.int("AGENTS_LOOKUP_FAILURES_PER_API_KEY
 AGENTS_LOOKUP_FAILURE_WINDOW_SECONDS = env.int("AGENTS_LOOKUP_FAILURE_WINDOW_SECONDS",
                                                default=900)
 AGENTS_LOOKUP_LOCKOUT_SECONDS = env.int("AGENTS_LOOKUP_LOCKOUT_SECONDS", default=1800)
+# KYC documents: largest upload taken (bytes); due-diligence records of an erased customer are
+# kept this many days after its last activity; status changes reach partners through this hook.
+KYC_DOCUMENT_MAX_BYTES = env.int("KYC_DOCUMENT_MAX_BYTES", default=5 * 1024 * 1024)
+KYC_RETENTION_DAYS = env.int("KYC_RETENTION_DAYS", default=5 * 365)
+KYC_STATUS_HOOK = "gateway.webhooks.customers.customer_status_event"
 # Compliance: travel-rule threshold (IVMS101 data at or above it) and monitoring score cut-offs.
 TRAVEL_RULE_THRESHOLD_USD = env.str("TRAVEL_RULE_THRESHOLD_USD", default="1000")
 MONITORING_REVIEW_SCORE = env.int("MONITORING_REVIEW_SCORE", default=50)

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from gateway.common.problems import json_problem_view
+from gateway.partners.urls import api_urlpatterns as partner_api_urlpatterns
 from gateway.transfers.urls import api_urlpatterns, callback_urlpatterns
 from gateway.webhooks.urls import api_urlpatterns as webhook_api_urlpatterns
 from ramps.payouts.agents.urls import api_urlpatterns as agent_api_urlpatterns
@@ -13,6 +14,7 @@ from ramps.payouts.agents.urls import portal_urlpatterns as agent_portal_urlpatt
 
 urlpatterns = [
     path("api/v1/", include("compliance.kyc.urls")),
+    path("api/v1/", include(partner_api_urlpatterns)),
     path("api/v1/", include("compliance.monitoring.urls")),
     path("api/v1/", include(agent_api_urlpatterns)),
     path("api/v1/", include(api_urlpatterns)),

@@ -7,14 +7,24 @@ customer likewise. Rejecting needs one (the safe direction). Customers are never
 the partner submits fields through the API, and the actions call the services.
 """
 
+import base64
 from decimal import Decimal
 
 from django.contrib import admin
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
-from compliance.kyc.models import Customer, CustomerEvent, KycTier, KycTierCorridorLimit
+from compliance.kyc.models import (
+    Customer,
+    CustomerDocument,
+    CustomerErasure,
+    CustomerEvent,
+    KycTier,
+    KycTierCorridorLimit,
+)
 from compliance.kyc.services import (
     TIER_LIMIT_FIELDS,
+    customer_document_content,
+    customer_document_review,
     customer_review,
     customer_tier_change,
     kyc_tier_limits_change,
@@ -125,6 +135,78 @@ class CustomerAdmin(OperatorActionsMixin, admin.ModelAdmin):
                 "status_message", "reviewed_by", "personal_data")
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _review_document(request, document, *, accept: bool, reason: str) -> str:
+    customer_document_review(document=document, accept=accept,
+                             operator=request.user.get_username(),
+                             message="" if accept else reason)
+    document.refresh_from_db(fields=["status"])
+    return document.status
+
+
+@operator_action(permission="kyc.review_customer", audit_fields=["status"],
+                 description="Accept selected documents (in processing)")
+def accept_documents(modeladmin, request, document, reason):
+    return _review_document(request, document, accept=True, reason=reason)
+
+
+@operator_action(permission="kyc.review_customer", audit_fields=["status"],
+                 description="Reject selected documents (the reason is shown to the partner)")
+def reject_documents(modeladmin, request, document, reason):
+    return _review_document(request, document, accept=False, reason=reason)
+
+
+@admin.register(CustomerDocument)
+class CustomerDocumentAdmin(OperatorActionsMixin, admin.ModelAdmin):
+    list_display = ("public_id", "customer", "kind", "content_type", "size_bytes", "status",
+                    "erased_at", "created_at")
+    list_filter = ("status", "kind", "content_type")
+    search_fields = ("public_id", "customer__public_id")
+    actions = [accept_documents, reject_documents]
+    exclude = ("content", "digest")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("public_id", "customer", "kind", "content_type", "size_bytes", "status",
+                "status_message", "reviewed_by", "erased_at", "document")
+
+    @admin.display(description="Document (decrypted for this page only)")
+    def document(self, obj: CustomerDocument) -> str:
+        content = customer_document_content(document=obj)
+        if not content:
+            return "erased"
+        data = base64.b64encode(content).decode("ascii")
+        if obj.content_type.startswith("image/"):
+            return format_html('<img src="data:{};base64,{}" style="max-width:40em">',
+                               obj.content_type, data)
+        return format_html('<a href="data:{};base64,{}" download="{}.pdf">Download</a>',
+                           obj.content_type, data, obj.public_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CustomerErasure)
+class CustomerErasureAdmin(admin.ModelAdmin):
+    list_display = ("public_id", "customer", "requested_by", "retained_until", "completed_at",
+                    "created_at")
+    readonly_fields = ("public_id", "customer", "requested_by", "reason", "erased", "kept",
+                       "retained_until", "completed_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

@@ -39,6 +39,8 @@ def customer_body(customer: Customer) -> dict:
                    "status": _FIELD_STATUS.get(customer.status, "PROCESSING")}
             for name in provided
         },
+        "documents": list(customer.documents.defer("content").order_by("created_at", "pk")),
+        "erased_at": customer.erased_at,
     }
 
 
@@ -46,7 +48,14 @@ class CustomerApi(APIView):
     @extend_schema(request=CustomerPutSerializer,
                    responses={202: CustomerPutResponseSerializer, 400: PROBLEM, 401: PROBLEM,
                               404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
-                   summary="Submit or update a customer's KYC fields", tags=["customers"])
+                   summary="Submit or update a customer's KYC fields", tags=["customers"],
+                   description="Rules beyond the schema: unknown-kyc-tier (422) for a tier that "
+                               "does not exist (GET /info lists them); customer-fields-invalid "
+                               "(400) for a field name unknown for the customer's kind or a "
+                               "value invalid for it (identity numbers are checked for the "
+                               "issuing country and document type). 409 when id, type and "
+                               "external_id name different customers, the kind changes, or the "
+                               "customer was rejected.")
     def put(self, request: Request) -> Response:
         serializer = CustomerPutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -63,7 +72,10 @@ class CustomerApi(APIView):
     @extend_schema(parameters=[CustomerQuerySerializer],
                    responses={200: CustomerResponseSerializer, 400: PROBLEM, 401: PROBLEM,
                               404: PROBLEM},
-                   summary="A customer's KYC status and missing fields", tags=["customers"])
+                   summary="A customer's KYC status and missing fields", tags=["customers"],
+                   description="Rules beyond the schema: validation-error (400) with "
+                               "non_field_errors unless id, or both external_id and type, are "
+                               "given.")
     def get(self, request: Request) -> Response:
         query = CustomerQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -121,6 +121,9 @@ class Customer(BaseModel):
     phone_index = models.CharField(max_length=64, blank=True, db_index=True,
                                    help_text="Keyed hash of the E.164 phone number")
     reviewed_by = models.CharField(max_length=150, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="When its erasure was asked (a data subject's "
+                                               "request); it takes no more submissions")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["partner", "role", "external_id"],
@@ -142,3 +145,79 @@ class CustomerEvent(BaseModel):
 
     class Meta:
         ordering = ["created_at", "pk"]
+
+
+class CustomerDocument(BaseModel):
+    """A document a partner uploaded for a customer (an ID image, a proof of address...).
+
+    The bytes are kept encrypted (``content``, base64 inside the encrypted JSON value, under the
+    same keys and rotation as every other personal value) and never sent back through the API.
+    ``status`` is the document's own review (SEP-12 field statuses); an erased document keeps
+    only its kind, type, size and review, with ``content`` and ``digest`` emptied.
+    """
+
+    class Kind(models.TextChoices):
+        PHOTO_ID_FRONT = "photo_id_front", "Identity document, front"
+        PHOTO_ID_BACK = "photo_id_back", "Identity document, back"
+        NOTARY_APPROVAL_OF_PHOTO_ID = "notary_approval_of_photo_id", "Notarised identity document"
+        PHOTO_PROOF_RESIDENCE = "photo_proof_residence", "Proof of residence"
+        PROOF_OF_INCOME = "proof_of_income", "Proof of income"
+        PROOF_OF_LIVENESS = "proof_of_liveness", "Proof of liveness (selfie)"
+        ORGANIZATION_REGISTRATION = ("organization.photo_incorporation_doc",
+                                     "Certificate of incorporation")
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing", "Processing: waiting for a compliance review"
+        ACCEPTED = "accepted", "Accepted by a compliance operator"
+        REJECTED = "rejected", "Rejected by a compliance operator (see status_message)"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="documents")
+    kind = models.CharField(max_length=48, choices=Kind.choices)
+    content_type = models.CharField(max_length=40, help_text="Detected from the bytes")
+    size_bytes = models.PositiveIntegerField()
+    digest = models.CharField(max_length=64, blank=True,
+                              help_text="Keyed hash of the bytes (a re-sent file is the same "
+                                        "document); emptied on erasure")
+    content = EncryptedJSONField(null=True, blank=True,
+                                 help_text="The file, base64, encrypted at rest; null once erased")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROCESSING)
+    status_message = models.CharField(max_length=300, blank=True,
+                                      help_text="Shown to the partner (no personal data)")
+    reviewed_by = models.CharField(max_length=150, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [models.UniqueConstraint(
+            fields=["customer", "kind", "digest"], condition=~models.Q(digest=""),
+            name="kyc_document_once_per_content")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.public_id} ({self.status})"
+
+
+class CustomerErasure(BaseModel):
+    """One erasure request (a data subject's, through the partner) and what came of it.
+
+    ``erased`` names what was removed; ``kept`` names what the law makes the gateway keep, each
+    with its reason code and, for record keeping, the day it may go (``retained_until``). When
+    that day comes the rest is erased and ``completed_at`` is set. Never deleted.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="erasures")
+    requested_by = models.CharField(max_length=150, help_text="partner:<id> or an operator")
+    reason = models.CharField(max_length=300)
+    erased = models.JSONField(default=list, help_text="Items removed (names, never values)")
+    kept = models.JSONField(default=list, help_text="Items kept: item, reason, retained_until")
+    retained_until = models.DateTimeField(null=True, blank=True,
+                                          help_text="When the kept records may be erased "
+                                                    "(null: until a legal hold ends)")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"erasure {self.public_id} of {self.customer_id}"

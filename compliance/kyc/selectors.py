@@ -75,3 +75,20 @@ def tier_limits_for(*, tier: KycTier, corridor_code: str) -> TierLimits:
     return TierLimits(tier_code=tier.code, per_transfer_usd=source.limit_per_transfer_usd,
                       per_day_usd=source.limit_per_day_usd,
                       per_30_days_usd=source.limit_per_30_days_usd)
+
+
+def customer_documents(*, customer: Customer):
+    """The customer's documents, oldest first, without their (encrypted) bytes."""
+    return customer.documents.defer("content").order_by("created_at", "pk")
+
+
+def customer_document_get(*, customer: Customer, document_id: str):
+    try:
+        public_id = uuid.UUID(str(document_id))
+    except ValueError:
+        return None
+    return customer_documents(customer=customer).filter(public_id=public_id).first()
+
+
+def customer_erasure_latest(*, customer: Customer):
+    return customer.erasures.select_related("customer").order_by("-created_at", "-pk").first()

@@ -3,8 +3,10 @@
 Views declare their own answers; what is true of every partner operation is written here once
 (a drf-spectacular postprocessing hook, ``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``):
 
+- an operation with a body documents 400 and 413, which any body may get;
 - every 4xx/5xx answer is ``application/problem+json`` with the ``Problem`` schema (as
-  ``gateway.common.problems`` renders it), whatever the view declared;
+  ``gateway.common.problems`` renders it), whatever the view declared, and ``Problem`` is
+  defined here once;
 - every answer but 401 documents ``RateLimit-Limit``, ``RateLimit-Remaining`` and
   ``RateLimit-Reset`` (``gateway.common.throttling``), and a 429 answer with ``Retry-After``.
 """
@@ -29,8 +31,18 @@ PROBLEM_SCHEMA = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string", "description": "The request path"},
-        "errors": {"type": "object", "additionalProperties": {},
-                   "description": "Per field messages (validation-error)"},
+        "errors": {
+            "description": "What is wrong: messages per field (validation-error), or a list "
+                           "of {detail, pointer} with a JSON pointer into the body "
+                           "(travel-rule-data-invalid)",
+            "oneOf": [
+                {"type": "object", "additionalProperties": {}},
+                {"type": "array", "items": {
+                    "type": "object", "required": ["detail"],
+                    "properties": {"detail": {"type": "string"},
+                                   "pointer": {"type": "string"}}}},
+            ],
+        },
     },
     "required": ["type", "title", "status", "detail"],
 }
@@ -48,31 +60,43 @@ RATE_LIMIT_HEADERS = {
                                "again", minimum=1),
 }
 RETRY_AFTER = _header("Seconds to wait before the next request", minimum=1)
+BAD_BODY = "Malformed or invalid body (malformed-request, json-too-deep, validation-error)"
+TOO_LARGE = "Body larger than REQUEST_MAX_BODY_BYTES (payload-too-large)"
+TOO_MANY = "Too many requests (problem type /problems/rate-limited): wait Retry-After seconds"
 
 
-def _is_partner_operation(operation: Any) -> bool:
-    return isinstance(operation, dict) and "responses" in operation and any(
-        "PartnerApiKey" in requirement for requirement in operation.get("security", []))
+def _is_api_operation(operation: Any) -> bool:
+    """An operation of the key-holders' API (a partner's or an agent network's key)."""
+    return isinstance(operation, dict) and "responses" in operation and bool(
+        operation.get("security"))
+
+
+def _is_partner_operation(operation: dict) -> bool:
+    return any("PartnerApiKey" in requirement for requirement in operation["security"])
 
 
 def partner_operations_schema_hook(result: dict, generator: Any, request: Any,
                                    public: bool) -> dict:
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    schemas.setdefault("Problem", PROBLEM_SCHEMA)
+    schemas["Problem"] = copy.deepcopy(PROBLEM_SCHEMA)  # one definition, whoever referenced it
     problem_content = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
-            if not _is_partner_operation(operation):
+            if not _is_api_operation(operation):
                 continue
             responses = operation["responses"]
-            responses.setdefault("429", {
-                "description": "Too many requests (problem type /problems/rate-limited): wait "
-                               "Retry-After seconds"})
+            if "requestBody" in operation:
+                responses.setdefault("400", {"description": BAD_BODY})
+                responses.setdefault("413", {"description": TOO_LARGE})
+            if _is_partner_operation(operation):
+                responses.setdefault("429", {"description": TOO_MANY})
+                responses["429"].setdefault("headers", {})["Retry-After"] = copy.deepcopy(
+                    RETRY_AFTER)
+                for code, response in responses.items():
+                    if code != "401":
+                        response.setdefault("headers", {}).update(
+                            copy.deepcopy(RATE_LIMIT_HEADERS))
             for code, response in responses.items():
                 if code[:1] in "45":
                     response["content"] = copy.deepcopy(problem_content)
-                if code == "429":
-                    response.setdefault("headers", {})["Retry-After"] = copy.deepcopy(RETRY_AFTER)
-                if code != "401":
-                    response.setdefault("headers", {}).update(copy.deepcopy(RATE_LIMIT_HEADERS))
     return result

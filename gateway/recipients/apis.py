@@ -29,7 +29,10 @@ class RecipientListCreateApi(APIView):
                    tags=["recipients"],
                    description="Validated as a transfer's recipient is; the rail is asked "
                                "whether the account can receive money where it offers such "
-                               "a check. Name it by id (recipient_id) when creating transfers.")
+                               "a check. Name it by id (recipient_id) when creating transfers. "
+                               "Rules beyond the schema: unknown-corridor (422) for a corridor "
+                               "that is not open to you; invalid-recipient (422) for a number "
+                               "the corridor's rail cannot pay.")
     def post(self, request: Request) -> Response:
         serializer = RecipientCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator
 
 from django.db import IntegrityError, transaction
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -15,7 +15,7 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import permissions, renderers, status
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import NotAcceptable, ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -59,8 +59,21 @@ from gateway.transfers.services.quotes import quote_create
 
 logger = logging.getLogger(__name__)
 
+# Rules a schema cannot state (one field depending on another, or on what exists: corridors,
+# quotes, the venue's book, the rail's limits), named by their problem types in each operation's
+# description; tests/gateway/test_api_schemathesis.py holds the operations to them.
+PRICE_RULES = (
+    "unknown-corridor (422) when no corridor open to you takes the asset to the currency; "
+    "invalid-amount (422) for an amount with more decimals than the asset or currency has, zero, "
+    "or too large; below-venue-minimum, above-venue-maximum, venue-price-out-of-range and "
+    "venue-order-rules (422) against the exchange venue's order rules; below-payout-minimum and "
+    "above-payout-maximum (422) against the payout rail's limits")
 PROBLEM = OpenApiResponse(response=ProblemSerializer,
                           description="RFC 9457 problem details (application/problem+json)")
+# What idempotent_call accepts as a key, stated in the schema (printable ASCII, 1-255 characters,
+# no surrounding spaces, which HTTP would strip).
+IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255,
+                          "pattern": "^[!-~]([ -~]*[!-~])?$"}
 IDEMPOTENT_REPLAYED = OpenApiParameter(
     "Idempotent-Replayed", OpenApiTypes.STR, OpenApiParameter.HEADER, response=True,
     enum=["true"], description="Present (true) when the answer is the replay of an earlier "
@@ -74,7 +87,14 @@ class QuoteCreateApi(APIView):
                    request=QuoteRequestSerializer,
                    responses={201: QuoteResponseSerializer, 400: PROBLEM, 401: PROBLEM,
                               422: PROBLEM, 503: PROBLEM},
-                   operation_id="quote_create", summary="Get a firm quote", tags=["quotes"])
+                   operation_id="quote_create", summary="Get a firm quote", tags=["quotes"],
+                   description="Rules beyond the schema: " + PRICE_RULES + "; invalid-recipient "
+                               "(422) when recipient_phone_number is not a number the rail "
+                               "pays; validation-error (400) when amount_in_asset, amount_in "
+                               "or amount_out_currency is missing or differs from its "
+                               "deprecated name given too (sell_asset, sell_amount, "
+                               "buy_currency). 503 quote-unavailable when the venue cannot "
+                               "price now.")
     def post(self, request: Request) -> Response:
         serializer = QuoteRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -122,7 +142,10 @@ class PriceApi(APIView):
         description="What a quote would give now for amount_in (or the amount_in needed for "
                     "amount_out). Nothing is held or stored; the order book is read at most "
                     "every few seconds, so it is cheap to call as the sender types. POST "
-                    "/quotes fixes a price.",
+                    "/quotes fixes a price. Rules beyond the schema: validation-error (400) "
+                    "unless exactly one of amount_in and amount_out is given, or when "
+                    "amount_in_asset or amount_out_currency (or their aliases) is missing; "
+                    + PRICE_RULES + ".",
     )
     def get(self, request: Request) -> Response:
         from gateway.transfers.services.prices import price_indicative
@@ -143,7 +166,9 @@ class TransferListCreateApi(APIView):
         operation_id="transfer_list",
         summary="List transfers, newest first", tags=["transfers"],
         description="Filters combine with AND. Pages are cut by an opaque cursor that stays "
-                    "valid while new transfers are created: follow next_cursor until it is null.",
+                    "valid while new transfers are created: follow next_cursor until it is null. "
+                    "Rules beyond the schema: invalid-cursor (400) for a cursor that is not a "
+                    "next_cursor this API gave.",
     )
     def get(self, request: Request) -> Response:
         query = TransferPageQuerySerializer(data=request.query_params)
@@ -156,8 +181,9 @@ class TransferListCreateApi(APIView):
 
     @extend_schema(
         request=TransferRequestSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                     required=True, description="Unique per intended transfer"),
+        parameters=[OpenApiParameter("Idempotency-Key", IDEMPOTENCY_KEY_SCHEMA,
+                                     OpenApiParameter.HEADER, required=True,
+                                     description="Unique per intended transfer"),
                     IDEMPOTENT_REPLAYED],
         examples=[OpenApiExample("Mobile-money transfer", request_only=True, value={
             "quote_id": "3f2b8c1e-2a4b-4c1d-9e7f-0a1b2c3d4e5f", "external_id": "INV-1042",
@@ -168,7 +194,16 @@ class TransferListCreateApi(APIView):
         operation_id="transfer_create",
         summary="Create a transfer from a quote", tags=["transfers"],
         description="external_id, when given, must be new for your account: a reused one is "
-                    "answered 409 external-id-reused with existing_transfer_id.",
+                    "answered 409 external-id-reused with existing_transfer_id. Rules beyond "
+                    "the schema: validation-error (400) unless exactly one of recipient and "
+                    "recipient_id is given; unknown-quote (422) for a quote that is not yours "
+                    "or does not exist, quote-expired and quote-already-used (409/422); "
+                    "unknown-recipient (422) for a recipient_id that is not yours; "
+                    "recipient-verification-mismatch (422) for a saved recipient whose "
+                    "account name did not match; invalid-recipient (422) for a number the "
+                    "rail cannot pay; travel-rule-data-invalid (422) at or above the "
+                    "travel-rule threshold without complete IVMS101 data; "
+                    "idempotency-key-reused (422) for a key used before with another body.",
     )
     def post(self, request: Request) -> Response:
         serializer = TransferRequestSerializer(data=request.data)
@@ -238,16 +273,26 @@ class _Echo:
 class TransferExportApi(APIView):
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        """An unknown ``?format=`` is a format this export cannot give (406), not a missing
+        page (DRF's 404)."""
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            raise NotAcceptable(f"No {request.query_params.get('format')!r} export; "
+                                "use format=csv or format=json.") from None
+
     @extend_schema(
         parameters=[TransferListQuerySerializer],
         responses={(200, "text/csv"): OpenApiResponse(
             response=OpenApiTypes.STR,
             description="One header line, then one line per transfer, newest first: "
                         + ", ".join(CSV_COLUMNS)),
-            400: PROBLEM, 401: PROBLEM},
+            400: PROBLEM, 401: PROBLEM, 406: PROBLEM},
         operation_id="transfer_export",
         summary="Export transfers as CSV for reconciliation", tags=["transfers"],
-        description="The same filters as the list, every matching transfer in one file.",
+        description="The same filters as the list, every matching transfer in one file. "
+                    "406 not-acceptable for a format other than csv or json.",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         query = TransferListQuerySerializer(data=request.query_params)
@@ -272,7 +317,7 @@ class TransferNotCorrectableError(ConflictError):
 
 
 IDEMPOTENCY_KEY_OPTIONAL = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key", IDEMPOTENCY_KEY_SCHEMA, OpenApiParameter.HEADER, required=False,
     description="Optional: a retried request with the same key and body replays the first "
                 "answer (header Idempotent-Replayed: true)")
 
@@ -302,7 +347,8 @@ class TransferDetailApi(APIView):
                     "transfer-not-correctable otherwise, 409 correction-window-closed after "
                     "required_info_deadline). The corrected fields are validated as at "
                     "creation (422 invalid-recipient); the payout restarts on the same quote, "
-                    "rate and reserved float.",
+                    "rate and reserved float. Rules beyond the schema: validation-error (400) "
+                    "when neither recipient nor payout_method is given.",
     )
     def patch(self, request: Request, transfer_id: str) -> Response:
         from gateway.transfers.services.payouts import transfer_payout_correct

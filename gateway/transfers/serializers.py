@@ -433,7 +433,18 @@ def transfer_representation(transfer: Transfer) -> dict:
     return json.loads(json.dumps(TransferResponseSerializer(transfer).data))
 
 
-class PriceQuerySerializer(serializers.Serializer):
+class QuerySerializer(serializers.Serializer):
+    """Query parameters: one given empty (``?status=``) is refused, not taken as left out."""
+
+    def to_internal_value(self, data):
+        blank = {name: ["Give a value or leave the parameter out."]
+                 for name in self.fields if name in data and data.get(name) == ""}
+        if blank:
+            raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
+
+
+class PriceQuerySerializer(QuerySerializer):
     """Query of ``GET /api/v1/prices``: the asset, the currency, and one of the two amounts."""
 
     amount_in_asset = serializers.CharField(max_length=120, required=False,
@@ -545,10 +556,19 @@ class InfoSerializer(serializers.Serializer):
     deposit_window_seconds = serializers.IntegerField()
 
 
-class TransferListQuerySerializer(serializers.Serializer):
+_ONE_STATUS = "|".join(SenderStatus.values)
+
+
+@extend_schema_field({"type": "string", "maxLength": 400,
+                      "pattern": f"^({_ONE_STATUS})(,({_ONE_STATUS}))*$"})
+class StatusListField(serializers.CharField):
+    """SEP-31 statuses separated by commas; the pattern documents what the service accepts."""
+
+
+class TransferListQuerySerializer(QuerySerializer):
     """Query parameters of ``GET /api/v1/transfers`` and its CSV export."""
 
-    status = serializers.CharField(
+    status = StatusListField(
         required=False, max_length=400,
         help_text="SEP-31 status, or several separated by commas (pending_sender,completed)")
     corridor = serializers.CharField(required=False, max_length=80, help_text="Corridor code")

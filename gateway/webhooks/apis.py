@@ -56,9 +56,23 @@ def _delivery(endpoint: WebhookEndpoint, delivery_id: str) -> WebhookDelivery:
     return delivery
 
 
+ENDPOINT_RULES = (
+    "Rules beyond the schema: 422 webhook-endpoint-invalid when the url is not an absolute https "
+    "URL (http is allowed only where WEBHOOK_REQUIRE_HTTPS is off), resolves to a private, "
+    "loopback or link-local address, an event type is unknown, or the account already has "
+    "WEBHOOK_MAX_ENDPOINTS_PER_PARTNER endpoints.")
+CURSOR = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+
+
+def _limit(maximum: int) -> dict:
+    return {"type": "integer", "minimum": 0, "maximum": maximum}
+
+
 def _positive_int(value: str | None, *, name: str, default: int, maximum: int) -> int:
-    if value in (None, ""):
+    if value is None:
         return default
+    if value == "":
+        raise serializers.ValidationError({name: ["Give a value or leave the parameter out."]})
     try:
         number = int(value)
     except ValueError:
@@ -79,7 +93,7 @@ class EndpointListApi(APIView):
                    responses={201: EndpointWithSecretSerializer, 400: PROBLEM, 401: PROBLEM,
                               422: PROBLEM},
                    summary="Add a webhook endpoint (the answer shows its secret, once)",
-                   tags=TAGS)
+                   description=ENDPOINT_RULES, tags=TAGS)
     def post(self, request: Request) -> Response:
         serializer = EndpointCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -100,7 +114,8 @@ class EndpointDetailApi(APIView):
     @extend_schema(request=EndpointUpdateSerializer,
                    responses={200: EndpointSerializer, 400: PROBLEM, 401: PROBLEM, 404: PROBLEM,
                               422: PROBLEM},
-                   summary="Change a webhook endpoint (url, event types, enabled)", tags=TAGS)
+                   summary="Change a webhook endpoint (url, event types, enabled)",
+                   description=ENDPOINT_RULES, tags=TAGS)
     def patch(self, request: Request, endpoint_id: str) -> Response:
         endpoint = _endpoint(request, endpoint_id)
         serializer = EndpointUpdateSerializer(data=request.data)
@@ -149,8 +164,8 @@ class DeliveryListApi(APIView):
             OpenApiParameter("event_type", OpenApiTypes.STR),
             OpenApiParameter("transfer_id", OpenApiTypes.UUID),
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Created at or after"),
-            OpenApiParameter("before", OpenApiTypes.STR, description="Cursor: older than this"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="At most 200 (default 50)"),
+            OpenApiParameter("before", CURSOR, description="Cursor: older than this"),
+            OpenApiParameter("limit", _limit(200), description="At most 200 (default 50)"),
         ],
         responses={200: DeliveryPageSerializer, 400: PROBLEM, 401: PROBLEM, 404: PROBLEM},
         summary="Deliveries to an endpoint, newest first, with their last answer", tags=TAGS)
@@ -200,11 +215,11 @@ class DeliveryRedeliverFailedApi(APIView):
 class EventFeedApi(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("after", OpenApiTypes.STR,
+            OpenApiParameter("after", CURSOR,
                              description="Cursor (next_cursor of the previous page; 0 or absent "
                                          "for the oldest kept)"),
             OpenApiParameter("type", OpenApiTypes.STR, description="Only this event type"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="At most 500 (default 100)"),
+            OpenApiParameter("limit", _limit(500), description="At most 500 (default 100)"),
         ],
         responses={200: EventPageSerializer, 400: PROBLEM, 401: PROBLEM, 410: PROBLEM},
         summary="Events in the order they happened, to page through after an outage",

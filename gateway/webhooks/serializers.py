@@ -9,7 +9,8 @@ from gateway.webhooks.models import WebhookDelivery
 class EndpointCreateSerializer(serializers.Serializer):
     url = serializers.CharField(max_length=500, help_text="https URL of the receiver")
     event_types = serializers.ListField(
-        child=serializers.CharField(max_length=60), required=False, max_length=50,
+        child=serializers.CharField(max_length=60, min_length=1, trim_whitespace=False),
+        required=False, max_length=50,
         help_text="Event types to receive; empty or absent means every type")
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     enabled = serializers.BooleanField(required=False, default=True)
@@ -17,7 +18,8 @@ class EndpointCreateSerializer(serializers.Serializer):
 
 class EndpointUpdateSerializer(serializers.Serializer):
     url = serializers.CharField(max_length=500, required=False)
-    event_types = serializers.ListField(child=serializers.CharField(max_length=60),
+    event_types = serializers.ListField(child=serializers.CharField(max_length=60, min_length=1,
+                                                                   trim_whitespace=False),
                                         required=False, max_length=50)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     enabled = serializers.BooleanField(required=False)

@@ -41,8 +41,10 @@ def transfer_event_type(state: str) -> str:
 def event_types() -> list[str]:
     """Every event type an endpoint may ask for."""
     from gateway.transfers.states import TransferState
+    from gateway.webhooks.customers import CUSTOMER_EVENT_TYPES
 
     return sorted({TRANSFER_CREATED, TRANSFER_CASH_PICKUP_EXPIRED, PING, ENDPOINT_DISABLED,
+                   *CUSTOMER_EVENT_TYPES,
                    *(transfer_event_type(state) for state in TransferState.values)})
 
 
