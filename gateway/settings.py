@@ -222,7 +222,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Off-ramp gateway API",
     "DESCRIPTION": (
         "Quote, create and follow stablecoin-to-local-money remittances. Amounts are decimal "
-        "strings, errors are RFC 9457 problem details, POST /transfers takes an Idempotency-Key."
+        "strings, errors are RFC 9457 problem details, POST /transfers takes an Idempotency-Key. "
+        "Rules beyond the schema, on every operation: no string (path, query, header, body) "
+        "holds a control character, but TAB, LF and CR in body text (400 control-character)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

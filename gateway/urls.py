@@ -33,5 +33,8 @@ urlpatterns = [
     ), name="api-docs"),
 ]
 
+# A request Django itself refuses (an unreadable multipart body, a suspicious header) is a
+# problem too, not Django's HTML page.
+handler400 = json_problem_view(400, "malformed-request", "Malformed request")
 handler404 = json_problem_view(404, "not-found", "Not found")
 handler500 = json_problem_view(500, "internal-error", "Internal error")

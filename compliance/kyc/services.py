@@ -12,6 +12,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -359,11 +360,17 @@ def _customer_reference(customer: Customer) -> str:
     return f"customer:{customer.public_id}"
 
 
+# Screening decisions and cases are compliance's own records, which import this app's customers:
+# looked up by name, so that kyc does not import them back.
+SCREENING_DECISION_MODEL = "compliance.ScreeningDecision"
+CASE_MODEL = "cases.Case"
+
+
 def customer_legal_hold(*, customer: Customer) -> bool:
     """Whether compliance holds the customer's records (an open case, or a held screening
     decision not yet decided). Never told to the partner as such (no tipping off)."""
-    from compliance.cases.models import Case
-    from compliance.models import ScreeningDecision
+    Case = apps.get_model(CASE_MODEL)
+    ScreeningDecision = apps.get_model(SCREENING_DECISION_MODEL)
 
     reference = _customer_reference(customer)
     if Case.objects.filter(subject_reference=reference).exclude(
@@ -375,15 +382,14 @@ def customer_legal_hold(*, customer: Customer) -> bool:
 
 
 def _closed_case_statuses() -> list[str]:
-    from compliance.cases.models import Case
-
-    return [value for value in Case.Status.values if value.startswith("closed")]
+    return [value for value in apps.get_model(CASE_MODEL).Status.values
+            if value.startswith("closed")]
 
 
 def customer_record_keeping_until(*, customer: Customer):
     """Until when due-diligence records must be kept: ``KYC_RETENTION_DAYS`` after the last
     thing that happened to the customer, once it was reviewed or screened; None otherwise."""
-    from compliance.models import ScreeningDecision
+    ScreeningDecision = apps.get_model(SCREENING_DECISION_MODEL)
 
     reviewed = customer.events.filter(to_status__in=[Customer.Status.ACCEPTED,
                                                      Customer.Status.REJECTED]).exists()

@@ -3,7 +3,8 @@
 Views declare their own answers; what is true of every partner operation is written here once
 (a drf-spectacular postprocessing hook, ``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``):
 
-- an operation with a body documents 400 and 413, which any body may get;
+- every operation documents 400 (a control character anywhere, a malformed body), and one
+  with a body 413;
 - every 4xx/5xx answer is ``application/problem+json`` with the ``Problem`` schema (as
   ``gateway.common.problems`` renders it), whatever the view declared, and ``Problem`` is
   defined here once;
@@ -60,7 +61,9 @@ RATE_LIMIT_HEADERS = {
                                "again", minimum=1),
 }
 RETRY_AFTER = _header("Seconds to wait before the next request", minimum=1)
-BAD_BODY = "Malformed or invalid body (malformed-request, json-too-deep, validation-error)"
+BAD_REQUEST = ("A control character in the path, a parameter, a header or the body "
+               "(control-character), or a malformed or invalid body (malformed-request, "
+               "json-too-deep, validation-error)")
 TOO_LARGE = "Body larger than REQUEST_MAX_BODY_BYTES (payload-too-large)"
 TOO_MANY = "Too many requests (problem type /problems/rate-limited): wait Retry-After seconds"
 
@@ -85,8 +88,8 @@ def partner_operations_schema_hook(result: dict, generator: Any, request: Any,
             if not _is_api_operation(operation):
                 continue
             responses = operation["responses"]
+            responses.setdefault("400", {"description": BAD_REQUEST})
             if "requestBody" in operation:
-                responses.setdefault("400", {"description": BAD_BODY})
                 responses.setdefault("413", {"description": TOO_LARGE})
             if _is_partner_operation(operation):
                 responses.setdefault("429", {"description": TOO_MANY})
