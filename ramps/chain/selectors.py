@@ -121,10 +121,18 @@ def chain_cursor_time(*, chain_id: int) -> datetime | None:
     return Chain.objects.filter(pk=chain_id).values_list("cursor_block_time", flat=True).first()
 
 
-def deposit_first_live(*, deposit_address: DepositAddress) -> Deposit | None:
-    """The first deposit to the address that a reorg has not taken away, if any."""
+def deposit_first_live(*, deposit_address: DepositAddress | int) -> Deposit | None:
+    """The first deposit to the address (or the address's id) that a reorg has not taken
+    away, if any."""
     return (Deposit.objects.filter(deposit_address=deposit_address)
             .exclude(status=Deposit.Status.REORGED).order_by("pk").first())
+
+
+def deposit_get(*, deposit_id: int, lock: bool = False) -> Deposit:
+    """The deposit with that id; with ``lock`` its row is locked until the transaction ends
+    (``select_for_update``)."""
+    deposits = Deposit.objects.select_for_update() if lock else Deposit.objects.all()
+    return deposits.get(pk=deposit_id)
 
 
 def refunds_referring_to(*, fragments: list[str]) -> QuerySet[OutboundTransaction]:

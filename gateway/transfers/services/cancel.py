@@ -6,7 +6,7 @@ from gateway.common.problems import ConflictError
 from gateway.transfers.models import Transfer
 from gateway.transfers.services.machine import Move, transfer_step
 from gateway.transfers.states import TransferState
-from ramps.chain.models import Deposit
+from ramps.chain.selectors import deposit_first_live
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,7 @@ def transfer_cancel(*, transfer_id: int, actor: str, reason: str = "") -> Transf
                 "only a transfer still waiting for its deposit can be cancelled.",
                 extra={"transfer_status": transfer.sender_status, "transfer_state": transfer.state},
             )
-        seen = (Deposit.objects.filter(deposit_address_id=transfer.deposit_address_id)
-                .exclude(status=Deposit.Status.REORGED).order_by("pk").first())
+        seen = deposit_first_live(deposit_address=transfer.deposit_address_id)
         if seen is not None:
             raise TransferNotCancellableError(
                 f"A deposit to transfer {transfer.public_id}'s address was seen on chain "

@@ -24,8 +24,8 @@ from gateway.transfers.services.machine import (
 )
 from gateway.transfers.states import TransferState
 from ramps.chain.crediting import deposit_mark_credited
-from ramps.chain.models import Chain, Deposit
-from ramps.chain.selectors import deposits_for_address
+from ramps.chain.models import Deposit
+from ramps.chain.selectors import chain_cursor_time, deposit_get, deposits_for_address
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,7 @@ def deposit_window_ended(*, transfer: Transfer) -> bool:
     """Whether the watcher has scanned past the end of the transfer's deposit window: its
     cursor block's timestamp (chain time) is later than ``deposit_expires_at``. Every deposit
     in a block up to the window's end has then been recorded."""
-    cursor_time = (Chain.objects.filter(pk=transfer.corridor.token.chain_id)
-                   .values_list("cursor_block_time", flat=True).first())
+    cursor_time = chain_cursor_time(chain_id=transfer.corridor.token.chain_id)
     return cursor_time is not None and cursor_time > transfer.deposit_expires_at
 
 
@@ -145,7 +144,7 @@ def transfer_fund(*, transfer_id: int, deposits: list[Deposit]) -> Transfer:
         # Under the transfer's lock: a worker that lost the race sees it funded and leaves
         # before it touches any deposit.
         for deposit in deposits:
-            deposit_mark_credited(deposit=Deposit.objects.select_for_update().get(pk=deposit.pk))
+            deposit_mark_credited(deposit=deposit_get(deposit_id=deposit.pk, lock=True))
         return Move(
             to_state=TransferState.FUNDED, reason="deposit final and credited",
             data={"received": str(received), "surplus": str(max(surplus, Decimal(0))),

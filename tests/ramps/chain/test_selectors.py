@@ -1,6 +1,7 @@
 """Reads of the chain side."""
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from gateway.common.problems import NotFoundError
@@ -12,6 +13,7 @@ from ramps.chain.selectors import (
     chain_get_active,
     chains_active,
     deposit_first_live,
+    deposit_get,
     deposits_confirmed_uncredited,
     deposits_for_address,
     refunds_referring_to,
@@ -117,6 +119,20 @@ def test_deposit_first_live_skips_what_a_reorg_took():
     live = make_deposit(token=token, status=Deposit.Status.SEEN,
                         deposit_address=gone.deposit_address)
     assert deposit_first_live(deposit_address=gone.deposit_address) == live
+    assert deposit_first_live(deposit_address=gone.deposit_address_id) == live
+
+
+def test_deposit_get_locks_the_row_only_when_asked(django_assert_num_queries):
+    deposit = make_deposit(token=make_token(chain=make_chain()))
+
+    with django_assert_num_queries(1) as captured:
+        assert deposit_get(deposit_id=deposit.pk) == deposit
+    assert "FOR UPDATE" not in captured.captured_queries[0]["sql"]
+    with transaction.atomic(), django_assert_num_queries(1) as captured:
+        assert deposit_get(deposit_id=deposit.pk, lock=True) == deposit
+    assert "FOR UPDATE" in captured.captured_queries[0]["sql"]
+    with pytest.raises(Deposit.DoesNotExist):
+        deposit_get(deposit_id=deposit.pk + 1)
 
 
 def test_refunds_referring_to_finds_refunds_by_a_fragment_of_their_reference():
