@@ -3,7 +3,8 @@
 import re
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import Combinable
 
 from gateway.common.problems import NotFoundError
 from ramps.chain.errors import InvalidAssetIdError
@@ -59,13 +60,19 @@ def token_get_by_caip19(caip19: str) -> Token:
         raise NotFoundError(f"No asset {caip19!r}.", slug="asset-not-found") from None
 
 
-def deposits_confirmed_uncredited(*, chain: Chain | None = None) -> QuerySet[Deposit]:
-    """Final deposits the gateway has not credited yet, oldest first."""
+def deposits_confirmed_uncredited(
+    *, chain: Chain | None = None, without_refund: bool = False
+) -> QuerySet[Deposit]:
+    """Final deposits the gateway has not credited yet, oldest first; with ``without_refund``
+    only those no refund (of any status) was recorded for."""
     deposits = Deposit.objects.filter(
         status=Deposit.Status.CONFIRMED, credited_at__isnull=True
     ).select_related("chain", "token", "deposit_address")
     if chain is not None:
         deposits = deposits.filter(chain=chain)
+    if without_refund:
+        deposits = deposits.exclude(Exists(OutboundTransaction.objects.filter(
+            deposit=OuterRef("pk"), kind=OutboundTransaction.Kind.REFUND)))
     return deposits.order_by("chain_id", "block_number", "log_index")
 
 
@@ -145,3 +152,34 @@ def refunds_referring_to(*, fragments: list[str]) -> QuerySet[OutboundTransactio
         return OutboundTransaction.objects.none()
     return OutboundTransaction.objects.filter(
         condition, kind=OutboundTransaction.Kind.REFUND).order_by("created_at", "pk")
+
+
+def outbound_transactions_with_reference_prefix(
+    *, prefix: str | Combinable, kind: str | None = None
+) -> QuerySet[OutboundTransaction]:
+    """Outbound transactions whose idempotency reference starts with ``prefix`` (a string, or
+    an expression when used as a subquery), only of ``kind`` if given, with their chain and
+    token, newest first."""
+    outbound = OutboundTransaction.objects.filter(reference__startswith=prefix)
+    if kind is not None:
+        outbound = outbound.filter(kind=kind)
+    return outbound.select_related("chain", "token")
+
+
+def refund_units_taken(*, deposit: Deposit) -> int:
+    """Base units of ``deposit`` that its refunds take (held, unsent and sent ones; failed
+    refunds take nothing)."""
+    return sum(OutboundTransaction.objects.filter(
+        deposit=deposit, kind=OutboundTransaction.Kind.REFUND).exclude(
+        status=OutboundTransaction.Status.FAILED).values_list("amount", flat=True))
+
+
+def refunds_outside_transfers(
+    *, chain: Chain, statuses: list[str]
+) -> QuerySet[OutboundTransaction]:
+    """Refunds on ``chain`` in one of ``statuses`` that are not a rejected transfer's own
+    (overpayment and late-deposit refunds; a transfer's refunds start with ``refund:``), with
+    their chain, token and deposit, newest first."""
+    return (OutboundTransaction.objects.filter(
+        chain=chain, kind=OutboundTransaction.Kind.REFUND, status__in=statuses)
+        .exclude(reference__startswith="refund:").select_related("chain", "token", "deposit"))

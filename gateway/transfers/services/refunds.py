@@ -19,9 +19,12 @@ contract or an exchange's wallet, in which case the refund waits in the operator
 custody back once a refund is final on chain, in one entry per refund event.
 """
 
+from __future__ import annotations
+
 import logging
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -51,13 +54,23 @@ from gateway.transfers.services.machine import (
 )
 from gateway.transfers.states import FINAL_STATES, TransferState
 from ramps.chain.destinations import RefundDestination, refund_destination_choose
-from ramps.chain.models import Chain, Deposit, OutboundTransaction
+from ramps.chain.models import OutboundTransaction
 from ramps.chain.outbound import (
     outbound_transactions_refresh,
     refund_create,
     refund_execute,
 )
-from ramps.chain.selectors import deposits_for_address
+from ramps.chain.selectors import (
+    deposit_get,
+    deposits_confirmed_uncredited,
+    deposits_for_address,
+    outbound_transactions_with_reference_prefix,
+    refund_units_taken,
+    refunds_outside_transfers,
+)
+
+if TYPE_CHECKING:
+    from ramps.chain.models import Chain, Deposit
 
 logger = logging.getLogger(__name__)
 REFUND = OutboundTransaction.Kind.REFUND
@@ -94,8 +107,7 @@ def _tokens(units: int, deposit_or_outbound: Deposit | OutboundTransaction) -> D
 def deposit_refundable_units(*, deposit: Deposit) -> int:
     """What of ``deposit`` no refund has taken yet (held, unsent and sent refunds count; only
     failed ones do not)."""
-    taken = sum(OutboundTransaction.objects.filter(deposit=deposit, kind=REFUND).exclude(
-        status=OutStatus.FAILED).values_list("amount", flat=True))
+    taken = refund_units_taken(deposit=deposit)
     return max(deposit.amount - taken, 0)
 
 
@@ -130,9 +142,8 @@ def transfer_credited_amount(*, transfer: Transfer) -> Decimal:
 def _overpayment_refunded(*, transfer: Transfer) -> Decimal:
     """What overpayment refunds of the transfer took back (sent, held or not sent yet)."""
     token = transfer.corridor.token
-    units = sum(OutboundTransaction.objects.filter(
-        reference__startswith=overpayment_reference_prefix(transfer)).exclude(
-        status=OutStatus.FAILED).values_list("amount", flat=True))
+    units = sum(outbound.amount for outbound in outbound_transactions_with_reference_prefix(
+        prefix=overpayment_reference_prefix(transfer)) if outbound.status != OutStatus.FAILED)
     return money_round(from_base_units(units, token.decimals), token.symbol)
 
 
@@ -182,8 +193,8 @@ def transfer_refund_record(*, transfer_id: int, actor: str, reason: str,
         raise DomainError(f"Transfer {transfer.public_id} has no credited deposit to refund.",
                           slug="nothing-to-refund", status=409)
     prefix = refund_reference_prefix(transfer)
-    existing = set(OutboundTransaction.objects.filter(reference__startswith=prefix)
-                   .values_list("reference", flat=True))
+    existing = {outbound.reference
+                for outbound in outbound_transactions_with_reference_prefix(prefix=prefix)}
     plans = []
     for deposit in deposits:
         reference = f"{prefix}{deposit.pk}"
@@ -243,11 +254,10 @@ def transfer_refund_progress(*, transfer_id: int) -> Transfer:
         return transfer
     prefix = refund_reference_prefix(transfer)
     chain = transfer.corridor.token.chain
-    if not _refunds_send(refunds=list(OutboundTransaction.objects.filter(
-            reference__startswith=prefix).select_related("chain", "token")), chain=chain):
+    if not _refunds_send(refunds=list(outbound_transactions_with_reference_prefix(
+            prefix=prefix)), chain=chain):
         return transfer
-    refunds = list(OutboundTransaction.objects.filter(reference__startswith=prefix)
-                   .select_related("token"))
+    refunds = list(outbound_transactions_with_reference_prefix(prefix=prefix))
     statuses = {r.status for r in refunds}
     if OutStatus.FAILED in statuses:
         logger.error("a refund of transfer %s failed on chain: operator needed",
@@ -321,7 +331,7 @@ def transfer_overpayment_refund_start(*, transfer_id: int) -> list[OutboundTrans
     transfer = Transfer.objects.select_related("deposit_address", "partner",
                                                "corridor__token").get(pk=transfer_id)
     prefix = overpayment_reference_prefix(transfer)
-    stored = list(OutboundTransaction.objects.filter(reference__startswith=prefix))
+    stored = list(outbound_transactions_with_reference_prefix(prefix=prefix))
     surplus = transfer.amount_received_base_units - transfer.amount_in_base_units
     if stored or surplus <= 0 or transfer.state in _DEPOSIT_STATES | {
             TransferState.REJECTED, TransferState.REFUND_PENDING, TransferState.REFUNDED}:
@@ -357,9 +367,8 @@ def transfer_overpayment_refund_start(*, transfer_id: int) -> list[OutboundTrans
 def transfers_overpaid_unrefunded() -> list[int]:
     """Funded transfers with a surplus whose refund is not recorded yet (a crash between the
     funding and the refund's record, or a refund that could not be recorded then)."""
-    overpayment_refunds = OutboundTransaction.objects.filter(
-        kind=REFUND, reference__startswith=Concat(
-            Value("overpayment:"), Cast(OuterRef("public_id"), CharField()), Value(":")))
+    overpayment_refunds = outbound_transactions_with_reference_prefix(kind=REFUND, prefix=Concat(
+        Value("overpayment:"), Cast(OuterRef("public_id"), CharField()), Value(":")))
     return list(
         Transfer.objects.filter(amount_received_base_units__gt=F("amount_in_base_units"))
         .exclude(state__in=_DEPOSIT_STATES | {TransferState.REJECTED,
@@ -390,11 +399,7 @@ def deposit_is_late(*, deposit: Deposit, transfer: Transfer | None) -> bool:
 def late_deposits_refund_start(*, chain: Chain) -> list[OutboundTransaction]:
     """Record a refund of every late deposit on ``chain`` that has none yet, with the ledger
     entry that books it (custody in, a liability to the payer) in the same transaction."""
-    refunded = OutboundTransaction.objects.filter(deposit=OuterRef("pk"), kind=REFUND)
-    candidates = (Deposit.objects.filter(chain=chain, status=Deposit.Status.CONFIRMED,
-                                         credited_at__isnull=True)
-                  .exclude(Exists(refunded)).select_related("chain", "token", "deposit_address")
-                  .order_by("block_number", "log_index")[:200])
+    candidates = deposits_confirmed_uncredited(chain=chain, without_refund=True)[:200]
     recorded = []
     for deposit in candidates:
         transfer = (Transfer.objects.select_related("partner")
@@ -404,8 +409,7 @@ def late_deposits_refund_start(*, chain: Chain) -> list[OutboundTransaction]:
         try:
             destination = transfer_refund_destination(transfer=transfer, deposit=deposit)
             with transaction.atomic():
-                Deposit.objects.select_for_update().get(pk=deposit.pk)
-                if Deposit.objects.filter(pk=deposit.pk, credited_at__isnull=False).exists():
+                if deposit_get(deposit_id=deposit.pk, lock=True).credited_at is not None:
                     continue  # credited meanwhile (a transfer took it after all)
                 outbound = _refund_record(deposit=deposit, amount=deposit.amount,
                                           reference=late_deposit_reference(deposit),
@@ -452,10 +456,8 @@ def refunds_settle(*, chain: Chain) -> int:
     entry's reference is unique)."""
     booked = JournalEntry.objects.filter(
         reference=Concat(Value("refund-final:"), OuterRef("reference")))
-    final = (OutboundTransaction.objects.filter(chain=chain, kind=REFUND,
-                                                status=OutStatus.CONFIRMED)
-             .exclude(reference__startswith="refund:").exclude(Exists(booked))
-             .select_related("chain", "token", "deposit"))
+    final = refunds_outside_transfers(chain=chain, statuses=[OutStatus.CONFIRMED]).exclude(
+        Exists(booked))
     posted = 0
     for outbound in final:
         settlement = _settlement(outbound)
@@ -488,10 +490,8 @@ def refunds_drive(*, chain: Chain) -> None:
         transfer = Transfer.objects.select_related("corridor__token").get(pk=transfer_id)
         if transfer.corridor.token.chain_id == chain.pk:
             transfer_overpayment_refund_start(transfer_id=transfer_id)
-    pending = list(OutboundTransaction.objects.filter(
-        chain=chain, kind=REFUND, status__in=[OutStatus.CREATED, OutStatus.BROADCAST,
-                                              OutStatus.WAITING_GAS])
-        .exclude(reference__startswith="refund:").select_related("chain", "token"))
+    pending = list(refunds_outside_transfers(
+        chain=chain, statuses=[OutStatus.CREATED, OutStatus.BROADCAST, OutStatus.WAITING_GAS]))
     if pending:
         _refunds_send(refunds=pending, chain=chain)
     refunds_settle(chain=chain)

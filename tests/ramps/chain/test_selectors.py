@@ -16,6 +16,9 @@ from ramps.chain.selectors import (
     deposit_get,
     deposits_confirmed_uncredited,
     deposits_for_address,
+    outbound_transactions_with_reference_prefix,
+    refund_units_taken,
+    refunds_outside_transfers,
     refunds_referring_to,
     token_get,
     token_get_by_caip19,
@@ -151,3 +154,35 @@ def test_refunds_referring_to_finds_refunds_by_a_fragment_of_their_reference():
 
     assert list(refunds_referring_to(fragments=["aaaa-1111"])) == [first, second]
     assert list(refunds_referring_to(fragments=[])) == []
+
+
+def test_refund_reads_of_the_gateway():
+    token = make_token(chain=make_chain())
+    deposit = make_deposit(token=token, status=Deposit.Status.CONFIRMED, amount=100)
+    untouched = make_deposit(token=token, status=Deposit.Status.CONFIRMED, amount=50)
+
+    def outbound(reference: str, amount: int, status: str,
+                 kind: str = OutboundTransaction.Kind.REFUND):
+        return OutboundTransaction.objects.create(
+            chain=token.chain, kind=kind, reference=reference, token=token, deposit=deposit,
+            from_address=USDC_ADDRESS, to_address=USDC_ADDRESS, amount=amount, status=status)
+
+    own = outbound("refund:aaaa:1", 30, OutboundTransaction.Status.CONFIRMED)
+    failed = outbound("overpayment:aaaa:1", 20, OutboundTransaction.Status.FAILED)
+    late = outbound("late-deposit:x:1", 7, OutboundTransaction.Status.CREATED)
+    sweep = outbound("overpayment:aaaa:sweep", 5, OutboundTransaction.Status.CREATED,
+                     kind=OutboundTransaction.Kind.SWEEP)
+
+    assert refund_units_taken(deposit=deposit) == 37
+    assert refund_units_taken(deposit=untouched) == 0
+    assert set(outbound_transactions_with_reference_prefix(prefix="overpayment:aaaa:")) == {
+        failed, sweep}
+    assert list(outbound_transactions_with_reference_prefix(
+        prefix="overpayment:aaaa:", kind=OutboundTransaction.Kind.REFUND)) == [failed]
+    assert list(refunds_outside_transfers(
+        chain=token.chain, statuses=[OutboundTransaction.Status.CREATED])) == [late]
+    assert list(refunds_outside_transfers(
+        chain=token.chain, statuses=[OutboundTransaction.Status.CONFIRMED])) == []
+    assert list(deposits_confirmed_uncredited(chain=token.chain, without_refund=True)) == [
+        untouched]
+    assert set(deposits_confirmed_uncredited(chain=token.chain)) == {deposit, untouched}
