@@ -9,6 +9,7 @@ from compliance.models import (
     SanctionedAddress,
     SanctionedName,
     SanctionsList,
+    ScreeningDecision,
     ScreeningWhitelist,
 )
 from compliance.normalize import address_normalize, name_normalize
@@ -103,3 +104,9 @@ def whitelisted_entries(*, customer_reference: str) -> set[tuple[str, str]]:
     return set(ScreeningWhitelist.objects.filter(
         customer_reference=customer_reference, expires_at__gt=timezone.now(),
     ).values_list("list_source", "entry_id"))
+
+
+def screening_decision_latest(*, subject_reference: str) -> ScreeningDecision | None:
+    """The newest screening decision about the subject (a transfer's reference), if any."""
+    return (ScreeningDecision.objects.filter(subject_reference=subject_reference)
+            .order_by("-created_at", "-id").first())

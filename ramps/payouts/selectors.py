@@ -145,3 +145,20 @@ def rail_callback_secrets_summary() -> tuple[bool, str]:
 def rails_all() -> QuerySet[Rail]:
     """Every configured rail, active or not, by code (the treasury reconciles them all)."""
     return Rail.objects.order_by("code")
+
+
+def rail_get(*, code: str) -> Rail:
+    """The rail with that code, active or not; ``Rail.DoesNotExist`` when there is none."""
+    return Rail.objects.get(code=code)
+
+
+def rail_get_active(*, code: str) -> Rail | None:
+    """The rail with that code if it is active, else None."""
+    return Rail.objects.filter(code=code, is_active=True).first()
+
+
+def payout_attempt_latest_for_owner(*, owner_reference: str) -> PayoutAttempt | None:
+    """The newest payout attempt for the owner (a transfer's reference), whatever its status,
+    with its rail."""
+    return (PayoutAttempt.objects.filter(owner_reference=owner_reference)
+            .select_related("rail").order_by("-created_at", "-id").first())

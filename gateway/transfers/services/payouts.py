@@ -1,7 +1,10 @@
 """Payouts: sending the recorded attempt once, acting on its outcome."""
 
+from __future__ import annotations
+
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -9,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from compliance.models import ScreeningDecision
+from compliance.selectors import screening_decision_latest
 from gateway.common.problems import DomainError, InvalidTransitionError
 from gateway.transfers.models import Corridor, Transfer
 from gateway.transfers.services.machine import (
@@ -26,8 +30,13 @@ from gateway.treasury.services import (
     treasury_float_release,
     treasury_float_reserve,
 )
-from ramps.payouts.models import PayoutAttempt, Rail
-from ramps.payouts.selectors import payout_attempt_unsettled_for
+from ramps.payouts.models import PayoutAttempt
+from ramps.payouts.selectors import (
+    payout_attempt_latest_for_owner,
+    payout_attempt_unsettled_for,
+    rail_get,
+    rail_get_active,
+)
 from ramps.payouts.services import (
     PayoutRailUnavailableError,
     PayoutRetryDeadlineError,
@@ -37,6 +46,9 @@ from ramps.payouts.services import (
     rail_callback_secret,
 )
 
+if TYPE_CHECKING:
+    from ramps.payouts.models import Rail
+
 logger = logging.getLogger(__name__)
 
 
@@ -45,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 def payout_callback_urls(*, rail_code: str) -> tuple[str, str]:
     """Result and timeout URLs of the rail, each carrying the rail's callback secret."""
-    rail = Rail.objects.get(code=rail_code)
+    rail = rail_get(code=rail_code)
     kwargs = {"rail_code": rail_code, "secret": rail_callback_secret(rail=rail)}
     base = settings.PUBLIC_BASE_URL
     return (base + reverse("payout-callback-result", kwargs=kwargs),
@@ -53,8 +65,7 @@ def payout_callback_urls(*, rail_code: str) -> tuple[str, str]:
 
 
 def transfer_live_attempt(*, transfer: Transfer) -> PayoutAttempt | None:
-    return (PayoutAttempt.objects.filter(owner_reference=transfer.reference)
-            .select_related("rail").order_by("-created_at", "-id").first())
+    return payout_attempt_latest_for_owner(owner_reference=transfer.reference)
 
 
 # The states in which a mobile-money attempt is out with the provider, awaiting its verdict.
@@ -217,8 +228,7 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
             raise InvalidTransitionError(
                 f"Transfer {transfer.public_id} is {transfer.state}; only a failed payout can "
                 "be started again.")
-        latest = (ScreeningDecision.objects.filter(subject_reference=transfer.reference)
-                  .order_by("-created_at", "-id").first())
+        latest = screening_decision_latest(subject_reference=transfer.reference)
         if latest is not None and latest.outcome != ScreeningDecision.Outcome.APPROVE:
             # A list change put a hit on it after the payout failed: its case decides first.
             raise DomainError(f"Transfer {transfer.public_id} is under compliance review; its "
@@ -363,7 +373,7 @@ def transfer_payout_retry(*, transfer_id: int, operator: str, note: str,
             "payout); nothing to retry.")
     rail = None
     if rail_code:
-        rail = Rail.objects.filter(code=rail_code, is_active=True).first()
+        rail = rail_get_active(code=rail_code)
         if rail is None:
             raise InvalidRecipientError(f"No active rail {rail_code!r}.")
     return transfer_payout_restart(

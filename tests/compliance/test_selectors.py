@@ -1,0 +1,23 @@
+"""Compliance reads the gateway calls instead of the tables."""
+
+import pytest
+
+from compliance.models import ScreeningDecision
+from compliance.selectors import screening_decision_latest
+
+pytestmark = pytest.mark.django_db
+
+
+def _decide(subject: str, outcome: str) -> ScreeningDecision:
+    return ScreeningDecision.objects.create(
+        subject_reference=subject, outcome=outcome, reasons=[], rules_version="t",
+        list_versions={})
+
+
+def test_screening_decision_latest_is_the_newest_about_the_subject():
+    assert screening_decision_latest(subject_reference="tr_a") is None
+    _decide("tr_a", ScreeningDecision.Outcome.APPROVE)
+    held = _decide("tr_a", ScreeningDecision.Outcome.HOLD)
+    _decide("tr_b", ScreeningDecision.Outcome.APPROVE)
+
+    assert screening_decision_latest(subject_reference="tr_a") == held

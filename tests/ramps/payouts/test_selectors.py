@@ -1,0 +1,37 @@
+"""Payout reads the gateway calls instead of the tables."""
+
+from decimal import Decimal
+
+import pytest
+
+from ramps.payouts.models import Rail
+from ramps.payouts.selectors import payout_attempt_latest_for_owner, rail_get, rail_get_active
+from ramps.payouts.services import payout_attempt_create
+from tests.ramps.payouts.factories import make_rail
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rail_get_and_rail_get_active():
+    active = make_rail(code="mpesa-on")
+    inactive = make_rail(code="mpesa-off", is_active=False)
+
+    assert rail_get(code="mpesa-off") == inactive
+    with pytest.raises(Rail.DoesNotExist):
+        rail_get(code="mpesa-none")
+    assert rail_get_active(code="mpesa-on") == active
+    assert rail_get_active(code="mpesa-off") is None
+    assert rail_get_active(code="mpesa-none") is None
+
+
+def test_payout_attempt_latest_for_owner_comes_with_its_rail(django_assert_num_queries):
+    rail = make_rail()
+    attempt = payout_attempt_create(
+        rail=rail, owner_reference="tr_owner", amount=Decimal("1500"), currency="KES",
+        recipient_msisdn="+254708374149", remarks="Remittance payout")
+
+    with django_assert_num_queries(1):
+        latest = payout_attempt_latest_for_owner(owner_reference="tr_owner")
+        assert latest == attempt
+        assert latest.rail.code == rail.code
+    assert payout_attempt_latest_for_owner(owner_reference="tr_other") is None
