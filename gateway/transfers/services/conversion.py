@@ -29,6 +29,7 @@ from gateway.treasury.services import (
     treasury_float_reserve,
 )
 from ramps.liquidity.models import ConversionOrder
+from ramps.liquidity.selectors import conversion_orders_with_reference_prefix
 from ramps.liquidity.services import (
     VenueUnavailableError,
     conversion_order_amount,
@@ -49,8 +50,7 @@ logger = logging.getLogger(__name__)
 def transfer_orders(*, transfer: Transfer) -> list[ConversionOrder]:
     """The transfer's conversion orders, oldest first: the first has the transfer's reference,
     each later one (placed after a rejection or a partial fill) that reference with ``:n``."""
-    return list(ConversionOrder.objects.filter(reference__startswith=transfer.reference)
-                .select_related("venue").order_by("id"))
+    return list(conversion_orders_with_reference_prefix(prefix=transfer.reference))
 
 
 def _order_amount(transfer: Transfer) -> Decimal:

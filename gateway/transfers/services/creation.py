@@ -30,7 +30,7 @@ from gateway.transfers.states import TransferState
 from gateway.webhooks.services import webhook_event_enqueue
 from ramps.chain.addresses import deposit_address_allocate
 from ramps.chain.destinations import refund_address_validate
-from ramps.liquidity.models import LiquidityReservation
+from ramps.liquidity.selectors import liquidity_reservation_exists
 from ramps.liquidity.services import (
     ReservationError,
     ReservationExpiredError,
@@ -117,7 +117,7 @@ def transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
         # refused now, not after the venue order filled.
         recipient = {**recipient, "phone_number": recipient_phone_validate(
             corridor=corridor, phone=recipient.get("phone_number", ""))}
-        if LiquidityReservation.objects.filter(quote_reference=str(quote.public_id)).exists():
+        if liquidity_reservation_exists(quote_reference=str(quote.public_id)):
             try:
                 liquidity_reservation_consume(quote_reference=str(quote.public_id))
             except ReservationExpiredError as exc:

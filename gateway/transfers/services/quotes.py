@@ -22,8 +22,8 @@ from gateway.treasury.services import (
     FloatShortError,
     treasury_float_check,
 )
-from ramps.liquidity.models import Venue
 from ramps.liquidity.router import NoRouteError, route_quote_firm
+from ramps.liquidity.selectors import venues_active
 from ramps.liquidity.services import (
     InsufficientLiquidityError,
     StaleMarketDataError,
@@ -191,7 +191,7 @@ def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
         # Best execution: every active venue prices the size (VWAP, taker fee); the winner's
         # depth is held for this quote until it expires or is used.
         routed, reservation = route_quote_firm(
-            quote_reference=str(public_id), venues=Venue.objects.filter(is_active=True),
+            quote_reference=str(public_id), venues=venues_active(),
             side="sell", amount_base=convertible, symbol=corridor.venue_symbol,
             expires_at=timezone.now() + timedelta(seconds=settings.QUOTE_TTL_SECONDS),
         )
