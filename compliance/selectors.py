@@ -110,3 +110,9 @@ def screening_decision_latest(*, subject_reference: str) -> ScreeningDecision | 
     """The newest screening decision about the subject (a transfer's reference), if any."""
     return (ScreeningDecision.objects.filter(subject_reference=subject_reference)
             .order_by("-created_at", "-id").first())
+
+
+def screening_decisions_for(*, subject_reference: str) -> list[ScreeningDecision]:
+    """Every screening decision about the subject (a transfer's reference), oldest first."""
+    return list(ScreeningDecision.objects.filter(
+        subject_reference=subject_reference).order_by("created_at", "pk"))

@@ -32,3 +32,8 @@ def case_sar_report(*, case: Case) -> dict:
                          "sha256": a.sha256, "description": a.description,
                          "uploaded_by": a.uploaded_by} for a in case.attachments.all()],
     }
+
+
+def cases_for_subject(*, subject_reference: str):
+    """Every case opened on a decision about the subject (a transfer's reference)."""
+    return Case.objects.filter(decision__subject_reference=subject_reference)

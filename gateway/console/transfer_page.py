@@ -93,11 +93,10 @@ class TransferPageMixin:
 
     @admin.display(description="Compliance case and decision")
     def case_and_decision(self, obj) -> str:
-        from compliance.cases.models import Case
-        from compliance.models import ScreeningDecision
+        from compliance.cases.selectors import cases_for_subject
+        from compliance.selectors import screening_decisions_for
 
-        decisions = list(ScreeningDecision.objects.filter(
-            subject_reference=obj.reference).order_by("created_at", "pk"))
+        decisions = screening_decisions_for(subject_reference=obj.reference)
         if not decisions:
             return "—"
         rows = []
@@ -113,17 +112,16 @@ class TransferPageMixin:
                          decision.rules_version))
         cases = format_html_join(" ", '<a href="{}">case {} ({})</a>', (
             (reverse("admin:cases_case_change", args=[case.pk]), str(case.public_id)[:8],
-             case.get_status_display()) for case in Case.objects.filter(
-                decision__subject_reference=obj.reference)))
+             case.get_status_display()) for case in cases_for_subject(
+                subject_reference=obj.reference)))
         return format_html("{}<p>{}</p>", _table(
             ["at", "outcome", "by", "reasons, list entry and score", "rules"], rows), cases)
 
     @admin.display(description="Payout attempts")
     def payout_attempts(self, obj) -> str:
-        from ramps.payouts.models import PayoutAttempt
+        from ramps.payouts.selectors import payout_attempts_for_owner_with_rail
 
-        attempts = PayoutAttempt.objects.filter(owner_reference=obj.reference).select_related(
-            "rail").order_by("created_at", "pk")
+        attempts = payout_attempts_for_owner_with_rail(owner_reference=obj.reference)
         rows = [(_local(attempt.created_at), attempt.rail.code,
                  attempt.reference, attempt.status, attempt.failure_kind or "",
                  f"{attempt.result_code} {attempt.result_description}".strip(),

@@ -162,3 +162,9 @@ def payout_attempt_latest_for_owner(*, owner_reference: str) -> PayoutAttempt | 
     with its rail."""
     return (PayoutAttempt.objects.filter(owner_reference=owner_reference)
             .select_related("rail").order_by("-created_at", "-id").first())
+
+
+def payout_attempts_for_owner_with_rail(*, owner_reference: str) -> QuerySet[PayoutAttempt]:
+    """The owner's payout attempts with their rail, oldest first."""
+    return (PayoutAttempt.objects.filter(owner_reference=owner_reference)
+            .select_related("rail").order_by("created_at", "pk"))

@@ -3,7 +3,7 @@
 import pytest
 
 from compliance.models import ScreeningDecision
-from compliance.selectors import screening_decision_latest
+from compliance.selectors import screening_decision_latest, screening_decisions_for
 
 pytestmark = pytest.mark.django_db
 
@@ -21,3 +21,12 @@ def test_screening_decision_latest_is_the_newest_about_the_subject():
     _decide("tr_b", ScreeningDecision.Outcome.APPROVE)
 
     assert screening_decision_latest(subject_reference="tr_a") == held
+
+
+def test_screening_decisions_for_lists_the_subject_s_decisions_oldest_first():
+    assert screening_decisions_for(subject_reference="tr_a") == []
+    first = _decide("tr_a", ScreeningDecision.Outcome.HOLD)
+    _decide("tr_b", ScreeningDecision.Outcome.APPROVE)
+    second = _decide("tr_a", ScreeningDecision.Outcome.APPROVE)
+
+    assert screening_decisions_for(subject_reference="tr_a") == [first, second]

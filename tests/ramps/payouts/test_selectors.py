@@ -5,7 +5,12 @@ from decimal import Decimal
 import pytest
 
 from ramps.payouts.models import Rail
-from ramps.payouts.selectors import payout_attempt_latest_for_owner, rail_get, rail_get_active
+from ramps.payouts.selectors import (
+    payout_attempt_latest_for_owner,
+    payout_attempts_for_owner_with_rail,
+    rail_get,
+    rail_get_active,
+)
 from ramps.payouts.services import payout_attempt_create
 from tests.ramps.payouts.factories import make_rail
 
@@ -35,3 +40,7 @@ def test_payout_attempt_latest_for_owner_comes_with_its_rail(django_assert_num_q
         assert latest == attempt
         assert latest.rail.code == rail.code
     assert payout_attempt_latest_for_owner(owner_reference="tr_other") is None
+    with django_assert_num_queries(1):
+        assert [(a, a.rail.code) for a in payout_attempts_for_owner_with_rail(
+            owner_reference="tr_owner")] == [(attempt, rail.code)]
+    assert list(payout_attempts_for_owner_with_rail(owner_reference="tr_other")) == []
