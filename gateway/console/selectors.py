@@ -187,10 +187,10 @@ def _time_to_cash(selection: DashboardFilter) -> list[dict]:
 
 def _payouts(selection: DashboardFilter) -> list[dict]:
     """Per rail: attempts by outcome, failure reasons, failed rate, attempts per success."""
-    from ramps.payouts.models import PayoutAttempt
+    from ramps.payouts.selectors import payout_attempts_created_between
 
     start, end = selection.bounds()
-    attempts = PayoutAttempt.objects.filter(created_at__gte=start, created_at__lt=end)
+    references = None
     if selection.corridor:
         if connection.vendor == "postgresql":
             references = _transfers(selection).annotate(
@@ -198,7 +198,7 @@ def _payouts(selection: DashboardFilter) -> list[dict]:
         else:  # SQLite keeps UUIDs as bare hex: compare the canonical text in Python's form
             references = [str(value) for value in
                           _transfers(selection).values_list("public_id", flat=True)]
-        attempts = attempts.filter(owner_reference__in=references)
+    attempts = payout_attempts_created_between(start=start, end=end, owner_references=references)
     return _payouts_per_rail(attempts.values("rail__code", "status", "failure_kind",
                                              "result_code").annotate(n=Count("pk")))
 
@@ -232,7 +232,7 @@ def _float() -> list[dict]:
     """Free and reserved float per rail now, with the refill threshold and target."""
     from gateway.ledger.models import Posting
     from gateway.treasury.models import FloatPolicy
-    from ramps.payouts.models import Rail
+    from ramps.payouts.selectors import rails_active
 
     policies = {policy.rail_code: policy for policy in FloatPolicy.objects.all()}
     balances: dict[str, Decimal] = defaultdict(lambda: ZERO)
@@ -246,7 +246,7 @@ def _float() -> list[dict]:
                                                            "amount"):
             balances[(code, currency)] += amount
     result = []
-    for rail in Rail.objects.filter(is_active=True).order_by("code"):
+    for rail in rails_active():
         policy = policies.get(rail.code)
         free = balances[(f"assets:float:{rail.code}", rail.currency)]
         reserved = balances[(f"assets:float-reserved:{rail.code}", rail.currency)]

@@ -168,3 +168,20 @@ def payout_attempts_for_owner_with_rail(*, owner_reference: str) -> QuerySet[Pay
     """The owner's payout attempts with their rail, oldest first."""
     return (PayoutAttempt.objects.filter(owner_reference=owner_reference)
             .select_related("rail").order_by("created_at", "pk"))
+
+
+def rails_active() -> QuerySet[Rail]:
+    """Every active rail, by code."""
+    return Rail.objects.filter(is_active=True).order_by("code")
+
+
+def payout_attempts_created_between(
+    *, start: datetime.datetime, end: datetime.datetime,
+    owner_references: list[str] | QuerySet | None = None,
+) -> QuerySet[PayoutAttempt]:
+    """Attempts created in [start, end), only those of ``owner_references`` (a list, or a
+    query of references for a subquery) if given."""
+    attempts = PayoutAttempt.objects.filter(created_at__gte=start, created_at__lt=end)
+    if owner_references is not None:
+        attempts = attempts.filter(owner_reference__in=owner_references)
+    return attempts

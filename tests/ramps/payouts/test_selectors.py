@@ -1,5 +1,6 @@
 """Payout reads the gateway calls instead of the tables."""
 
+import datetime
 from decimal import Decimal
 
 import pytest
@@ -7,9 +8,11 @@ import pytest
 from ramps.payouts.models import Rail
 from ramps.payouts.selectors import (
     payout_attempt_latest_for_owner,
+    payout_attempts_created_between,
     payout_attempts_for_owner_with_rail,
     rail_get,
     rail_get_active,
+    rails_active,
 )
 from ramps.payouts.services import payout_attempt_create
 from tests.ramps.payouts.factories import make_rail
@@ -44,3 +47,26 @@ def test_payout_attempt_latest_for_owner_comes_with_its_rail(django_assert_num_q
         assert [(a, a.rail.code) for a in payout_attempts_for_owner_with_rail(
             owner_reference="tr_owner")] == [(attempt, rail.code)]
     assert list(payout_attempts_for_owner_with_rail(owner_reference="tr_other")) == []
+
+
+def test_rails_active_by_code():
+    second = make_rail(code="mpesa-b")
+    make_rail(code="mpesa-c", is_active=False)
+    first = make_rail(code="mpesa-a")
+
+    assert list(rails_active()) == [first, second]
+
+
+def test_payout_attempts_created_between_and_of_owners():
+    rail = make_rail()
+    mine, other = (payout_attempt_create(
+        rail=rail, owner_reference=owner, amount=Decimal("1500"), currency="KES",
+        recipient_msisdn="+254708374149", remarks="Remittance payout")
+        for owner in ("tr_mine", "tr_other"))
+    start = mine.created_at - datetime.timedelta(seconds=1)
+    end = other.created_at + datetime.timedelta(seconds=1)
+
+    assert set(payout_attempts_created_between(start=start, end=end)) == {mine, other}
+    assert list(payout_attempts_created_between(
+        start=start, end=end, owner_references=["tr_mine"])) == [mine]
+    assert list(payout_attempts_created_between(start=end, end=end + (end - start))) == []
