@@ -62,8 +62,10 @@ def demo_seed(*, chain_id: int, rpc_url: str, token_address: str, token_decimals
             base_url=daraja["base_url"], credentials=daraja["credentials"],
             min_amount=Decimal("10"), max_amount=Decimal("250000"), amount_exponent=0,
             # A payout Daraja keeps pending goes before an operator after a minute here (half
-            # an hour by default), so that a short demo session shows that way out too.
-            unsettled_review_seconds=60,
+            # an hour by default), and a provider that stays busy fails the payout for a
+            # correction, retry or refund after a minute of retries (six hours by default), so
+            # that a short demo session shows those ways out too.
+            unsettled_review_seconds=60, retry_backoff_seconds=15, retry_deadline_seconds=60,
         )
         corridor = Corridor.objects.create(
             code="usdc-anvil-kes-mpesa", token=token, currency_out="KES", rail=rail, venue=venue,
