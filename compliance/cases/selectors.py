@@ -37,3 +37,12 @@ def case_sar_report(*, case: Case) -> dict:
 def cases_for_subject(*, subject_reference: str):
     """Every case opened on a decision about the subject (a transfer's reference)."""
     return Case.objects.filter(decision__subject_reference=subject_reference)
+
+
+def cases_open_for_subjects(*, subject_references: list[str]) -> dict[str, tuple[int, str]]:
+    """subject reference -> (case id, status) of the cases not yet closed or decided (open,
+    in review, or waiting for a second operator's confirmation) about those subjects."""
+    return {reference: (pk, status) for reference, pk, status in Case.objects.filter(
+        status__in=[Case.Status.OPEN, Case.Status.IN_REVIEW, Case.Status.PENDING_CONFIRMATION],
+        subject_reference__in=subject_references).values_list(
+        "subject_reference", "pk", "status")}

@@ -394,10 +394,14 @@ def _admin_url(name: str, pk) -> str:
 def attention_queue(*, now: datetime.datetime | None = None) -> list[AttentionItem]:
     """Everything waiting on a person, oldest first, with what to do about it."""
     from compliance.cases.models import Case
+    from compliance.cases.selectors import cases_open_for_subjects
     from gateway.treasury.models import Incident
     from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
-    from ramps.chain.models import ChainIncident, Deposit
-    from ramps.payouts.models import PayoutAttempt, PayoutCallback
+    from ramps.chain.selectors import chain_incidents_open, deposits_flagged_uncredited
+    from ramps.payouts.selectors import (
+        payout_attempts_unknown_since,
+        payout_callbacks_unprocessed,
+    )
 
     now = now or timezone.now()
     items: list[AttentionItem] = []
@@ -407,10 +411,7 @@ def attention_queue(*, now: datetime.datetime | None = None) -> list[AttentionIt
                "currency_out", "corridor__code"]
     held = list(Transfer.objects.filter(state=S.ON_HOLD).order_by(
         "state_changed_at").values_list(*columns)[:QUEUE_LIMIT_PER_KIND])
-    cases = {reference: (pk, status) for reference, pk, status in Case.objects.filter(
-        status__in=[Case.Status.OPEN, Case.Status.IN_REVIEW, Case.Status.PENDING_CONFIRMATION],
-        subject_reference__in=[str(row[1]) for row in held]).values_list(
-        "subject_reference", "pk", "status")}
+    cases = cases_open_for_subjects(subject_references=[str(row[1]) for row in held])
     for pk, public_id, changed_at, hold_reason, amount_out, currency_out, corridor in held:
         case = cases.get(str(public_id))
         if case is not None:
@@ -440,33 +441,27 @@ def attention_queue(*, now: datetime.datetime | None = None) -> list[AttentionIt
             f"{corridor} · {amount_out} {currency_out} · {str(public_id)[:8]}",
             "Check with the provider: settle by hand, or retry or refund once it says not paid",
             _admin_url("transfers_transfer_change", pk)))
-    for deposit in Deposit.objects.exclude(flag="").filter(credited_at__isnull=True).exclude(
-            status="reorged").select_related("token").order_by("created_at")[
-            :QUEUE_LIMIT_PER_KIND]:
+    for deposit in deposits_flagged_uncredited(limit=QUEUE_LIMIT_PER_KIND):
         items.append(AttentionItem(
             "flagged_deposit", deposit.created_at, f"Deposit flagged: {deposit.get_flag_display()}",
             f"{deposit.token.symbol} from {deposit.from_address} · tx {deposit.tx_hash[:12]}…",
             "Refund it or attach it to a transfer", _admin_url("chain_deposit_change",
                                                                deposit.pk)))
-    for callback in PayoutCallback.objects.filter(
-            processing_status__in=["unmatched", "error"]).select_related("rail").order_by(
-            "created_at")[:QUEUE_LIMIT_PER_KIND]:
+    for callback in payout_callbacks_unprocessed(limit=QUEUE_LIMIT_PER_KIND):
         items.append(AttentionItem(
             "unmatched_callback", callback.created_at,
             f"Provider callback {callback.processing_status}",
             f"{callback.rail.code if callback.rail else '?'} · reference "
             f"{callback.reference or '—'}", "Match it to an attempt or dismiss it",
             _admin_url("payouts_payoutcallback_change", callback.pk)))
-    for attempt in PayoutAttempt.objects.filter(
-            status="unknown", created_at__lte=now - UNKNOWN_PAYOUT_DEADLINE).select_related(
-            "rail").order_by("created_at")[:QUEUE_LIMIT_PER_KIND]:
+    for attempt in payout_attempts_unknown_since(before=now - UNKNOWN_PAYOUT_DEADLINE,
+                                                 limit=QUEUE_LIMIT_PER_KIND):
         items.append(AttentionItem(
             "unknown_payout", attempt.created_at, "Payout outcome unknown past its deadline",
             f"{attempt.rail.code} · {attempt.amount} {attempt.currency} · {attempt.reference}",
             "Ask the provider (status query); never send again",
             _admin_url("payouts_payoutattempt_change", attempt.pk)))
-    for incident in ChainIncident.objects.filter(status="open").select_related(
-            "chain").order_by("created_at")[:QUEUE_LIMIT_PER_KIND]:
+    for incident in chain_incidents_open()[:QUEUE_LIMIT_PER_KIND]:
         items.append(AttentionItem(
             "chain_incident", incident.created_at, f"Chain incident: {incident.get_kind_display()}",
             incident.chain.caip2, "Investigate and resolve",

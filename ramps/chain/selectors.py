@@ -183,3 +183,11 @@ def refunds_outside_transfers(
     return (OutboundTransaction.objects.filter(
         chain=chain, kind=OutboundTransaction.Kind.REFUND, status__in=statuses)
         .exclude(reference__startswith="refund:").select_related("chain", "token", "deposit"))
+
+
+def deposits_flagged_uncredited(*, limit: int) -> list[Deposit]:
+    """Up to ``limit`` flagged deposits nobody credited and no reorg took, with their token,
+    oldest recorded first (an operator refunds them or attaches them to a transfer)."""
+    return list(Deposit.objects.exclude(flag=Deposit.Flag.NONE).filter(
+        credited_at__isnull=True).exclude(status=Deposit.Status.REORGED).select_related(
+        "token").order_by("created_at")[:limit])

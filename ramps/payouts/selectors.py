@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from gateway.common.crypto import decrypt_text
-from ramps.payouts.models import PayoutAttempt, PayoutStatusQuery, Rail
+from ramps.payouts.models import PayoutAttempt, PayoutCallback, PayoutStatusQuery, Rail
 
 logger = logging.getLogger(__name__)
 
@@ -185,3 +185,21 @@ def payout_attempts_created_between(
     if owner_references is not None:
         attempts = attempts.filter(owner_reference__in=owner_references)
     return attempts
+
+
+def payout_callbacks_unprocessed(*, limit: int) -> list[PayoutCallback]:
+    """Up to ``limit`` provider callbacks that matched no attempt or failed to apply, with
+    their rail, oldest first."""
+    return list(PayoutCallback.objects.filter(
+        processing_status__in=[PayoutCallback.ProcessingStatus.UNMATCHED,
+                               PayoutCallback.ProcessingStatus.ERROR])
+        .select_related("rail").order_by("created_at")[:limit])
+
+
+def payout_attempts_unknown_since(*, before: datetime.datetime, limit: int
+                                  ) -> list[PayoutAttempt]:
+    """Up to ``limit`` attempts of unknown outcome created before ``before``, with their rail,
+    oldest first."""
+    return list(PayoutAttempt.objects.filter(
+        status=PayoutAttempt.Status.UNKNOWN, created_at__lte=before).select_related(
+        "rail").order_by("created_at")[:limit])

@@ -15,6 +15,7 @@ from ramps.chain.selectors import (
     deposit_first_live,
     deposit_get,
     deposits_confirmed_uncredited,
+    deposits_flagged_uncredited,
     deposits_for_address,
     outbound_transactions_with_reference_prefix,
     refund_units_taken,
@@ -186,3 +187,15 @@ def test_refund_reads_of_the_gateway():
     assert list(deposits_confirmed_uncredited(chain=token.chain, without_refund=True)) == [
         untouched]
     assert set(deposits_confirmed_uncredited(chain=token.chain)) == {deposit, untouched}
+
+
+def test_deposits_flagged_uncredited_oldest_first_up_to_the_limit():
+    token = make_token(chain=make_chain())
+    first, second, gone, credited, _plain = (make_deposit(token=token) for _ in range(5))
+    Deposit.objects.filter(pk__in=[first.pk, second.pk, gone.pk, credited.pk]).update(
+        flag=Deposit.Flag.ADDRESS_CLOSED)
+    Deposit.objects.filter(pk=gone.pk).update(status=Deposit.Status.REORGED)
+    Deposit.objects.filter(pk=credited.pk).update(credited_at=timezone.now())
+
+    assert deposits_flagged_uncredited(limit=10) == [first, second]
+    assert deposits_flagged_uncredited(limit=1) == [first]

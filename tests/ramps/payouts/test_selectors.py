@@ -5,11 +5,13 @@ from decimal import Decimal
 
 import pytest
 
-from ramps.payouts.models import Rail
+from ramps.payouts.models import PayoutAttempt, PayoutCallback, Rail
 from ramps.payouts.selectors import (
     payout_attempt_latest_for_owner,
     payout_attempts_created_between,
     payout_attempts_for_owner_with_rail,
+    payout_attempts_unknown_since,
+    payout_callbacks_unprocessed,
     rail_get,
     rail_get_active,
     rails_active,
@@ -70,3 +72,27 @@ def test_payout_attempts_created_between_and_of_owners():
     assert list(payout_attempts_created_between(
         start=start, end=end, owner_references=["tr_mine"])) == [mine]
     assert list(payout_attempts_created_between(start=end, end=end + (end - start))) == []
+
+
+def test_payout_attempts_unknown_since_and_callbacks_unprocessed():
+    rail = make_rail()
+    unknown, _settled = (payout_attempt_create(
+        rail=rail, owner_reference=owner, amount=Decimal("1500"), currency="KES",
+        recipient_msisdn="+254708374149", remarks="Remittance payout")
+        for owner in ("tr_unknown", "tr_settled"))
+    PayoutAttempt.objects.filter(pk=unknown.pk).update(status=PayoutAttempt.Status.UNKNOWN)
+    later = unknown.created_at + datetime.timedelta(seconds=1)
+
+    assert payout_attempts_unknown_since(before=later, limit=10) == [unknown]
+    assert payout_attempts_unknown_since(
+        before=unknown.created_at - datetime.timedelta(seconds=1), limit=10) == []
+    assert payout_attempts_unknown_since(before=later, limit=0) == []
+
+    status = PayoutCallback.ProcessingStatus
+    unmatched, failed, _done = (
+        PayoutCallback.objects.create(rail=rail, reference=f"r{n}", body={},
+                                      processing_status=processing_status)
+        for n, processing_status in enumerate((status.UNMATCHED, status.ERROR,
+                                               status.APPLIED)))
+    assert payout_callbacks_unprocessed(limit=10) == [unmatched, failed]
+    assert payout_callbacks_unprocessed(limit=1) == [unmatched]
