@@ -116,3 +116,8 @@ def screening_decisions_for(*, subject_reference: str) -> list[ScreeningDecision
     """Every screening decision about the subject (a transfer's reference), oldest first."""
     return list(ScreeningDecision.objects.filter(
         subject_reference=subject_reference).order_by("created_at", "pk"))
+
+
+def screening_decision_superseding(*, decision: ScreeningDecision) -> ScreeningDecision | None:
+    """The decision that replaced ``decision`` (a case's verdict on a hold), if any."""
+    return ScreeningDecision.objects.filter(supersedes=decision).first()

@@ -46,3 +46,8 @@ def cases_open_for_subjects(*, subject_references: list[str]) -> dict[str, tuple
         status__in=[Case.Status.OPEN, Case.Status.IN_REVIEW, Case.Status.PENDING_CONFIRMATION],
         subject_reference__in=subject_references).values_list(
         "subject_reference", "pk", "status")}
+
+
+def case_for_decision(*, decision_id: int) -> Case | None:
+    """The case opened on that screening decision, if any."""
+    return Case.objects.filter(decision_id=decision_id).first()

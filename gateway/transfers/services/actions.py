@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from compliance.cases.models import Case
+from compliance.cases.selectors import case_for_decision
 from compliance.cases.services import case_confirm, case_open, case_propose
 from compliance.models import ScreeningDecision
 from gateway.common.money import from_base_units, money_round
@@ -43,7 +44,7 @@ from gateway.transfers.services.screening import transfer_hold_review
 from gateway.transfers.states import TransferState
 from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.models import Deposit
-from ramps.chain.selectors import deposits_for_address
+from ramps.chain.selectors import deposit_get, deposits_for_address
 from ramps.payouts.services import payout_attempt_settle_manually
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def transfer_case_decide(*, transfer_id: int, operator, outcome: str, note: str,
     if transfer.state != TransferState.ON_HOLD or held is None or (
             held.outcome != ScreeningDecision.Outcome.HOLD):
         raise InvalidTransitionError("Only a transfer held by compliance can be decided.")
-    case = Case.objects.filter(decision=held).first() or case_open(
+    case = case_for_decision(decision_id=held.pk) or case_open(
         subject_reference=held.subject_reference, reasons=held.reasons, decision_id=held.pk)
     if case.status == Case.Status.CLOSED:
         transfer_hold_review(transfer_id=transfer.pk)
@@ -190,7 +191,7 @@ def _credit(transfer: Transfer, deposits: list[Deposit], description: str) -> tu
     units = sum(d.amount for d in deposits)
     received = owed = money_round(from_base_units(units, token.decimals), token.symbol)
     for deposit in deposits:
-        deposit_mark_credited(deposit=Deposit.objects.select_for_update().get(pk=deposit.pk))
+        deposit_mark_credited(deposit=deposit_get(deposit_id=deposit.pk, lock=True))
     legs = (debit(f"assets:custody:{token.chain.caip2}", token.symbol, received,
                   kind=LedgerAccount.Kind.ASSET),
             credit(f"liabilities:transfers:{token.symbol}", token.symbol, owed,

@@ -8,6 +8,7 @@ from compliance.cases.services import case_open
 from compliance.models import ScreeningDecision
 from compliance.monitoring.models import MonitoringEvaluation
 from compliance.monitoring.services import MonitoringResult, monitoring_evaluate
+from compliance.selectors import screening_decision_superseding
 from compliance.services import ScreeningSubject, screening_run
 from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.creation import transfer_monitoring_subject
@@ -136,7 +137,7 @@ def transfer_hold_review(*, transfer_id: int) -> Transfer:
         held.outcome != ScreeningDecision.Outcome.HOLD
     ):
         return transfer
-    decided = ScreeningDecision.objects.filter(supersedes=held).first()
+    decided = screening_decision_superseding(decision=held)
     if decided is None:
         return transfer
     return transfer_apply_decision(transfer_id=transfer.pk, decision=decided,
