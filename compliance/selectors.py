@@ -3,6 +3,8 @@
 import gc
 import threading
 
+from django.db.models import QuerySet
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from compliance.models import (
@@ -120,4 +122,11 @@ def screening_decisions_for(*, subject_reference: str) -> list[ScreeningDecision
 
 def screening_decision_superseding(*, decision: ScreeningDecision) -> ScreeningDecision | None:
     """The decision that replaced ``decision`` (a case's verdict on a hold), if any."""
-    return ScreeningDecision.objects.filter(supersedes=decision).first()
+    return screening_decisions_superseding(decision=decision).first()
+
+
+def screening_decisions_superseding(*, decision: ScreeningDecision | Combinable
+                                    ) -> QuerySet[ScreeningDecision]:
+    """Decisions that replaced ``decision`` (a decision, or an ``OuterRef`` to one when used
+    as a subquery): at most one, the superseding link is unique."""
+    return ScreeningDecision.objects.filter(supersedes=decision)

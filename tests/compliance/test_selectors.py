@@ -1,6 +1,7 @@
 """Compliance reads the gateway calls instead of the tables."""
 
 import pytest
+from django.db.models import Exists, OuterRef
 
 from compliance.cases.selectors import case_for_decision
 from compliance.cases.services import case_open
@@ -9,6 +10,7 @@ from compliance.selectors import (
     screening_decision_latest,
     screening_decision_superseding,
     screening_decisions_for,
+    screening_decisions_superseding,
 )
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +54,7 @@ def test_screening_decision_superseding_and_case_for_decision():
     assert screening_decision_superseding(decision=verdict) is None
     assert case_for_decision(decision_id=held.pk) == case
     assert case_for_decision(decision_id=verdict.pk) is None
+    assert list(screening_decisions_superseding(decision=held)) == [verdict]
+    replaced = ScreeningDecision.objects.filter(
+        Exists(screening_decisions_superseding(decision=OuterRef("pk"))))
+    assert list(replaced) == [held]

@@ -30,6 +30,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from compliance.models import ScreeningDecision
+from compliance.selectors import screening_decisions_superseding
 from gateway.common.problems import InvalidTransitionError
 from gateway.transfers.models import Corridor, HoldKind, Transfer
 from gateway.transfers.services.actions import transfer_payout_failed_review
@@ -205,7 +206,7 @@ def transfers_stuck(*, older_than_seconds: int) -> list[int]:
     expiring = Transfer.objects.filter(state__in=waiting, deposit_expires_at__lte=timezone.now())
     decided = Transfer.objects.filter(
         state=TransferState.ON_HOLD, compliance_decision__outcome=ScreeningDecision.Outcome.HOLD,
-    ).filter(Exists(ScreeningDecision.objects.filter(supersedes=OuterRef("compliance_decision"))))
+    ).filter(Exists(screening_decisions_superseding(decision=OuterRef("compliance_decision"))))
     # Float holds clear themselves once topped up (JSON containment is not portable to the
     # demo's SQLite: the few held rows are filtered here).
     float_held = {transfer.pk for transfer in Transfer.objects.filter(
