@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from compliance.kyc.blind_index import blind_index
 from compliance.kyc.fields import id_number_clean, phone_clean
-from compliance.kyc.models import Customer, KycTier, KycTierCorridorLimit
+from compliance.kyc.models import Customer, CustomerDocument, KycTier, KycTierCorridorLimit
 
 
 def customer_get_for_partner(*, partner, customer_id: str = "", role: str = "",
@@ -92,3 +92,19 @@ def customer_document_get(*, customer: Customer, document_id: str):
 
 def customer_erasure_latest(*, customer: Customer):
     return customer.erasures.select_related("customer").order_by("-created_at", "-pk").first()
+
+
+def kyc_tiers() -> list[KycTier]:
+    """Every KYC tier, lowest level first."""
+    return list(KycTier.objects.order_by("level"))
+
+
+def customer_get_with_tier(*, customer_id: int) -> Customer:
+    """The customer with its tier; ``Customer.DoesNotExist`` when there is none."""
+    return Customer.objects.select_related("tier").get(pk=customer_id)
+
+
+def customer_document_get_without_content(*, document_id: int) -> CustomerDocument:
+    """The document's record without its (encrypted) content; ``DoesNotExist`` when there is
+    none."""
+    return CustomerDocument.objects.defer("content").get(pk=document_id)

@@ -27,7 +27,7 @@ from gateway.transfers.services.conversion import transfer_release_hold
 from gateway.transfers.services.party_search import name_search_key, phone_search_key
 from gateway.transfers.services.payouts import transfer_payout_retry
 from gateway.transfers.states import TransferState
-from ramps.payouts.models import Rail
+from ramps.payouts.selectors import rails_active
 
 TRANSFER_AUDIT_FIELDS = ["state", "hold_reason", "compliance_decision"]
 
@@ -213,8 +213,7 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
                      maker_checker=True, description="Reroute failed payouts to another rail",
                      extra_fields=lambda request: [{
                          "name": "rail_code", "label": "Rail",
-                         "choices": [(code, code) for code in Rail.objects.filter(
-                             is_active=True).order_by("code").values_list("code", flat=True)]}])
+                         "choices": [(rail.code, rail.code) for rail in rails_active()]}])
     def reroute_payout(self, request, transfer, reason):
         rail_code = (request.POST.get("rail_code") or "").strip()
         if not rail_code:

@@ -194,7 +194,7 @@ def partner_info(*, partner: Partner) -> dict:
     from django.conf import settings
     from django.core.exceptions import ObjectDoesNotExist
 
-    from compliance.kyc.models import KycTier
+    from compliance.kyc.selectors import kyc_tiers
     from gateway.common.money import money_round
     from gateway.transfers.models import Corridor
     from gateway.transfers.services.quotes import pricing_for
@@ -233,7 +233,7 @@ def partner_info(*, partner: Partner) -> dict:
         "limit_per_transfer_usd": _usd_text(tier.limit_per_transfer_usd),
         "limit_per_day_usd": _usd_text(tier.limit_per_day_usd),
         "limit_per_30_days_usd": _usd_text(tier.limit_per_30_days_usd),
-    } for tier in KycTier.objects.order_by("level")]
+    } for tier in kyc_tiers()]
     return {"corridors": corridors, "kyc_tiers": tiers,
             "travel_rule_threshold_usd": str(settings.TRAVEL_RULE_THRESHOLD_USD),
             "quote_lifetime_seconds": int(settings.QUOTE_TTL_SECONDS),

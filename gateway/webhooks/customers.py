@@ -17,16 +17,19 @@ CUSTOMER_EVENT_TYPES = (CUSTOMER_STATUS_CHANGED, CUSTOMER_DOCUMENT_REVIEWED)
 
 def customer_status_event(*, customer_id: int, document_id: int | None = None) -> list[int]:
     from compliance.kyc.apis import customer_body
-    from compliance.kyc.models import Customer, CustomerDocument
+    from compliance.kyc.selectors import (
+        customer_document_get_without_content,
+        customer_get_with_tier,
+    )
     from compliance.kyc.serializers import CustomerDocumentSerializer, CustomerResponseSerializer
     from gateway.webhooks.services.events import webhook_event_enqueue
 
-    customer = Customer.objects.select_related("tier").get(pk=customer_id)
+    customer = customer_get_with_tier(customer_id=customer_id)
     data = json.loads(json.dumps(CustomerResponseSerializer(customer_body(customer)).data,
                                  cls=DjangoJSONEncoder))
     event_type = CUSTOMER_STATUS_CHANGED
     if document_id is not None:
-        document = CustomerDocument.objects.defer("content").get(pk=document_id)
+        document = customer_document_get_without_content(document_id=document_id)
         data = {"customer": data, "document": json.loads(json.dumps(
             CustomerDocumentSerializer(document).data, cls=DjangoJSONEncoder))}
         event_type = CUSTOMER_DOCUMENT_REVIEWED
