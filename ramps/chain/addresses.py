@@ -77,7 +77,9 @@ def deposit_address_allocate(*, chain: Chain) -> DepositAddress:
     indexes; the unique constraints on (chain, index) and (chain, address) back that up.
     """
     with transaction.atomic():
-        locked = Chain.objects.select_for_update().get(pk=chain.pk)
+        # FOR NO KEY UPDATE: only a counter changes, so rows that merely reference the chain
+        # (deposits, addresses, inserted concurrently) do not conflict with this lock.
+        locked = Chain.objects.select_for_update(no_key=True).get(pk=chain.pk)
         index = locked.next_address_index
         address = deposit_address_derive(xpub=locked.xpub, index=index)
         try:
