@@ -10,16 +10,21 @@ to that recipient is screened against the new list and held by its own screening
 Idempotent: a recipient that already has a held decision for the new list version is skipped.
 """
 
+from __future__ import annotations
+
 import logging
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from compliance.cases.models import Case
 from compliance.cases.services import case_open
 from compliance.sanctions.rescreen import rescreen_decision_record
 from compliance.services import ListDiff, RescreenSubject, ScreeningParty, rescreen_subjects
 from gateway.recipients.models import Recipient
+
+if TYPE_CHECKING:
+    from compliance.cases.models import Case
 
 logger = logging.getLogger(__name__)
 

@@ -7,11 +7,17 @@ operators' text. Adding a reason to a transfer already on hold is a move that st
 ``transfer_step``.
 """
 
-from compliance.models import ScreeningDecision
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from gateway.common.problems import InvalidTransitionError
 from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.machine import Entry, Move, transfer_step
 from gateway.transfers.states import TransferState
+
+if TYPE_CHECKING:
+    from compliance.models import ScreeningDecision
 
 
 def holds_standing(transfer: Transfer) -> list[str]:
