@@ -334,6 +334,10 @@ WEBHOOK_SECRET_GRACE_SECONDS = env.int("WEBHOOK_SECRET_GRACE_SECONDS", default=8
 WEBHOOK_SECRET_GRACE_MAX_SECONDS = env.int("WEBHOOK_SECRET_GRACE_MAX_SECONDS", default=7 * 86400)
 # Events stay in GET /api/v1/events (and their deliveries in the lists) this long.
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
+# The transfer API turns a recipient_id into the recipient fields of a new transfer with this
+# function (keyword arguments partner and recipient_id); saved recipients depend on transfers
+# (their quotes, corridors), so transfers name it here instead of importing it.
+TRANSFER_SAVED_RECIPIENT_RESOLVER = "gateway.recipients.services.recipient_for_transfer"
 # A transfer left in a non-final state longer than this is re-driven by the periodic task.
 TRANSFER_STUCK_AFTER_SECONDS = env.int("TRANSFER_STUCK_AFTER_SECONDS", default=30)
 # A transfer with an advance already queued is not queued again for this long (the queued task

@@ -5,8 +5,10 @@ import json
 import logging
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import Http404, StreamingHttpResponse
+from django.utils.module_loading import import_string
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -216,10 +218,9 @@ class TransferListCreateApi(APIView):
             if transfer_get_by_external_id(partner=request.partner, external_id=external_id):
                 raise external_id_reused(partner=request.partner, external_id=external_id)
             if "recipient_id" in data:
-                from gateway.recipients.services import recipient_for_transfer
-
-                recipient = recipient_for_transfer(partner=request.partner,
-                                                   recipient_id=str(data["recipient_id"]))
+                resolve = import_string(settings.TRANSFER_SAVED_RECIPIENT_RESOLVER)
+                recipient = resolve(partner=request.partner,
+                                    recipient_id=str(data["recipient_id"]))
             else:
                 recipient = dict(data["recipient"])
             try:
