@@ -1,4 +1,5 @@
-"""The audit log in the admin: searchable, filterable, exportable as CSV, never editable."""
+"""The audit log in the admin (searchable, filterable, exportable as CSV, never editable),
+and the transfer's admin (gateway.console.transfer_admin), registered here."""
 
 import csv
 
@@ -9,6 +10,8 @@ from django.urls import path
 
 from gateway.common.audit import audit_record
 from gateway.console.models import AuditEvent, PendingApproval
+from gateway.console.transfer_admin import TransferAdmin
+from gateway.transfers.models import Transfer
 
 CSV_COLUMNS = ["created_at", "actor_username", "action", "outcome", "object_type", "object_id",
                "object_repr", "subject_reference", "reason", "detail", "ip_address", "before",
@@ -101,3 +104,7 @@ class PendingApprovalAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The transfer's admin lives with the console's transfer page it shows.
+admin.site.register(Transfer, TransferAdmin)
