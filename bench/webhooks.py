@@ -114,7 +114,7 @@ def _burst(*, partner, count: int, arrivals: multiprocessing.Queue, expected_nam
            collected: dict, timeout: float) -> tuple[float, float, list[float]]:
     """Write ``count`` events, one transaction each; wait for every healthy arrival. Returns
     (seconds to write, seconds until the last healthy arrival, lags in seconds)."""
-    from gateway.webhooks.schema import _TRANSFER
+    from gateway.transfers.webhook_schema import _TRANSFER
     from gateway.webhooks.services import webhook_event_enqueue
 
     base = int(time.time() * 1000) % 10**9 * 1000

@@ -237,7 +237,7 @@ SPECTACULAR_SETTINGS = {
     # Every partner operation: problems as application/problem+json, rate-limit headers, 429.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "gateway.common.throttling_schema.partner_operations_schema_hook"],
-    "WEBHOOKS": ["gateway.webhooks.schema.transfer_event", "gateway.webhooks.schema.ping",
+    "WEBHOOKS": ["gateway.transfers.webhook_schema.transfer_event", "gateway.webhooks.schema.ping",
                  "gateway.webhooks.schema.endpoint_disabled"],
 }
 

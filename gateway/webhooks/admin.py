@@ -11,6 +11,7 @@ from django.utils import timezone
 from gateway.common.operator_actions import OperatorActionsMixin, operator_action
 from gateway.common.problems import DomainError
 from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
+from gateway.webhooks.selectors import transfer_public_id
 from gateway.webhooks.services import (
     webhook_deliveries_redeliver_failed,
     webhook_delivery_redeliver,
@@ -24,11 +25,7 @@ def delivery_subject(delivery: WebhookDelivery) -> str:
     """The public id of the transfer the delivery is about (its audit trail shows the resend)."""
     if delivery.transfer_id is None:
         return ""
-    from gateway.transfers.models import Transfer
-
-    public_id = Transfer.objects.filter(pk=delivery.transfer_id).values_list(
-        "public_id", flat=True).first()
-    return str(public_id or "")
+    return transfer_public_id(transfer_id=delivery.transfer_id)
 
 
 def since_parse(text: str) -> datetime.datetime:

@@ -3,6 +3,7 @@
 import uuid
 from datetime import datetime
 
+from django.apps import apps
 from django.db.models import QuerySet
 
 from gateway.common.problems import DomainError
@@ -21,6 +22,34 @@ def _uuid(value: str) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+# Events and deliveries keep the transfer they are about as its internal id (``transfer_id``); the
+# model is looked up by name so that webhooks import nothing from transfers (which queues events).
+TRANSFER_MODEL = "transfers.Transfer"
+
+
+def transfer_states() -> list[str]:
+    """Every state a transfer may be in (the choices of its ``state`` column)."""
+    field = apps.get_model(TRANSFER_MODEL)._meta.get_field("state")
+    return [value for value, _label in field.choices]
+
+
+def transfer_pk_for_partner(*, partner_id: int, public_id: str) -> int | None:
+    """The internal id of the partner's transfer ``public_id`` names; None if there is none."""
+    public_uuid = _uuid(public_id)
+    if public_uuid is None:
+        return None
+    return (apps.get_model(TRANSFER_MODEL).objects
+            .filter(partner_id=partner_id, public_id=public_uuid)
+            .values_list("pk", flat=True).first())
+
+
+def transfer_public_id(*, transfer_id: int) -> str:
+    """The public id of the transfer with internal id ``transfer_id`` ("" if there is none)."""
+    public_id = (apps.get_model(TRANSFER_MODEL).objects.filter(pk=transfer_id)
+                 .values_list("public_id", flat=True).first())
+    return str(public_id or "")
 
 
 def webhook_endpoints_for_partner(*, partner: Partner) -> QuerySet:
@@ -45,12 +74,7 @@ def webhook_deliveries_list(*, endpoint: WebhookEndpoint, status: str | None = N
     if event_type:
         rows = rows.filter(event_type=event_type)
     if transfer_id:
-        from gateway.transfers.models import Transfer
-
-        public_uuid = _uuid(transfer_id)
-        internal = (Transfer.objects.filter(partner_id=endpoint.partner_id,
-                                            public_id=public_uuid).values_list("pk", flat=True)
-                    .first() if public_uuid else None)
+        internal = transfer_pk_for_partner(partner_id=endpoint.partner_id, public_id=transfer_id)
         rows = rows.filter(transfer_id=internal) if internal else rows.none()
     if since:
         rows = rows.filter(created_at__gte=since)

@@ -2,7 +2,6 @@
 
 from rest_framework import serializers
 
-from gateway.transfers.serializers import TransferResponseSerializer
 from gateway.webhooks.models import WebhookDelivery
 
 
@@ -101,10 +100,6 @@ class EventEnvelopeSerializer(serializers.Serializer):
         required=False,
         help_text="Per transfer, increasing with every change: drop an event whose sequence is "
                   "lower than one already processed for the transfer")
-
-
-class TransferEventSerializer(EventEnvelopeSerializer):
-    data = TransferResponseSerializer(help_text="The transfer as GET /api/v1/transfers/{id}")
 
 
 class PingEventDataSerializer(serializers.Serializer):

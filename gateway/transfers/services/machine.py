@@ -17,6 +17,7 @@ The next advance is queued from here only, after commit, and never for the trans
 transfer has one driver at a time (see that module's docstring).
 """
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -108,10 +110,17 @@ def driving(*, transfer_id: int, check: Callable[[str, Move], None]) -> Iterator
 
 
 def transfer_status_payload(transfer: Transfer) -> dict[str, Any]:
-    """The transfer as ``GET /api/v1/transfers/{id}`` shows it (what every event carries)."""
-    from gateway.webhooks.transfers import transfer_representation
+    """The transfer as ``GET /api/v1/transfers/{id}`` shows it (what every event carries).
 
-    return transfer_representation(transfer_id=transfer.pk)
+    The API's own selector and serializer are called (not copied), so an event and the API never
+    disagree about a transfer; the result goes through JSON once so that it is stored as sent.
+    """
+    from gateway.transfers.selectors import transfer_get_for_partner
+    from gateway.transfers.serializers import TransferResponseSerializer
+
+    partner = Transfer.objects.select_related("partner").get(pk=transfer.pk).partner
+    shown = transfer_get_for_partner(partner=partner, public_id=str(transfer.public_id))
+    return json.loads(json.dumps(TransferResponseSerializer(shown).data, cls=DjangoJSONEncoder))
 
 
 def transfer_step(*, transfer_id: int, apply: Callable[[Transfer], Move | None],

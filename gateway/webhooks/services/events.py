@@ -24,6 +24,7 @@ from gateway.webhooks.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from gateway.webhooks.selectors import transfer_pk_for_partner, transfer_states
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +41,11 @@ def transfer_event_type(state: str) -> str:
 
 def event_types() -> list[str]:
     """Every event type an endpoint may ask for."""
-    from gateway.transfers.states import TransferState
     from gateway.webhooks.customers import CUSTOMER_EVENT_TYPES
 
     return sorted({TRANSFER_CREATED, TRANSFER_CASH_PICKUP_EXPIRED, PING, ENDPOINT_DISABLED,
                    *CUSTOMER_EVENT_TYPES,
-                   *(transfer_event_type(state) for state in TransferState.values)})
+                   *(transfer_event_type(state) for state in transfer_states())})
 
 
 def _counter_next(key: str) -> int:
@@ -62,16 +62,6 @@ def _counter_next(key: str) -> int:
         return cursor.fetchone()[0]
 
 
-def _transfer_id(*, partner_id: int, public_id: str) -> int | None:
-    from gateway.transfers.models import Transfer
-
-    try:
-        return Transfer.objects.filter(partner_id=partner_id, public_id=uuid.UUID(public_id)
-                                       ).values_list("pk", flat=True).first()
-    except ValueError:
-        return None
-
-
 def webhook_event_enqueue(*, partner_id: int, event_type: str, data: dict[str, Any],
                           transfer_id: int | None = None,
                           endpoint_id: int | None = None) -> list[int]:
@@ -84,7 +74,7 @@ def webhook_event_enqueue(*, partner_id: int, event_type: str, data: dict[str, A
     """
     now = timezone.now()
     if transfer_id is None and event_type.startswith("transfer.") and data.get("id"):
-        transfer_id = _transfer_id(partner_id=partner_id, public_id=str(data["id"]))
+        transfer_id = transfer_pk_for_partner(partner_id=partner_id, public_id=str(data["id"]))
     with transaction.atomic():
         position = None if endpoint_id else _counter_next(f"partner:{partner_id}")
         sequence = _counter_next(f"transfer:{transfer_id}") if transfer_id else None
