@@ -377,7 +377,7 @@ SANCTIONS_DOWNLOAD_TIMEOUT_SECONDS = env.float("SANCTIONS_DOWNLOAD_TIMEOUT_SECON
 # transfers in flight and saved recipients ("" turns it off).
 SANCTIONS_RESCREEN_HOOK = env.str(
     "SANCTIONS_RESCREEN_HOOK",
-    default="compliance.sanctions.rescreen.customers_rescreen,"
+    default="compliance.cases.rescreen.customers_rescreen,"
             "gateway.transfers.services.rescreen.transfers_rescreen,"
             "gateway.recipients.rescreen.recipients_rescreen")
 # Cash pickup: how redemption codes reach recipients (dotted path of an SMS notifier), the key

@@ -34,16 +34,23 @@ def refresh_min_ratio() -> float:
     return float(getattr(settings, "SANCTIONS_REFRESH_MIN_RATIO", 0.9))
 
 
-# Compliance's own subjects, its customers (KYC). The project's settings chain the gateway's
-# hooks after it (transfers in flight, saved recipients): compliance does not name gateway.
-DEFAULT_RESCREEN_HOOK = "compliance.sanctions.rescreen.customers_rescreen"
+# Compliance's own subjects, its customers (KYC), whose hits open cases: the hook is the cases
+# app's, named here and never imported (cases depends on screening, not the other way). The
+# project's settings chain the gateway's hooks after it (transfers in flight, saved recipients):
+# compliance does not name gateway.
+DEFAULT_RESCREEN_HOOK = "compliance.cases.rescreen.customers_rescreen"
+# Where a hook used to live -> where it is now, so a deployment whose SANCTIONS_RESCREEN_HOOK
+# still names the old path keeps working.
+MOVED_RESCREEN_HOOKS = {"compliance.sanctions.rescreen.customers_rescreen": DEFAULT_RESCREEN_HOOK}
 
 
 def rescreen_hooks() -> list[str]:
     """Dotted paths of ``f(*, diff)`` (a ``ListDiff``) called in order after a refresh switched a
     list version (``SANCTIONS_RESCREEN_HOOK``, comma-separated, or a list); without the setting
     active customers are re-screened (the project's settings add transfers in flight and saved
-    recipients) and new hits open cases. An empty setting turns re-screening off."""
+    recipients) and new hits open cases. An empty setting turns re-screening off. A hook's old
+    path (``MOVED_RESCREEN_HOOKS``) is read as its current one."""
     configured = getattr(settings, "SANCTIONS_RESCREEN_HOOK", DEFAULT_RESCREEN_HOOK)
     paths = configured.split(",") if isinstance(configured, str) else list(configured)
-    return [path.strip() for path in paths if path and path.strip()]
+    stripped = (path.strip() for path in paths if path and path.strip())
+    return [MOVED_RESCREEN_HOOKS.get(path, path) for path in stripped]

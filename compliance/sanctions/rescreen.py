@@ -1,9 +1,8 @@
-"""Re-screening customers after a sanctions list changed: the first ``SANCTIONS_RESCREEN_HOOK``.
-
-Every active KYC customer (processing or accepted) is screened against only the entries the new
-version added or altered (``ListDiff.to_screen``); a review or block hit becomes a held
-``ScreeningDecision`` whose subject is the customer, and a case for an operator. Transfers in
-flight are the next hook's (``gateway.transfers.services.rescreen``).
+"""What a re-screen after a sanctions list changed is made of: the active customers as screening
+subjects, and the held decision of a hit. The customers' hook that opens a case for each hit is
+the cases app's (``compliance.cases.rescreen.customers_rescreen``, the first
+``SANCTIONS_RESCREEN_HOOK``); transfers in flight are the next hook's
+(``gateway.transfers.services.rescreen``).
 
 Another kind of subject (saved recipients, say) joins with a hook of its own in the chain:
 ``compliance.services.rescreen_subjects`` screens any ``RescreenSubject`` (a reference and its
@@ -11,14 +10,8 @@ parties) against the difference, and ``rescreen_decision_record`` records the he
 per subject and list version, so a hook run again for the same difference adds nothing.
 """
 
-import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from django.db import transaction
-
-from compliance.cases.models import Case
-from compliance.cases.services import case_open
 from compliance.kyc.models import Customer
 from compliance.models import ScreeningDecision
 from compliance.normalize import country_code
@@ -30,10 +23,7 @@ from compliance.services import (
     RescreenFinding,
     RescreenSubject,
     ScreeningParty,
-    rescreen_subjects,
 )
-
-logger = logging.getLogger(__name__)
 
 ACTIVE_STATUSES = (Customer.Status.PROCESSING, Customer.Status.ACCEPTED)
 
@@ -77,12 +67,6 @@ def _active_parties() -> Iterator[ScreeningParty]:
             yield party
 
 
-@dataclass
-class RescreenOutcome:
-    screened_hits: int
-    cases: list[Case]
-
-
 def rescreen_decision_record(*, finding: RescreenFinding, diff: ListDiff
                              ) -> ScreeningDecision | None:
     """The held decision of a re-screen hit, or None when this subject already has one for this
@@ -99,22 +83,7 @@ def rescreen_decision_record(*, finding: RescreenFinding, diff: ListDiff
         list_versions={**active_list_versions(), diff.source: diff.new_version})
 
 
-def customers_rescreen(*, diff: ListDiff) -> RescreenOutcome:
-    """Screen every active customer against what ``diff`` added or changed; open a case for
-    each customer with a hit. Running it again for the same diff opens nothing new (a decision
-    for the customer with the new list version already exists)."""
-    subjects = (RescreenSubject(reference=f"customer:{party.customer_reference}",
-                                parties=(party,)) for party in _active_parties())
-    found = rescreen_subjects(subjects=subjects, diff=diff)
-    cases = []
-    for finding in found:
-        with transaction.atomic():
-            decision = rescreen_decision_record(finding=finding, diff=diff)
-            if decision is None:
-                continue
-            cases.append(case_open(subject_reference=decision.subject_reference,
-                                   reasons=decision.reasons, decision_id=decision.pk))
-    logger.info("list %s %s -> %s: %s entries to screen, %s customers hit, %s cases opened",
-                diff.source, diff.old_version[:12], diff.new_version[:12], len(diff.to_screen),
-                len(found), len(cases))
-    return RescreenOutcome(screened_hits=len(found), cases=cases)
+def customer_rescreen_subjects() -> Iterator[RescreenSubject]:
+    """Every active customer with a name, as a subject of ``rescreen_subjects``."""
+    return (RescreenSubject(reference=f"customer:{party.customer_reference}", parties=(party,))
+            for party in _active_parties())

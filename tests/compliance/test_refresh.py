@@ -192,8 +192,21 @@ def test_a_list_loaded_by_the_command_is_re_screened_by_the_next_run(settings):
     assert case.reasons[0]["matched_name"] == "BOUT, Viktor Anatolijevitch"
 
 
+def test_a_setting_naming_the_customers_hook_by_its_old_path_still_opens_cases(settings):
+    from django.core.management import call_command
+
+    settings.SANCTIONS_SOURCE_URLS = {}
+    settings.SANCTIONS_RESCREEN_HOOK = "compliance.sanctions.rescreen.customers_rescreen"
+    listed = customer(("Viktor", "Bout"))
+    call_command("import_sanctions", str(SDN_0503), stdout=StringIO())
+    [result] = sanctions_refresh()
+    assert result.rescreen == "done"
+    assert [case.subject_reference for case in Case.objects.all()] == [
+        f"customer:{listed.public_id}"]
+
+
 def test_a_rerun_of_the_hook_for_the_same_difference_opens_nothing_new(server):
-    from compliance.sanctions.rescreen import customers_rescreen
+    from compliance.cases.rescreen import customers_rescreen
 
     old = sanctions_import(source="ofac-sdn", files=[SDN_0426])
     new = sanctions_import(source="ofac-sdn", files=[SDN_0503])

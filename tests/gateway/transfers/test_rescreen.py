@@ -148,7 +148,7 @@ def test_a_change_that_lists_nobody_in_flight_touches_nothing(list_change):
 
 def test_the_default_hook_chain_rescreens_customers_and_transfers(list_change):
     # the project's settings, as they are without SANCTIONS_RESCREEN_HOOK in the environment
-    assert rescreen_hooks() == ["compliance.sanctions.rescreen.customers_rescreen",
+    assert rescreen_hooks() == ["compliance.cases.rescreen.customers_rescreen",
                                 "gateway.transfers.services.rescreen.transfers_rescreen",
                                 "gateway.recipients.rescreen.recipients_rescreen"]
     _, new = list_change
@@ -161,11 +161,14 @@ def test_the_default_hook_chain_rescreens_customers_and_transfers(list_change):
 
 def test_without_the_setting_compliance_rescreens_only_its_customers(settings):
     del settings.SANCTIONS_RESCREEN_HOOK
-    assert rescreen_hooks() == ["compliance.sanctions.rescreen.customers_rescreen"]
+    assert rescreen_hooks() == ["compliance.cases.rescreen.customers_rescreen"]
 
 
 @pytest.mark.parametrize(("configured", "hooks"), [
     ("", []), (" a.b , c.d ,", ["a.b", "c.d"]), (["a.b"], ["a.b"]),
+    # a deployment still naming the customers' hook where it used to live
+    ("compliance.sanctions.rescreen.customers_rescreen,a.b",
+     ["compliance.cases.rescreen.customers_rescreen", "a.b"]),
 ])
 def test_the_hook_setting_is_a_comma_separated_chain(settings, configured, hooks):
     settings.SANCTIONS_RESCREEN_HOOK = configured
