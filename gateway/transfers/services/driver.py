@@ -78,7 +78,7 @@ STEPS: dict[str, Step] = {
         transfer_deposit_progress,
         frozenset({TransferState.FUNDED, TransferState.AWAITING_DEPOSIT, TransferState.ON_HOLD}),
         ledger=frozenset({"funding"}), float_operations=frozenset({FLOAT_RESERVE}),
-        calls=("ramps.chain.services.deposit_mark_credited",
+        calls=("ramps.chain.crediting.deposit_mark_credited",
                "ramps.chain.outbound.refund_create (an overpayment's surplus)")),
     # Compliance: screening and monitoring folded into one decision; a hold opens a case.
     TransferState.FUNDED: Step(

@@ -10,11 +10,13 @@ the driver runs queue no second driver, moves from outside queue one.
 
 import importlib
 import secrets
+import types
 from collections import deque
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from gateway.ledger.models import JournalEntry
 from gateway.transfers import tasks as transfer_tasks
@@ -135,6 +137,16 @@ def _written(transfer: Transfer) -> tuple[int, int, int]:
     return (JournalEntry.objects.filter(owner_reference=transfer.reference).count(),
             TransferEvent.objects.filter(transfer=transfer).count(),
             WebhookEvent.objects.filter(transfer_id=transfer.pk).count())
+
+
+@pytest.mark.parametrize("state", sorted(STEPS))
+def test_each_service_a_step_names_exists(state):
+    # The table is the map a newcomer reads: a service (or a module) it names must be where it
+    # says. An entry may end with a note in brackets.
+    for entry in STEPS[state].calls:
+        dotted = entry.split(" (", 1)[0]
+        named = import_string(dotted)
+        assert callable(named) or isinstance(named, types.ModuleType), entry
 
 
 def test_a_step_that_raises_leaves_no_ledger_entry_history_row_or_webhook(db, monkeypatch):
