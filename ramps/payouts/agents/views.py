@@ -7,11 +7,13 @@ the page, with the service error's HTTP status.
 
 import logging
 from functools import wraps
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp import match_token
@@ -52,7 +54,9 @@ def staff_required(view):
         if staff.can_pay_out and not request.user.is_verified():
             return redirect("agents:verify")
         request.agent_staff = staff
-        return view(request, *args, **kwargs)
+        # Times on the counter's pages are the agent's own (its opening hours' zone).
+        with timezone.override(ZoneInfo(staff.agent.timezone or "UTC")):
+            return view(request, *args, **kwargs)
 
     return wrapper
 

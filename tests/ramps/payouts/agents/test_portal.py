@@ -81,3 +81,23 @@ def test_bad_input_gets_a_clear_page_never_a_500(client, agent):
                                                 "id_document_number": "AB12345"})
     assert response.status_code == 404
     assert client.get("/agents/lookup/").status_code == 405
+
+
+@pytest.mark.parametrize(("zone", "abbreviation"), [("Africa/Nairobi", "EAT"), ("UTC", "UTC"),
+                                                    ("Asia/Kolkata", "IST")])
+def test_the_receipt_shows_the_time_in_the_agents_own_zone(client, agent, zone, abbreviation):
+    from zoneinfo import ZoneInfo
+
+    from ramps.payouts.agents.services import Counter, redemption_confirm
+
+    agent.timezone = zone
+    agent.save(update_fields=["timezone"])
+    staff = make_staff(agent, "achieng")
+    _, _, code = make_cash_transfer(make_pickup_corridor(agent.network))
+    redemption = redemption_confirm(
+        counter=Counter(agent=agent, staff=staff, channel="portal"), code=code,
+        id_document_type="passport", id_document_number="AK123456").redemption
+    signed_in(client, staff)
+    page = client.get(f"/agents/receipts/{redemption.public_id}/").content.decode()
+    local = redemption.paid_at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+    assert f"{local} {abbreviation}" in page
