@@ -368,8 +368,15 @@ def treasury_reconcile(*, sources: tuple[str, ...] = ("venue", "rail", "chain")
     run.save(update_fields=["status", "total_abs_difference", "errors", "finished_at",
                             "updated_at"])
     if differences:
-        Incident.objects.create(
-            run=run, title=f"Reconciliation {run.pk}: {len(differences)} account(s) differ",
-            details={"differences": differences, "errors": errors})
-        logger.warning("Reconciliation %s found %s difference(s)", run.pk, len(differences))
+        # The same differences as an incident still open: that incident stands for them (an
+        # operator would otherwise find a new, identical one after every run).
+        still_open = Incident.objects.filter(
+            kind="reconciliation-difference", status=Incident.Status.OPEN,
+            details__differences=differences).order_by("-created_at").first()
+        if still_open is None:
+            Incident.objects.create(
+                run=run, title=f"Reconciliation {run.pk}: {len(differences)} account(s) differ",
+                details={"differences": differences, "errors": errors})
+        logger.warning("Reconciliation %s found %s difference(s)%s", run.pk, len(differences),
+                       "" if still_open is None else f", as incident {still_open.pk} still open")
     return run

@@ -165,6 +165,18 @@ def test_reconciliation_matches_then_catches_an_injected_difference(exchange_ven
         "source": "venue", "account": code, "currency": "KES", "ledger": "100000000.00",
         "external": "99999000.00", "difference": "-1000.00"}]
 
+    # The same difference on the next runs: the open incident stands for it, none is added.
+    again = treasury_reconcile(sources=("venue",))
+    assert again.status == ReconciliationRun.Status.DIFFERENCES
+    assert list(Incident.objects.all()) == [incident]
+    # Another difference, or the same one after the incident was resolved, opens a new one.
+    exchange_sandbox.control({"action": "set_balance", "asset": "KES", "balance": "99998000"})
+    treasury_reconcile(sources=("venue",))
+    assert Incident.objects.count() == 2
+    Incident.objects.update(status=Incident.Status.RESOLVED)
+    treasury_reconcile(sources=("venue",))
+    assert Incident.objects.filter(status=Incident.Status.OPEN).count() == 1
+
 
 @pytest.mark.django_db
 def test_unreachable_venue_makes_the_run_incomplete(exchange_venue):
