@@ -58,10 +58,19 @@ def _maker_checker(*, request, name: str, obj, reason: str, params: dict, run):
             raise DomainError(f"{pending.maker.get_username()} proposed {pending.params}; "
                               f"confirm the same choice or ask them to withdraw it.",
                               slug="maker-checker-mismatch", status=409)
-        result = run()
-        pending.status, pending.checker = approvals.Status.CONFIRMED, request.user
-        pending.decided_at = timezone.now()
+        failure: DomainError | None = None
+        try:
+            with transaction.atomic():
+                result = run()
+        except DomainError as exc:
+            # Refused when run (a short float, a reference used before): the proposal is closed
+            # as failed, so that a corrected one can be made; nothing of the run was written.
+            failure = exc
+        pending.status = approvals.Status.CONFIRMED if failure is None else approvals.Status.FAILED
+        pending.checker, pending.decided_at = request.user, timezone.now()
         pending.save(update_fields=["status", "checker", "decided_at"])
+    if failure is not None:
+        raise failure
     return f"{result} (proposed by {pending.maker.get_username()}, confirmed)"
 
 

@@ -78,6 +78,7 @@ class PendingApproval(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for a second operator"
         CONFIRMED = "confirmed", "Confirmed and run by a second operator"
+        FAILED = "failed", "Confirmed by a second operator, refused when run (closed)"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=80)

@@ -4,9 +4,12 @@ time, incidents, reservations, limits and policies."""
 from decimal import Decimal
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from gateway.common.admin import ReadOnlyAdmin
+from gateway.common.money import money_round
+from gateway.common.operator_actions import OperatorActionsMixin, operator_action
 
 from .models import (
     ExposureLimit,
@@ -18,6 +21,11 @@ from .models import (
     RefillProposal,
 )
 from .selectors import reconciliation_runs_recent
+from .services import (
+    treasury_float_available,
+    treasury_rail_float_adjust,
+    treasury_venue_transfer,
+)
 
 
 class ReconciliationLineInline(admin.TabularInline):
@@ -82,4 +90,53 @@ class RefillProposalAdmin(ReadOnlyAdmin):
 
 
 admin.site.register(ExposureLimit)
-admin.site.register(FloatPolicy)
+
+
+def _movement_fields(request: HttpRequest) -> list[dict]:
+    """What a treasury movement asks besides the reason: amount, direction and the business
+    reference on the bank's or venue's statement (the ledger entry is unique under it)."""
+    return [{"name": "amount", "label": "Amount (in the policy's currency, e.g. 250000.00)"},
+            {"name": "direction",
+             "label": 'Direction: "in" or "out" for a rail float, "to_venue" or "from_venue" '
+                      "for a venue transfer"},
+            {"name": "reference", "label": "Reference on the statement"}]
+
+
+def _posted(request: HttpRequest, name: str) -> str:
+    return (request.POST.get(name) or "").strip()
+
+
+@admin.register(FloatPolicy)
+class FloatPolicyAdmin(OperatorActionsMixin, admin.ModelAdmin):
+    list_display = ["rail_code", "currency", "refill_threshold", "refill_target", "venue",
+                    "free_float"]
+    actions = ["adjust_rail_float", "record_venue_transfer"]
+
+    @operator_action(permission="treasury.adjust_rail_float", maker_checker=True,
+                     extra_fields=_movement_fields,
+                     description="Adjust the rail's float: money put on it or taken back",
+                     subject=lambda policy: f"rail:{policy.rail_code}")
+    def adjust_rail_float(self, request, policy, reason):
+        before = treasury_float_available(rail_code=policy.rail_code, currency=policy.currency)
+        entry = treasury_rail_float_adjust(policy=policy, amount=_posted(request, "amount"),
+                                           direction=_posted(request, "direction"),
+                                           reference=_posted(request, "reference"))
+        after = treasury_float_available(rail_code=policy.rail_code, currency=policy.currency)
+        return (f"free float {money_round(before, policy.currency)} -> "
+                f"{money_round(after, policy.currency)} {policy.currency} ({entry})")
+
+    @operator_action(permission="treasury.record_venue_transfer", maker_checker=True,
+                     extra_fields=_movement_fields,
+                     description="Record a transfer between the bank and the policy's venue",
+                     subject=lambda policy: f"venue-of:{policy.rail_code}")
+    def record_venue_transfer(self, request, policy, reason):
+        entry = treasury_venue_transfer(policy=policy, amount=_posted(request, "amount"),
+                                        direction=_posted(request, "direction"),
+                                        reference=_posted(request, "reference"))
+        return f"recorded ({entry})"
+
+    @admin.display(description="Free float")
+    def free_float(self, policy: FloatPolicy) -> str:
+        available = treasury_float_available(rail_code=policy.rail_code,
+                                             currency=policy.currency)
+        return f"{available} {policy.currency}"

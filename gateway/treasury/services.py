@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.common.money import from_base_units, money_round
+from gateway.common.money import from_base_units, money_round, parse_amount
 from gateway.common.problems import ConflictError, DomainError
 from gateway.ledger.models import JournalEntry, LedgerAccount
 from gateway.ledger.selectors import account_balance
@@ -380,3 +380,84 @@ def treasury_reconcile(*, sources: tuple[str, ...] = ("venue", "rail", "chain")
         logger.warning("Reconciliation %s found %s difference(s)%s", run.pk, len(differences),
                        "" if still_open is None else f", as incident {still_open.pk} still open")
     return run
+
+
+# --- operator treasury movements ----------------------------------------------------------
+
+
+def _movement_amount(amount: str | Decimal, currency: str) -> Decimal:
+    try:
+        value = parse_amount(amount, currency)
+    except (TypeError, ValueError) as exc:
+        raise DomainError(str(exc), slug="invalid-amount", status=422) from exc
+    if value <= 0:
+        raise DomainError("The amount must be positive.", slug="invalid-amount", status=422)
+    return value
+
+
+def _movement_reference(reference: str) -> str:
+    """The business reference of the movement (a bank transfer's, a venue withdrawal's):
+    required, one word, at most 64 characters; the ledger entry is unique under it."""
+    cleaned = (reference or "").strip()
+    if not cleaned or len(cleaned) > 64 or any(char.isspace() for char in cleaned):
+        raise DomainError("Give the reference of the movement: one word, at most 64 "
+                          "characters.", slug="invalid-reference", status=422)
+    return cleaned
+
+
+def treasury_rail_float_adjust(*, policy: FloatPolicy, amount: str | Decimal, reference: str,
+                               direction: str) -> str:
+    """Money put on a rail's float from the bank (``direction`` "in") or taken back to the bank
+    ("out"), as the provider's statement shows it. Taking back more than the free float is
+    refused (reserved float belongs to payouts in flight). Returns the ledger entry's reference;
+    the same reference twice is refused, so a double submission books once."""
+    if direction not in ("in", "out"):
+        raise DomainError('The direction is "in" (to the rail) or "out" (to the bank).',
+                          slug="invalid-direction", status=422)
+    value = _movement_amount(amount, policy.currency)
+    reference = _movement_reference(reference)
+    free, _reserved = float_accounts(policy.rail_code)
+    bank = f"assets:bank:{policy.currency}"
+    to_rail = direction == "in"
+    available = treasury_float_available(rail_code=policy.rail_code, currency=policy.currency)
+    if not to_rail and available < value:
+        raise FloatShortError(f"The free float of {policy.rail_code} is {available} "
+                              f"{policy.currency}; {value} cannot be taken back.")
+    legs = [debit(free if to_rail else bank, policy.currency, value,
+                  kind=LedgerAccount.Kind.ASSET, floor=to_rail),
+            credit(bank if to_rail else free, policy.currency, value,
+                   kind=LedgerAccount.Kind.ASSET, floor=not to_rail)]
+    entry_reference = f"float-adjust:{policy.rail_code}:{reference}"
+    done = "topped up" if to_rail else "withdrawn"
+    ledger_entry_post(reference=entry_reference, legs=legs,
+                      description=f"Float of {policy.rail_code} {done}")
+    return entry_reference
+
+
+def treasury_venue_transfer(*, policy: FloatPolicy, amount: str | Decimal, reference: str,
+                            direction: str) -> str:
+    """Fiat moved between the bank and the policy's venue (``direction`` "to_venue" or
+    "from_venue"), as both statements show it. Withdrawing more than the ledger holds at the
+    venue is refused. Returns the ledger entry's reference (unique, as above)."""
+    if policy.venue is None:
+        raise DomainError(f"The float policy of {policy.rail_code} names no venue.",
+                          slug="no-venue", status=409)
+    if direction not in ("to_venue", "from_venue"):
+        raise DomainError('The direction is "to_venue" or "from_venue".',
+                          slug="invalid-direction", status=422)
+    value = _movement_amount(amount, policy.currency)
+    reference = _movement_reference(reference)
+    venue = f"assets:venue:{policy.venue.name}"
+    bank = f"assets:bank:{policy.currency}"
+    if direction == "from_venue" and account_balance(code=venue, currency=policy.currency) < value:
+        raise DomainError(f"The ledger holds less than {value} {policy.currency} at "
+                          f"{policy.venue.name}.", slug="insufficient-funds", status=409)
+    source, target = (bank, venue) if direction == "to_venue" else (venue, bank)
+    entry_reference = f"venue-transfer:{policy.venue.name}:{reference}"
+    ledger_entry_post(reference=entry_reference,
+                      description=f"{policy.currency} moved {direction.replace('_', ' ')} "
+                                  f"{policy.venue.name}",
+                      legs=[debit(target, policy.currency, value, kind=LedgerAccount.Kind.ASSET),
+                            credit(source, policy.currency, value,
+                                   kind=LedgerAccount.Kind.ASSET)])
+    return entry_reference

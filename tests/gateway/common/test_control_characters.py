@@ -17,7 +17,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.common.control_characters import control_character_in, visible
@@ -224,11 +224,14 @@ def test_a_provider_callback_body_is_not_refused_it_is_stored_as_received(db):
     assert response.status_code == 404
 
 
+@example(text="\ud801")  # a lone surrogate alone: found once by chance, kept
 @given(text=st.text(st.characters(), max_size=30))
 def test_the_check_finds_exactly_the_control_characters(text):
     found = control_character_in(text)
     assert (found is not None) is any(ch in CONTROL or "\ud800" <= ch <= "\udfff"
                                       for ch in text)
     in_body = control_character_in(text, allow_whitespace=True)
-    assert (in_body is not None) is any(ch in BODY_CONTROL for ch in text)
+    # Lone surrogates are refused in bodies too (PostgreSQL cannot store them either).
+    assert (in_body is not None) is any(ch in BODY_CONTROL or "\ud800" <= ch <= "\udfff"
+                                        for ch in text)
     assert control_character_in(visible(text)) is None

@@ -132,7 +132,8 @@ def test_a_bad_limit_changes_nothing_even_when_confirmed(operator_client, tiers,
                       "change_limits", basic.pk, **values)
     assert "limit_per_transfer_usd" in messages[0]
     assert KycTier.objects.get(pk=basic.pk).limit_per_transfer_usd == Decimal("500")
-    assert PendingApproval.objects.get().status == "pending"  # still waiting, nothing ran
+    # Refused when run: the proposal is closed (a corrected one can be made), nothing ran.
+    assert PendingApproval.objects.get().status == "failed"
 
 
 def test_tier_limits_are_read_only_on_the_tier_page(operator_client, tiers):

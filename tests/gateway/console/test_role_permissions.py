@@ -28,7 +28,8 @@ EXPECTED = {
     "treasury": {
         "transfers.release_hold", "transfers.retry_payout", "transfers.reroute_payout",
         "transfers.refund_transfer", "transfers.add_note", "agents.top_up_float",
-        "agents.settle_network", "treasury.resolve_incident", "treasury.add_floatpolicy",
+        "agents.settle_network", "treasury.resolve_incident", "treasury.adjust_rail_float",
+        "treasury.record_venue_transfer", "treasury.add_floatpolicy",
         "treasury.change_floatpolicy", "treasury.add_exposurelimit",
         "treasury.change_exposurelimit", "chain.resolve_incident", "chain.scan_chain",
         "liquidity.refresh_order", "console.view_dashboard",
