@@ -17,7 +17,8 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.common.money import from_base_units, money_round, parse_amount
+from gateway.common.money import from_base_units, money_round
+from gateway.common.movements import movement_amount, movement_reference
 from gateway.common.problems import ConflictError, DomainError
 from gateway.ledger.models import JournalEntry, LedgerAccount
 from gateway.ledger.selectors import account_balance
@@ -385,26 +386,6 @@ def treasury_reconcile(*, sources: tuple[str, ...] = ("venue", "rail", "chain")
 # --- operator treasury movements ----------------------------------------------------------
 
 
-def _movement_amount(amount: str | Decimal, currency: str) -> Decimal:
-    try:
-        value = parse_amount(amount, currency)
-    except (TypeError, ValueError) as exc:
-        raise DomainError(str(exc), slug="invalid-amount", status=422) from exc
-    if value <= 0:
-        raise DomainError("The amount must be positive.", slug="invalid-amount", status=422)
-    return value
-
-
-def _movement_reference(reference: str) -> str:
-    """The business reference of the movement (a bank transfer's, a venue withdrawal's):
-    required, one word, at most 64 characters; the ledger entry is unique under it."""
-    cleaned = (reference or "").strip()
-    if not cleaned or len(cleaned) > 64 or any(char.isspace() for char in cleaned):
-        raise DomainError("Give the reference of the movement: one word, at most 64 "
-                          "characters.", slug="invalid-reference", status=422)
-    return cleaned
-
-
 def treasury_rail_float_adjust(*, policy: FloatPolicy, amount: str | Decimal, reference: str,
                                direction: str) -> str:
     """Money put on a rail's float from the bank (``direction`` "in") or taken back to the bank
@@ -414,8 +395,8 @@ def treasury_rail_float_adjust(*, policy: FloatPolicy, amount: str | Decimal, re
     if direction not in ("in", "out"):
         raise DomainError('The direction is "in" (to the rail) or "out" (to the bank).',
                           slug="invalid-direction", status=422)
-    value = _movement_amount(amount, policy.currency)
-    reference = _movement_reference(reference)
+    value = movement_amount(amount, policy.currency)
+    reference = movement_reference(reference)
     free, _reserved = float_accounts(policy.rail_code)
     bank = f"assets:bank:{policy.currency}"
     to_rail = direction == "in"
@@ -445,8 +426,8 @@ def treasury_venue_transfer(*, policy: FloatPolicy, amount: str | Decimal, refer
     if direction not in ("to_venue", "from_venue"):
         raise DomainError('The direction is "to_venue" or "from_venue".',
                           slug="invalid-direction", status=422)
-    value = _movement_amount(amount, policy.currency)
-    reference = _movement_reference(reference)
+    value = movement_amount(amount, policy.currency)
+    reference = movement_reference(reference)
     venue = f"assets:venue:{policy.venue.name}"
     bank = f"assets:bank:{policy.currency}"
     if direction == "from_venue" and account_balance(code=venue, currency=policy.currency) < value:

@@ -22,7 +22,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from gateway.common.money import money_round, parse_amount
+from gateway.common.money import money_round
+from gateway.common.movements import movement_amount, movement_reference
 from gateway.common.problems import DomainError, InvalidTransitionError
 from ramps.payouts.agents.models import (
     Agent,
@@ -564,8 +565,8 @@ def agent_float_top_up(*, agent: Agent, amount: str | Decimal, reference: str,
     """Cash (or e-value) placed with the agent: the gateway's bank pays, the float grows.
     ``reference`` is the business reference of the transfer to the network (idempotent).
     Returns the ledger entry's reference."""
-    value = _amount(amount, agent.currency)
-    reference = _reference(reference)
+    value = movement_amount(amount, agent.currency)
+    reference = movement_reference(reference, of="the transfer of cash")
     source = source_account or f"assets:bank:{agent.currency}"
     return cash_pickup_owner().book(
         reference=f"agent-float:{agent.network.code}:{agent.code}:top-up:{reference}",
@@ -588,8 +589,8 @@ def agent_network_settle(*, network: AgentNetwork, currency: str, amount: str | 
     """Pay the network the commission it earned (its liability account cannot go below zero
     in the gateway's favour: settling more than is owed is refused). Returns the ledger
     entry's reference."""
-    value = _amount(amount, currency)
-    reference = _reference(reference)
+    value = movement_amount(amount, currency)
+    reference = movement_reference(reference, of="the transfer of cash")
     if agent_commission_owed(network=network, currency=currency) < value:
         raise DomainError(f"{network.name} is owed less than {value} {currency}.",
                           slug="settlement-exceeds-commission", status=409)
@@ -601,25 +602,6 @@ def agent_network_settle(*, network: AgentNetwork, currency: str, amount: str | 
                    Movement.credit(source_account or f"assets:bank:{currency}", currency, value,
                                    kind=ASSET)],
     )
-
-
-def _reference(reference: str) -> str:
-    """The business reference of a movement of cash: required, one word, at most 64 chars."""
-    cleaned = (reference or "").strip()
-    if not cleaned or len(cleaned) > 64 or any(char.isspace() for char in cleaned):
-        raise DomainError("Give the reference of the transfer of cash: one word, at most 64 "
-                          "characters.", slug="invalid-reference", status=422)
-    return cleaned
-
-
-def _amount(amount: str | Decimal, currency: str) -> Decimal:
-    try:
-        value = parse_amount(amount, currency)
-    except (TypeError, ValueError) as exc:
-        raise DomainError(str(exc), slug="invalid-amount", status=422) from exc
-    if value <= 0:
-        raise DomainError("The amount must be positive.", slug="invalid-amount", status=422)
-    return value
 
 
 # --- uncollected cash -----------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 """The JSON-RPC client module."""
 
-import ast
-from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -14,6 +12,7 @@ from ramps.chain.client import (
     web3_for_url,
 )
 from ramps.chain.devchain import free_port, mine, token_balance, token_transfer
+from tests.source_imports import modules_importing
 
 
 def test_provider_has_the_outbound_timeout_and_no_retries():
@@ -108,26 +107,9 @@ def test_a_dead_node_raises_one_of_the_rpc_errors_without_its_secret():
     assert "secret-key" not in client.error_text(failed.value)
 
 
-def _modules_importing(package: str) -> list[str]:
-    """Modules of the project (gateway, ramps, compliance) whose code imports ``package``."""
-    root = Path(__file__).resolve().parents[3]
-    found = []
-    for top in ("gateway", "ramps", "compliance"):
-        for path in sorted((root / top).rglob("*.py")):
-            tree = ast.parse(path.read_text(), filename=str(path))
-            for node in ast.walk(tree):
-                names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                         else [node.module or ""] if isinstance(node, ast.ImportFrom)
-                         and not node.level else [])
-                if any(name == package or name.startswith(package + ".") for name in names):
-                    found.append(path.relative_to(root).as_posix())
-                    break
-    return found
-
-
 def test_web3_is_imported_only_by_the_client_the_signer_and_the_dev_chain():
     # The dev chain (anvil for the demo and the tests) deploys and pays like a wallet would,
     # and the demo's sender is such a wallet: both stand outside the gateway.
-    assert _modules_importing("web3") == [
+    assert modules_importing("web3") == [
         "gateway/demo/remittance.py", "ramps/chain/client.py", "ramps/chain/devchain.py",
         "ramps/chain/signer.py"]

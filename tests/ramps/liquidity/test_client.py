@@ -1,8 +1,6 @@
 """The ccxt client module: URLs, timeout, retries, cached markets, Decimal boundary."""
 
-import ast
 from decimal import Decimal
-from pathlib import Path
 
 import ccxt
 import pytest
@@ -22,6 +20,7 @@ from ramps.liquidity.client import (
     venue_markets_cache_clear,
 )
 from ramps.liquidity.models import Venue
+from tests.source_imports import modules_importing
 
 
 def test_to_decimal_reads_floats_through_their_shortest_text():
@@ -137,22 +136,5 @@ def test_venue_client_wrong_credentials_and_no_answer(exchange_venue, exchange_s
     assert not isinstance(no_answer.value, ccxt.BaseError)
 
 
-def _modules_importing(package: str) -> list[str]:
-    """Modules of the project (gateway, ramps, compliance) whose code imports ``package``."""
-    root = Path(__file__).resolve().parents[3]
-    found = []
-    for top in ("gateway", "ramps", "compliance"):
-        for path in sorted((root / top).rglob("*.py")):
-            tree = ast.parse(path.read_text(), filename=str(path))
-            for node in ast.walk(tree):
-                names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                         else [node.module or ""] if isinstance(node, ast.ImportFrom)
-                         and not node.level else [])
-                if any(name == package or name.startswith(package + ".") for name in names):
-                    found.append(path.relative_to(root).as_posix())
-                    break
-    return found
-
-
 def test_ccxt_is_imported_only_by_the_liquidity_client():
-    assert _modules_importing("ccxt") == ["ramps/liquidity/client.py"]
+    assert modules_importing("ccxt") == ["ramps/liquidity/client.py"]
