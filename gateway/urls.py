@@ -2,10 +2,11 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from gateway.common.problems import json_problem_view
+from gateway.common.schema_view import SerializedSpectacularAPIView
 from gateway.partners.urls import api_urlpatterns as partner_api_urlpatterns
 from gateway.transfers.urls import api_urlpatterns, callback_urlpatterns
 from gateway.webhooks.urls import api_urlpatterns as webhook_api_urlpatterns
@@ -25,7 +26,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path(
         "api/schema/",
-        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
+        SerializedSpectacularAPIView.as_view(authentication_classes=[],
+                                             permission_classes=[AllowAny]),
         name="api-schema",
     ),
     path("api/docs/", SpectacularSwaggerView.as_view(
