@@ -112,3 +112,24 @@ def without_nul(value: Any) -> Any:
     if isinstance(value, list):
         return [without_nul(item) for item in value]
     return value
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable_text(text: str) -> str:
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", "\ufffd"))
+
+
+def json_storable(value: Any) -> Any:
+    """A copy of a parsed JSON value that PostgreSQL's jsonb can hold: every NUL character and
+    every lone surrogate (which a JSON escape such as ``\\ud800`` can produce, and which no UTF-8
+    text can encode) in keys and strings becomes U+FFFD. Keep the raw bytes elsewhere when the
+    exact value matters."""
+    if isinstance(value, str):
+        return _storable_text(value)
+    if isinstance(value, dict):
+        return {json_storable(key): json_storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_storable(item) for item in value]
+    return value

@@ -24,10 +24,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import JSONField, Value
 from django.utils import timezone
 
 from gateway.common.crypto import decrypt_text, encrypt_text
-from gateway.common.limits import json_loads_bounded, without_nul
+from gateway.common.limits import json_loads_bounded, json_storable
 from gateway.common.money import money_round_down
 from gateway.common.problems import ConflictError, DomainError
 from ramps.payouts.models import (
@@ -372,7 +373,7 @@ def _conflicts(attempt: PayoutAttempt, result: QueryOutcome) -> bool:
 
 
 def _safe_headers(headers: dict[str, Any]) -> dict[str, str]:
-    return {without_nul(str(key)): without_nul(str(value))
+    return {json_storable(str(key)): json_storable(str(value))
             for key, value in (headers or {}).items()
             if str(key).lower() not in _UNSAFE_HEADERS}
 
@@ -502,9 +503,11 @@ def payout_callback_record(*, rail: Rail, headers: dict[str, Any], body: Any = N
     parse_error = ""
     if body is None:
         body, parse_error = _parse_raw_body(raw_body or b"")
-    body = without_nul(body)
-    callback = PayoutCallback.objects.create(rail=rail, body=body, raw_body=raw_body,
-                                             headers=_safe_headers(headers))
+    body = json_storable(body)
+    # A top-level JSON null is kept as JSON null (Django would write SQL NULL for None).
+    callback = PayoutCallback.objects.create(
+        rail=rail, body=body if body is not None else Value(None, JSONField()),
+        raw_body=raw_body, headers=_safe_headers(headers))
     if parse_error:
         callback.processing_status = Processing.ERROR
         callback.error = parse_error
@@ -513,9 +516,11 @@ def payout_callback_record(*, rail: Rail, headers: dict[str, Any], body: Any = N
     client = rail_client(rail)
     try:
         result = client.parse_callback(body, headers)
-    except RailCallbackError as exc:
+    except (RailCallbackError, TypeError, AttributeError, ValueError, ArithmeticError) as exc:
+        # A body of the wrong shape is the sender's fault, whatever the parser tripped on: kept
+        # for the operator, never a 500 that the provider would retry.
         callback.processing_status = Processing.ERROR
-        callback.error = str(exc)
+        callback.error = str(exc)[:500] or type(exc).__name__
         callback.save(update_fields=["processing_status", "error", "updated_at"])
         return CallbackRecordResult(callback, None, False)
     callback.reference = result.reference[:64]

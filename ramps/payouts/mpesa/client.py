@@ -74,7 +74,9 @@ def _parameters(result: dict[str, Any]) -> dict[str, Any]:
     items = container.get("ResultParameter") if isinstance(container, dict) else None
     if isinstance(items, dict):
         items = [items]
-    return {str(item.get("Key")): item.get("Value") for item in items or []
+    if not isinstance(items, list):
+        items = []  # absent, or not a shape Daraja sends
+    return {str(item.get("Key")): item.get("Value") for item in items
             if isinstance(item, dict)}
 
 
@@ -83,7 +85,9 @@ def _reference_items(result: dict[str, Any]) -> dict[str, Any]:
     items = container.get("ReferenceItem") if isinstance(container, dict) else None
     if isinstance(items, dict):
         items = [items]
-    return {str(item.get("Key")): item.get("Value") for item in items or []
+    if not isinstance(items, list):
+        items = []  # absent, or not a shape Daraja sends
+    return {str(item.get("Key")): item.get("Value") for item in items
             if isinstance(item, dict)}
 
 

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from compliance.services import sanctions_import
 from gateway.ledger.models import LedgerAccount
@@ -181,6 +183,55 @@ def test_a_deeply_nested_callback_is_refused_before_anything_is_stored(daraja_ra
     assert result.malformed is True
     assert result.callback.error == ("body is not usable JSON: JSON nested deeper than 64 "
                                      "levels")
+
+
+@pytest.mark.parametrize("raw", [
+    b"null",  # JSON, but no object: stored as JSON null, not refused by the database
+    b'{"Result": {"OriginatorConversationID": "x\\ud800"}}',  # lone surrogate escape
+    b'{"a\\udfff": "\\ud83d"}',
+    b'{"Result": {"OriginatorConversationID": "x", "ResultParameters": {"ResultParameter": 5}}}',
+    b'{"Result": {"OriginatorConversationID": "x", "ReferenceData": {"ReferenceItem": 7}}}',
+    b'{"Result": {"OriginatorConversationID": "x", "ReferenceData": {"ReferenceItem": "ab"}}}',
+])
+@pytest.mark.parametrize("rail_fixture", ["daraja_rail", "momo_rail"])
+def test_an_odd_but_parsable_body_is_stored_and_answered_never_a_500(rail_fixture, raw, client,
+                                                                   request):
+    rail = request.getfixturevalue(rail_fixture)
+    path = urlsplit(payout_callback_urls(rail_code=rail.code)[0]).path
+    response = client.post(path, data=raw, content_type="application/json")
+    assert response.status_code == 200, response.content
+    callback = PayoutCallback.objects.get()
+    assert bytes(callback.raw_body) == raw
+    assert callback.processing_status in (Processing.ERROR, Processing.UNMATCHED)
+    assert "\ud800" not in json.dumps(callback.body)
+
+
+_json_scalars = (st.none() | st.booleans() | st.integers(min_value=-10**30, max_value=10**30)
+                 | st.text(max_size=12))
+_json_values = st.recursive(
+    _json_scalars,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["Result", "ResultParameters", "ResultParameter", "ReferenceData",
+                         "ReferenceItem", "Key", "Value", "OriginatorConversationID",
+                         "ConversationID", "ResultCode", "ResultType", "status", "externalId",
+                         "referenceId", "TransactionStatus", "Occasion"]) | st.text(max_size=5),
+        children, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_json_values)
+def test_any_json_body_is_stored_once_and_answered_with_200_or_a_problem(daraja_rail, momo_rail,
+                                                                         client, value):
+    """Whatever JSON arrives under a valid secret, in the shape of a provider's result or not:
+    one stored callback per request, and 200 or a 4xx problem, never a 500."""
+    raw = json.dumps(value).encode()
+    for rail in (daraja_rail, momo_rail):
+        before = PayoutCallback.objects.count()
+        path = urlsplit(payout_callback_urls(rail_code=rail.code)[0]).path
+        response = client.post(path, data=raw, content_type="application/json")
+        assert response.status_code in (200, 400), (value, response.content)
+        assert PayoutCallback.objects.count() == before + 1
 
 
 # --- confirmation by status query -------------------------------------------------------------
