@@ -122,11 +122,14 @@ def _parse(source: str, files: list[Path]) -> ParsedList:
 
 def sanctions_import(*, source: str, files: list[Path], published: str = "",
                      progress: Progress | None = None,
-                     min_ratio: float | None = None) -> SanctionsList:
+                     min_ratio: float | None = None,
+                     shrink_confirm: Callable[[str], bool] | None = None) -> SanctionsList:
     """Load a list version and make it the active one for its source, atomically.
 
     Fails closed: an empty or unparsable list raises and leaves the active version in place; so
-    does, with ``min_ratio``, a list with fewer entries than that share of the active one.
+    does, with ``min_ratio``, a list with fewer entries, or fewer names and aliases, than that
+    share of the active one (a truncated download, a four-file set whose alt.csv came empty),
+    unless ``shrink_confirm`` (given the reason) answers True: an operator who confirmed.
     """
     digest = hashlib.sha256()
     for path in sorted(files):
@@ -138,20 +141,21 @@ def sanctions_import(*, source: str, files: list[Path], published: str = "",
     if not parsed.names and not parsed.addresses:
         raise SanctionsImportError(f"{source}: the files hold no entries; active list kept.")
     entry_count = len(parsed.entries)
-    size = entry_count or len(parsed.addresses)
-    if min_ratio is not None:
-        current = SanctionsList.objects.filter(source=source, is_active=True).first()
-        current_size = current and (current.entry_count or current.address_count)
-        if current_size and size < min_ratio * current_size:
-            raise SanctionsImportError(
-                f"{source}: {size} entries against {current_size} active, below "
-                f"{min_ratio:.0%}; active list kept.")
-
     names = [
         (entry.entry_id, name[:400], name_normalize(name)[:400], position == 0, entry.entry_type,
          entry.dates_of_birth, entry.countries, entry.gender)
         for entry in parsed.entries.values() for position, name in enumerate(entry.names)
     ]
+    if min_ratio is not None:
+        shrinkage = _list_shrinkage(source=source, entry_count=entry_count,
+                                    name_count=len(names),
+                                    address_count=len(parsed.addresses), min_ratio=min_ratio)
+        if shrinkage and not (shrink_confirm is not None and shrink_confirm(shrinkage)):
+            raise SanctionsImportError(f"{shrinkage}; active list kept.")
+        if shrinkage:
+            logger.warning("sanctions list %s: %s; made active on confirmation", source,
+                           shrinkage)
+
     total = len(names) + len(parsed.addresses)
     # Word rarity is counted here, once per version, not each time an index is built.
     counts = list_token_counts((entry_id, name) for entry_id, name, *_ in names)
@@ -192,6 +196,23 @@ def sanctions_import(*, source: str, files: list[Path], published: str = "",
                 source, sanctions_list.version[:12], entry_count, len(names),
                 len(parsed.addresses))
     return sanctions_list
+
+
+def _list_shrinkage(*, source: str, entry_count: int, name_count: int, address_count: int,
+                    min_ratio: float) -> str:
+    """Why a new version is much smaller than the active one of its source, or "" when not."""
+    current = SanctionsList.objects.filter(source=source, is_active=True).first()
+    if current is None:
+        return ""
+    size, current_size = entry_count or address_count, (current.entry_count
+                                                        or current.address_count)
+    if current_size and size < min_ratio * current_size:
+        return (f"{source}: {size} entries against {current_size} active, below "
+                f"{min_ratio:.0%}")
+    if current.name_count and name_count < min_ratio * current.name_count:
+        return (f"{source}: {name_count} names and aliases against {current.name_count} "
+                f"active, below {min_ratio:.0%}")
+    return ""
 
 
 _NAME_COLUMNS = ("entry_id", "name", "normalized", "is_primary", "entry_type", "dates_of_birth",

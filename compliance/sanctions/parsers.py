@@ -7,13 +7,14 @@ countries become ISO 3166-1 alpha-2 codes (nationality, citizenship, place of bi
 """
 
 import csv
+import io
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from defusedxml import ElementTree
+from defusedxml import DefusedXmlException, ElementTree
 
 from compliance.normalize import country_code
 
@@ -144,11 +145,20 @@ def _gender(value: str) -> str:
     return value if value in ("male", "female") else ""
 
 
+def _ofac_text(path: Path) -> str:
+    """OFAC publishes Latin-1 (ASCII in practice); a copy saved as UTF-8 on its way here reads
+    as UTF-8, since read as Latin-1 every accented letter would become two wrong ones."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
 def _read_ofac_rows(path: Path) -> Iterable[list[str]]:
-    with path.open(newline="", encoding="latin-1") as handle:
-        for row in csv.reader(handle):
-            if len(row) >= 2 and row[0].strip().isdigit():
-                yield row
+    for row in csv.reader(io.StringIO(_ofac_text(path), newline="")):
+        if len(row) >= 2 and row[0].strip().isdigit():
+            yield row
 
 
 def sanctions_parse_ofac_sdn_csv(path: Path, *, comments: dict[str, str] | None = None,
@@ -217,6 +227,12 @@ def sanctions_parse_un_xml(path: Path) -> ParsedList:
         root = ElementTree.parse(path).getroot()
     except ElementTree.ParseError as exc:
         raise SanctionsParseError(f"{path.name}: not well-formed XML ({exc})") from exc
+    except DefusedXmlException as exc:
+        # An entity expands (a billion laughs) or reads a file or URL (external entity); the UN
+        # list declares none, so a file that does is refused rather than expanded.
+        raise SanctionsParseError(
+            f"{path.name}: the XML declares entities or a DTD ({exc!r}), which the UN list "
+            "never does; refused as unsafe") from exc
     if root.tag != "CONSOLIDATED_LIST":
         raise SanctionsParseError(f"{path.name}: not a UN consolidated list (root {root.tag})")
     parsed = ParsedList(source="un-consolidated",
@@ -253,7 +269,12 @@ def sanctions_parse_crypto_address_json(paths: Iterable[Path]) -> ParsedList:
     parsed = ParsedList(source="ofac-crypto")
     for path in paths:
         ticker = path.stem.rsplit("_", 1)[-1].upper()
-        data = json.loads(path.read_text())
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SanctionsParseError(f"{path.name}: not UTF-8 text ({exc}); active list kept."
+                                      ) from exc
+        data = json.loads(text)
         if not isinstance(data, list) or not all(
             isinstance(address, str) and address.strip() for address in data
         ):

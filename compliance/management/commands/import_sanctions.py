@@ -9,16 +9,23 @@ A path may be:
 - a folder of OFAC digital-currency address files (``sanctioned_addresses_<TICKER>.json``), or
   one such file.
 
-Each becomes the active version of its source (ofac-sdn, un-consolidated, ofac-crypto). Active
+Each becomes the active version of its source (ofac-sdn, un-consolidated, ofac-crypto). A list
+much smaller than the active one (fewer entries, or fewer names and aliases, than
+``SANCTIONS_REFRESH_MIN_RATIO`` of it: a truncated file, a four-file set with an empty alt.csv)
+is announced with a WARNING on stderr; at a terminal the command then asks before making it
+active (``--yes`` confirms beforehand), and with ``--noinput`` or without a terminal it goes on
+with the warning alone. Active
 customers are re-screened against what changed by the next run of the scheduled refresh
 (``compliance.tasks.sanctions_refresh``), which picks up every version not yet re-screened.
 """
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from compliance.sanctions.config import refresh_min_ratio
 from compliance.services import SanctionsImportError, sanctions_import
 
 LEGACY_SET = ("sdn.csv", "add.csv", "alt.csv", "sdn_comments.csv")
@@ -55,8 +62,30 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+")
         parser.add_argument("--published", default="",
                             help="publish date to record (the UN XML carries its own)")
+        parser.add_argument("--yes", action="store_true",
+                            help="make a list much smaller than the active one active without "
+                                 "asking (the warning is still printed)")
+        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive",
+                            help="never ask; a much smaller list is made active with a warning")
 
-    def handle(self, *args, paths, published, **options):
+    def _shrink_confirm(self, *, interactive: bool, yes: bool) -> Callable[[str], bool]:
+        def confirm(shrinkage: str) -> bool:
+            self.stderr.write(f"WARNING: {shrinkage}: the new list is much smaller than the "
+                              "active one (a truncated or partial file?).")
+            if yes:
+                self.stderr.write("Made active as confirmed by --yes.")
+                return True
+            if not interactive or not sys.stdin.isatty():
+                self.stderr.write("Made active without confirmation (--noinput or no "
+                                  "terminal); check the file.")
+                return True
+            answer = input("Type 'yes' to make it active anyway, anything else keeps the "
+                           "active list: ")
+            return answer.strip().lower() == "yes"
+
+        return confirm
+
+    def handle(self, *args, paths, published, yes=False, interactive=True, **options):
         for raw in paths:
             path = Path(raw)
             source, files = sanctions_files(path)
@@ -71,8 +100,10 @@ class Command(BaseCommand):
                 sys.stderr.flush()
 
             try:
-                loaded = sanctions_import(source=source, files=files, published=published,
-                                          progress=progress)
+                loaded = sanctions_import(
+                    source=source, files=files, published=published, progress=progress,
+                    min_ratio=refresh_min_ratio(),
+                    shrink_confirm=self._shrink_confirm(interactive=interactive, yes=yes))
             except (SanctionsImportError, OSError, ValueError, UnicodeDecodeError) as exc:
                 raise CommandError(f"{path}: {exc}") from exc
             entries = f"{loaded.entry_count} entries, " if loaded.entry_count else ""
