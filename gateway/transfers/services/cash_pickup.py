@@ -12,6 +12,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from compliance.models import ScreeningDecision
+from compliance.selectors import screening_decision_latest
 from gateway.common.problems import DomainError
 from gateway.ledger.selectors import account_balance
 from gateway.ledger.services import Leg, NegativeBalanceError, ledger_entry_post
@@ -47,6 +49,11 @@ class TransferCashPickupOwner:
     def payout_blocker(self, *, owner: Any) -> str:
         state = owner.state
         if state == TransferState.PAYOUT_PENDING:
+            # A list change after the code was issued records a held decision for the
+            # transfer (its state cannot go back to on_hold): the cash waits for that case.
+            latest = screening_decision_latest(subject_reference=owner.reference)
+            if latest is not None and latest.outcome != ScreeningDecision.Outcome.APPROVE:
+                return BLOCKER_ON_HOLD
             return ""
         if state == TransferState.ON_HOLD:
             return BLOCKER_ON_HOLD

@@ -14,9 +14,12 @@ is acted on by state:
   held, a compliance hold stacked on its other reasons). The new decision becomes the
   transfer's compliance decision, so it moves on only once this case is decided: an operator's
   approval resumes it, a rejection refunds it;
-- ``payout_pending``, ``payout_failed``: the payout was sent and the state table allows no
-  hold, so the held decision and its case are recorded for the operator
-  (``RescreenTransfers.recorded_only``), and the transfer is left where it is.
+- ``payout_pending``, ``payout_review``, ``payout_failed``: the payout was sent (or a cash code
+  issued) and the state table allows no hold, so the held decision and its case are recorded
+  for the operator (``RescreenTransfers.recorded_only``), and the transfer is left where it is.
+  That decision still stops what has not happened yet: a cash code not yet collected cannot be
+  paid at a counter (``TransferCashPickupOwner.payout_blocker``) and a failed payout cannot
+  start again (``transfer_payout_restart``) until the case approves.
 
 Idempotent: a transfer whose current decision already used the new list version, or that
 already has a held decision for it, is skipped, so the hook may run again for one difference.
@@ -46,7 +49,8 @@ logger = logging.getLogger(__name__)
 
 SCREEN_STATES = frozenset({TransferState.FUNDED})
 HOLD_STATES = frozenset({TransferState.APPROVED, TransferState.CONVERTING, TransferState.ON_HOLD})
-RECORD_STATES = frozenset({TransferState.PAYOUT_PENDING, TransferState.PAYOUT_FAILED})
+RECORD_STATES = frozenset({TransferState.PAYOUT_PENDING, TransferState.PAYOUT_REVIEW,
+                           TransferState.PAYOUT_FAILED})
 IN_FLIGHT = SCREEN_STATES | HOLD_STATES | RECORD_STATES
 
 

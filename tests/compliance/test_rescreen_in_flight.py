@@ -1,0 +1,168 @@
+"""A list change reaches every transfer that has not paid yet, through the refresh's hook chain
+(``sanctions_list_rescreen``): a cash code not yet collected cannot be paid while its case is
+open, a payout under review gets its case, a transfer still waiting for its deposit is screened
+against the new list when it is funded, and a delisting leaves the operator's decision open."""
+
+from pathlib import Path
+
+import pytest
+
+from compliance.cases.models import Case, CaseEvent
+from compliance.models import ScreeningDecision
+from compliance.sanctions.refresh import sanctions_list_rescreen
+from compliance.services import sanctions_import, screening_decide_manually
+from gateway.ledger.models import JournalEntry
+from gateway.transfers.models import Transfer
+from gateway.transfers.services.screening import transfer_screen
+from gateway.transfers.states import TransferState as S
+from ramps.payouts.agents.models import LookupAudit
+from ramps.payouts.agents.services import (
+    Counter,
+    RedemptionNotPayableError,
+    redemption_confirm,
+)
+from tests.gateway.transfers.factories import make_transfer
+from tests.ramps.payouts.agents.factories import (
+    make_agent,
+    make_cash_transfer,
+    make_network,
+    make_pickup_corridor,
+    make_staff,
+)
+
+pytestmark = pytest.mark.django_db
+
+SDN_CSV = (Path(__file__).resolve().parents[2] / "compliance" / "data" / "sanctions"
+           / "ofac-2024-05-03" / "sdn.csv")
+LISTED = "Danil Potekhin"  # POTEKHIN, Danil: SDN entry 29584
+
+
+def sdn_version(folder: Path, name: str, entries: tuple[bytes, ...]):
+    path = folder / name
+    path.write_bytes(b"\r\n".join(line for line in SDN_CSV.read_bytes().split(b"\r\n")
+                                  if line.startswith(entries)) + b"\r\n")
+    return sanctions_import(source="ofac-sdn", files=[path])
+
+
+@pytest.fixture
+def old_list(tmp_path):
+    return sdn_version(tmp_path, "old.csv", (b"27307,", b"6925,"))
+
+
+@pytest.fixture
+def lists_29584(tmp_path, old_list):
+    """A newer version that adds entry 29584, made active; re-screened by the caller."""
+    return sdn_version(tmp_path, "new.csv", (b"27307,", b"6925,", b"29584,"))
+
+
+@pytest.fixture(autouse=True)
+def _sms(settings):
+    settings.AGENTS_SMS_NOTIFIER = "ramps.payouts.agents.notifier.MemorySmsNotifier"
+
+
+def cash_world():
+    network = make_network("duka")
+    agent = make_agent(network, "moi-avenue")
+    staff = make_staff(agent, "wanjiru")
+    return agent, staff, make_pickup_corridor(network)
+
+
+def pay(agent, staff, code):
+    return redemption_confirm(
+        counter=Counter(agent=agent, staff=staff, channel=LookupAudit.Channel.PORTAL),
+        code=code, id_document_type="national_id", id_document_number="12 345 678")
+
+
+def test_an_uncollected_cash_code_of_a_newly_listed_recipient_cannot_be_paid(tmp_path,
+                                                                          old_list):
+    agent, staff, corridor = cash_world()
+    transfer, _, code = make_cash_transfer(corridor)
+    Transfer.objects.filter(pk=transfer.pk).update(
+        recipient={"name": LISTED, "phone_number": "+254708374149"})
+    new = sdn_version(tmp_path, "new.csv", (b"27307,", b"6925,", b"29584,"))
+
+    sanctions_list_rescreen(sanctions_list=new)
+
+    [held] = ScreeningDecision.objects.filter(subject_reference=transfer.reference)
+    assert held.outcome == "hold"
+    case = Case.objects.get(subject_reference=transfer.reference)
+    with pytest.raises(RedemptionNotPayableError, match="on hold"):
+        pay(agent, staff, code)
+    assert Transfer.objects.get(pk=transfer.pk).state == S.PAYOUT_PENDING
+    assert not JournalEntry.objects.filter(
+        reference=f"transfer:{transfer.public_id}:payout").exists()
+
+    # A false positive cleared by the case: the same code pays again.
+    screening_decide_manually(decision=case.decision, outcome="approve", operator="checker",
+                              note="different person: date of birth differs")
+    assert pay(agent, staff, code).already_paid is False
+    assert Transfer.objects.get(pk=transfer.pk).state == S.COMPLETED
+
+
+def test_a_rejected_case_keeps_the_cash_code_unpayable(tmp_path, old_list):
+    agent, staff, corridor = cash_world()
+    transfer, _, code = make_cash_transfer(corridor)
+    Transfer.objects.filter(pk=transfer.pk).update(
+        recipient={"name": LISTED, "phone_number": "+254708374149"})
+    sanctions_list_rescreen(sanctions_list=sdn_version(
+        tmp_path, "new.csv", (b"27307,", b"6925,", b"29584,")))
+    case = Case.objects.get(subject_reference=transfer.reference)
+
+    screening_decide_manually(decision=case.decision, outcome="reject", operator="checker",
+                              note="confirmed match")
+
+    with pytest.raises(RedemptionNotPayableError):
+        pay(agent, staff, code)
+    assert Transfer.objects.get(pk=transfer.pk).state == S.PAYOUT_PENDING
+
+
+def test_a_payout_under_review_gets_a_case(lists_29584):
+    [review] = [make_transfer(state=S.PAYOUT_REVIEW,
+                              recipient={"name": LISTED, "phone_number": "+254708374149"})]
+
+    sanctions_list_rescreen(sanctions_list=lists_29584)
+
+    [held] = ScreeningDecision.objects.filter(subject_reference=review.reference)
+    assert (held.outcome, [reason["entry_id"] for reason in held.reasons]) == ("hold", ["29584"])
+    assert Case.objects.filter(subject_reference=review.reference).count() == 1
+    assert Transfer.objects.get(pk=review.pk).state == S.PAYOUT_REVIEW
+
+
+@pytest.mark.parametrize("state", [S.AWAITING_DEPOSIT, S.DEPOSIT_SEEN])
+def test_a_transfer_waiting_for_its_deposit_is_held_once_funded(lists_29584, state):
+    """Nothing to stop before the money arrives: screening at funding uses the active list,
+    which is already the new one."""
+    waiting = make_transfer(state=state,
+                            recipient={"name": LISTED, "phone_number": "+254708374149"})
+    sanctions_list_rescreen(sanctions_list=lists_29584)
+    assert not ScreeningDecision.objects.filter(subject_reference=waiting.reference).exists()
+
+    Transfer.objects.filter(pk=waiting.pk).update(state=S.FUNDED)
+    screened = transfer_screen(transfer_id=waiting.pk)
+
+    assert screened.state == S.ON_HOLD
+    assert [reason["entry_id"] for reason in screened.compliance_decision.reasons
+            if reason["rule"] == "sanctioned-name"] == ["29584"]
+
+
+def test_a_delisting_leaves_the_hold_for_an_operator_with_a_note_on_its_case(tmp_path,
+                                                                               lists_29584):
+    """Removal from a list is not a clearance an automaton may give: the operator decides the
+    case (the hit may still be a true match of an earlier listing, or a report may be due), and
+    the case says the entry is gone so that the decision is quick."""
+    approved = make_transfer(state=S.APPROVED,
+                             recipient={"name": LISTED, "phone_number": "+254708374149"})
+    sanctions_list_rescreen(sanctions_list=lists_29584)
+    case = Case.objects.get(subject_reference=approved.reference)
+
+    delisted = sdn_version(tmp_path, "delisted.csv", (b"27307,", b"6925,"))
+    sanctions_list_rescreen(sanctions_list=delisted)
+    sanctions_list_rescreen(sanctions_list=delisted)  # a second run adds no second note
+
+    assert Transfer.objects.get(pk=approved.pk).state == S.ON_HOLD
+    case.refresh_from_db()
+    assert case.status == Case.Status.OPEN
+    [note] = CaseEvent.objects.filter(case=case, kind=CaseEvent.Kind.NOTE)
+    assert note.actor == "compliance:list-change"
+    assert note.note == (f"ofac-sdn entry 29584 was removed from the list (version "
+                         f"{delisted.version[:12]}); the hold stays until an operator decides.")
