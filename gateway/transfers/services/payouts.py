@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from compliance.models import ScreeningDecision
 from compliance.selectors import screening_decision_latest
+from gateway.common.money import money_round_down
 from gateway.common.problems import DomainError, InvalidTransitionError
 from gateway.transfers.models import Corridor, Transfer
 from gateway.transfers.services.machine import (
@@ -193,6 +195,30 @@ def transfer_payout_outcome(*, transfer_id: int) -> Transfer:
 # --- ways out of a failed payout ------------------------------------------------------------
 
 
+class RailCannotPayError(DomainError):
+    slug = "rail-cannot-pay"
+    title = "This rail cannot pay the amount the transfer promised"
+    status = 422
+
+
+def rail_pays_exactly_check(*, rail: Rail, amount: Decimal, currency: str) -> None:
+    """Refuse a rail that would not pay ``amount`` ``currency`` to the unit: another currency,
+    or coarser amounts than the promise (a whole-shilling rail for 12,700.50 KES would pay
+    12,700 while the float and the ledger say 12,700.50)."""
+    if rail.currency != currency:
+        raise RailCannotPayError(f"Rail {rail.code} pays {rail.currency}, not {currency}.")
+    try:
+        payable = money_round_down(amount, currency, exponent=rail.amount_exponent)
+    except ValueError as exc:
+        raise RailCannotPayError(f"Rail {rail.code} is misconfigured: {exc}") from exc
+    if payable != amount:
+        places = ("whole units" if rail.amount_exponent == 0
+                  else f"amounts to {rail.amount_exponent} decimal places")
+        raise RailCannotPayError(
+            f"Rail {rail.code} pays {places}: it would pay {payable} {currency}, not the "
+            f"{money_round_down(amount, currency)} {currency} the transfer promised.")
+
+
 class CorrectionClosedError(DomainError):
     slug = "correction-window-closed"
     title = "The correction window of this transfer has closed"
@@ -250,6 +276,8 @@ def transfer_payout_restart(*, transfer_id: int, actor: str, reason: str,
         chosen = rail or (last.rail if last else transfer.corridor.rail)
         if chosen is None:
             raise InvalidTransitionError(f"Transfer {transfer.public_id} has no payout rail.")
+        rail_pays_exactly_check(rail=chosen, amount=transfer.amount_out,
+                                currency=transfer.currency_out)
         reservation = FloatReservation.objects.filter(
             transfer_reference=transfer.reference).first()
         if reservation is not None and reservation.status == FloatReservation.Status.RESERVED \
