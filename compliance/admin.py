@@ -1,7 +1,9 @@
 from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
 from compliance.models import SanctionsList, ScreeningDecision, ScreeningWhitelist
+from compliance.selectors import whitelist_in_force
 from compliance.services import screening_whitelist_add, screening_whitelist_check
 from gateway.common.problems import DomainError
 
@@ -56,9 +58,17 @@ class ScreeningWhitelistAdmin(admin.ModelAdmin):
 
     form = ScreeningWhitelistForm
     list_display = ["customer_reference", "list_source", "entry_id", "author", "expires_at",
-                    "created_at"]
+                    "in_force", "created_at"]
     list_filter = ["list_source"]
     search_fields = ["customer_reference", "entry_id", "author"]
+
+    @admin.display(description="In force")
+    def in_force(self, obj: ScreeningWhitelist) -> str:
+        if obj.expires_at <= timezone.now():
+            return "lapsed: expired"
+        if not whitelist_in_force(whitelist=obj):
+            return "lapsed: the list entry changed since it was cleared"
+        return "in force"
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)

@@ -85,7 +85,9 @@ class ScreeningWhitelist(BaseModel):
     """A false positive an operator cleared: one customer, one list entry, until it expires.
 
     Keyed by the list source and published entry id (not a list version), so it survives list
-    refreshes; it lapses on ``expires_at`` and must then be reviewed again.
+    refreshes that leave the entry alone; it lapses on ``expires_at``, or as soon as the active
+    list changes the entry (``entry_fingerprint``: a new alias, date of birth or country is
+    something the operator has not reviewed), and must then be reviewed again.
     """
 
     customer_reference = models.CharField(max_length=64,
@@ -95,6 +97,10 @@ class ScreeningWhitelist(BaseModel):
     reason = models.TextField()
     author = models.CharField(max_length=120)
     expires_at = models.DateTimeField()
+    entry_fingerprint = models.CharField(
+        max_length=64, blank=True, default="",
+        help_text="SHA-256 of the entry's names, dates of birth and countries as cleared; "
+                  "empty for a whitelist added before fingerprints were kept (never lapses so)")
 
     class Meta:
         constraints = [

@@ -1,7 +1,9 @@
 """Reads of the active sanctions lists, and the in-memory name index built from them."""
 
 import gc
+import hashlib
 import threading
+from collections.abc import Iterable
 
 from django.db.models import QuerySet
 from django.db.models.expressions import Combinable
@@ -99,13 +101,41 @@ def active_name_index() -> tuple[NameIndex | None, dict[str, str]]:
     return index, versions
 
 
+def entry_fingerprint(rows: Iterable[tuple[str, list, list]]) -> tuple:
+    """What identifies an entry's content, from its (normalized name, dates of birth,
+    countries) rows: a list change compares it (``sanctions_list_diff``), a whitelist keeps it."""
+    return tuple(sorted({(normalized, tuple(dates_of_birth), tuple(countries))
+                         for normalized, dates_of_birth, countries in rows}))
+
+
+def active_entry_fingerprint(*, list_source: str, entry_id: str) -> str:
+    """SHA-256 of the entry as the active version of ``list_source`` lists it; "" if absent."""
+    rows = list(SanctionedName.objects.filter(
+        sanctions_list__source=list_source, sanctions_list__is_active=True, entry_id=entry_id,
+    ).values_list("normalized", "dates_of_birth", "countries"))
+    if not rows:
+        return ""
+    return hashlib.sha256(repr(entry_fingerprint(rows)).encode()).hexdigest()
+
+
+def whitelist_in_force(*, whitelist: ScreeningWhitelist) -> bool:
+    """Not expired, and its entry as the active list has it is the entry the operator cleared."""
+    if whitelist.expires_at <= timezone.now():
+        return False
+    return not whitelist.entry_fingerprint or whitelist.entry_fingerprint == (
+        active_entry_fingerprint(list_source=whitelist.list_source,
+                                 entry_id=whitelist.entry_id))
+
+
 def whitelisted_entries(*, customer_reference: str) -> set[tuple[str, str]]:
-    """(list source, entry id) an operator cleared for this customer, not yet expired."""
+    """(list source, entry id) an operator cleared for this customer, not yet expired and whose
+    entry the active list has not changed since."""
     if not customer_reference:
         return set()
-    return set(ScreeningWhitelist.objects.filter(
-        customer_reference=customer_reference, expires_at__gt=timezone.now(),
-    ).values_list("list_source", "entry_id"))
+    return {(whitelist.list_source, whitelist.entry_id)
+            for whitelist in ScreeningWhitelist.objects.filter(
+                customer_reference=customer_reference, expires_at__gt=timezone.now())
+            if whitelist_in_force(whitelist=whitelist)}
 
 
 def screening_decision_latest(*, subject_reference: str) -> ScreeningDecision | None:

@@ -51,7 +51,9 @@ from compliance.screening.matcher import (
     valid_date_of_birth,
 )
 from compliance.selectors import (
+    active_entry_fingerprint,
     active_name_index,
+    entry_fingerprint,
     listed_names,
     sanctioned_address_hits,
     whitelisted_entries,
@@ -436,7 +438,9 @@ def screening_whitelist_add(*, customer_reference: str, list_source: str, entry_
         with transaction.atomic():
             whitelist = ScreeningWhitelist.objects.create(
                 customer_reference=customer_reference, list_source=list_source,
-                entry_id=entry_id, reason=reason, author=author, expires_at=expires_at)
+                entry_id=entry_id, reason=reason, author=author, expires_at=expires_at,
+                entry_fingerprint=active_entry_fingerprint(list_source=list_source,
+                                                           entry_id=entry_id))
     except IntegrityError as exc:
         raise DomainError("This customer already has a whitelist for this entry.",
                           slug="whitelist-exists", status=409) from exc
@@ -466,13 +470,12 @@ class ListDiff:
 
 
 def _entry_fingerprints(sanctions_list: SanctionsList) -> dict[str, tuple]:
-    fingerprints: dict[str, set] = {}
-    for entry_id, normalized, dates_of_birth, countries in SanctionedName.objects.filter(
+    rows: dict[str, list] = {}
+    for entry_id, *row in SanctionedName.objects.filter(
             sanctions_list=sanctions_list).values_list("entry_id", "normalized",
                                                        "dates_of_birth", "countries"):
-        fingerprints.setdefault(entry_id, set()).add(
-            (normalized, tuple(dates_of_birth), tuple(countries)))
-    return {entry_id: tuple(sorted(values)) for entry_id, values in fingerprints.items()}
+        rows.setdefault(entry_id, []).append(row)
+    return {entry_id: entry_fingerprint(entry_rows) for entry_id, entry_rows in rows.items()}
 
 
 def sanctions_list_diff(*, old: SanctionsList | None, new: SanctionsList) -> ListDiff:
