@@ -1,8 +1,13 @@
 """Deposits from ERC-20 Transfer logs: parsing, flags, and recording them for the watcher.
 
 A deposit is keyed by (chain, tx_hash, log_index) under a unique constraint: a rescan of a
-committed range inserts nothing twice, and a log mined again in another block after a reorg
-is found by that key and moved to its new block.
+committed range inserts nothing twice. A log's index is its position in its block, not in its
+transaction, so a transaction mined again in another block after a reorg can carry its logs at
+other indices (other transactions now come before it): such a log is matched to the deposit the
+transaction made before, by its position among the transaction's deposit logs, and that row is
+moved to its new block and index. A new row would be a second deposit for one payment: the
+first stays reorged forever, with whatever credit or refund rests on it, while the second is
+taken as a late deposit and refunded again.
 """
 
 import logging
@@ -202,13 +207,56 @@ def _deposit_seen_again(*, locked: Chain, deposit: Deposit, transfer: TransferLo
     recorded.new.append(deposit)
 
 
+def _moved_logs(*, found: list[TransferLog],
+                stored: list[Deposit]) -> list[tuple[Deposit, TransferLog]]:
+    """Pair a transaction's logs in a new block with the deposits it made in its old block.
+
+    ``found``: the transaction's deposit logs in this range (one block), ``stored``: its
+    recorded deposits. They pair by position when the transaction left the block its deposits
+    were recorded in (a transaction is in one block at a time) and each pair is the same
+    payment (address, token, amount); otherwise nothing pairs, and the logs are taken by key."""
+    if not stored or len(found) != len(stored):
+        return []
+    block_hash = found[0].block_hash
+    if any(deposit.block_hash == block_hash for deposit in stored):
+        return []  # a rescan of the block the deposits are recorded in
+    found = sorted(found, key=lambda log: log.log_index)
+    stored = sorted(stored, key=lambda deposit: deposit.log_index)
+    pairs = list(zip(stored, found, strict=True))
+    if any((deposit.deposit_address.address.lower(), deposit.token_id, deposit.amount)
+           != (log.to_address.lower(), log.token.pk, log.amount) for deposit, log in pairs):
+        return []
+    return pairs
+
+
+def _log_indices_move(*, pairs: list[tuple[Deposit, TransferLog]]) -> None:
+    """Give each deposit its log's index in the new block, one row at a time in an order that
+    never puts two rows of the transaction on one index (the unique key is checked per row):
+    the pairing keeps the logs' order, so a move whose target is still held waits until the
+    row holding it has moved on."""
+    held = {deposit.log_index: deposit for deposit, _ in pairs}
+    waiting = [(deposit, log) for deposit, log in pairs if deposit.log_index != log.log_index]
+    while waiting:
+        movable = [(deposit, log) for deposit, log in waiting
+                   if log.log_index not in held or held[log.log_index] is deposit]
+        if not movable:  # cannot happen for order-keeping pairs; refuse rather than guess
+            raise RuntimeError("log indices of a re-included transaction cannot be moved")
+        for deposit, log in movable:
+            del held[deposit.log_index]
+            Deposit.objects.filter(pk=deposit.pk).update(log_index=log.log_index)
+            deposit.log_index = log.log_index
+            held[log.log_index] = deposit
+            waiting.remove((deposit, log))
+
+
 def deposits_record(*, locked: Chain, found: list[tuple[TransferLog, DepositAddress, str]],
                     ) -> Recorded:
     """Record the deposits of one range: (transfer, its deposit address, its flag) in log order.
     Caller holds the lock of the chain row ``locked`` inside a transaction.
 
-    New logs take one statement whatever their number; the logs already recorded (a rescan
-    after a crash or a reorg) are then locked in one query and handled one by one, being few.
+    The range's transactions that already have deposits (a rescan after a crash, or a
+    transaction mined again after a reorg) are locked in one query and handled one by one,
+    being few; the new logs then take one statement whatever their number.
     """
     pending: dict[tuple[str, int], tuple[TransferLog, Deposit]] = {}
     for transfer, deposit_address, flag in found:
@@ -226,24 +274,31 @@ def deposits_record(*, locked: Chain, found: list[tuple[TransferLog, DepositAddr
     recorded = Recorded()
     if not pending:
         return recorded
-    inserted = _deposits_insert(deposits=[deposit for _, deposit in pending.values()])
-    stored: dict[tuple[str, int], Deposit] = {}
-    if len(inserted) < len(pending):
-        again = {tx_hash for tx_hash, log_index in pending if (tx_hash, log_index) not in inserted}
-        stored = {
-            (deposit.tx_hash, deposit.log_index): deposit
-            for deposit in Deposit.objects.select_for_update().filter(
-                chain=locked, tx_hash__in=again
-            )
-        }
+    stored_by_tx: dict[str, list[Deposit]] = {}
+    for deposit in Deposit.objects.select_for_update(of=("self",)).select_related(
+            "deposit_address").filter(chain=locked, tx_hash__in={tx for tx, _ in pending}):
+        stored_by_tx.setdefault(deposit.tx_hash, []).append(deposit)
+    seen_again: list[tuple[Deposit, TransferLog]] = []
+    for tx_hash, stored in stored_by_tx.items():
+        logs = [transfer for (tx, _), (transfer, _) in pending.items() if tx == tx_hash]
+        pairs = _moved_logs(found=logs, stored=stored)
+        if pairs:
+            _log_indices_move(pairs=pairs)
+        else:
+            by_index = {deposit.log_index: deposit for deposit in stored}
+            pairs = [(by_index[log.log_index], log) for log in logs if log.log_index in by_index]
+        seen_again.extend(pairs)
+        for _, log in pairs:
+            del pending[(log.tx_hash, log.log_index)]
+    inserted = _deposits_insert(deposits=[deposit for _, deposit in pending.values()]) \
+        if pending else set()
     for key, (transfer, deposit) in pending.items():
         if key in inserted:
             logger.info("deposit seen on %s: tx %s log %s block %s%s", locked.caip2,
                         transfer.tx_hash, transfer.log_index, transfer.block_number,
                         f" (flagged {deposit.flag})" if deposit.flag else "")
             recorded.new.append(deposit)
-        elif key in stored:
-            _deposit_seen_again(locked=locked, deposit=stored[key], transfer=transfer,
-                                recorded=recorded)
+    for deposit, transfer in seen_again:
+        _deposit_seen_again(locked=locked, deposit=deposit, transfer=transfer,
+                            recorded=recorded)
     return recorded
-

@@ -12,6 +12,7 @@ from ramps.chain.addresses import deposit_address_allocate
 from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.devchain import (
     AnvilProcess,
+    contract_artifact,
     dev_private_key,
     free_port,
     mine,
@@ -264,40 +265,102 @@ def test_deposit_mined_again_after_a_reorg_is_confirmed_once(anvil, stable_token
     assert Deposit.objects.count() == 1
 
 
-def test_deposit_mined_again_at_another_log_index_gets_a_new_row(anvil, stable_token,
-                                                                  chain_factory):
+def _blocker(anvil: AnvilProcess, token: str, to: str) -> tuple[str, str]:
+    """A signed transfer of 1,000 base units to ``to`` from dev account 2 (raw hex, hash):
+    mined before a deposit in the same block, it moves the deposit's log to a later index."""
+    w3 = anvil.w3
+    sender = w3.eth.accounts[2]
+    token_mint(w3, token, sender, 1_000)
+    tx = token_contract(w3, token).functions.transfer(to, 1_000).build_transaction(
+        {"from": sender, "nonce": w3.eth.get_transaction_count(sender),
+         "chainId": anvil.chain_id})
+    signed = Account.from_key(dev_private_key(2)).sign_transaction(tx)
+    return signed.raw_transaction.to_0x_hex(), signed.hash.to_0x_hex()
+
+
+def _burst_deploy(anvil: AnvilProcess):
+    """The TransferBurst helper contract: one transaction emitting a Transfer per recipient
+    (``amount + i``), watched here as a token."""
+    w3 = anvil.w3
+    artifact = contract_artifact("TransferBurst")
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    receipt = w3.eth.wait_for_transaction_receipt(
+        factory.constructor().transact({"from": w3.eth.accounts[0]}))
+    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+
+
+def test_deposit_mined_again_at_another_log_index_keeps_its_row(anvil, stable_token,
+                                                                 chain_factory):
+    """A log's index is its place in the block: mined again behind another transaction, the
+    same payment is the same deposit (one row, credit and refunds resting on it), never a
+    second deposit of the same transaction."""
     w3 = anvil.w3
     chain = chain_factory(tokens=(stable_token,), confirmations=2)
     address = deposit_address_allocate(chain=chain)
     other = deposit_address_allocate(chain=chain)
-    second_sender = w3.eth.accounts[2]
-    token_mint(w3, stable_token, second_sender, 1_000)
+    blocker_raw, blocker_hash = _blocker(anvil, stable_token, other.address)
     raw = _signed_transfer(anvil, stable_token, address.address, 1_500_000)
     tx_hash = w3.eth.send_raw_transaction(raw).to_0x_hex()
+    mine(w3, 1)
     chain_scan(chain=chain)
-    # On the new branch a transfer of another sender comes first in the block, so the same
-    # deposit transaction's Transfer log has index 1 there.
-    blocker_tx = token_contract(w3, stable_token).functions.transfer(
-        other.address, 1_000).build_transaction(
-        {"from": second_sender, "nonce": w3.eth.get_transaction_count(second_sender),
-         "chainId": anvil.chain_id}
-    )
-    blocker = Account.from_key(dev_private_key(2)).sign_transaction(blocker_tx)
-    _reorg(anvil, 1, [(blocker.raw_transaction.to_0x_hex(), 0), (raw, 0)])
+    first = Deposit.objects.get()
+    assert (first.log_index, first.status) == (0, Deposit.Status.CONFIRMED)
+    with transaction.atomic():
+        deposit_mark_credited(deposit=first)
+    _reorg(anvil, 2, [(blocker_raw, 0), (raw, 0)])
     assert w3.eth.get_transaction_receipt(tx_hash)["logs"][0]["logIndex"] == 1
     mine(w3, 1)
 
     result = chain_scan(chain=chain)
 
     assert result.error == ""
-    rows = [(row.tx_hash, row.log_index, row.deposit_address, row.status)
+    rows = [(row.pk, row.tx_hash, row.log_index, row.deposit_address, row.status)
             for row in Deposit.objects.order_by("pk")]
-    blocker_hash = blocker.hash.to_0x_hex()
-    assert rows == [
-        (tx_hash, 0, address, Deposit.Status.REORGED),
-        (blocker_hash, 0, other, Deposit.Status.CONFIRMED),
-        (tx_hash, 1, address, Deposit.Status.CONFIRMED),
-    ]
+    assert rows[0] == (first.pk, tx_hash, 1, address, Deposit.Status.CONFIRMED)
+    assert [row[1:] for row in rows[1:]] == [
+        (blocker_hash, 0, other, Deposit.Status.CONFIRMED)]
+    moved = Deposit.objects.get(pk=first.pk)
+    assert moved.credited_at is not None  # the credit stays on the one deposit
+    assert moved.block_hash == w3.eth.get_transaction_receipt(tx_hash)["blockHash"].to_0x_hex()
+    assert first.pk in [deposit.pk for deposit in result.deep_reorged_deposits]
+    assert chain_scan(chain=chain).new_deposits == []  # a rescan changes nothing
+
+
+def test_a_transaction_with_two_deposit_logs_keeps_both_rows_when_its_logs_move(
+        anvil, stable_token, chain_factory):
+    """A contract paying two deposit addresses in one transaction (a batch payout): mined
+    again behind another transaction, both logs move up one index; each keeps its row."""
+    w3 = anvil.w3
+    burst = _burst_deploy(anvil)
+    chain = chain_factory(tokens=(stable_token, burst.address), confirmations=1)
+    first_address = deposit_address_allocate(chain=chain)
+    second_address = deposit_address_allocate(chain=chain)
+    other = deposit_address_allocate(chain=chain)
+    blocker_raw, _ = _blocker(anvil, stable_token, other.address)
+    sender = _sender(anvil)
+    tx = burst.functions.burst([first_address.address, second_address.address],
+                               2_000_000).build_transaction(
+        {"from": sender, "nonce": w3.eth.get_transaction_count(sender),
+         "chainId": anvil.chain_id})
+    raw = Account.from_key(dev_private_key(SENDER_INDEX)).sign_transaction(
+        tx).raw_transaction.to_0x_hex()
+    tx_hash = w3.eth.send_raw_transaction(raw).to_0x_hex()
+    chain_scan(chain=chain)
+    before = {row.deposit_address_id: (row.pk, row.log_index)
+              for row in Deposit.objects.filter(tx_hash=tx_hash)}
+    assert sorted(index for _, index in before.values()) == [0, 1]
+    _reorg(anvil, 1, [(blocker_raw, 0), (raw, 0)])
+
+    chain_scan(chain=chain)
+
+    after = {row.deposit_address_id: (row.pk, row.log_index, row.status, row.amount)
+             for row in Deposit.objects.filter(tx_hash=tx_hash)}
+    assert after == {
+        first_address.pk: (before[first_address.pk][0], before[first_address.pk][1] + 1,
+                           Deposit.Status.CONFIRMED, 2_000_000),
+        second_address.pk: (before[second_address.pk][0], before[second_address.pk][1] + 1,
+                            Deposit.Status.CONFIRMED, 2_000_001),
+    }
 
 
 def test_confirmed_deposit_reorged_deeper_than_finality_is_reported(anvil, stable_token,
