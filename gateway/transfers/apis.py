@@ -430,16 +430,26 @@ class PayoutCallbackApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
+    # No OPTIONS self-description: it would answer (this docstring) whatever the secret.
+    metadata_class = None
     kind = "result"
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        """Whatever the method: a URL without the rail's secret is 404 before anything else
+        (a wrong method with the right secret is 405)."""
+        from ramps.payouts.selectors import rail_for_callback
+
+        super().initial(request, *args, **kwargs)
+        self.rail = rail_for_callback(rail_code=kwargs.get("rail_code", ""),
+                                      secret=kwargs.get("secret", ""))
+        if self.rail is None:
+            raise NotFoundError("Not found.")
 
     @extend_schema(exclude=True)
     def post(self, request: Request, rail_code: str, secret: str) -> Response:
-        from ramps.payouts.selectors import rail_for_callback
         from ramps.payouts.services import payout_callback_record
 
-        rail = rail_for_callback(rail_code=rail_code, secret=secret)
-        if rail is None:
-            raise NotFoundError("Not found.")
+        rail = self.rail
         result_url, timeout_url = payout_callback_urls(rail_code=rail.code)
         with transaction.atomic():
             result = payout_callback_record(

@@ -83,6 +83,21 @@ def test_a_callback_without_the_right_secret_gets_404_and_stores_nothing(daraja_
     assert PayoutCallback.objects.get().processing_status == Processing.UNMATCHED
 
 
+@pytest.mark.parametrize("method", ["get", "head", "options", "put", "patch", "delete"])
+def test_any_method_without_the_right_secret_is_404_and_with_it_only_post_and_put_are_taken(
+        daraja_rail, client, method):
+    good = _result_path()
+    wrong = good.replace(rail_callback_secret(rail=daraja_rail), secrets.token_urlsafe(32))
+    response = client.generic(method.upper(), wrong, b"{}", content_type="application/json")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert b"Daraja" not in response.content
+    response = client.generic(method.upper(), good, b"{}", content_type="application/json")
+    assert response.status_code == (200 if method == "put" else 405), response.content
+    assert b"Daraja" not in response.content
+    assert PayoutCallback.objects.count() == (1 if method == "put" else 0)
+
+
 def test_the_secret_is_stored_encrypted_and_made_on_first_use(daraja_rail):
     assert daraja_rail.callback_secret == ""
     assert [s.ok for s in rail_callback_secrets_status()] == [False]
