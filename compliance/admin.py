@@ -3,7 +3,8 @@ from django.contrib import admin
 from django.utils import timezone
 
 from compliance.models import SanctionsList, ScreeningDecision, ScreeningWhitelist
-from compliance.selectors import whitelist_in_force
+from compliance.screening.explain import reasons_html
+from compliance.selectors import reason_entry_evidence, whitelist_in_force
 from compliance.services import screening_whitelist_add, screening_whitelist_check
 from gateway.common.problems import DomainError
 
@@ -24,7 +25,11 @@ class ScreeningDecisionAdmin(admin.ModelAdmin):
                     "created_at"]
     list_filter = ["outcome", "rules_version"]
     search_fields = ["subject_reference"]
-    readonly_fields = [f.name for f in ScreeningDecision._meta.fields]
+    readonly_fields = ["explanation", *(f.name for f in ScreeningDecision._meta.fields)]
+
+    @admin.display(description="Why (each reason, and how each score is made)")
+    def explanation(self, obj: ScreeningDecision) -> str:
+        return reasons_html(obj.reasons, entry_lookup=reason_entry_evidence)
 
     def has_add_permission(self, request):
         return False

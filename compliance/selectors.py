@@ -127,6 +127,24 @@ def whitelist_in_force(*, whitelist: ScreeningWhitelist) -> bool:
                                  entry_id=whitelist.entry_id))
 
 
+def listed_entry_evidence(*, list_source: str, list_version: str, entry_id: str) -> dict:
+    """What a list version says of an entry besides its names: {date_of_birth: [...],
+    country: [...], gender}; empty when that version or entry is not stored."""
+    row = SanctionedName.objects.filter(
+        sanctions_list__source=list_source, sanctions_list__version=list_version,
+        entry_id=entry_id).values_list("dates_of_birth", "countries", "gender").first()
+    if row is None:
+        return {}
+    return {"date_of_birth": list(row[0]), "country": list(row[1]), "gender": row[2]}
+
+
+def reason_entry_evidence(reason: dict) -> dict:
+    """``listed_entry_evidence`` of the entry a name hit's reason names."""
+    return listed_entry_evidence(list_source=str(reason.get("list", "")),
+                                 list_version=str(reason.get("list_version", "")),
+                                 entry_id=str(reason.get("entry_id", "")))
+
+
 def whitelisted_entries(*, customer_reference: str) -> set[tuple[str, str]]:
     """(list source, entry id) an operator cleared for this customer, not yet expired and whose
     entry the active list has not changed since."""

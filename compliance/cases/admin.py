@@ -22,6 +22,8 @@ from compliance.cases.services import (
     case_return_proposal,
     case_sar_export,
 )
+from compliance.screening.explain import reasons_html
+from compliance.selectors import reason_entry_evidence
 from gateway.common.audit import AuditOutcome, audit_record, snapshot
 from gateway.common.problems import DomainError
 
@@ -135,15 +137,19 @@ class CaseAdmin(admin.ModelAdmin):
     ordering = ("status", "created_at")
     inlines = [CaseEventInline, CaseAttachmentInline]
     fields = readonly_fields = (
-        "public_id", "subject_reference", "status", "reasons", "decision", "assignee",
-        "proposed_outcome", "proposed_label", "proposed_by", "outcome_label", "confirmed_by",
-        "resolution", "closed_at", "work_links")
+        "public_id", "subject_reference", "status", "explanation", "reasons", "decision",
+        "assignee", "proposed_outcome", "proposed_label", "proposed_by", "outcome_label",
+        "confirmed_by", "resolution", "closed_at", "work_links")
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Why it was held (each reason, and how each score is made)")
+    def explanation(self, obj: Case) -> str:
+        return reasons_html(obj.reasons, entry_lookup=reason_entry_evidence)
 
     @admin.display(description="Work")
     def work_links(self, obj: Case) -> str:

@@ -107,17 +107,29 @@ def _ofac_date(text: str) -> str:
     return year
 
 
-_APPROXIMATELY = re.compile(r"^(circa|approximately|about)\s+", re.IGNORECASE)
+_APPROXIMATELY = re.compile(r"^(circa|approximately|about|approx\.?|c\.)\s*", re.IGNORECASE)
+# How far from a year a list's "circa"/"approximately" reaches, each way: a date of birth two
+# years off an approximate one is not evidence against the match (the matcher reads the range
+# as agreeing, one more year as neutral).
+APPROXIMATE_YEARS = 2
+
+
+def approximate_date_of_birth(value: str) -> str:
+    """An approximate date (any precision) as the range of years around it."""
+    year = int(value[:4])
+    return f"{year - APPROXIMATE_YEARS}/{year + APPROXIMATE_YEARS}"
 
 
 def ofac_date_of_birth(text: str) -> str:
-    """"10 Dec 1948" -> 1948-12-10; "circa 1960" -> 1960; "1958 to 1962" -> 1958/1962."""
+    """"10 Dec 1948" -> 1948-12-10; "circa 1960" -> 1958/1962; "1958 to 1962" -> 1958/1962."""
     text = text.strip().rstrip(".")
+    approximate = bool(_APPROXIMATELY.match(text))
     text = _APPROXIMATELY.sub("", text)
     if " to " in text:
         start, end = (_ofac_date(part) for part in text.split(" to ", 1))
         return f"{start[:4]}/{end[:4]}" if start and end else ""
-    return _ofac_date(text)
+    value = _ofac_date(text)
+    return approximate_date_of_birth(value) if approximate and value else value
 
 
 def _apply_ofac_remarks(entry: ParsedEntry, remarks: str) -> None:
@@ -212,11 +224,15 @@ def _text(element, tag: str) -> str:
 def _un_date_of_birth(element) -> str:
     date, year = _text(element, "DATE"), _text(element, "YEAR")
     start, end = _text(element, "FROM_YEAR"), _text(element, "TO_YEAR")
-    if date:
+    approximate = _text(element, "TYPE_OF_DATE").upper() == "APPROXIMATELY"
+    if date and not approximate:
         return date[:10]
     if start and end:
         return f"{start}/{end}"
-    return year
+    value = date[:10] or year
+    if approximate and value[:4].isdigit():
+        return approximate_date_of_birth(value)
+    return value
 
 
 def sanctions_parse_un_xml(path: Path) -> ParsedList:
