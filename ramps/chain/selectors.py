@@ -76,6 +76,14 @@ def deposits_confirmed_uncredited(
     return deposits.order_by("chain_id", "block_number", "log_index")
 
 
+def deposits_credited_off_chain(*, deposit_address_id: int) -> bool:
+    """Whether a deposit credited to the address is not final on the chain now: a reorg took
+    its block, and it is gone or mined again and not yet deep enough."""
+    return Deposit.objects.filter(deposit_address_id=deposit_address_id,
+                                  credited_at__isnull=False).exclude(
+        status=Deposit.Status.CONFIRMED).exists()
+
+
 def deposits_for_address(*, deposit_address: DepositAddress) -> QuerySet[Deposit]:
     """Every deposit to one address, whatever its status, in chain order."""
     return (

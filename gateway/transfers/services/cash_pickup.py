@@ -25,8 +25,10 @@ from gateway.transfers.services.machine import (
 from gateway.transfers.services.refunds import transfer_refund_record
 from gateway.transfers.states import TransferState
 from gateway.webhooks.services import webhook_event_enqueue
+from ramps.chain.selectors import deposits_credited_off_chain
 from ramps.payouts.agents.owner import (
     BLOCKER_EXPIRED,
+    BLOCKER_FUNDING,
     BLOCKER_NOT_READY,
     BLOCKER_ON_HOLD,
     BLOCKER_REFUNDING,
@@ -54,6 +56,11 @@ class TransferCashPickupOwner:
             latest = screening_decision_latest(subject_reference=owner.reference)
             if latest is not None and latest.outcome != ScreeningDecision.Outcome.APPROVE:
                 return BLOCKER_ON_HOLD
+            # A deep reorg took the block of a credited deposit (its state cannot go back to
+            # on_hold either): no cash until the payment is final on the chain again.
+            if owner.deposit_address_id is not None and deposits_credited_off_chain(
+                    deposit_address_id=owner.deposit_address_id):
+                return BLOCKER_FUNDING
             return ""
         if state == TransferState.ON_HOLD:
             return BLOCKER_ON_HOLD

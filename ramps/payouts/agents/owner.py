@@ -32,6 +32,7 @@ BLOCKER_ON_HOLD = "on_hold"
 BLOCKER_REFUNDING = "refunding"
 BLOCKER_EXPIRED = "expired"
 BLOCKER_NOT_READY = "not_ready"
+BLOCKER_FUNDING = "funding_off_chain"  # the payment behind it left the chain (a reorg), for now
 
 
 @dataclass(frozen=True)

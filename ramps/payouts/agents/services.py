@@ -38,6 +38,7 @@ from ramps.payouts.agents.models import (
 from ramps.payouts.agents.notifier import sms_send
 from ramps.payouts.agents.owner import (
     BLOCKER_EXPIRED,
+    BLOCKER_FUNDING,
     BLOCKER_ON_HOLD,
     BLOCKER_REFUNDING,
     FloatShortError,
@@ -357,6 +358,9 @@ def _not_payable_reason(redemption: Redemption, now: datetime) -> str:
         return "This code was not collected in time and was cancelled."
     if blocker == BLOCKER_EXPIRED:
         return "This transfer expired."
+    if blocker == BLOCKER_FUNDING:
+        return ("The sender's payment for this transfer is being checked again. "
+                "Ask the recipient to come back later.")
     if blocker:
         return "This transfer is not ready for payout."
     if redemption.expires_at <= now:
