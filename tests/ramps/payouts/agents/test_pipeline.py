@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from compliance.services import sanctions_import
 from gateway.ledger.models import JournalEntry
-from gateway.ledger.selectors import account_balance
-from gateway.ledger.selectors import unbalanced_entries
+from gateway.ledger.selectors import account_balance, unbalanced_entries
 from gateway.transfers import tasks as transfer_tasks
 from gateway.transfers.models import Corridor
 from gateway.transfers.services.driver import transfer_advance
