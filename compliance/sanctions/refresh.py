@@ -10,16 +10,27 @@ by this run, by ``import_sanctions``, or by an earlier run whose re-screen faile
 difference to the version it replaced handed to the re-screen hook (``SANCTIONS_RESCREEN_HOOK``),
 and is marked done only when every hook returned: a crash between the switch and the re-screen
 delays it to the next run, it never loses it.
+
+One run at a time re-screens a version: a run claims it with a PostgreSQL session advisory lock
+(``_rescreen_claim``), not a row lock, so no transaction stays open through the re-screen and
+the hooks' short per-subject transactions lock only their own rows. A second run meanwhile (the
+next beat while a long re-screen goes on, a redelivered task) leaves that version to the first
+(``rescreen`` "busy"); a worker that dies loses its connection and with it the claim, and the
+next run starts over, the hooks skipping what was already recorded.
 """
 
+import hashlib
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -48,7 +59,7 @@ class RefreshResult:
     status: str  # switched, unchanged, failed (the download or import)
     version: str = ""
     detail: str = ""
-    rescreen: str = ""  # done, failed, or empty when nothing was pending
+    rescreen: str = ""  # done, failed, busy (another run has it), or empty when nothing pending
     added: int = 0
     removed: int = 0
     changed: int = 0
@@ -90,6 +101,27 @@ def sanctions_source_refresh(*, source: str, urls: list[str]) -> RefreshResult:
     return RefreshResult(source=source, status="switched", version=loaded.version)
 
 
+@contextmanager
+def _rescreen_claim(sanctions_list: SanctionsList) -> Iterator[bool]:
+    """True when this run may re-screen the version (and holds it until the block ends), False
+    when another run has it. A session-level advisory lock, released on exit or when the
+    connection ends; other databases (the demo's SQLite, one process) always get True."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    digest = hashlib.sha256(f"sanctions-rescreen:{sanctions_list.pk}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        claimed = bool(cursor.fetchone()[0])
+    try:
+        yield claimed
+    finally:
+        if claimed:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
 def sanctions_list_rescreen(*, sanctions_list: SanctionsList) -> ListDiff:
     """Hand what ``sanctions_list`` changed against the version it replaced to each re-screen
     hook in turn, then mark it re-screened. A failing hook stops the chain and the whole chain
@@ -111,13 +143,23 @@ def sanctions_refresh() -> list[RefreshResult]:
     for sanctions_list in pending:
         result = results.setdefault(sanctions_list.source, RefreshResult(
             source=sanctions_list.source, status="unchanged", version=sanctions_list.version))
-        try:
-            diff = sanctions_list_rescreen(sanctions_list=sanctions_list)
-        except Exception as exc:  # any hook failure: the next run retries it
-            logger.exception("re-screening after %s version %s failed; retried next run",
-                             sanctions_list.source, sanctions_list.version[:12])
-            result.rescreen, result.detail = "failed", result.detail or str(exc)
-            continue
+        with _rescreen_claim(sanctions_list) as claimed:
+            if not claimed:
+                logger.info("re-screening after %s version %s is running in another worker",
+                            sanctions_list.source, sanctions_list.version[:12])
+                result.rescreen = "busy"
+                continue
+            if SanctionsList.objects.filter(pk=sanctions_list.pk,
+                                            rescreened_at__isnull=False).exists():
+                result.rescreen = "done"  # by the run that held it just before this one
+                continue
+            try:
+                diff = sanctions_list_rescreen(sanctions_list=sanctions_list)
+            except Exception as exc:  # any hook failure: the next run retries it
+                logger.exception("re-screening after %s version %s failed; retried next run",
+                                 sanctions_list.source, sanctions_list.version[:12])
+                result.rescreen, result.detail = "failed", result.detail or str(exc)
+                continue
         result.rescreen = "done"
         result.added, result.removed, result.changed = (len(diff.added), len(diff.removed),
                                                         len(diff.changed))

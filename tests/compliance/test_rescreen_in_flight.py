@@ -166,3 +166,44 @@ def test_a_delisting_leaves_the_hold_for_an_operator_with_a_note_on_its_case(tmp
     assert note.actor == "compliance:list-change"
     assert note.note == (f"ofac-sdn entry 29584 was removed from the list (version "
                          f"{delisted.version[:12]}); the hold stays until an operator decides.")
+
+
+def _other_worker_connection():
+    """A second database session, as another worker's would be."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.settings_dict
+    return psycopg.connect(dbname=params["NAME"], user=params["USER"], host=params["HOST"],
+                           port=params["PORT"] or 5432, password=params["PASSWORD"] or None,
+                           autocommit=True)
+
+
+def test_a_re_screen_another_worker_is_running_is_left_to_it(settings, lists_29584):
+    """Two runs at once (the next beat during a long re-screen, a redelivered task) must not
+    record two held decisions and two cases for one transfer; the claim is an advisory lock,
+    so no transaction stays open through the re-screen, and it ends with the worker."""
+    import hashlib
+
+    from compliance.sanctions.refresh import sanctions_refresh
+
+    settings.SANCTIONS_SOURCE_URLS = {}
+    approved = make_transfer(state=S.APPROVED,
+                             recipient={"name": LISTED, "phone_number": "+254708374149"})
+    key = int.from_bytes(hashlib.sha256(
+        f"sanctions-rescreen:{lists_29584.pk}".encode()).digest()[:8], "big", signed=True)
+    other = _other_worker_connection()
+    try:
+        assert other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]
+        [busy] = sanctions_refresh()
+        assert (busy.source, busy.rescreen) == ("ofac-sdn", "busy")
+        assert not ScreeningDecision.objects.filter(
+            subject_reference=approved.reference).exists()
+    finally:
+        other.close()  # the other worker dies: its claim goes with its connection
+
+    [done] = sanctions_refresh()
+    assert (done.rescreen, done.added) == ("done", 1)
+    assert Case.objects.filter(subject_reference=approved.reference).count() == 1
+    assert Transfer.objects.get(pk=approved.pk).state == S.ON_HOLD
+    assert sanctions_refresh() == []  # nothing configured to download, nothing pending
