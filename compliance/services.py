@@ -52,6 +52,7 @@ from compliance.screening.matcher import (
 )
 from compliance.selectors import (
     active_entry_fingerprint,
+    active_list_versions,
     active_name_index,
     entry_fingerprint,
     listed_names,
@@ -80,6 +81,7 @@ __all__ = [
     "sanctions_parse_ofac_sdn_csv",
     "sanctions_parse_un_xml",
     "screening_decide_manually",
+    "screening_name_hold",
     "screening_run",
     "screening_whitelist_add",
     "screening_whitelist_check",
@@ -381,6 +383,21 @@ def screening_run(*, subject: ScreeningSubject) -> ScreeningDecision:
         subject_reference=subject.reference, outcome=outcome, reasons=reasons,
         rules_version=RULES_VERSION, list_versions=list_versions,
     )
+
+
+def screening_name_hold(*, subject_reference: str, name: str, trigger: str
+                        ) -> ScreeningDecision | None:
+    """Screen one new name of a subject already screened (a recipient renamed by a correction)
+    against every active list: a held decision with one reason per hit (``trigger`` says what
+    brought the name), or None when the name is clear. No list loaded raises (fail closed)."""
+    screening = name_screen(party=ScreeningParty(name=name))
+    if not screening.hits:
+        return None
+    return ScreeningDecision.objects.create(
+        subject_reference=subject_reference, outcome=ScreeningDecision.Outcome.HOLD,
+        reasons=[{"rule": "sanctioned-name", "trigger": trigger, "screened_name": name, **hit}
+                 for hit in screening.hits],
+        rules_version=RULES_VERSION, list_versions=active_list_versions())
 
 
 def screening_decide_manually(*, decision: ScreeningDecision, outcome: str, operator: str,

@@ -353,6 +353,7 @@ class TransferDetailApi(APIView):
     )
     def patch(self, request: Request, transfer_id: str) -> Response:
         from gateway.transfers.services.payouts import transfer_payout_correct
+        from gateway.transfers.services.screening import transfer_correction_screen
 
         transfer = transfer_get_for_partner(partner=request.partner, public_id=transfer_id)
         if transfer is None:
@@ -361,6 +362,9 @@ class TransferDetailApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         recipient = data.get("recipient") or {}
+        if recipient.get("name"):
+            # Outside the idempotent transaction below: a hit's case must outlive the refusal.
+            transfer_correction_screen(transfer_id=transfer.pk, name=recipient["name"])
 
         def work() -> tuple[int, dict]:
             try:

@@ -207,3 +207,67 @@ def test_a_re_screen_another_worker_is_running_is_left_to_it(settings, lists_295
     assert Case.objects.filter(subject_reference=approved.reference).count() == 1
     assert Transfer.objects.get(pk=approved.pk).state == S.ON_HOLD
     assert sanctions_refresh() == []  # nothing configured to download, nothing pending
+
+
+def test_a_failed_payout_corrected_to_a_listed_name_is_not_paid_and_gets_a_case(lists_29584):
+    """The sender's correction names the recipient anew after screening approved the old name:
+    the new name is screened before the payout starts again."""
+    from gateway.common.problems import DomainError
+    from gateway.transfers.services.payouts import transfer_payout_correct
+    from ramps.payouts.agents.models import Redemption
+
+    _agent, _staff, corridor = cash_world()
+    failed = make_transfer(corridor=corridor, state=S.PAYOUT_FAILED)
+
+    with pytest.raises(DomainError) as excinfo:
+        transfer_payout_correct(transfer_id=failed.pk, recipient_name=LISTED,
+                                payout_method="cash_pickup", actor="sender")
+
+    assert (excinfo.value.status, excinfo.value.slug) == (409, "under-review")
+    assert LISTED not in excinfo.value.detail and "29584" not in excinfo.value.detail
+    failed.refresh_from_db()
+    assert (failed.state, failed.recipient["name"]) == (S.PAYOUT_FAILED, "Joseph Mwangi")
+    assert not Redemption.objects.filter(transfer=failed).exists()
+    [held] = ScreeningDecision.objects.filter(subject_reference=failed.reference)
+    assert held.outcome == "hold"
+    assert [(reason["trigger"], reason["screened_name"], reason["entry_id"])
+            for reason in held.reasons] == [("correction", LISTED, "29584")]
+    assert Case.objects.filter(subject_reference=failed.reference).count() == 1
+
+
+def test_a_failed_payout_corrected_to_an_ordinary_name_starts_again(lists_29584):
+    from gateway.transfers.services.payouts import transfer_payout_correct
+
+    _agent, _staff, corridor = cash_world()
+    failed = make_transfer(corridor=corridor, state=S.PAYOUT_FAILED)
+
+    corrected = transfer_payout_correct(transfer_id=failed.pk, recipient_name="Grace Wanjiku",
+                                        payout_method="cash_pickup", actor="sender")
+
+    assert (corrected.state, corrected.recipient["name"]) == (S.PAYOUT_PENDING, "Grace Wanjiku")
+    assert not ScreeningDecision.objects.filter(subject_reference=failed.reference).exists()
+
+
+def test_through_the_api_with_an_idempotency_key_the_case_outlives_the_refusal(lists_29584):
+    import json
+
+    from rest_framework.test import APIClient
+
+    from tests.gateway.partners.factories import make_partner
+
+    partner, key = make_partner()
+    failed = make_transfer(partner=partner, state=S.PAYOUT_FAILED)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    body = json.dumps({"recipient": {"name": "Danil  Potekhin"}})
+
+    answers = [api.patch(f"/api/v1/transfers/{failed.public_id}", data=body,
+                         content_type="application/json", HTTP_IDEMPOTENCY_KEY="fix-1")
+               for _ in range(2)]
+
+    assert [answer.status_code for answer in answers] == [409, 409]
+    assert answers[0].json()["type"] == "/problems/under-review"
+    assert "Potekhin" not in answers[0].content.decode()
+    assert Transfer.objects.get(pk=failed.pk).state == S.PAYOUT_FAILED
+    assert ScreeningDecision.objects.filter(subject_reference=failed.reference).count() == 1
+    assert Case.objects.filter(subject_reference=failed.reference).count() == 1

@@ -8,8 +8,8 @@ from compliance.cases.services import case_open
 from compliance.models import ScreeningDecision
 from compliance.monitoring.models import MonitoringEvaluation
 from compliance.monitoring.services import MonitoringResult, monitoring_evaluate
-from compliance.selectors import screening_decision_superseding
-from compliance.services import ScreeningSubject, screening_run
+from compliance.selectors import screening_decision_latest, screening_decision_superseding
+from compliance.services import ScreeningSubject, screening_name_hold, screening_run
 from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.creation import transfer_monitoring_subject
 from gateway.transfers.services.holds import (
@@ -118,6 +118,33 @@ def transfer_apply_decision(*, transfer_id: int, decision: ScreeningDecision,
         transfer_id=transfer_id, to_state=TransferState.REJECTED, actor=actor, reason=reason,
         data=data, updates={"compliance_decision": decision}, float_operation=FLOAT_RELEASE,
     )
+
+
+def transfer_correction_screen(*, transfer_id: int, name: str) -> ScreeningDecision | None:
+    """Screen the recipient name a sender's correction gives a failed payout, before the
+    payout starts again (the old name was screened at funding, the new one never was). A hit
+    records a held decision and its case, and ``transfer_payout_restart`` then refuses to start
+    the payout (409 under-review) until an operator approves. Called by the correction itself
+    and, outside its transaction, by the API, so that the case outlives the refusal. Returns the
+    held decision standing in the way, or None."""
+    transfer = Transfer.objects.get(pk=transfer_id)
+    name = " ".join(name.split())
+    if (transfer.state != TransferState.PAYOUT_FAILED or not name
+            or name == (transfer.recipient or {}).get("name")):
+        return None
+    latest = screening_decision_latest(subject_reference=transfer.reference)
+    if latest is not None and latest.outcome != ScreeningDecision.Outcome.APPROVE:
+        return latest  # already held (this correction sent before, or a list change)
+    with transaction.atomic():
+        decision = screening_name_hold(subject_reference=transfer.reference, name=name,
+                                       trigger="correction")
+        if decision is not None:
+            case_open(subject_reference=decision.subject_reference, reasons=decision.reasons,
+                      decision_id=decision.pk)
+    if decision is not None:
+        logger.warning("transfer %s: corrected recipient name hit a sanctions list; payout "
+                       "held for its case", transfer.reference)
+    return decision
 
 
 def transfer_hold_review(*, transfer_id: int) -> Transfer:
