@@ -28,6 +28,7 @@ default).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -44,6 +45,7 @@ from ramps.sandbox.exchange import (
     LunoError,
     MarketConfig,
     SimOrder,
+    _market_from_dict,
     _now_ms,
     _quantize,
     _text,
@@ -69,6 +71,7 @@ DEFAULT_BALANCES: dict[str, Decimal] = {
 }
 
 CURRENCY_PRECISION = {"USDC": 6, "USDT": 6, "MXN": 2}
+DEFAULT_CRYPTO_PRECISION = 8
 
 # Bitso error codes used here (docs.bitso.com "Error codes").
 ERR_INVALID_CREDENTIALS = "0201"
@@ -136,9 +139,15 @@ class BitsoSandbox(ExchangeSandbox):
         self.order_types: dict[str, str] = {}
         self.order_cancelled: set[str] = set()
         self.seen_nonces: deque[str] = deque(maxlen=_NONCE_MEMORY)
+        # Bitso states an order volume's decimal places per currency (the catalogue's
+        # precision, which ccxt reads as the amount step); the markets take exactly those, so
+        # that a client going by the catalogue never sends a volume this venue refuses.
+        configs = [config if isinstance(config, MarketConfig) else _market_from_dict(config)
+                   for config in (DEFAULT_MARKETS if markets is None else markets)]
         super().__init__(
             api_key=api_key, api_secret=api_secret,
-            markets=DEFAULT_MARKETS if markets is None else markets,
+            markets=[dataclasses.replace(config, volume_scale=CURRENCY_PRECISION.get(
+                config.base, DEFAULT_CRYPTO_PRECISION)) for config in configs],
             balances=DEFAULT_BALANCES if balances is None else balances,
             taker_fee_rate=taker_fee_rate, **options)
 
@@ -273,7 +282,8 @@ class BitsoSandbox(ExchangeSandbox):
                                                                  self.market_configs})
         return {"currencies": {"metadata": [
             {"code": code.lower(), "full_name": code, "type": "fiat" if code == "MXN" else
-             "crypto", "precision": str(CURRENCY_PRECISION.get(code, 8))} for code in codes]}}
+             "crypto", "precision": str(CURRENCY_PRECISION.get(code, DEFAULT_CRYPTO_PRECISION))}
+            for code in codes]}}
 
     def _order_book(self, params: dict[str, str]) -> dict[str, Any]:
         book = self._config(params.get("book"))

@@ -202,3 +202,69 @@ def test_every_quoted_amount_converts_and_the_ledger_balances(
     # The venue paid at least what the quote promised the recipient.
     proceeds = order.filled_quote - order.fee_quote
     assert proceeds >= quote.amount_out
+
+
+@pytest.fixture
+def bitso_setting(db, bitso_venue, monkeypatch):
+    """USDC to MXN through the Bitso sandbox (ccxt's ``bitso`` class, tick-size precision,
+    amount step read from the exchange's currency catalogue), paid on a MXN rail."""
+    from gateway.ledger.services import credit, debit, ledger_entry_post
+    from gateway.transfers import tasks as transfer_tasks
+    from gateway.webhooks import tasks as webhook_tasks
+    from tests.ramps.payouts.factories import make_rail
+
+    monkeypatch.setattr(transfer_tasks.transfer_advance, "delay", lambda pk: None)
+    monkeypatch.setattr(webhook_tasks.webhook_deliver, "delay", lambda pk: None)
+    rail = make_rail(currency="MXN", min_amount=Decimal("10"), max_amount=Decimal("500000"))
+    corridor = make_corridor(venue=bitso_venue, rail=rail, currency_out="MXN",
+                             venue_symbol="USDC/MXN")
+    ledger_entry_post(reference="test:float:bitso", description="float",
+                      legs=[debit(f"assets:float:{rail.code}", "MXN", Decimal("100000000"),
+                                  kind="asset", floor=True),
+                            credit("equity:opening-balances", "MXN", Decimal("100000000"),
+                                   kind="equity")])
+    partner, _ = make_partner()
+    return {"corridor": corridor, "partner": partner}
+
+
+def _convert_to(setting, corridor: Corridor, quote: Quote) -> Transfer:
+    liquidity_reservation_release(quote_reference=str(quote.public_id))
+    transfer = make_transfer(
+        partner=setting["partner"], corridor=corridor, state=S.FUNDED, quote=quote,
+        amount_in=quote.amount_in, amount_in_base_units=to_base_units(quote.amount_in, 6),
+        amount_fee=quote.amount_fee, amount_out=quote.amount_out, rate=quote.rate,
+        currency_out=quote.currency_out)
+    approval = ScreeningDecision.objects.create(
+        subject_reference=transfer.reference, outcome=ScreeningDecision.Outcome.APPROVE,
+        reasons=[], rules_version="test", list_versions={})
+    transfer_transition(transfer_id=transfer.pk, to_state=S.APPROVED,
+                        updates={"compliance_decision": approval})
+    transfer_convert_start(transfer_id=transfer.pk)
+    return transfer_convert_execute(transfer_id=transfer.pk)
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(amount=st.decimals(min_value=Decimal("1"), max_value=Decimal("3000"), places=6)
+       | st.sampled_from([Decimal("1.50"), Decimal("2.00"), Decimal("55.00")]))
+def test_every_amount_quoted_on_another_exchange_class_converts(bitso_setting, amount):
+    """The same promise on Bitso, whose amount step ccxt reads from the currency catalogue
+    rather than the market: a quoted amount is sold as quoted and fills."""
+    corridor = bitso_setting["corridor"]
+    refused: DomainError | None = None
+    try:
+        quote = quote_create(partner=bitso_setting["partner"], sell_asset="USDC:anvil",
+                             amount_in=str(amount), currency_out="MXN")
+    except DomainError as exc:
+        refused = exc
+    if refused is not None:
+        assert (refused.slug, refused.status) in {(slug, 422) for slug in REFUSALS}, \
+            refused.detail
+        return
+    transfer = _convert_to(bitso_setting, corridor, quote)
+    order = ConversionOrder.objects.get(reference=transfer.reference)
+    assert order.status == ConversionOrder.Status.FILLED, order.last_error
+    assert order.amount_base == Decimal(quote.fee_details["amount_sold"])
+    assert transfer.state == S.PAYOUT_PENDING, transfer.hold_reason
+    assert PayoutAttempt.objects.get(owner_reference=transfer.reference).amount == \
+        quote.amount_out
