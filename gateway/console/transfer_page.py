@@ -104,7 +104,9 @@ class TransferPageMixin:
             matches = "; ".join(
                 f"{reason.get('rule', reason.get('kind', '?'))}"
                 + (f" {reason['entry_id']}" if reason.get("entry_id") else "")
-                + (f" ({reason['name']})" if reason.get("name") else "")
+                # a name hit stores the listed name as matched_name
+                + (f" ({reason.get('matched_name') or reason['name']})"
+                   if reason.get("matched_name") or reason.get("name") else "")
                 + (f" score {reason['score']}" if reason.get("score") is not None else "")
                 for reason in decision.reasons)
             rows.append((_local(decision.created_at), decision.outcome,

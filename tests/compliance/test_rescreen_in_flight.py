@@ -224,7 +224,8 @@ def test_a_failed_payout_corrected_to_a_listed_name_is_not_paid_and_gets_a_case(
                                 payout_method="cash_pickup", actor="sender")
 
     assert (excinfo.value.status, excinfo.value.slug) == (409, "under-review")
-    assert LISTED not in excinfo.value.detail and "29584" not in excinfo.value.detail
+    assert LISTED not in excinfo.value.detail
+    assert "29584" not in excinfo.value.detail
     failed.refresh_from_db()
     assert (failed.state, failed.recipient["name"]) == (S.PAYOUT_FAILED, "Joseph Mwangi")
     assert not Redemption.objects.filter(transfer=failed).exists()

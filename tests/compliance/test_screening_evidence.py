@@ -164,3 +164,21 @@ def test_the_case_and_decision_pages_explain_each_part_of_the_score(listed, admi
                 "(not given, or not listed; listed male)") in page
         assert "Thresholds: review from 0.85, block from 0.95" in page
     assert Case.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_transfer_page_names_the_listed_name_a_hit_matched(listed, admin_client):
+    from gateway.transfers.models import Transfer
+    from tests.gateway.transfers.factories import make_transfer
+
+    listed("12 Mar 1971")
+    transfer = make_transfer(state="on_hold", recipient={"name": NAME,
+                                                          "phone_number": "+254708374149"})
+    decision = screening_run(subject=ScreeningSubject(
+        reference=transfer.reference, party_names=[NAME], addresses=[], amount_in=1,
+        review_amount_in=None))
+    Transfer.objects.filter(pk=transfer.pk).update(compliance_decision=decision)
+
+    page = admin_client.get(reverse("admin:transfers_transfer_change", args=[transfer.pk]))
+
+    assert "sanctioned-name 1 (MWANGI KAMAU, Abednego) score 1.0" in page.content.decode()
