@@ -3,6 +3,8 @@ actions call the services (assign, note, attach, propose, return, confirm), and 
 links. The proposer of an outcome is not offered the confirm action, and the service refuses it
 anyway (maker-checker)."""
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -128,6 +130,24 @@ class CaseAttachmentInline(admin.TabularInline):
         return False
 
 
+CUSTOMER_SUBJECT = "customer:"
+
+
+def whitelist_link(case: Case, reason: dict) -> tuple[str, str] | None:
+    """For a name hit on a customer (a KYC re-screen), the whitelist form filled in for that
+    customer and entry: the operator adds the reason and the expiry. Transfers and saved
+    recipients are cleared by deciding their case instead (their parties are not customers)."""
+    if (reason.get("rule") != "sanctioned-name" or not reason.get("entry_id")
+            or not case.subject_reference.startswith(CUSTOMER_SUBJECT)
+            or case.status == Case.Status.CLOSED):
+        return None
+    query = urlencode({"customer_reference": case.subject_reference[len(CUSTOMER_SUBJECT):],
+                       "list_source": reason.get("list", ""),
+                       "entry_id": reason["entry_id"]})
+    return ("Clear as a false positive for this customer (whitelist, with a reason)",
+            f"{reverse('admin:compliance_screeningwhitelist_add')}?{query}")
+
+
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
     list_display = ("public_id", "subject_reference", "status", "assignee", "proposed_outcome",
@@ -149,7 +169,8 @@ class CaseAdmin(admin.ModelAdmin):
 
     @admin.display(description="Why it was held (each reason, and how each score is made)")
     def explanation(self, obj: Case) -> str:
-        return reasons_html(obj.reasons, entry_lookup=reason_entry_evidence)
+        return reasons_html(obj.reasons, entry_lookup=reason_entry_evidence,
+                            action_link=lambda reason: whitelist_link(obj, reason))
 
     @admin.display(description="Work")
     def work_links(self, obj: Case) -> str:

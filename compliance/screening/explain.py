@@ -104,13 +104,24 @@ def reason_lines(reason: dict, entry_lookup: EntryLookup | None = None) -> list[
     return [f"{rule}: {details}" if details else str(rule)]
 
 
-def reasons_html(reasons: list, entry_lookup: EntryLookup | None = None) -> SafeString:
-    """The reasons as an HTML list for the admin: one item per reason, one line per part."""
+ActionLink = Callable[[dict], tuple[str, str] | None]  # a reason -> (label, URL) or None
+
+
+def reasons_html(reasons: list, entry_lookup: EntryLookup | None = None,
+                 action_link: ActionLink | None = None) -> SafeString:
+    """The reasons as an HTML list for the admin: one item per reason, one line per part, and
+    the action ``action_link`` offers for it (clearing a false positive), if any."""
     if not reasons:
         return format_html("{}", "-")
     line_break = format_html("<br>")
-    items = format_html_join("", "<li>{}</li>", (
-        (format_html_join(line_break, "{}", ((line,) for line in reason_lines(reason,
-                                                                              entry_lookup))),)
-        for reason in reasons))
+
+    def item(reason) -> SafeString:
+        lines = format_html_join(line_break, "{}",
+                                 ((line,) for line in reason_lines(reason, entry_lookup)))
+        link = action_link(reason) if action_link and isinstance(reason, dict) else None
+        if link is None:
+            return lines
+        return format_html('{}<br><a href="{}">{}</a>', lines, link[1], link[0])
+
+    items = format_html_join("", "<li>{}</li>", ((item(reason),) for reason in reasons))
     return format_html('<ul class="screening-reasons">{}</ul>', items)

@@ -111,3 +111,32 @@ def test_the_admin_lists_a_whitelist_whose_entry_changed_as_lapsed(tmp_path, adm
     version(tmp_path, "second.csv", POTEKHIN_NEW_ALIAS, BOUT)
     page = admin_client.get(reverse("admin:compliance_screeningwhitelist_changelist"))
     assert "lapsed: the list entry changed" in page.content.decode()
+
+
+def test_an_operator_clears_a_customer_hit_from_its_case_page(tmp_path, admin_client):
+    import html
+
+    first = version(tmp_path, "first.csv", BOUT)
+    customer = accepted_customer("Danil", "Potekhin")
+    second = version(tmp_path, "second.csv", BOUT, POTEKHIN)
+    [case] = customers_rescreen(diff=sanctions_list_diff(old=first, new=second)).cases
+
+    page = admin_client.get(reverse("admin:cases_case_change", args=[case.pk])).content.decode()
+    add_url = (f"{reverse('admin:compliance_screeningwhitelist_add')}?customer_reference="
+               f"{customer.public_id}&list_source=ofac-sdn&entry_id=29584")
+    assert html.escape(add_url) in page
+    form = admin_client.get(add_url).content.decode()
+    assert f'value="{customer.public_id}"' in form
+    assert 'value="29584"' in form
+
+    expires = timezone.now() + timedelta(days=30)
+    answer = admin_client.post(reverse("admin:compliance_screeningwhitelist_add"), {
+        "customer_reference": str(customer.public_id), "list_source": "ofac-sdn",
+        "entry_id": "29584", "reason": "Born 2001, passport checked",
+        "expires_at_0": expires.strftime("%Y-%m-%d"), "expires_at_1": "12:00:00"})
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    [cleared_pair] = ScreeningWhitelist.objects.all()
+    assert (cleared_pair.reason, cleared_pair.entry_fingerprint != "") == (
+        "Born 2001, passport checked", True)
+    third = version(tmp_path, "third.csv", BOUT, POTEKHIN, OTHER)
+    assert customers_rescreen(diff=sanctions_list_diff(old=second, new=third)).cases == []
