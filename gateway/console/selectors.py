@@ -420,7 +420,7 @@ def attention_queue(*, now: datetime.datetime | None = None) -> list[AttentionIt
                       Case.Status.PENDING_CONFIRMATION else "Work the compliance case")
             url = _admin_url("cases_case_act", case_pk)
         else:
-            action, url = "Release or decide the hold", _admin_url(
+            action, url = "Release, refund or decide the hold", _admin_url(
                 "transfers_transfer_change", pk)
         items.append(AttentionItem(
             "hold", changed_at, f"Held: {hold_reason or 'no reason'}",

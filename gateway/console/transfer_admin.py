@@ -19,6 +19,7 @@ from gateway.ledger.selectors import entries_for_owner
 from gateway.transfers.models import Transfer, TransferEvent
 from gateway.transfers.services.actions import (
     transfer_funding_lost,
+    transfer_held_refund,
     transfer_payout_refund,
     transfer_payout_settle,
     transfer_reorg_clear,
@@ -98,9 +99,9 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [TransferEventInline]
     actions = ["approve_held", "reject_held", "release_held", "retry_payout", "reroute_payout",
-               "refund_failed_payout", "refund_underpaid", "accept_underpaid", "clear_reorg_hold",
-               "cancel_unfunded", "settle_payout_paid", "settle_payout_not_paid",
-               "resend_failed_webhooks"]
+               "refund_failed_payout", "refund_held", "refund_underpaid", "accept_underpaid",
+               "clear_reorg_hold", "cancel_unfunded", "settle_payout_paid",
+               "settle_payout_not_paid", "resend_failed_webhooks"]
     readonly_fields = ["public_id", "partner", "quote", "corridor", "state", "sender_status",
                        "state_changed_at", "external_id", "amount_in", "amount_in_base_units",
                        "amount_fee", "amount_out", "currency_out", "rate", "deposit_address",
@@ -228,6 +229,14 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
     def refund_failed_payout(self, request, transfer, reason):
         transfer_payout_refund(transfer_id=transfer.pk,
                                actor=f"operator:{request.user.get_username()}", note=reason)
+        return "refund recorded"
+
+    @operator_action(permission="transfers.refund_transfer", audit_fields=TRANSFER_AUDIT_FIELDS,
+                     maker_checker=True,
+                     description="Refund transfers held for float or conversion (nothing sold)")
+    def refund_held(self, request, transfer, reason):
+        transfer_held_refund(transfer_id=transfer.pk, operator=request.user.get_username(),
+                             note=reason)
         return "refund recorded"
 
     @operator_action(permission="transfers.refund_transfer", audit_fields=TRANSFER_AUDIT_FIELDS,

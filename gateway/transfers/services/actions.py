@@ -15,6 +15,7 @@ from compliance.cases.models import Case
 from compliance.cases.selectors import case_for_decision
 from compliance.cases.services import case_confirm, case_open, case_propose
 from compliance.models import ScreeningDecision
+from compliance.selectors import screening_decision_latest
 from gateway.common.money import from_base_units, money_round
 from gateway.common.problems import ConflictError, DomainError, InvalidTransitionError
 from gateway.ledger.models import LedgerAccount
@@ -45,6 +46,7 @@ from gateway.transfers.states import TransferState
 from ramps.chain.crediting import deposit_mark_credited
 from ramps.chain.models import Deposit
 from ramps.chain.selectors import deposit_get, deposits_for_address
+from ramps.liquidity.selectors import conversion_orders_with_reference_prefix
 from ramps.payouts.services import payout_attempt_settle_manually
 
 logger = logging.getLogger(__name__)
@@ -162,6 +164,51 @@ def transfer_payout_settle(*, transfer_id: int, operator: str, paid: bool, note:
     payout_attempt_settle_manually(attempt=attempt, paid=paid, operator=operator,
                                    note=_reason(note), provider_receipt=provider_receipt)
     return transfer_payout_outcome(transfer_id=transfer.pk)
+
+
+# --- a transfer held for its float or its conversion -----------------------------------------
+
+
+def _held_refundable(transfer: Transfer) -> None:
+    """Refuse a held refund unless the transfer is held for its float or conversion only,
+    approved by compliance, and nothing of it was sold."""
+    standing = set(holds_standing(transfer))
+    if not standing or not standing <= {HoldKind.FLOAT, HoldKind.CONVERSION}:
+        raise InvalidTransitionError(
+            f"Transfer {transfer.public_id} is not held for its float or conversion only "
+            f"({', '.join(sorted(standing)) or transfer.state}); its hold has its own way out.")
+    latest = screening_decision_latest(subject_reference=transfer.reference)
+    if latest is None or latest.outcome != ScreeningDecision.Outcome.APPROVE:
+        raise InvalidTransitionError(
+            f"Transfer {transfer.public_id} has no compliance approval to refund on; its "
+            "screening decides first.")
+    sold = [order for order in conversion_orders_with_reference_prefix(prefix=transfer.reference)
+            if order.filled_base > 0]
+    if sold:
+        raise DomainError(
+            f"Part of transfer {transfer.public_id} was already sold ({sold[0].reference}); "
+            "release it so that the conversion finishes and the recipient is paid.",
+            slug="conversion-partly-filled", status=409)
+
+
+def transfer_held_refund(*, transfer_id: int, operator: str, note: str) -> Transfer:
+    """Refund a funded transfer held for its rail float or its conversion when it cannot go on
+    (the venue keeps refusing its order, the float will not be topped up): every credited
+    deposit goes back and the reserved float returns, with the move to ``refund_pending``.
+
+    Refused while another hold stands (compliance decides through its case, an underpayment
+    has its own refund, a reorg hold's funding may be gone), without a compliance approval,
+    and once anything of it was sold (then release finishes the conversion)."""
+    reason = _reason(note)
+    _held_refundable(Transfer.objects.get(pk=transfer_id))
+
+    def recheck(locked: Transfer) -> tuple[None, dict]:
+        _held_refundable(locked)  # the same, under the lock
+        return None, {}
+
+    return transfer_refund_record(transfer_id=transfer_id, actor=f"operator:{operator}",
+                                  reason=f"held, refunded: {reason}", prepare=recheck,
+                                  expect_from=frozenset({TransferState.ON_HOLD}))
 
 
 # --- an underpayment ------------------------------------------------------------------------

@@ -89,3 +89,20 @@ def test_a_refund_from_the_list_waits_for_the_checker(operator_client):
     assert transfer.state == TransferState.PAYOUT_FAILED
     assert PayoutAttempt.objects.count() == 0
     assert PendingApproval.objects.get().action == "transfers.refund_failed_payout"
+
+
+def test_a_held_refund_from_the_list_waits_for_the_checker_then_names_what_stops_it(
+        operator_client):
+    maker = operator_client("amina", roles=["treasury"])
+    checker = operator_client("kofi", roles=["treasury"])
+    transfer = make_transfer(state=TransferState.ON_HOLD, holds=["compliance"],
+                             hold_reason="compliance hold")
+    form = {"action": "refund_held", "_selected_action": [transfer.pk], "confirm": "yes",
+            "reason": "venue closed the market"}
+    response = maker.post("/admin/transfers/transfer/", form, follow=True)
+    assert "a second operator must run the same action" in response.content.decode()
+    response = checker.post("/admin/transfers/transfer/", form, follow=True)
+    assert "its hold has its own way out" in response.content.decode()
+    transfer.refresh_from_db()
+    assert transfer.state == TransferState.ON_HOLD
+    assert PendingApproval.objects.get().status == "failed"

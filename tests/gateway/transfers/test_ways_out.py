@@ -30,6 +30,7 @@ from gateway.transfers.models import HoldKind, Transfer
 from gateway.transfers.services.actions import (
     operator_decide,
     transfer_funding_lost,
+    transfer_held_refund,
     transfer_payout_failed_review,
     transfer_payout_refund,
     transfer_payout_settle,
@@ -394,6 +395,70 @@ def test_a_rejected_conversion_is_released_with_a_new_order(world, exchange_sand
     assert transfer.state == S.COMPLETED
     assert len(paid(daraja_sandbox, transfer)) == 1
     assert unbalanced_entries() == []
+
+
+def test_a_conversion_the_venue_keeps_refusing_is_refunded_by_an_operator(
+        world, exchange_sandbox, daraja_sandbox):
+    """A venue that refuses the order every time (a market closed, an account restricted):
+    releasing would only place another refused order, so the operator refunds it instead;
+    nothing was sold, everything credited goes back once, the float returns."""
+    w3, token, corridor, _receiver = world
+    payer = w3.eth.accounts[8]
+    before = token_balance(w3, token, payer)
+    transfer = new_transfer(corridor)
+    deposit = pay_in(transfer, payer)
+    exchange_sandbox.control({"action": "reject_next_order",
+                              "error_code": "ErrInsufficientBalance"})
+    transfer = transfer_advance(transfer_id=transfer.pk)
+    assert (transfer.state, transfer.holds) == (S.ON_HOLD, [HoldKind.CONVERSION])
+    with pytest.raises(DomainError, match="reason"):
+        transfer_held_refund(transfer_id=transfer.pk, operator="ops", note=" ")
+
+    transfer = transfer_held_refund(transfer_id=transfer.pk, operator="ops",
+                                    note="venue closed the market")
+
+    assert transfer.state == S.REFUND_PENDING
+    assert reservation(transfer) == FloatReservation.Status.RELEASED
+    with pytest.raises(InvalidTransitionError):  # a second click, or a release after it
+        transfer_held_refund(transfer_id=transfer.pk, operator="ops", note="again")
+    with pytest.raises(InvalidTransitionError):
+        transfer_release_hold(transfer_id=transfer.pk, operator="ops", note="venue back")
+    for _ in range(3):
+        transfer = transfer_advance(transfer_id=transfer.pk)
+    assert transfer.state == S.REFUNDED
+    assert token_balance(w3, token, payer) - before == deposit.amount
+    assert OutboundTransaction.objects.filter(to_address=payer).count() == 1
+    assert [o.status for o in ConversionOrder.objects.filter(
+        reference__startswith=transfer.reference)] == [ConversionOrder.Status.REJECTED]
+    assert paid(daraja_sandbox, transfer) == []
+    assert account_balance(code="liabilities:transfers:USDC", currency="USDC") == Decimal(0)
+    assert account_balance(code=f"assets:float:{corridor.rail.code}", currency="KES") == (
+        RAIL_FLOAT)
+    assert unbalanced_entries() == []
+
+
+def test_a_held_refund_is_refused_once_part_was_sold_or_for_holds_with_their_own_way_out(
+        world, exchange_sandbox):
+    _w3, _token, corridor, _receiver = world
+    transfer = new_transfer(corridor)
+    pay_in(transfer, "0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+    exchange_sandbox.control({"action": "reject_next_order",
+                              "error_code": "ErrInsufficientBalance"})
+    transfer = transfer_advance(transfer_id=transfer.pk)
+    assert transfer.holds == [HoldKind.CONVERSION]
+    ConversionOrder.objects.filter(reference=transfer.reference).update(
+        filled_base=Decimal("1.00"))
+    with pytest.raises(DomainError, match="release") as refused:
+        transfer_held_refund(transfer_id=transfer.pk, operator="ops", note="x")
+    assert refused.value.slug == "conversion-partly-filled"
+    for holds in ([HoldKind.CONVERSION, HoldKind.REORG], [HoldKind.UNDERPAID],
+                  [HoldKind.COMPLIANCE]):
+        Transfer.objects.filter(pk=transfer.pk).update(holds=holds)
+        with pytest.raises(InvalidTransitionError):
+            transfer_held_refund(transfer_id=transfer.pk, operator="ops", note="x")
+    transfer.refresh_from_db()
+    assert transfer.state == S.ON_HOLD
+    assert OutboundTransaction.objects.count() == 0
 
 
 # --- a deep reorg under another hold --------------------------------------------------------
