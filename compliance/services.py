@@ -141,7 +141,9 @@ def sanctions_import(*, source: str, files: list[Path], published: str = "",
     try:
         parsed = _parse(source, files)
     except SanctionsParseError as exc:
-        raise SanctionsImportError(str(exc)) from exc
+        detail = str(exc) if str(exc).endswith("active list kept.") else (
+            f"{exc}; active list kept.")
+        raise SanctionsImportError(detail) from exc
     if not parsed.names and not parsed.addresses:
         raise SanctionsImportError(f"{source}: the files hold no entries; active list kept.")
     entry_count = len(parsed.entries)

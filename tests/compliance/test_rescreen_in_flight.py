@@ -272,3 +272,20 @@ def test_through_the_api_with_an_idempotency_key_the_case_outlives_the_refusal(l
     assert Transfer.objects.get(pk=failed.pk).state == S.PAYOUT_FAILED
     assert ScreeningDecision.objects.filter(subject_reference=failed.reference).count() == 1
     assert Case.objects.filter(subject_reference=failed.reference).count() == 1
+
+
+@pytest.mark.parametrize(("outcome", "state"), [("approve", S.APPROVED), ("reject", S.REJECTED)])
+def test_the_operator_decides_a_list_change_hold_and_the_transfer_follows(lists_29584, outcome,
+                                                                          state):
+    from gateway.transfers.services.screening import transfer_hold_review
+
+    converting = make_transfer(state=S.CONVERTING,
+                               recipient={"name": LISTED, "phone_number": "+254708374149"})
+    sanctions_list_rescreen(sanctions_list=lists_29584)
+    case = Case.objects.get(subject_reference=converting.reference)
+
+    decided = screening_decide_manually(decision=case.decision, outcome=outcome,
+                                        operator="checker", note="reviewed")
+    moved = transfer_hold_review(transfer_id=converting.pk)
+
+    assert (moved.state, moved.compliance_decision_id, moved.holds) == (state, decided.pk, [])

@@ -167,3 +167,35 @@ def test_an_address_file_that_is_not_utf8_is_refused_with_its_name(tmp_path):
     assert str(excinfo.value).startswith(
         f"{broken}: sanctioned_addresses_ETH.json: not UTF-8 text")
     assert not SanctionsList.objects.exists()
+
+
+@pytest.mark.parametrize("kept", [("sdn.csv", "add.csv"), ("sdn.csv", "alt.csv", "add.csv"),
+                                  ("sdn.csv", "sdn_comments.csv")])
+def test_a_folder_with_part_of_the_four_file_set_is_refused(tmp_path, kept):
+    """Read as a lone sdn.csv it would drop every alias alt.csv holds, silently."""
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for name in kept:
+        shutil.copy(LEGACY_SET / name, folder / name)
+    missing = sorted({"add.csv", "alt.csv", "sdn_comments.csv"} - set(kept))
+
+    with pytest.raises(CommandError) as excinfo:
+        call_command("import_sanctions", str(folder), stdout=StringIO(), stderr=StringIO())
+
+    assert str(excinfo.value) == (
+        f"{folder}: part of the OFAC four-file set; {', '.join(missing)} missing. Give the "
+        "whole set, or sdn.csv alone in a folder of its own.")
+    assert not SanctionsList.objects.exists()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"\x00\x01\xff", "consolidated.xml: not well-formed XML"),
+    (UN_XML.read_bytes()[:3000], "consolidated.xml: not well-formed XML"),
+])
+def test_a_broken_xml_list_says_the_active_list_is_kept(tmp_path, content, message):
+    broken = tmp_path / "consolidated.xml"
+    broken.write_bytes(content)
+    with pytest.raises(SanctionsImportError) as excinfo:
+        sanctions_import(source="un-consolidated", files=[broken])
+    assert excinfo.value.detail.startswith(message)
+    assert excinfo.value.detail.endswith("; active list kept.")

@@ -37,8 +37,14 @@ def sanctions_files(path: Path) -> tuple[str, list[Path]]:
         addresses = sorted(path.glob("sanctioned_addresses_*.json"))
         if addresses:
             return "ofac-crypto", addresses
-        if all((path / name).exists() for name in LEGACY_SET):
+        present = [name for name in LEGACY_SET if (path / name).exists()]
+        if len(present) == len(LEGACY_SET):
             return "ofac-sdn", [path / name for name in LEGACY_SET]
+        if "sdn.csv" in present and len(present) > 1:
+            # Read as a lone sdn.csv, the set would lose the aliases of alt.csv silently.
+            missing = ", ".join(sorted(set(LEGACY_SET) - set(present)))
+            raise CommandError(f"{path}: part of the OFAC four-file set; {missing} missing. "
+                               "Give the whole set, or sdn.csv alone in a folder of its own.")
         if (path / "sdn.csv").exists():
             return "ofac-sdn", [path / "sdn.csv"]
         if (path / "consolidated.xml").exists():
