@@ -339,8 +339,11 @@ def transfer_payout_correct(*, transfer_id: int, recipient_phone: str | None = N
             raise InvalidRecipientError("recipient.name must not be empty.")
         recipient["name"] = " ".join(recipient_name.split())
     if recipient_phone is not None:
+        # Checked by the rules of the payout it will get: the one asked for, else the one the
+        # transfer has now (it may have switched to cash pickup), not the corridor's default.
         recipient["phone_number"] = recipient_phone_validate(
-            corridor=transfer.corridor, phone=recipient_phone, payout_method=payout_method)
+            corridor=transfer.corridor, phone=recipient_phone,
+            payout_method=payout_method or transfer_payout_method(transfer))
     if not recipient and not payout_method:
         raise InvalidRecipientError("Nothing to correct: give the recipient's phone number, "
                                     "name or a payout method.")

@@ -160,3 +160,27 @@ def test_another_partners_transfer_cannot_be_corrected(setup):
     assert_problem(patch(client, theirs, {"recipient": {"name": "Mallory"}}), 404, "not-found")
     theirs.refresh_from_db()
     assert theirs.recipient["name"] == "Joseph Mwangi"
+
+
+def test_a_transfer_switched_to_cash_pickup_is_corrected_by_cash_pickup_rules(setup):
+    """Its payout is cash pickup now: a new number is checked as cash pickup checks it (any
+    mobile that receives the code by SMS), not by the corridor's mobile-money rail."""
+    from ramps.payouts.agents.models import AgentNetwork, CashPickupCorridor
+
+    partner, corridor, client = setup
+    CashPickupCorridor.objects.create(
+        corridor=corridor, network=AgentNetwork.objects.create(code="net", name="Agents"))
+    transfer = make_transfer(partner=partner, corridor=corridor, state=S.PAYOUT_FAILED,
+                             payout_method="cash_pickup")
+    airtel = "+254733123456"  # not an M-Pesa line, but it receives an SMS
+    response = patch(client, transfer, {"recipient": {"phone_number": airtel}})
+    assert response.status_code == 200, response.content
+    transfer.refresh_from_db()
+    assert (transfer.state, transfer.recipient["phone_number"]) == (S.PAYOUT_PENDING, airtel)
+    assert transfer.payout_method == "cash_pickup"
+    assert PayoutAttempt.objects.count() == 0
+    # A fixed line cannot receive the code: refused as at creation.
+    other = make_transfer(partner=partner, corridor=corridor, state=S.PAYOUT_FAILED,
+                          payout_method="cash_pickup")
+    assert_problem(patch(client, other, {"recipient": {"phone_number": "+254202222222"}}), 422,
+                   "invalid-recipient")
