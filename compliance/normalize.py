@@ -252,11 +252,23 @@ _COUNTRY_ALIASES = {
     "cape verde": "CV", "brunei": "BN", "micronesia": "FM", "bahamas": "BS", "gambia": "GM",
     "the gambia": "GM", "region crimea": "UA", "crimea": "UA", "sudan": "SD",
     "south sudan": "SS", "libya": "LY", "yemen": "YE", "iraq": "IQ", "afghanistan": "AF",
+    "hong kong": "HK", "china hong kong special administrative region": "HK",
+    "macau": "MO", "macao": "MO", "china macao special administrative region": "MO",
+    "cabo verde": "CV", "north macedonia the republic of": "MK",
+    "republic of north macedonia": "MK", "gaza strip": "PS", "region gaza": "PS",
+    "dprk": "KP", "drc": "CD", "england": "GB", "scotland": "GB", "wales": "GB",
+    "bosnia": "BA", "bosnia herzegovina": "BA", "comoros islands": "KM",
 }
+# Words lists and CLDR write differently in one country name ("Bosnia and Herzegovina" and
+# "Bosnia & Herzegovina", "Saint Kitts" and "St. Kitts"): dropped or folded in the key.
+_COUNTRY_KEY_DROPPED = frozenset({"and"})
+_COUNTRY_KEY_FOLDED = {"saint": "st"}
 
 
 def _country_key(name: str) -> str:
-    return " ".join(_TOKEN_SPLIT.split(_APOSTROPHES.sub("", _ascii_casefold(name)))).strip()
+    words = _TOKEN_SPLIT.split(_APOSTROPHES.sub("", _ascii_casefold(name)))
+    return " ".join(_COUNTRY_KEY_FOLDED.get(word, word) for word in words
+                    if word and word not in _COUNTRY_KEY_DROPPED)
 
 
 @lru_cache(maxsize=1)
@@ -265,8 +277,26 @@ def _country_names() -> dict[str, str]:
 
     names = {_country_key(label): code for code, label in Locale("en").territories.items()
              if len(code) == 2 and code.isalpha()}
-    names.update(_COUNTRY_ALIASES)
+    names.update({_country_key(alias): code for alias, code in _COUNTRY_ALIASES.items()})
     return names
+
+
+def country_code_in_place(place: str) -> str:
+    """The country a place of birth ends with ("Jalisco Mexico", "Algiers, Algeria",
+    "Khartoum Sudan"), longest ending first so that "Papua New Guinea" is not "Guinea"; ""
+    when none. For list text only: user input goes through ``country_code``, which takes a
+    whole name or nothing."""
+    parts = place.split(",")
+    for start in range(len(parts)):  # "Kinshasa, Congo, Democratic Republic of the"
+        code = country_code(",".join(parts[start:]))
+        if code and len(parts[start].strip()) > 2:
+            return code
+    words = _country_key(parts[-1]).split()
+    for start in range(len(words)):
+        code = _country_names().get(" ".join(words[start:]), "")
+        if code:
+            return code
+    return ""
 
 
 @lru_cache(maxsize=4096)

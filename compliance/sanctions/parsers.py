@@ -16,7 +16,7 @@ from pathlib import Path
 
 from defusedxml import DefusedXmlException, ElementTree
 
-from compliance.normalize import country_code
+from compliance.normalize import country_code, country_code_in_place
 
 
 class SanctionsParseError(ValueError):
@@ -145,7 +145,9 @@ def _apply_ofac_remarks(entry: ParsedEntry, remarks: str) -> None:
         elif lowered.startswith(("nationality ", "citizen ")):
             entry.add_country(value)
         elif label == "POB":
-            entry.add_country(value.rsplit(",", 1)[-1])
+            code = country_code_in_place(value)
+            if code and code not in entry.countries:
+                entry.countries.append(code)
         elif label == "Gender":
             entry.gender = _gender(value)
     for alias in sdn_remarks_aliases(remarks):
@@ -274,6 +276,8 @@ def sanctions_parse_un_xml(path: Path) -> ParsedList:
                 entry.add_country(nationality.text or "")
             for address in element.iterfind(f"{prefix}_ADDRESS"):
                 entry.add_country(_text(address, "COUNTRY"))
+            for birth_place in element.iterfind("INDIVIDUAL_PLACE_OF_BIRTH"):
+                entry.add_country(_text(birth_place, "COUNTRY"))
     return parsed
 
 

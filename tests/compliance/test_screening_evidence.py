@@ -182,3 +182,42 @@ def test_the_transfer_page_names_the_listed_name_a_hit_matched(listed, admin_cli
     page = admin_client.get(reverse("admin:transfers_transfer_change", args=[transfer.pk]))
 
     assert "sanctioned-name 1 (MWANGI KAMAU, Abednego) score 1.0" in page.content.decode()
+
+
+@pytest.mark.parametrize(("written", "code"), [
+    ("Bosnia and Herzegovina", "BA"), ("Trinidad and Tobago", "TT"),
+    ("Saint Kitts and Nevis", "KN"), ("St. Lucia", "LC"), ("Cabo Verde", "CV"),
+    ("China, Hong Kong Special Administrative Region", "HK"), ("Hong Kong", "HK"),
+    ("North Macedonia, The Republic of", "MK"), ("Sao Tome and Principe", "ST"),
+    ("United Kingdom of Great Britain and Northern Ireland", "GB"),
+    ("Iran (Islamic Republic of)", "IR"), ("Congo, Democratic Republic of the", "CD"),
+    ("Kenya", "KE"), ("ke", "KE"), ("former Soviet Union", ""), ("Foo Kenya", ""),
+])
+def test_nationalities_as_lists_write_them(written, code):
+    from compliance.normalize import country_code
+
+    assert country_code(written) == code
+
+
+@pytest.mark.parametrize(("place", "code"), [
+    ("Kinshasa, Congo, Democratic Republic of the", "CD"), ("Khartoum Sudan", "SD"),
+    ("Culiacan, Sinaloa, Mexico", "MX"), ("Jalisco Mexico", "MX"),
+    ("Foca, Bosnia-Herzegovina", "BA"), ("Port Moresby, Papua New Guinea", "PG"),
+    ("Kigali", ""), ("Baja California Norte", ""),
+])
+def test_the_country_of_a_listed_place_of_birth(tmp_path, place, code):
+    path = tmp_path / "sdn.csv"
+    path.write_text('7,"DOE, John","individual","SDGT",-0-,-0-,-0-,-0-,-0-,-0-,-0-,'
+                    f'"POB {place}."\r\n', encoding="latin-1")
+    assert sanctions_parse_ofac_sdn_csv(path).entries["7"].countries == ([code] if code else [])
+
+
+def test_a_un_place_of_birth_is_a_country_of_the_entry(tmp_path):
+    path = tmp_path / "consolidated.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><CONSOLIDATED_LIST><INDIVIDUALS><INDIVIDUAL>'
+        "<REFERENCE_NUMBER>QDi.002</REFERENCE_NUMBER><FIRST_NAME>ABDUL</FIRST_NAME>"
+        "<NATIONALITY><VALUE>Trinidad and Tobago</VALUE></NATIONALITY>"
+        "<INDIVIDUAL_PLACE_OF_BIRTH><CITY>Kigali</CITY><COUNTRY>Rwanda</COUNTRY>"
+        "</INDIVIDUAL_PLACE_OF_BIRTH></INDIVIDUAL></INDIVIDUALS></CONSOLIDATED_LIST>")
+    assert sanctions_parse_un_xml(path).entries["QDi.002"].countries == ["TT", "RW"]
