@@ -4,11 +4,13 @@ The gateway decides when a transfer is paid out; this app records what was asked
 what the provider answered, so that every payment can be traced to exactly one reference.
 """
 
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
 from gateway.common.models import BaseModel, MoneyField
+from gateway.common.money import currency_exponent
 
 
 class Rail(BaseModel):
@@ -66,6 +68,25 @@ class Rail(BaseModel):
 
     def __str__(self) -> str:
         return self.code
+
+    def clean(self) -> None:
+        """Settings no payout could honour, refused when an operator saves the rail: more
+        decimal places than the currency has, a largest payout below the smallest."""
+        errors: dict[str, str] = {}
+        try:
+            places = currency_exponent(self.currency)
+        except ValueError as exc:
+            errors["currency"] = str(exc)
+        else:
+            if self.amount_exponent is not None and self.amount_exponent > places:
+                errors["amount_exponent"] = (
+                    f"{self.currency} has {places} decimal places; a rail cannot pay finer "
+                    "amounts.")
+        if (self.min_amount is not None and self.max_amount is not None
+                and self.max_amount < self.min_amount):
+            errors["max_amount"] = "The largest payout is below the smallest."
+        if errors:
+            raise ValidationError(errors)
 
 
 class RailFloatReport(BaseModel):

@@ -202,10 +202,15 @@ def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
     sold = routed.amount_base
     rounding = convertible - sold
     rate = rate_round(routed.rate * (Decimal(1) - pricing.margin_rate))
-    # Rounded down to what the rail can pay (M-Pesa pays whole shillings: exponent 0).
-    amount_out = money_round_down(
-        sold * rate, corridor.currency_out,
-        exponent=corridor.rail.amount_exponent if corridor.rail is not None else None)
+    try:
+        # Rounded down to what the rail can pay (M-Pesa pays whole shillings: exponent 0).
+        amount_out = money_round_down(
+            sold * rate, corridor.currency_out,
+            exponent=corridor.rail.amount_exponent if corridor.rail is not None else None)
+    except ValueError as exc:  # a rail set to more decimal places than its currency has
+        liquidity_reservation_release(quote_reference=str(public_id))
+        raise QuoteUnavailableError(
+            f"The payout rail {corridor.rail.code} is misconfigured: {exc}") from exc
     try:
         if amount_out <= 0:
             raise InvalidAmountError("sell_amount is too small to pay anything out.")

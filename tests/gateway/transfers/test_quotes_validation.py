@@ -286,3 +286,27 @@ def test_huge_amounts_are_an_invalid_amount_problem_not_a_500(partner_client, co
             422, "invalid-amount")
     assert not Quote.objects.exists()
 
+
+
+def test_a_rail_set_to_finer_amounts_than_its_currency_has_is_a_problem_not_a_500(
+        partner_client, corridor):
+    """An operator's slip (KES has two decimals, the rail says three): quoting answers a 503
+    naming the rail's setting, holds nothing, and the admin refuses to save such a rail."""
+    from django.core.exceptions import ValidationError
+
+    Rail.objects.filter(pk=corridor.rail_id).update(amount_exponent=3)
+    body = problem(post(partner_client, "/api/v1/quotes",
+                        {"sell_asset": "USDC:anvil", "sell_amount": "100.00",
+                         "buy_currency": "KES"}), 503, "quote-unavailable")
+    assert "decimal places" in body["detail"]
+    assert not Quote.objects.exists()
+    assert not LiquidityReservation.objects.filter(
+        status=LiquidityReservation.Status.ACTIVE).exists()
+    rail = Rail.objects.get(pk=corridor.rail_id)
+    with pytest.raises(ValidationError, match="decimal places"):
+        rail.full_clean()
+    rail.amount_exponent = 0
+    rail.full_clean()
+    rail.min_amount, rail.max_amount = Decimal("500"), Decimal("10")
+    with pytest.raises(ValidationError, match="largest payout"):
+        rail.full_clean()
