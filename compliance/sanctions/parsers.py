@@ -161,12 +161,15 @@ def _gender(value: str) -> str:
 
 def _ofac_text(path: Path) -> str:
     """OFAC publishes Latin-1 (ASCII in practice); a copy saved as UTF-8 on its way here reads
-    as UTF-8, since read as Latin-1 every accented letter would become two wrong ones."""
+    as UTF-8, since read as Latin-1 every accented letter would become two wrong ones, and a
+    copy saved as Windows-1252 keeps its typographic apostrophes. Latin-1 reads any byte."""
     data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    for encoding in ("utf-8-sig", "cp1252"):  # cp1252: a copy saved by a Windows program
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
 
 
 def _read_ofac_rows(path: Path) -> Iterable[list[str]]:

@@ -76,11 +76,18 @@ def test_an_sdn_file_in_utf8_or_latin1_gives_the_same_names(tmp_path, name):
     turn MÜLLER into MÃ\x9cLLER, which no screening would match."""
     row = f'36,"{name}","individual","SDGT",-0-,-0-,-0-,-0-,-0-,-0-,-0-,-0-\r\n'
     parsed = {}
-    for encoding in ("latin-1", "utf-8"):
+    for encoding in ("latin-1", "utf-8", "cp1252"):
         path = tmp_path / f"sdn-{encoding}.csv"
         path.write_bytes(row.encode(encoding))
         parsed[encoding] = sanctions_parse_ofac_sdn_csv(path).entries["36"].names
-    assert parsed["latin-1"] == parsed["utf-8"] == [name]
+    assert parsed["latin-1"] == parsed["utf-8"] == parsed["cp1252"] == [name]
+
+
+def test_a_windows_1252_copy_keeps_its_typographic_apostrophe(tmp_path):
+    path = tmp_path / "sdn.csv"
+    row = '37,"O\u2019BRIEN, Se\u00e1n","individual","SDGT",-0-,-0-,-0-,-0-,-0-,-0-,-0-,-0-\r\n'
+    path.write_bytes(row.encode("cp1252"))
+    assert sanctions_parse_ofac_sdn_csv(path).entries["37"].names == ["O\u2019BRIEN, Se\u00e1n"]
 
 
 def test_a_four_file_set_that_lost_its_aliases_is_refused_by_the_refresh_guard(tmp_path):
