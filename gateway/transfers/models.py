@@ -3,6 +3,7 @@
 import uuid
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from gateway.common.crypto import EncryptedJSONField
@@ -57,6 +58,28 @@ class Corridor(BaseModel):
     def __str__(self) -> str:
         return self.code
 
+    def clean(self) -> None:
+        """Pricing and limits no quote could honour, refused when an operator saves the
+        corridor: a fee or margin below nothing or of the whole amount (a negative fee sells
+        more than was deposited), a largest amount below the smallest, a rail paying another
+        currency than the corridor's."""
+        errors: dict[str, str] = {}
+        for name in ("fee_rate", "margin_rate"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                errors[name] = "Between 0 (nothing) and 1 (the whole amount), 1 excluded."
+        if self.fee_fixed is not None and self.fee_fixed < 0:
+            errors["fee_fixed"] = "A fee cannot be negative."
+        if (self.min_amount_in is not None and self.max_amount_in is not None
+                and self.max_amount_in < self.min_amount_in):
+            errors["max_amount_in"] = "The largest amount is below the smallest."
+        if self.rail_id is not None and self.currency_out and (
+                self.rail.currency != self.currency_out.upper()):
+            errors["rail"] = (f"Rail {self.rail.code} pays {self.rail.currency}, not "
+                              f"{self.currency_out}.")
+        if errors:
+            raise ValidationError(errors)
+
 
 class PartnerPricing(BaseModel):
     """A partner's own fees and margin on one corridor; an empty value keeps the corridor's."""
@@ -83,6 +106,19 @@ class PartnerPricing(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.partner} on {self.corridor}"
+
+    def clean(self) -> None:
+        """The corridor's own rules for the values set here (an empty one keeps the
+        corridor's)."""
+        errors: dict[str, str] = {}
+        for name in ("fee_rate", "margin_rate"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                errors[name] = "Between 0 (nothing) and 1 (the whole amount), 1 excluded."
+        if self.fee_fixed is not None and self.fee_fixed < 0:
+            errors["fee_fixed"] = "A fee cannot be negative."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Quote(BaseModel):
