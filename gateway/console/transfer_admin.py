@@ -233,7 +233,8 @@ class TransferAdmin(TransferPageMixin, OperatorActionsMixin, admin.ModelAdmin):
 
     @operator_action(permission="transfers.refund_transfer", audit_fields=TRANSFER_AUDIT_FIELDS,
                      maker_checker=True,
-                     description="Refund transfers held for float or conversion (nothing sold)")
+                     description="Refund transfers whose conversion the venue refused "
+                                 "(nothing sold)")
     def refund_held(self, request, transfer, reason):
         transfer_held_refund(transfer_id=transfer.pk, operator=request.user.get_username(),
                              note=reason)

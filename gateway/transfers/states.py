@@ -157,8 +157,7 @@ ACTIONS: dict[str, tuple[Action, ...]] = {
 HOLD_ACTIONS: dict[str, tuple[str, ...]] = {
     "compliance": (f"{_SERVICES}.actions.operator_decide",),
     "float": (f"{_SERVICES}.conversion.transfer_release_hold",
-              f"{_SERVICES}.screening.transfer_hold_review",
-              f"{_SERVICES}.actions.transfer_held_refund"),
+              f"{_SERVICES}.screening.transfer_hold_review"),
     "conversion": (f"{_SERVICES}.conversion.transfer_release_hold",
                    f"{_SERVICES}.actions.transfer_held_refund"),
     "underpaid": (f"{_SERVICES}.actions.transfer_underpaid_refund",

@@ -166,16 +166,16 @@ def transfer_payout_settle(*, transfer_id: int, operator: str, paid: bool, note:
     return transfer_payout_outcome(transfer_id=transfer.pk)
 
 
-# --- a transfer held for its float or its conversion -----------------------------------------
+# --- a transfer whose conversion the venue refused --------------------------------------------
 
 
 def _held_refundable(transfer: Transfer) -> None:
-    """Refuse a held refund unless the transfer is held for its float or conversion only,
-    approved by compliance, and nothing of it was sold."""
+    """Refuse a held refund unless the transfer is held for its conversion only, approved by
+    compliance, and nothing of it was sold."""
     standing = set(holds_standing(transfer))
-    if not standing or not standing <= {HoldKind.FLOAT, HoldKind.CONVERSION}:
+    if standing != {HoldKind.CONVERSION}:
         raise InvalidTransitionError(
-            f"Transfer {transfer.public_id} is not held for its float or conversion only "
+            f"Transfer {transfer.public_id} is not held for its conversion only "
             f"({', '.join(sorted(standing)) or transfer.state}); its hold has its own way out.")
     latest = screening_decision_latest(subject_reference=transfer.reference)
     if latest is None or latest.outcome != ScreeningDecision.Outcome.APPROVE:
@@ -192,13 +192,14 @@ def _held_refundable(transfer: Transfer) -> None:
 
 
 def transfer_held_refund(*, transfer_id: int, operator: str, note: str) -> Transfer:
-    """Refund a funded transfer held for its rail float or its conversion when it cannot go on
-    (the venue keeps refusing its order, the float will not be topped up): every credited
+    """Refund a funded transfer whose conversion the venue refused when it cannot go on (the
+    venue keeps refusing its order: a market closed, an account restricted): every credited
     deposit goes back and the reserved float returns, with the move to ``refund_pending``.
 
     Refused while another hold stands (compliance decides through its case, an underpayment
-    has its own refund, a reorg hold's funding may be gone), without a compliance approval,
-    and once anything of it was sold (then release finishes the conversion)."""
+    has its own refund, a reorg hold's funding may be gone, a float hold comes after the sale),
+    without a compliance approval, and once anything of it was sold (then release finishes the
+    conversion)."""
     reason = _reason(note)
     _held_refundable(Transfer.objects.get(pk=transfer_id))
 

@@ -452,7 +452,7 @@ def test_a_held_refund_is_refused_once_part_was_sold_or_for_holds_with_their_own
         transfer_held_refund(transfer_id=transfer.pk, operator="ops", note="x")
     assert refused.value.slug == "conversion-partly-filled"
     for holds in ([HoldKind.CONVERSION, HoldKind.REORG], [HoldKind.UNDERPAID],
-                  [HoldKind.COMPLIANCE]):
+                  [HoldKind.COMPLIANCE], [HoldKind.FLOAT]):
         Transfer.objects.filter(pk=transfer.pk).update(holds=holds)
         with pytest.raises(InvalidTransitionError):
             transfer_held_refund(transfer_id=transfer.pk, operator="ops", note="x")
