@@ -1,8 +1,9 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils import timezone
 
 from compliance.models import SanctionsList, ScreeningDecision, ScreeningWhitelist
+from compliance.sanctions.refresh import sanctions_refresh
 from compliance.screening.explain import reasons_html
 from compliance.selectors import reason_entry_evidence, whitelist_in_force
 from compliance.services import screening_whitelist_add, screening_whitelist_check
@@ -11,12 +12,43 @@ from gateway.common.problems import DomainError
 
 @admin.register(SanctionsList)
 class SanctionsListAdmin(admin.ModelAdmin):
-    list_display = ["source", "version", "published", "name_count", "address_count",
-                    "is_active", "created_at"]
+    """List versions as imported (``import_sanctions``, the scheduled refresh); never edited.
+    The action runs the scheduled refresh now and says, per source, what became of it."""
+
+    list_display = ["source", "version", "published", "entry_count", "name_count",
+                    "address_count", "is_active", "rescreen_status", "created_at"]
+    list_filter = ["source", "is_active"]
     readonly_fields = [f.name for f in SanctionsList._meta.fields]
+    actions = ["refresh_now"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="Re-screen")
+    def rescreen_status(self, obj: SanctionsList) -> str:
+        if not obj.is_active:
+            return "-"
+        if obj.rescreened_at is None:
+            return "pending: the next refresh re-screens against what this version changed"
+        return f"done {obj.rescreened_at:%Y-%m-%d %H:%M} UTC"
+
+    @admin.action(description="Refresh every configured list now and re-screen what changed "
+                              "(the selection is not used)")
+    def refresh_now(self, request, queryset):
+        for result in sanctions_refresh():
+            text = f"{result.source}: {result.status}"
+            if result.version:
+                text += f", version {result.version[:12]} active"
+            if result.rescreen:
+                text += f"; re-screen {result.rescreen}"
+            if result.rescreen == "done":
+                text += (f" ({result.added} added, {result.changed} changed, {result.removed} "
+                         "removed)")
+            if result.detail:
+                text += f": {result.detail}"
+            level = (messages.ERROR if "failed" in (result.status, result.rescreen)
+                     else messages.WARNING if result.rescreen == "busy" else messages.SUCCESS)
+            self.message_user(request, text, level=level)
 
 
 @admin.register(ScreeningDecision)

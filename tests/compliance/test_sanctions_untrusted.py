@@ -206,3 +206,24 @@ def test_a_broken_xml_list_says_the_active_list_is_kept(tmp_path, content, messa
         sanctions_import(source="un-consolidated", files=[broken])
     assert excinfo.value.detail.startswith(message)
     assert excinfo.value.detail.endswith("; active list kept.")
+
+
+def test_the_admin_refreshes_now_and_says_what_became_of_each_source(admin_client, settings):
+    from django.urls import reverse
+
+    settings.SANCTIONS_SOURCE_URLS = {"un-consolidated": ["http://127.0.0.1:1/consolidated.xml"]}
+    settings.SANCTIONS_DOWNLOAD_TIMEOUT_SECONDS = 0.5
+    loaded = sanctions_import(source="ofac-sdn", files=[SDN_CSV])
+    url = reverse("admin:compliance_sanctionslist_changelist")
+    assert "pending: the next refresh re-screens" in admin_client.get(url).content.decode()
+
+    answer = admin_client.post(url, {"action": "refresh_now", "_selected_action": [loaded.pk]},
+                               follow=True)
+    page = "\n".join(str(message) for message in answer.context["messages"])
+
+    assert (f"ofac-sdn: unchanged, version {loaded.version[:12]} active; re-screen done "
+            f"({loaded.entry_count} added, 0 changed, 0 removed)") in page
+    assert "un-consolidated: failed: un-consolidated: http://127.0.0.1:1/consolidated.xml:" in page
+    assert "active list kept." in page
+    assert "done " in admin_client.get(url).content.decode()
+    assert active("ofac-sdn").rescreened_at is not None
