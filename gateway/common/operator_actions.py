@@ -16,17 +16,18 @@ Every app's admin may use this (it lives in ``gateway.common``); the maker-check
 """
 
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 
 from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
+from django.db import OperationalError, models, transaction
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from gateway.common.audit import AuditOutcome, audit_record, snapshot
+from gateway.common.conflicts import conflicts_retried, is_conflict
 from gateway.common.limits import without_nul
 from gateway.common.problems import DomainError
 
@@ -74,6 +75,19 @@ def _maker_checker(*, request, name: str, obj, reason: str, params: dict, run):
     return f"{result} (proposed by {pending.maker.get_username()}, confirmed)"
 
 
+def _run(work: Callable[[], str | None], *, what: str) -> str | None:
+    """Run an action; another transaction may deadlock with it on a busy row (a transfer's
+    partner's feed counter, a float): it runs again, and if it keeps losing the operator is
+    told that nothing changed instead of a server error."""
+    try:
+        return conflicts_retried(work, what=what)
+    except OperationalError as exc:
+        if not is_conflict(exc):
+            raise
+        raise DomainError("The database was busy with the same records and nothing was "
+                          "changed. Run the action again.", slug="busy", status=409) from exc
+
+
 def operator_action(*, permission: str, description: str, audit_fields: list[str] | None = None,
                     reason_required: bool = True, subject: Callable | None = None,
                     extra_fields: Callable | None = None, maker_checker: bool = False):
@@ -101,14 +115,15 @@ def operator_action(*, permission: str, description: str, audit_fields: list[str
                 reference = subject(obj) if subject else _subject_of(obj)
                 try:
                     if maker_checker:
-                        result = _maker_checker(
-                            request=request, name=name, obj=obj, reason=reason,
+                        work = partial(
+                            _maker_checker, request=request, name=name, obj=obj, reason=reason,
                             params={field["name"]: request.POST.get(field["name"], "")
                                     for field in (extra_fields(request) if extra_fields
                                                   else [])},
                             run=lambda obj=obj: function(modeladmin, request, obj, reason))
                     else:
-                        result = function(modeladmin, request, obj, reason)
+                        work = partial(function, modeladmin, request, obj, reason)
+                    result = _run(work, what=f"admin action {name} on {obj.pk}")
                 except DomainError as exc:
                     modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
                     audit_record(request=request, action=name, obj=obj,

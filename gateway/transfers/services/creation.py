@@ -1,19 +1,19 @@
 """Opening a transfer from a firm quote: parties, travel rule, first monitoring evaluation."""
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from compliance.kyc.blind_index import blind_index
 from compliance.monitoring.models import MonitoringEvaluation
 from compliance.monitoring.services import MonitoringSubject, monitoring_evaluate
 from compliance.monitoring.travel_rule import travel_rule_validate
+from gateway.common.conflicts import conflicts_retried
 from gateway.common.money import (
     to_base_units,
 )
@@ -90,30 +90,11 @@ def transfer_monitoring_subject(*, transfer: Transfer, stage: str,
     )
 
 
-# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back
-# whole, so running it again is safe.
-_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
-_CREATE_ATTEMPTS = 3
-
-
 def transfer_create(**arguments: Any) -> Transfer:
     """``_transfer_create`` (below), run again when PostgreSQL chose its transaction as the
     victim of a deadlock with a concurrent one (two creations on one chain, the chain watcher):
-    the sender gets the transfer, not a server error. Inside a caller's transaction the error
-    is the caller's to handle (its transaction is the one aborted)."""
-    if transaction.get_connection().in_atomic_block:
-        return _transfer_create(**arguments)
-    for attempt in range(1, _CREATE_ATTEMPTS + 1):
-        try:
-            return _transfer_create(**arguments)
-        except OperationalError as exc:
-            sqlstate = getattr(exc.__cause__, "sqlstate", None)
-            if sqlstate not in _RETRYABLE_SQLSTATES or attempt == _CREATE_ATTEMPTS:
-                raise
-            logger.warning("transfer creation was a %s victim (attempt %s); running it again",
-                           sqlstate, attempt)
-            time.sleep(0.05 * attempt)
-    raise AssertionError("unreachable")
+    the sender gets the transfer, not a server error."""
+    return conflicts_retried(lambda: _transfer_create(**arguments), what="transfer creation")
 
 
 def _transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],

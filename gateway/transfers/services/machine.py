@@ -32,6 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from gateway.common.conflicts import conflicts_retried
 from gateway.common.problems import InvalidTransitionError
 from gateway.ledger.services import Leg, ledger_entry_post
 from gateway.transfers.models import Transfer, TransferEvent
@@ -133,7 +134,19 @@ def transfer_step(*, transfer_id: int, apply: Callable[[Transfer], Move | None],
     (another worker moved it first) nothing is written: ``InvalidTransitionError`` is raised, or
     with ``lost_race="return"`` the transfer is returned as it is. ``apply`` returning None
     writes nothing either (the step has nothing to do yet).
+
+    Where the step owns its transaction, a deadlock or serialization failure (the transfer's
+    partner's feed counter is taken by every move) runs the whole step again, ``apply``
+    included: ``apply`` only reads and writes the database.
     """
+    return conflicts_retried(
+        lambda: _transfer_step(transfer_id=transfer_id, apply=apply, expect_from=expect_from,
+                               lost_race=lost_race),
+        what=f"step of transfer {transfer_id}")
+
+
+def _transfer_step(*, transfer_id: int, apply: Callable[[Transfer], Move | None],
+                   expect_from: frozenset[str] | None, lost_race: str) -> Transfer:
     with transaction.atomic():
         transfer = Transfer.objects.select_for_update(of=("self",)).get(pk=transfer_id)
         if expect_from is not None and transfer.state not in expect_from:

@@ -112,3 +112,36 @@ def test_a_nul_in_the_reason_is_kept_visible_and_never_a_server_error():
 
     assert messages == ["kofi: deactivated."]
     assert AuditEvent.objects.get().reason == "left\ufffdteam"
+
+
+@pytest.mark.django_db(transaction=True)  # an admin request owns its transactions
+def test_an_action_that_keeps_losing_deadlocks_tells_the_operator_and_changes_nothing(
+        monkeypatch):
+    """A deadlock victim runs again; when it loses every time the operator reads that nothing
+    changed and to run it again (audited as failed), never a server error."""
+    from django.db import OperationalError
+
+    from gateway.common import conflicts
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    target = User.objects.create_user(username="ama")
+    user = operator(allowed=True)
+    calls: list[int] = []
+
+    def deadlocked_save(self, *args, **kwargs):  # PostgreSQL aborts the write
+        calls.append(1)
+        raise OperationalError("deadlock detected") from Deadlock()
+
+    monkeypatch.setattr(User, "save", deadlocked_save)
+    monkeypatch.setattr(conflicts.time, "sleep", lambda seconds: None)
+
+    response, shown = run(user, target, confirm="yes", reason="left")
+
+    assert response is None
+    assert len(calls) == conflicts.ATTEMPTS
+    assert shown == ["ama: The database was busy with the same records and nothing was "
+                     "changed. Run the action again."]
+    assert AuditEvent.objects.get().outcome == AuditOutcome.FAILED
+    assert User.objects.get(pk=target.pk).is_active

@@ -3,6 +3,7 @@
 import pytest
 from django.db import OperationalError
 
+from gateway.common.conflicts import ATTEMPTS
 from gateway.transfers.services import creation
 
 
@@ -38,7 +39,7 @@ def test_the_retries_are_bounded(monkeypatch):
     monkeypatch.setattr(creation, "_transfer_create", _failing(["40P01"] * 5, calls))
     with pytest.raises(OperationalError):
         creation.transfer_create(quote_id="q")
-    assert len(calls) == 3
+    assert len(calls) == ATTEMPTS
 
 
 @pytest.mark.django_db(transaction=True)
