@@ -123,7 +123,7 @@ def test_an_action_that_keeps_losing_deadlocks_tells_the_operator_and_changes_no
 
     from gateway.common import conflicts
 
-    class Deadlock(Exception):
+    class DeadlockError(Exception):
         sqlstate = "40P01"
 
     target = User.objects.create_user(username="ama")
@@ -132,7 +132,7 @@ def test_an_action_that_keeps_losing_deadlocks_tells_the_operator_and_changes_no
 
     def deadlocked_save(self, *args, **kwargs):  # PostgreSQL aborts the write
         calls.append(1)
-        raise OperationalError("deadlock detected") from Deadlock()
+        raise OperationalError("deadlock detected") from DeadlockError()
 
     monkeypatch.setattr(User, "save", deadlocked_save)
     monkeypatch.setattr(conflicts.time, "sleep", lambda seconds: None)
