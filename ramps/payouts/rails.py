@@ -115,10 +115,13 @@ class RecipientRules:
     country: str
     operators: tuple[str, ...] = ()
 
-    def check(self, phone: str) -> str:
-        """The number in E.164 if the service can pay it; else ``RecipientNotPayableError``."""
+    def check(self, phone: str, *, default_region: str | None = None) -> str:
+        """The number in E.164 if the service can pay it; else ``RecipientNotPayableError``.
+
+        A national number (``0712 345678``) is read in the service's country, or, for a service
+        of any country, in ``default_region`` (the recipient's) when given."""
         try:
-            parsed = phone_parse(phone, default_region=self.country or None)
+            parsed = phone_parse(phone, default_region=self.country or default_region or None)
         except PhoneNumberError as exc:
             raise RecipientNotPayableError(str(exc), extra={"reason": "invalid_number"}) from None
         if self.country and parsed.region != self.country:

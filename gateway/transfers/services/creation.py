@@ -124,7 +124,8 @@ def _transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
         # Checked before anything is consumed or allocated: a number the rail cannot pay is
         # refused now, not after the venue order filled.
         recipient = {**recipient, "phone_number": recipient_phone_validate(
-            corridor=corridor, phone=recipient.get("phone_number", ""))}
+            corridor=corridor, phone=recipient.get("phone_number", ""),
+            region=recipient.get("country"))}
         if liquidity_reservation_exists(quote_reference=str(quote.public_id)):
             try:
                 liquidity_reservation_consume(quote_reference=str(quote.public_id))

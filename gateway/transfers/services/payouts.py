@@ -343,7 +343,8 @@ def transfer_payout_correct(*, transfer_id: int, recipient_phone: str | None = N
         # transfer has now (it may have switched to cash pickup), not the corridor's default.
         recipient["phone_number"] = recipient_phone_validate(
             corridor=transfer.corridor, phone=recipient_phone,
-            payout_method=payout_method or transfer_payout_method(transfer))
+            payout_method=payout_method or transfer_payout_method(transfer),
+            region=(transfer.recipient or {}).get("country"))
     if not recipient and not payout_method:
         raise InvalidRecipientError("Nothing to correct: give the recipient's phone number, "
                                     "name or a payout method.")

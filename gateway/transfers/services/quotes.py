@@ -94,15 +94,17 @@ class PayoutAboveMaximumError(DomainError):
 
 
 def recipient_phone_validate(*, corridor: Corridor, phone: str,
-                             payout_method: str | None = None) -> str:
+                             payout_method: str | None = None, region: str | None = None) -> str:
     """The recipient's number in E.164 if the corridor can pay it, checked before any money
     moves: the rail's own rules (country, mobile line, the operator whose wallets it pays), or
     for cash pickup a number that can receive the redemption code by SMS. ``payout_method``
-    overrides the corridor's (a correction that switches to cash pickup)."""
+    overrides the corridor's (a correction that switches to cash pickup). ``region`` (the
+    recipient's country, ISO 3166) reads a national number for cash pickup, which pays in any
+    country; a mobile-money rail reads it in its own country."""
     method = payout_method or corridor.payout_method
     try:
         if method == Corridor.PayoutMethod.CASH_PICKUP or corridor.rail is None:
-            return CASH_PICKUP_RULES.check(phone)
+            return CASH_PICKUP_RULES.check(phone, default_region=(region or "").upper() or None)
         return rail_recipient_validate(corridor.rail, phone)
     except RecipientNotPayableError as exc:
         raise InvalidRecipientError(f"recipient.phone_number: {exc.detail}",

@@ -310,3 +310,42 @@ def test_a_rail_set_to_finer_amounts_than_its_currency_has_is_a_problem_not_a_50
     rail.min_amount, rail.max_amount = Decimal("500"), Decimal("10")
     with pytest.raises(ValidationError, match="largest payout"):
         rail.full_clean()
+
+
+@pytest.mark.parametrize(("phone", "country", "expected"), [
+    ("0712 345 678", "KE", "+254712345678"),
+    ("0772-123-450", "ug", "+256772123450"),
+    ("+256772123450", "KE", "+256772123450"),  # an international number keeps its country
+])
+def test_cash_pickup_reads_a_national_number_in_the_recipients_country(db, phone, country,
+                                                                       expected):
+    corridor = make_corridor(rail=None, payout_method=Corridor.PayoutMethod.CASH_PICKUP)
+    assert recipient_phone_validate(corridor=corridor, phone=phone, region=country) == expected
+    with pytest.raises(InvalidRecipientError, match="international phone number"):
+        recipient_phone_validate(corridor=corridor, phone=phone.replace("+", "0"))
+    with pytest.raises(InvalidRecipientError, match="fixed line"):
+        recipient_phone_validate(corridor=corridor, phone="020 2222222", region="KE")
+
+
+def test_a_mobile_money_rail_keeps_its_own_country_whatever_the_recipients(db):
+    corridor = make_corridor()
+    assert recipient_phone_validate(corridor=corridor, phone="0708374149",
+                                    region="UG") == SAFARICOM
+
+
+def test_transfer_creation_reads_a_cash_pickup_number_in_the_recipients_country(
+        partner_client, exchange_venue):
+    from ramps.payouts.agents.models import AgentNetwork, CashPickupCorridor
+
+    corridor = make_corridor(rail=None, payout_method=Corridor.PayoutMethod.CASH_PICKUP,
+                             venue=exchange_venue)
+    CashPickupCorridor.objects.create(
+        corridor=corridor, network=AgentNetwork.objects.create(code="net", name="Agents"))
+    fund_rail_float(corridor.rail.code, Decimal("1000000.00"))
+    response = post(partner_client, "/api/v1/transfers",
+                    {"quote_id": quote_for(partner_client), "sender": {"name": "Amina"},
+                     "recipient": {"name": "Joseph", "phone_number": "0733 123 456",
+                                   "country": "KE"}},
+                    HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+    assert response.status_code == 201, response.content
+    assert Transfer.objects.get().recipient["phone_number"] == AIRTEL_KE
