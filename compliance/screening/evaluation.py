@@ -64,7 +64,8 @@ class Evaluation:
 
     def report(self, *, examples: int = 12) -> str:
         """A readable table: recall per perturbation kind and FPR per kind of negative, for each
-        part, then the misses and false positives of the held-out part (a few of each)."""
+        part, then the misses and false positives of the tuning part (a few of each). The
+        held-out part is only ever counted, never listed: its names are not for tuning."""
         lines = [f"{'positives (recall)':34} {'tuning':>16} {'held-out':>16}"]
 
         def cell(rows: list[dict], good: Callable[[dict], bool]) -> str:
@@ -89,10 +90,10 @@ class Evaluation:
             cells = [cell(self._select(self.negatives, part, **match),
                           lambda row: bool(row["flagged_by"])) for part in PARTS]
             lines.append(f"{label:34} {cells[0]} {cells[1]}")
-        for row in self.missed("held-out")[:examples]:
+        for row in self.missed("tuning")[:examples]:
             lines.append(f"missed [{row['perturbation']}] {row['name']!r} "
                          f"-> {row['list']}:{row['entry_id']} {row['listed_name']!r}")
-        for row in self.false_positives("held-out")[:examples]:
+        for row in self.false_positives("tuning")[:examples]:
             lines.append(f"false positive [{row['kind']}] {row['name']!r} held by "
                          f"{row['flagged_by']!r} ({row['score']})")
         return "\n".join(lines)
