@@ -8,11 +8,14 @@ How a query is scored:
 1. Both names become transliterated tokens (``name_tokens``); legal-form suffixes (LTD, S.A.)
    and honorifics are dropped.
 2. Candidates come from an inverted index of keys per token: a phonetic skeleton
-   (``token_key``), the skeleton without a leading vowel, the first three and the last three
-   letters, the variant group, and the folded spelling with each letter left out in turn
+   (``token_key``), the skeleton without a leading vowel, the first three letters (not the
+   last three: every patronymic and every -ov shares those, and the names they find crowded
+   out the right one), the variant group, the spelling of Arabic names' transliterations
+   (``vowel_fold``), and the folded spelling with each letter left out in turn
    (``fold_deletions``: two words one typo apart share one), so a typo or a transliteration
    variant still shares a key; a query word also looks up the other readings of its digraphs
-   (``token_fold_readings``: French ch is sh, German ch is kh). The rarest query tokens
+   (``token_fold_readings``: French ch is sh, German ch is kh) and of letters a scanner
+   misreads (``ocr_fold``: rn for m). The rarest query tokens
    vote (``MAX_VOTING_TOKENS``; tokens in more than ``COMMON_TOKEN_NAMES`` names only when too
    few rare ones are left, particles last; keys in more than ``COMMON_KEY_NAMES`` names are
    skipped unless they are the word's own spelling or name variant), and a
@@ -39,23 +42,33 @@ How a query is scored:
    variants; two different common names (Maria / Mario, Saad / Said, a surname against a
    patronymic) never score above ``DIFFERENT_NAME_SIMILARITY``. A query in Arabic script is
    romanised letter by letter (``normalize.arabic_romanize``) and compared without short
-   vowels (``abjad_form``): the same consonants are the same word. An entity asked for by its
-   one distinctive word (``ENTITY_WORD_BITS``) and a name with exactly the listed words are
-   not capped.
+   vowels (``abjad_form``): the same consonants are the same word. Two transliterations of
+   one Arabic name (Egyptian Shekh / Shaykh, Sabet / Thabet, Gunguaka / Junjuaka) fold to
+   one spelling (``vowel_fold``) and score ``VOWEL_FOLD_SIMILARITY``. An entity asked for by
+   its one distinctive word (``ENTITY_WORD_BITS``) and a name with exactly the listed words
+   are not capped; an entity asked for by part of its name, every query word matched and one
+   of them a word few entries hold (``ENTITY_PART_BITS``), is scored on what it has less
+   ``ENTITY_WORD_LEFT_OUT_PENALTY`` per listed word left out.
 4. Rarity (``compliance.screening.rarity``, counted when a list is imported and stored with
    its version; ``list_token_counts``): a person's name matched only in part must be
    matched on words carrying ``EVIDENCE_BITS`` of information, or it stays at
    ``COMMON_NAMES_CAP``, below review: "Maria Garcia" does not match GAXIOLA GARCIA, Maria
-   Elena; "Viktor Bout" matches BOUT, Viktor Anatolijevitch.
+   Elena; "Viktor Bout" matches BOUT, Viktor Anatolijevitch. A query within the listed name
+   (every word of it found there, initials too; only listed words left out) with one word
+   rarer than any common name (``RARE_WORD_BITS``) needs ``SUBSET_EVIDENCE_BITS`` only:
+   "A. Jamil" reaches review against ABU JAMIL, "Sergey Kozlov" does not against KOZLOV,
+   Sergey Mikhaylovich.
 5. Date of birth, country and gender raise or lower the name score (``DOB_*``, ``COUNTRY_*``,
    ``GENDER_MISMATCH``). The hit explains every part: token pairs, rarity, adjustments.
 """
 
+import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from itertools import combinations
+from operator import itemgetter
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, Indel
@@ -87,6 +100,7 @@ COMMON_KEY_NAMES = 400
 MAX_VOTING_TOKENS = 4
 PREFILTER_SCORER = fuzz.ratio
 VARIANT_SIMILARITY = 0.92
+VOWEL_FOLD_SIMILARITY = 0.9  # one Arabic name in two transliterations (vowel_fold)
 VARIANT_FLOOR = 0.7  # skeletons may collide (hasan / hussein); only close spellings are lifted
 INITIAL_SIMILARITY = 0.85
 PAIR_FLOOR = 0.5  # below this a pair is no match at all
@@ -101,11 +115,16 @@ COUNTRY_MATCH, COUNTRY_MISMATCH = 0.03, -0.05
 GENDER_MISMATCH = -0.1
 EVIDENCE_BITS = 15.0  # about one person in 33,000 shares a name this informative
 COMMON_NAMES_CAP = 0.8
+SUBSET_EVIDENCE_BITS = 12.0  # a query within the listed name, with one rare word
+RARE_WORD_BITS = 9.5  # a word in about one listed entry in 700, rarer than any common name
+RARE_WORD_SIMILARITY = 0.9  # that word spelt alike but for a slip or a transliteration
 INITIAL_BITS = 4.7  # log2(26)
 DIFFERENT_NAME_SIMILARITY = 0.7
 TYPO_COST = 0.5
 ABJAD_SIMILARITY = 0.95
 ENTITY_WORD_BITS = 13.0  # a word in at most about two of the lists' entries
+ENTITY_PART_BITS = 11.0  # a word in at most about eight of the lists' entries
+ENTITY_WORD_LEFT_OUT_PENALTY = 0.06
 
 # Connectives inside Arabic, Romance, Dutch and German names: leaving one out says little.
 NAME_PARTICLES = frozenset({"bin", "ben", "ibn", "bint", "binti", "ould", "al", "el", "ul",
@@ -170,18 +189,42 @@ def _typo_similarity(left: str, right: str) -> float:
     return 0.0
 
 
+# Vowels and consonants that transliterations of Arabic write differently, brought to one
+# spelling (``vowel_fold``): Egyptian e for ay, ai and ei and o for u and ou (Shekh / Shaykh,
+# Hosen / Husayn), g for j, s for th and z for dh (Sabet / Thabet), Gulf ee and oo and g for
+# q, the Maghreb's a for ah (Amed / Ahmed, Zara / Zahra).
+_VOWEL_FOLDS = (("gh", "\0"), ("dj", "j"), ("g", "j"), ("\0", "gh"), ("th", "s"), ("dh", "z"),
+                ("q", "k"), ("ph", "f"), ("w", "v"), ("ay", "e"), ("ai", "e"), ("ei", "e"),
+                ("ey", "e"), ("ee", "i"), ("y", "i"), ("oo", "o"), ("ou", "o"), ("u", "o"),
+                ("aa", "a"))
+_SILENT_H = re.compile(r"(?<=[aeo])h(?![aeio])")
+
+
+@lru_cache(maxsize=65536)
+def vowel_fold(token: str) -> str:
+    """One spelling for the transliterations of one Arabic name (``_VOWEL_FOLDS``; an h after
+    a vowel and before a consonant or at the end left out), doubled letters once: shekh and
+    shaykh -> shekh, ubedah and ubaydah -> obeda."""
+    for source, target in _VOWEL_FOLDS:
+        token = token.replace(source, target)
+    token = _SILENT_H.sub("", token)
+    return "".join(char for position, char in enumerate(token)
+                   if position == 0 or char != token[position - 1])
+
+
 def _token_index_keys(token: str) -> tuple[str, ...]:
     if len(token) < 2:
         return ()
     keys = ["k" + token_key(token), "c" + token_consonants(token)]
     if len(token) >= 4:
         keys.append("p" + token[:3])
-        keys.append("s" + token[-3:])
     group = variant_group(token)
     if group is not None:
         keys.append(f"g{group}")  # Victor finds Viktor, Usman finds Uthman
     # One typo or one transliteration apart (Marquwz / Marquez, Gayoom / Qayoum).
     keys.extend("d" + deletion for deletion in fold_deletions(token_fold(token)))
+    if len(token) >= 3:
+        keys.append("v" + vowel_fold(token))  # Arabic names respelt (Goesini / Juaythini)
     return tuple(keys)
 
 
@@ -194,9 +237,15 @@ def _same_name_keys(token: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=65536)
 def _query_index_keys(token: str) -> tuple[str, ...]:
-    """A query word's keys: a listed word's, and the one-letter-out forms of each reading of
-    its digraphs (a listed word is spelt the English way, a query word any way)."""
+    """A query word's keys: a listed word's, and the one-letter-out forms of its reading by
+    optical character recognition (``ocr_fold``) and of each reading of its digraphs (a
+    listed word is spelt the English way, a query word any way)."""
     keys = dict.fromkeys(_token_index_keys(token))
+    read = ocr_fold(token)
+    if read != token:
+        # The word as a scanner misread it (AHRNED, U LI RNYINT): the keys of the letters it
+        # stands for find the listed spelling.
+        keys.update(dict.fromkeys("d" + deletion for deletion in fold_deletions(token_fold(read))))
     for reading in token_fold_readings(token)[1:]:
         keys.update(dict.fromkeys("d" + deletion for deletion in fold_deletions(reading)))
         group = variant_group(reading)
@@ -214,6 +263,9 @@ def _token_similarity(left: str, right: str) -> float:
     similarity = max(Indel.normalized_similarity(left, right), _typo_similarity(left, right))
     if similarity < VARIANT_SIMILARITY and same_name(left, right):
         return VARIANT_SIMILARITY  # variants of one name: uthman / usman, yusuf / youssef
+    if similarity < VOWEL_FOLD_SIMILARITY and min(len(left), len(right)) >= 3 \
+            and vowel_fold(left) == vowel_fold(right):
+        return VOWEL_FOLD_SIMILARITY  # Eman / Ayman, Gunguaka / Junjuaka
     if PAIR_FLOOR <= similarity < VARIANT_SIMILARITY \
             and token_consonants(left) == token_consonants(right) \
             and len(token_consonants(left)) >= 3 \
@@ -240,34 +292,52 @@ def _article_split(tokens: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def token_table(query: tuple[str, ...], vocabulary: list[str],
-                rarity: TokenRarity | None = None, abjad: bool = False) -> TokenTable:
+                rarity: TokenRarity | None = None, abjad: bool = False,
+                vowel_words: dict[str, tuple[str, ...]] | None = None) -> TokenTable:
     """listed word -> [(query position, similarity)] for every pair at or above ``PAIR_FLOOR``.
 
     Built once per query over the words of all its candidates: rapidfuzz finds the close words
     of each query word in C, and only those few pairs go through ``_token_similarity``, instead
-    of every query word against every word of every candidate in Python.
+    of every query word against every word of every candidate in Python. ``vowel_words``:
+    the listed words of each ``vowel_fold``, when the caller has them (``NameIndex``).
     """
     table: TokenTable = {}
     listed_initials = [word for word in vocabulary if len(word) == 1]
     folded_vocabulary: list[str] | None = None
+    vocabulary_set: set[str] | None = None
     forms: list[str] | None = None
     for qi, q in enumerate(query):
         if len(q) == 1:
-            close = [word for word in vocabulary if word[0] == q]
+            close = dict.fromkeys(word for word in vocabulary if word[0] == q)
         else:
-            close = [word for word, _, _ in process.extract(
+            close = dict.fromkeys(word for word, _, _ in process.extract(
                 q, vocabulary, scorer=Indel.normalized_similarity, score_cutoff=PAIR_FLOOR,
-                limit=None)]
-            close.extend(word for word in listed_initials if word == q[0] and word not in close)
+                limit=None))
+            close.update(dict.fromkeys(word for word in listed_initials if word == q[0]))
             if len(q) >= 4:
                 # Spellings far apart letter by letter but one slip apart once folded
                 # (Koonee / Kuni, Al-Jadheeree / Al-Jaziri).
                 if folded_vocabulary is None:
                     folded_vocabulary = [token_fold(word) for word in vocabulary]
                 for reading in token_fold_readings(q):
-                    close.extend(vocabulary[position] for _, _, position in process.extract(
-                        reading, folded_vocabulary, scorer=OSA.distance, score_cutoff=1,
-                        limit=None) if vocabulary[position] not in close)
+                    close.update(dict.fromkeys(vocabulary[position] for _, _, position in
+                                               process.extract(reading, folded_vocabulary,
+                                                               scorer=OSA.distance,
+                                                               score_cutoff=1, limit=None)))
+        if len(q) >= 3:
+            # One Arabic name in two transliterations, far apart letter by letter (Goesini /
+            # Juaythini): the same vowel_fold.
+            form = vowel_fold(q)
+            if vowel_words is not None:
+                same_form = vowel_words.get(form, ())
+                if same_form:
+                    if vocabulary_set is None:
+                        vocabulary_set = set(vocabulary)
+                    close.update(dict.fromkeys(word for word in same_form
+                                               if word in vocabulary_set))
+            else:
+                close.update(dict.fromkeys(word for word in vocabulary
+                                           if vowel_fold(word) == form))
         abjad_close: dict[str, float] = {}
         if abjad and len(q) > 1:
             # Arabic script leaves short vowels out: compare consonant forms (abjad_form).
@@ -278,7 +348,7 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
                     form, forms, scorer=Indel.normalized_similarity,
                     score_cutoff=PAIR_FLOOR / ABJAD_SIMILARITY, limit=None):
                 abjad_close[vocabulary[position]] = similarity * ABJAD_SIMILARITY
-            close.extend(word for word in abjad_close if word not in close)
+            close.update(dict.fromkeys(abjad_close))
         for word in close:
             similarity = max(_token_similarity(q, word), abjad_close.get(word, 0.0))
             if abjad and len(q) > 1 and abjad_close.get(word, 0.0) >= ABJAD_SIMILARITY:
@@ -343,7 +413,13 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: 
         penalty = sum(MISSING_PARTICLE_PENALTY if c in NAME_PARTICLES or len(c) == 1
                       else MISSING_NAME_PENALTY for c in missing_listed)
         score = max(score, numerator / matched_denominator - penalty)
-    if (strong < min(2, max(len(query), len(listed))) or not full) \
+    entity_part = None
+    if not person and rarity is not None and missing_listed and len(used_query) == len(query):
+        entity_part = _entity_part_score(numerator / matched_denominator, matched,
+                                         missing_listed, rarity, explanation)
+        if entity_part is not None:
+            score = max(score, entity_part)
+    if (strong < min(2, max(len(query), len(listed))) or not full) and entity_part is None \
             and not _distinctive_entity_word(query, matched, person, rarity):
         # One shared token (a given name, a lone alias) never identifies a longer name, and
         # initials alone (S. G. against S.M.G.) identify nobody.
@@ -381,6 +457,30 @@ def _distinctive_entity_word(query: tuple[str, ...], matched: list[tuple[int, st
         and min(rarity.bits(strong[0][0]), rarity.bits(strong[0][1])) >= ENTITY_WORD_BITS
 
 
+def _entity_part_score(matched_score: float, matched: list[tuple[int, str, str, float]],
+                       missing_listed: list[str], rarity: TokenRarity,
+                       explanation: dict | None) -> float | None:
+    """An entity asked for by part of its listed name (PAEKMA CO for PAEKMA SHIPPING CO, IRISL
+    NV for IRISL BENELUX NV): every query word matched strongly, one of them a word few listed
+    entries hold (``ENTITY_PART_BITS``) spelt nearly alike. Scored on the words it has, less
+    ``ENTITY_WORD_LEFT_OUT_PENALTY`` per listed word left out, so one word left out reaches
+    review and three do not. None when the query is not such a part."""
+    if any(similarity < STRONG_PAIR for _, _, _, similarity in matched):
+        return None
+    distinctive = max((min(rarity.bits(q), rarity.bits(c)) for _, q, c, similarity in matched
+                       if min(len(q), len(c)) >= 3 and similarity >= RARE_WORD_SIMILARITY),
+                      default=0.0)
+    if distinctive < ENTITY_PART_BITS:
+        return None
+    left_out = [c for c in missing_listed if c not in NAME_PARTICLES and len(c) > 1]
+    penalty = ENTITY_WORD_LEFT_OUT_PENALTY * len(left_out)
+    if explanation is not None:
+        explanation.update({"distinctive_word_bits": round(distinctive, 1),
+                            "listed_left_out": left_out,
+                            "left_out_penalty": round(penalty, 2)})
+    return matched_score - penalty
+
+
 def _rarity_cap(score: float, query: tuple[str, ...],
                 matched: list[tuple[int, str, str, float]],
                 missing_listed: list[str], rarity: TokenRarity,
@@ -406,9 +506,24 @@ def _rarity_cap(score: float, query: tuple[str, ...],
     left_out = [c for c in (*missing_listed, *(c for _, _, c, _ in matched))
                 if c not in NAME_PARTICLES and c not in matched_listed]
     left_out += [q for q in query if q not in NAME_PARTICLES and q not in matched_query]
-    capped = bool(left_out) and evidence < EVIDENCE_BITS and score > COMMON_NAMES_CAP
+    # A query that says nothing the listed name contradicts (each of its words, initials
+    # too, found in the listed name; only listed words left out) and holds one rare word
+    # spelt nearly alike (Abu Jamil as A. JAMIL, Mohamad Iqbal Abdurrahman as Mohamad
+    # Abdurrahman) needs less: SUBSET_EVIDENCE_BITS. Common given names and surnames are never
+    # that rare (the corridor table's commonest names carry at most about 8 bits), so "Maria
+    # Garcia" still stays below review against GAXIOLA GARCIA, Maria Elena.
+    strong_query = {q for q, _, _ in strong}
+    within_listed = all(q in strong_query for q in query if q not in NAME_PARTICLES)
+    rarest = max((min(rarity.bits(q), rarity.bits(c)) for q, c, similarity in strong
+                  if min(len(q), len(c)) > 1 and similarity >= RARE_WORD_SIMILARITY),
+                 default=0.0)
+    subset = within_listed and rarest >= RARE_WORD_BITS and evidence >= SUBSET_EVIDENCE_BITS
+    capped = bool(left_out) and evidence < EVIDENCE_BITS and not subset \
+        and score > COMMON_NAMES_CAP
     if explanation is not None:
         explanation.update({"evidence_bits": round(evidence, 1),
+                            "rarest_word_bits": round(rarest, 1),
+                            "query_within_listed": within_listed,
                             "listed_left_out": left_out, "common_names_cap": capped})
     return COMMON_NAMES_CAP if capped else score
 
@@ -548,10 +663,16 @@ class NameIndex:
         self.postings = {key: tuple(value) for key, value in postings.items()}
         self.token_counts = [len(tokens) for tokens in self.tokens]
         self.word_counts = [sum(len(token) > 1 for token in tokens) for tokens in self.tokens]
+        self.word_letters = [sum(len(token) for token in tokens if len(token) > 1)
+                             for tokens in self.tokens]
         self._token_cache: dict[tuple[str, bool], tuple[int, frozenset[int], frozenset[int]]] = {}
         self.one_word = frozenset(position for position, tokens in enumerate(self.tokens)
                                   if len(tokens) == 1)
         self.vocabulary = sorted({word for tokens in self.tokens for word in tokens})
+        vowel_words: dict[str, list[str]] = {}
+        for word in self.vocabulary:
+            vowel_words.setdefault(vowel_fold(word), []).append(word)
+        self.vowel_words = {form: tuple(words) for form, words in vowel_words.items()}
         self.first_letters = [frozenset(token[0] for token in tokens) for tokens in self.tokens]
         if rarity is None:
             # Counted here only for names not imported as a list (tests, tools); an imported
@@ -664,8 +785,8 @@ class NameIndex:
             # name holding the query's words first (100 for "khalid mohammad" against
             # Mohammad Khalid Hassan); names with middle names the query leaves out come in
             # through the vote groups above.
-            best = process.extract(words, [sorted_text[position] for position in group],
-                                   scorer=PREFILTER_SCORER, limit=room)
+            texts = itemgetter(*group)(sorted_text) if len(group) > 1 else (sorted_text[group[0]],)
+            best = process.extract(words, texts, scorer=PREFILTER_SCORER, limit=room)
             chosen.extend(group[index] for _, _, index in best)
             return chosen
         return chosen
@@ -686,25 +807,32 @@ class NameIndex:
         name_tokens = self.tokens
         table = token_table(tokens, list({word for position in positions
                                           for word in name_tokens[position]})
-                            if use_index else self.vocabulary, rarity=self.rarity, abjad=abjad)
+                            if use_index else self.vocabulary, rarity=self.rarity, abjad=abjad,
+                            vowel_words=self.vowel_words)
         best: dict[tuple[str, str], Hit] = {}
         floor = thresholds.review - DOB_EXACT - COUNTRY_MATCH
         # Listed words some query word matches strongly. A person's name with fewer of them
-        # than name_similarity's single-token rule asks, the same word count as the query
-        # (so no joined comparison) and other words than the query's, scores at most
-        # SINGLE_TOKEN_CAP: below the floor, not worth scoring.
+        # than name_similarity's single-token rule asks and other words than the query's
+        # scores at most SINGLE_TOKEN_CAP, or what the joined comparison gives when the words
+        # are split differently, which is at most JOINED_FACTOR times the shorter joined
+        # length's share of both (Indel): below the floor, not worth scoring.
         strong_words = {word for word, entries in table.items()
                         if any(similarity >= STRONG_PAIR for _, similarity in entries)}
         query_words = sum(len(token) > 1 for token in tokens)
+        query_letters = sum(len(token) for token in tokens if len(token) > 1)
         hopeless = floor > SINGLE_TOKEN_CAP
+        word_counts, word_letters = self.word_counts, self.word_letters
         for position in positions:
             listed = self.names[position]
             person = listed.entry_type in ("individual", "")
             listed_tokens = name_tokens[position]
-            if hopeless and person and self.word_counts[position] == query_words \
-                    and listed_tokens != tokens \
+            if hopeless and person and listed_tokens != tokens \
                     and sum(word in strong_words for word in listed_tokens) \
-                    < min(2, max(len(tokens), len(listed_tokens))):
+                    < min(2, max(len(tokens), len(listed_tokens))) \
+                    and (word_counts[position] == query_words or not word_counts[position]
+                         or not query_words
+                         or 2 * JOINED_FACTOR * min(query_letters, word_letters[position])
+                         < floor * (query_letters + word_letters[position])):
                 continue
             rarity: dict = {}
             name_score, pairs = name_similarity(

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.django_db
 # Three listed entries: every word is as rare as one in rarity.MIN_ENTRIES (13.3 bits), and
 # both words of POTEKHIN, Danil match: 2 x 13.29 bits.
 EVIDENCE = 26.6
+RAREST = 13.3  # the rarer of the two words
 
 
 @pytest.fixture
@@ -135,7 +136,9 @@ def test_listed_name_modulo_accents_case_and_order_is_held(lists, written):
         "name_score": 1.0,
         "fields": {"name": ["danil~danil 1.00", "potekhin~potekhin 1.00"],
                    "date_of_birth": "absent", "country": "absent", "gender": "absent"},
-        "rarity": {"evidence_bits": EVIDENCE, "listed_left_out": [], "common_names_cap": False},
+        "rarity": {"evidence_bits": EVIDENCE, "rarest_word_bits": RAREST,
+                   "query_within_listed": True, "listed_left_out": [],
+                   "common_names_cap": False},
         "adjustments": {}, "thresholds": {"review": 0.85, "block": 0.95}, "decision": "block",
     }]
 
