@@ -426,14 +426,7 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: 
         score = min(score, SINGLE_TOKEN_CAP)
     # The joined comparison is for one name split differently (alqaqa / al qaqa); initials stay
     # out of it ("V. Bout" is not the word "vbout").
-    query_words = [token for token in query if len(token) > 1]
-    listed_words = [token for token in listed if len(token) > 1]
-    split_differently = query_words and listed_words and len(query_words) != len(listed_words)
-    joined = max(
-        Indel.normalized_similarity("".join(query_words), "".join(listed_words)),
-        Indel.normalized_similarity("".join(sorted(query_words)), "".join(sorted(listed_words))),
-    ) * JOINED_FACTOR if split_differently else 0.0
-    score = max(score, joined)
+    score = max(score, joined_similarity(query, listed))
     if rarity is not None and (person or any(min(len(q), len(c)) == 1 for _, q, c, _ in matched)):
         score = _rarity_cap(score, query, matched, missing_listed, rarity, explanation)
     if query == listed:
@@ -455,6 +448,20 @@ def _distinctive_entity_word(query: tuple[str, ...], matched: list[tuple[int, st
     strong = [(q, c) for _, q, c, similarity in matched if similarity >= STRONG_PAIR]
     return len(strong) == 1 and min(map(len, strong[0])) >= 5 \
         and min(rarity.bits(strong[0][0]), rarity.bits(strong[0][1])) >= ENTITY_WORD_BITS
+
+
+def joined_similarity(query: tuple[str, ...], listed: tuple[str, ...]) -> float:
+    """The words of each name joined and compared as one string (as written and sorted), for
+    one name split into words differently (alqaqa / al qaqa), times ``JOINED_FACTOR``; 0 when
+    both have as many words. Initials stay out ("V. Bout" is not the word "vbout")."""
+    query_words = [token for token in query if len(token) > 1]
+    listed_words = [token for token in listed if len(token) > 1]
+    if not query_words or not listed_words or len(query_words) == len(listed_words):
+        return 0.0
+    return max(
+        Indel.normalized_similarity("".join(query_words), "".join(listed_words)),
+        Indel.normalized_similarity("".join(sorted(query_words)), "".join(sorted(listed_words))),
+    ) * JOINED_FACTOR
 
 
 def _entity_part_score(matched_score: float, matched: list[tuple[int, str, str, float]],
@@ -663,8 +670,6 @@ class NameIndex:
         self.postings = {key: tuple(value) for key, value in postings.items()}
         self.token_counts = [len(tokens) for tokens in self.tokens]
         self.word_counts = [sum(len(token) > 1 for token in tokens) for tokens in self.tokens]
-        self.word_letters = [sum(len(token) for token in tokens if len(token) > 1)
-                             for tokens in self.tokens]
         self._token_cache: dict[tuple[str, bool], tuple[int, frozenset[int], frozenset[int]]] = {}
         self.one_word = frozenset(position for position, tokens in enumerate(self.tokens)
                                   if len(tokens) == 1)
@@ -811,29 +816,26 @@ class NameIndex:
                             vowel_words=self.vowel_words)
         best: dict[tuple[str, str], Hit] = {}
         floor = thresholds.review - DOB_EXACT - COUNTRY_MATCH
-        # Listed words some query word matches strongly. A person's name with fewer of them
-        # than name_similarity's single-token rule asks and other words than the query's
-        # scores at most SINGLE_TOKEN_CAP, or what the joined comparison gives when the words
-        # are split differently, which is at most JOINED_FACTOR times the shorter joined
-        # length's share of both (Indel): below the floor, not worth scoring.
+        # Listed words some query word matches strongly. A name with fewer of them than
+        # name_similarity's single-token rule asks and other words than the query's scores at
+        # most SINGLE_TOKEN_CAP, or what the joined comparison gives (joined_similarity):
+        # when that is below the floor, the name is not worth scoring. Unless it is an
+        # entity a strong word may stand for (_entity_part_score, _distinctive_entity_word:
+        # each query word strongly matched, or all matched and one strongly).
         strong_words = {word for word, entries in table.items()
                         if any(similarity >= STRONG_PAIR for _, similarity in entries)}
-        query_words = sum(len(token) > 1 for token in tokens)
-        query_letters = sum(len(token) for token in tokens if len(token) > 1)
         hopeless = floor > SINGLE_TOKEN_CAP
-        word_counts, word_letters = self.word_counts, self.word_letters
         for position in positions:
             listed = self.names[position]
             person = listed.entry_type in ("individual", "")
             listed_tokens = name_tokens[position]
-            if hopeless and person and listed_tokens != tokens \
-                    and sum(word in strong_words for word in listed_tokens) \
-                    < min(2, max(len(tokens), len(listed_tokens))) \
-                    and (word_counts[position] == query_words or not word_counts[position]
-                         or not query_words
-                         or 2 * JOINED_FACTOR * min(query_letters, word_letters[position])
-                         < floor * (query_letters + word_letters[position])):
-                continue
+            if hopeless and listed_tokens != tokens:
+                strong = sum(word in strong_words for word in listed_tokens)
+                if strong < min(2, max(len(tokens), len(listed_tokens))) \
+                        and (person or not strong or (strong < len(tokens)
+                                                      and len(listed_tokens) < len(tokens))) \
+                        and joined_similarity(tokens, listed_tokens) < floor:
+                    continue
             rarity: dict = {}
             name_score, pairs = name_similarity(
                 tokens, listed_tokens, person=person,
