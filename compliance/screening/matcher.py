@@ -94,6 +94,7 @@ from compliance.screening.rarity import (
 
 PREFILTER_LIMIT = 14
 TOKEN_CACHE_SIZE = 20_000
+PAIR_CACHE_SIZE = 200_000
 RARE_TOKEN_NAMES = 40
 COMMON_TOKEN_NAMES = 600
 COMMON_KEY_NAMES = 400
@@ -293,13 +294,17 @@ def _article_split(tokens: tuple[str, ...]) -> tuple[str, ...]:
 
 def token_table(query: tuple[str, ...], vocabulary: list[str],
                 rarity: TokenRarity | None = None, abjad: bool = False,
-                vowel_words: dict[str, tuple[str, ...]] | None = None) -> TokenTable:
+                vowel_words: dict[str, tuple[str, ...]] | None = None,
+                folded: dict[str, str] | None = None,
+                pair_cache: dict[tuple[str, str], float] | None = None) -> TokenTable:
     """listed word -> [(query position, similarity)] for every pair at or above ``PAIR_FLOOR``.
 
     Built once per query over the words of all its candidates: rapidfuzz finds the close words
     of each query word in C, and only those few pairs go through ``_token_similarity``, instead
-    of every query word against every word of every candidate in Python. ``vowel_words``:
-    the listed words of each ``vowel_fold``, when the caller has them (``NameIndex``).
+    of every query word against every word of every candidate in Python. ``NameIndex`` hands
+    in what it keeps: ``vowel_words``, the listed words of each ``vowel_fold``; ``folded``,
+    each listed word's ``token_fold``; ``pair_cache``, the similarity of pairs of words
+    compared before (Latin script only; its rarity's).
     """
     table: TokenTable = {}
     listed_initials = [word for word in vocabulary if len(word) == 1]
@@ -318,7 +323,9 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
                 # Spellings far apart letter by letter but one slip apart once folded
                 # (Koonee / Kuni, Al-Jadheeree / Al-Jaziri).
                 if folded_vocabulary is None:
-                    folded_vocabulary = [token_fold(word) for word in vocabulary]
+                    folded_vocabulary = [token_fold(word) for word in vocabulary] \
+                        if folded is None or len(vocabulary) < 2 \
+                        else list(itemgetter(*vocabulary)(folded))
                 for reading in token_fold_readings(q):
                     close.update(dict.fromkeys(vocabulary[position] for _, _, position in
                                                process.extract(reading, folded_vocabulary,
@@ -349,19 +356,36 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
                     score_cutoff=PAIR_FLOOR / ABJAD_SIMILARITY, limit=None):
                 abjad_close[vocabulary[position]] = similarity * ABJAD_SIMILARITY
             close.update(dict.fromkeys(abjad_close))
+        cache = pair_cache if pair_cache is not None and not abjad else None
         for word in close:
-            similarity = max(_token_similarity(q, word), abjad_close.get(word, 0.0))
-            if abjad and len(q) > 1 and abjad_close.get(word, 0.0) >= ABJAD_SIMILARITY:
-                # The same consonants: as Arabic script writes it, the same word (Sayyid is
-                # written syd, Abdullah abdlh), whatever the vowels of the listed spelling.
-                pass
-            elif similarity < 1.0 and rarity is not None and len(q) > 1 and len(word) > 1 \
-                    and rarity.different_names(q, word):
-                # Maria / Mario, Olga / Oleg: two common names, not a typo of one.
-                similarity = min(similarity, DIFFERENT_NAME_SIMILARITY)
+            similarity = cache.get((q, word)) if cache is not None else None
+            if similarity is None:
+                similarity = _pair_similarity(q, word, abjad_close.get(word, 0.0), abjad,
+                                              rarity)
+                if cache is not None:
+                    if len(cache) > PAIR_CACHE_SIZE:
+                        cache.clear()
+                    cache[(q, word)] = similarity
             if similarity >= PAIR_FLOOR:
                 table.setdefault(word, []).append((qi, similarity))
     return table
+
+
+def _pair_similarity(q: str, word: str, abjad_similarity: float, abjad: bool,
+                     rarity: TokenRarity | None) -> float:
+    """A query word against a listed word: ``_token_similarity``, the consonant form's
+    similarity for Arabic script, at most ``DIFFERENT_NAME_SIMILARITY`` for two different
+    common names."""
+    similarity = max(_token_similarity(q, word), abjad_similarity)
+    if abjad and len(q) > 1 and abjad_similarity >= ABJAD_SIMILARITY:
+        # The same consonants: as Arabic script writes it, the same word (Sayyid is written
+        # syd, Abdullah abdlh), whatever the vowels of the listed spelling.
+        return similarity
+    if similarity < 1.0 and rarity is not None and len(q) > 1 and len(word) > 1 \
+            and rarity.different_names(q, word):
+        # Maria / Mario, Olga / Oleg: two common names, not a typo of one.
+        return min(similarity, DIFFERENT_NAME_SIMILARITY)
+    return similarity
 
 
 def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: bool = True,
@@ -670,6 +694,8 @@ class NameIndex:
         self.postings = {key: tuple(value) for key, value in postings.items()}
         self.token_counts = [len(tokens) for tokens in self.tokens]
         self.word_counts = [sum(len(token) > 1 for token in tokens) for tokens in self.tokens]
+        self.word_letters = [sum(len(token) for token in tokens if len(token) > 1)
+                             for tokens in self.tokens]
         self._token_cache: dict[tuple[str, bool], tuple[int, frozenset[int], frozenset[int]]] = {}
         self.one_word = frozenset(position for position, tokens in enumerate(self.tokens)
                                   if len(tokens) == 1)
@@ -678,6 +704,8 @@ class NameIndex:
         for word in self.vocabulary:
             vowel_words.setdefault(vowel_fold(word), []).append(word)
         self.vowel_words = {form: tuple(words) for form, words in vowel_words.items()}
+        self.folded = {word: token_fold(word) for word in self.vocabulary}
+        self._pair_cache: dict[tuple[str, str], float] = {}
         self.first_letters = [frozenset(token[0] for token in tokens) for tokens in self.tokens]
         if rarity is None:
             # Counted here only for names not imported as a list (tests, tools); an imported
@@ -726,6 +754,19 @@ class NameIndex:
             self._token_cache.clear()
         self._token_cache[(token, abjad)] = result
         return result
+
+    def _joined_below(self, position: int, tokens: tuple[str, ...], query_words: int,
+                      query_letters: int, floor: float) -> bool:
+        """Whether ``joined_similarity`` of the query and a listed name is below ``floor``:
+        it is 0 with as many words on each side (or none); Indel is at most twice the shorter
+        joined length over both, so only names within that bound are compared."""
+        listed_words, listed_letters = self.word_counts[position], self.word_letters[position]
+        if not query_words or not listed_words or query_words == listed_words:
+            return True
+        if 2 * JOINED_FACTOR * min(query_letters, listed_letters) \
+                < floor * (query_letters + listed_letters):
+            return True
+        return joined_similarity(tokens, self.tokens[position]) < floor
 
     def candidates(self, tokens: tuple[str, ...], abjad: bool = False) -> list[int]:
         postings = self.postings
@@ -813,7 +854,8 @@ class NameIndex:
         table = token_table(tokens, list({word for position in positions
                                           for word in name_tokens[position]})
                             if use_index else self.vocabulary, rarity=self.rarity, abjad=abjad,
-                            vowel_words=self.vowel_words)
+                            vowel_words=self.vowel_words, folded=self.folded,
+                            pair_cache=self._pair_cache)
         best: dict[tuple[str, str], Hit] = {}
         floor = thresholds.review - DOB_EXACT - COUNTRY_MATCH
         # Listed words some query word matches strongly. A name with fewer of them than
@@ -825,6 +867,8 @@ class NameIndex:
         strong_words = {word for word, entries in table.items()
                         if any(similarity >= STRONG_PAIR for _, similarity in entries)}
         hopeless = floor > SINGLE_TOKEN_CAP
+        query_words = sum(len(token) > 1 for token in tokens)
+        query_letters = sum(len(token) for token in tokens if len(token) > 1)
         for position in positions:
             listed = self.names[position]
             person = listed.entry_type in ("individual", "")
@@ -834,7 +878,8 @@ class NameIndex:
                 if strong < min(2, max(len(tokens), len(listed_tokens))) \
                         and (person or not strong or (strong < len(tokens)
                                                       and len(listed_tokens) < len(tokens))) \
-                        and joined_similarity(tokens, listed_tokens) < floor:
+                        and self._joined_below(position, tokens, query_words, query_letters,
+                                               floor):
                     continue
             rarity: dict = {}
             name_score, pairs = name_similarity(
