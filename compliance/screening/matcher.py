@@ -280,12 +280,35 @@ def _token_similarity(left: str, right: str) -> float:
 
 TokenTable = dict[str, list[tuple[int, float]]]
 
+_ROMANISED_DIGRAPHS = ("th", "sh", "kh", "dh", "gh", "zh", "ts")
+
+
+@lru_cache(maxsize=65536)
+def abjad_readings(token: str) -> tuple[str, ...]:
+    """The ``abjad_form`` of a word romanised from Arabic script, and the forms with one or
+    all of its digraphs read as two letters: th is tha or ta and ha (TAHIR is written t-h-r,
+    romanised "thr"), dh is dhal or dal and ha (UBAIDAH, "abydh"); ts and zh are always two
+    letters (TASH, ISMAIL: "tsh")."""
+    readings = [abjad_form(token)]
+    found = [digraph for digraph in _ROMANISED_DIGRAPHS if digraph in token]
+    if found:
+        split = [token.replace(digraph, digraph[0] + "\1" + digraph[1]) for digraph in found]
+        if len(found) > 1:
+            whole = token
+            for digraph in found:
+                whole = whole.replace(digraph, digraph[0] + "\1" + digraph[1])
+            split.append(whole)
+        readings.extend(abjad_form(reading).replace("\1", "") for reading in split)
+    return tuple(dict.fromkeys(readings))
+
+
 def _article_split(tokens: tuple[str, ...]) -> tuple[str, ...]:
     """Arabic script joins the article to its word (al-Ghamdi is one word, romanised alghmdy):
-    a word opening with alif and lam and three more letters is read as the article and a word."""
+    a word opening with alif and lam and two more letters is read as the article and a word
+    (alsr, Abu al-Asir: unvocalised, a two-letter word is common)."""
     split: list[str] = []
     for token in tokens:
-        if token.startswith("al") and len(token) >= 5:
+        if token.startswith("al") and len(token) >= 4:
             split.extend(("al", token[2:]))
         else:
             split.append(token)
@@ -350,11 +373,13 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
             # Arabic script leaves short vowels out: compare consonant forms (abjad_form).
             if forms is None:
                 forms = [abjad_form(word) for word in vocabulary]
-            form = abjad_form(q)
-            for _, similarity, position in process.extract(
-                    form, forms, scorer=Indel.normalized_similarity,
-                    score_cutoff=PAIR_FLOOR / ABJAD_SIMILARITY, limit=None):
-                abjad_close[vocabulary[position]] = similarity * ABJAD_SIMILARITY
+            for form in abjad_readings(q):
+                for _, similarity, position in process.extract(
+                        form, forms, scorer=Indel.normalized_similarity,
+                        score_cutoff=PAIR_FLOOR / ABJAD_SIMILARITY, limit=None):
+                    word = vocabulary[position]
+                    abjad_close[word] = max(abjad_close.get(word, 0.0),
+                                            similarity * ABJAD_SIMILARITY)
             close.update(dict.fromkeys(abjad_close))
         cache = pair_cache if pair_cache is not None and not abjad else None
         for word in close:
@@ -728,7 +753,7 @@ class NameIndex:
         keys = _query_index_keys(token)
         if abjad and len(token) > 1:
             # Romanised Arabic script has no vowels: only its unvocalised form is a key.
-            keys = ("a" + abjad_form(token),)
+            keys = tuple("a" + form for form in abjad_readings(token))
         # Per token its key postings, shortest first; a key shared by very many names (the
         # suffix "ich" of every patronymic) says little when the token's other keys find it,
         # but the names spelling the word alike or as a variant of one name (Mohammad,

@@ -19,6 +19,7 @@ from compliance.screening.matcher import (
     ListedName,
     NameIndex,
     Thresholds,
+    abjad_readings,
     name_similarity,
     query_tokens,
     vowel_fold,
@@ -433,3 +434,20 @@ def test_an_arabic_name_respelt_the_egyptian_way_is_still_held(index, listed, ru
     for source, target in rules:
         query = query.replace(source, target)
     assert ("ofac-sdn", entry_id) in [hit[:2] for hit in top(index, query.title())], query
+
+
+@pytest.mark.parametrize(("query", "listed"), [
+    ("\u0627\u0628\u0648 \u062a\u062d\u0631", "ABU TAHIR"),  # t-h-r: ta and ha, not tha
+    ("\u0627\u0628\u0648 \u0627\u0644\u0633\u0631", "Abu al-Asir"),  # al and a two-letter word
+])
+def test_arabic_script_digraphs_and_a_short_article_are_read(index, query, listed):
+    assert listed in [hit[2] for hit in top(index, query)], query
+
+
+@pytest.mark.parametrize(("token", "readings"), [
+    ("thr", ("tr", "thr")),  # tha-ra, or ta-ha-ra (TAHIR)
+    ("abydh", ("bs", "bd")),  # dhal, or dal and ha (UBAIDAH)
+    ("mhmd", ("mhmd",)),  # no digraph: one reading
+])
+def test_romanised_arabic_digraphs_are_read_both_ways(token, readings):
+    assert abjad_readings(token) == readings
