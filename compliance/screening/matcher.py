@@ -143,11 +143,16 @@ _OCR_DIGITS = str.maketrans("0158", "olsb")
 
 @lru_cache(maxsize=65536)
 def _clean_token(token: str) -> str:
-    """Digits read for letters inside a word (J0ZA, VERU5) and a misspelt legal-form word."""
+    """Digits read for letters inside a word (J0ZA, VERU5) and a misspelt or misread
+    legal-form word."""
     if not token.isdigit() and not token.isalpha():
         token = token.translate(_OCR_DIGITS)
     if len(token) >= 5 and token not in _LEGAL_WORDS:
         found = process.extractOne(token, _LEGAL_WORDS, scorer=OSA.distance, score_cutoff=1)
+        if found is None and ("rn" in token or "ii" in token):
+            # A scanner's rn for m, ii for u (CORNPANY, GROIIP).
+            found = process.extractOne(ocr_fold(token), _LEGAL_WORDS, scorer=OSA.distance,
+                                       score_cutoff=1)
         if found is not None:
             return found[0]
     return token
@@ -157,7 +162,14 @@ def query_tokens(name: str) -> tuple[str, ...]:
     tokens = name_tokens(name)
     if not _HONORIFICS.isdisjoint(tokens):
         tokens = tuple(token for token in tokens if token not in _HONORIFICS)
-    return strip_company_suffixes(tuple(map(_clean_token, tokens)))
+    tokens = strip_company_suffixes(tuple(map(_clean_token, tokens)))
+    while len(tokens) > 1 and tokens[-1] in _TRAILING_LEGAL_FORMS:
+        tokens = tokens[:-1]  # NIIMET AO as AO NIIMET is written
+    return tokens
+
+
+# Legal forms Russian and Ukrainian registries put first, which a query may put last.
+_TRAILING_LEGAL_FORMS = frozenset({"ao", "tov"})
 
 
 _OCR_PAIRS = (("rn", "m"), ("cl", "d"), ("ii", "u"), ("vv", "w"), ("ri", "n"))
@@ -169,6 +181,17 @@ def ocr_fold(token: str) -> str:
     for source, target in _OCR_PAIRS:
         token = token.replace(source, target)
     return token
+
+
+@lru_cache(maxsize=65536)
+def fold_readings(token: str) -> tuple[str, ...]:
+    """``token_fold_readings`` with German tsch, dsch and sch read as they fold (c, j, s):
+    only a ch of its own is read as sh or kh, so both ch of Michajlowitsch are not replaced
+    alike (Mikhaylovich: mihajlovic, not mihajlovis)."""
+    if "sch" not in token:
+        return token_fold_readings(token)
+    return token_fold_readings(
+        token.replace("tsch", "c").replace("dsch", "j").replace("sch", "s"))
 
 
 def _typo_similarity(left: str, right: str) -> float:
@@ -183,7 +206,7 @@ def _typo_similarity(left: str, right: str) -> float:
         return 1 - TYPO_COST / longest
     listed = token_fold(right)
     if any(OSA.distance(reading, listed, score_cutoff=1) <= 1
-           for reading in token_fold_readings(left)):
+           for reading in fold_readings(left)):
         # One slip apart once spelt alike (Wachtang / Vakhtang: vactang / vahtang), in any
         # reading of the query's digraphs (French Chichani / Shishani).
         return 1 - TYPO_COST / longest
@@ -247,7 +270,7 @@ def _query_index_keys(token: str) -> tuple[str, ...]:
         # The word as a scanner misread it (AHRNED, U LI RNYINT): the keys of the letters it
         # stands for find the listed spelling.
         keys.update(dict.fromkeys("d" + deletion for deletion in fold_deletions(token_fold(read))))
-    for reading in token_fold_readings(token)[1:]:
+    for reading in fold_readings(token)[1:]:
         keys.update(dict.fromkeys("d" + deletion for deletion in fold_deletions(reading)))
         group = variant_group(reading)
         if group is not None:
@@ -349,7 +372,7 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
                     folded_vocabulary = [token_fold(word) for word in vocabulary] \
                         if folded is None or len(vocabulary) < 2 \
                         else list(itemgetter(*vocabulary)(folded))
-                for reading in token_fold_readings(q):
+                for reading in fold_readings(q):
                     close.update(dict.fromkeys(vocabulary[position] for _, _, position in
                                                process.extract(reading, folded_vocabulary,
                                                                scorer=OSA.distance,
@@ -463,7 +486,8 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: 
                       else MISSING_NAME_PENALTY for c in missing_listed)
         score = max(score, numerator / matched_denominator - penalty)
     entity_part = None
-    if not person and rarity is not None and missing_listed and len(used_query) == len(query):
+    if not person and rarity is not None and missing_listed \
+            and _core_matched(query, used_query):
         entity_part = _entity_part_score(numerator / matched_denominator, matched,
                                          missing_listed, rarity, explanation)
         if entity_part is not None:
@@ -486,13 +510,19 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: 
     return score, [pair[1:] for pair in sorted(matched)]
 
 
+def _core_matched(query: tuple[str, ...], used_query: set[int]) -> bool:
+    """Every query word but particles matched (AL-TAWASUL for TAWASUL COMPANY)."""
+    return all(qi in used_query for qi, q in enumerate(query) if q not in NAME_PARTICLES)
+
+
 def _distinctive_entity_word(query: tuple[str, ...], matched: list[tuple[int, str, str, float]],
                              person: bool, rarity: TokenRarity | None) -> bool:
     """An entity's name asked for by its one distinctive word (CHANGGWANG CORPORATION for
-    CHANGGWANG SINYONG CORPORATION): every query word matched, the one strong pair a long word
+    CHANGGWANG SINYONG CORPORATION): every query word but particles matched, the one strong
+    pair a long word
     found in at most a few listed entries (``ENTITY_WORD_BITS``). A person's single name never
     is (a given name identifies nobody)."""
-    if person or rarity is None or len(matched) != len(query):
+    if person or rarity is None or not _core_matched(query, {qi for qi, *_ in matched}):
         return False
     strong = [(q, c) for _, q, c, similarity in matched if similarity >= STRONG_PAIR]
     return len(strong) == 1 and min(map(len, strong[0])) >= 5 \
@@ -517,14 +547,18 @@ def _entity_part_score(matched_score: float, matched: list[tuple[int, str, str, 
                        missing_listed: list[str], rarity: TokenRarity,
                        explanation: dict | None) -> float | None:
     """An entity asked for by part of its listed name (PAEKMA CO for PAEKMA SHIPPING CO, IRISL
-    NV for IRISL BENELUX NV): every query word matched strongly, one of them a word few listed
-    entries hold (``ENTITY_PART_BITS``) spelt nearly alike. Scored on the words it has, less
-    ``ENTITY_WORD_LEFT_OUT_PENALTY`` per listed word left out, so one word left out reaches
-    review and three do not. None when the query is not such a part."""
+    NV for IRISL BENELUX NV): every query word but particles matched strongly, one of them a
+    word few listed entries hold (``ENTITY_PART_BITS``) spelt alike but for one slip. Scored
+    on the words it has, less ``ENTITY_WORD_LEFT_OUT_PENALTY`` per listed word left out, so
+    one word left out reaches review and three do not. None when the query is not such a
+    part."""
     if any(similarity < STRONG_PAIR for _, _, _, similarity in matched):
         return None
+    # Spelt alike but for one slip: a name of another consonant skeleton's variant spelling
+    # (SABALAN, ZABELIN) is another entity.
     distinctive = max((min(rarity.bits(q), rarity.bits(c)) for _, q, c, similarity in matched
-                       if min(len(q), len(c)) >= 3 and similarity >= RARE_WORD_SIMILARITY),
+                       if min(len(q), len(c)) >= 3 and similarity >= RARE_WORD_SIMILARITY
+                       and (token_fold(q) == token_fold(c) or _typo_similarity(q, c) > 0)),
                       default=0.0)
     if distinctive < ENTITY_PART_BITS:
         return None
@@ -893,6 +927,7 @@ class NameIndex:
                         if any(similarity >= STRONG_PAIR for _, similarity in entries)}
         hopeless = floor > SINGLE_TOKEN_CAP
         query_words = sum(len(token) > 1 for token in tokens)
+        query_core = sum(token not in NAME_PARTICLES for token in tokens)
         query_letters = sum(len(token) for token in tokens if len(token) > 1)
         for position in positions:
             listed = self.names[position]
@@ -901,8 +936,8 @@ class NameIndex:
             if hopeless and listed_tokens != tokens:
                 strong = sum(word in strong_words for word in listed_tokens)
                 if strong < min(2, max(len(tokens), len(listed_tokens))) \
-                        and (person or not strong or (strong < len(tokens)
-                                                      and len(listed_tokens) < len(tokens))) \
+                        and (person or not strong or (strong < query_core
+                                                      and len(listed_tokens) < query_core)) \
                         and self._joined_below(position, tokens, query_words, query_letters,
                                                floor):
                     continue

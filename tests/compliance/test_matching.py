@@ -451,3 +451,22 @@ def test_arabic_script_digraphs_and_a_short_article_are_read(index, query, liste
 ])
 def test_romanised_arabic_digraphs_are_read_both_ways(token, readings):
     assert abjad_readings(token) == readings
+
+
+@pytest.mark.parametrize(("query", "source", "entry_id", "matched"), [
+    ("Ssergej Michajlowitsch Koslow", "ofac-sdn", "37621",
+     "KOZLOV, Sergey Mikhaylovich"),  # German tsch and ch: only ch is read as kh
+    ("AL-TAWASUL COMPANY", "ofac-sdn", "27972", "TAWASUL COMPANY"),  # a particle left over
+    ("NIIMET AO", "ofac-sdn", "37804", "AO NIIMET"),  # the legal form last
+    ("SABALAN CORNPANY CORP.", "un-consolidated", "IRe.058",
+     "SABALAN COMPANY"),  # a misread legal-form word
+])
+def test_readings_of_german_romanisation_and_legal_forms_find_the_entry(index, query, source,
+                                                                        entry_id, matched):
+    assert (source, entry_id, matched) in [hit[:3] for hit in top(index, query)], query
+
+
+def test_an_entity_part_is_not_held_against_a_word_of_another_spelling(index):
+    # SABALAN and ZABELIN share a consonant skeleton, not a spelling: the vessel VIKTOR
+    # ZABELIN is not SABALAN COMPANY.
+    assert [hit[2] for hit in top(index, "SABALAN COMPANY")] == ["SABALAN COMPANY"]
