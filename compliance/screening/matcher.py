@@ -342,7 +342,7 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
                 rarity: TokenRarity | None = None, abjad: bool = False,
                 vowel_words: dict[str, tuple[str, ...]] | None = None,
                 folded: dict[str, str] | None = None,
-                pair_cache: dict[tuple[str, str], float] | None = None) -> TokenTable:
+                pair_cache: dict[tuple[str, str, bool], float] | None = None) -> TokenTable:
     """listed word -> [(query position, similarity)] for every pair at or above ``PAIR_FLOOR``.
 
     Built once per query over the words of all its candidates: rapidfuzz finds the close words
@@ -350,7 +350,8 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
     of every query word against every word of every candidate in Python. ``NameIndex`` hands
     in what it keeps: ``vowel_words``, the listed words of each ``vowel_fold``; ``folded``,
     each listed word's ``token_fold``; ``pair_cache``, the similarity of pairs of words
-    compared before (Latin script only; its rarity's).
+    compared before (with its rarity; the consonant form's for Arabic script, which is
+    a function of the pair too).
     """
     table: TokenTable = {}
     listed_initials = [word for word in vocabulary if len(word) == 1]
@@ -404,16 +405,16 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
                     abjad_close[word] = max(abjad_close.get(word, 0.0),
                                             similarity * ABJAD_SIMILARITY)
             close.update(dict.fromkeys(abjad_close))
-        cache = pair_cache if pair_cache is not None and not abjad else None
         for word in close:
-            similarity = cache.get((q, word)) if cache is not None else None
+            key = (q, word, abjad)
+            similarity = pair_cache.get(key) if pair_cache is not None else None
             if similarity is None:
                 similarity = _pair_similarity(q, word, abjad_close.get(word, 0.0), abjad,
                                               rarity)
-                if cache is not None:
-                    if len(cache) > PAIR_CACHE_SIZE:
-                        cache.clear()
-                    cache[(q, word)] = similarity
+                if pair_cache is not None:
+                    if len(pair_cache) > PAIR_CACHE_SIZE:
+                        pair_cache.clear()
+                    pair_cache[key] = similarity
             if similarity >= PAIR_FLOOR:
                 table.setdefault(word, []).append((qi, similarity))
     return table
@@ -764,7 +765,7 @@ class NameIndex:
             vowel_words.setdefault(vowel_fold(word), []).append(word)
         self.vowel_words = {form: tuple(words) for form, words in vowel_words.items()}
         self.folded = {word: token_fold(word) for word in self.vocabulary}
-        self._pair_cache: dict[tuple[str, str], float] = {}
+        self._pair_cache: dict[tuple[str, str, bool], float] = {}
         self.first_letters = [frozenset(token[0] for token in tokens) for tokens in self.tokens]
         if rarity is None:
             # Counted here only for names not imported as a list (tests, tools); an imported
