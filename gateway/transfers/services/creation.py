@@ -25,6 +25,7 @@ from gateway.transfers.services.party_search import transfer_party_indexes
 from gateway.transfers.services.quotes import (
     QuoteExpiredError,
     QuoteUsedError,
+    UnknownCorridorError,
     recipient_phone_validate,
 )
 from gateway.transfers.states import TransferState
@@ -121,6 +122,11 @@ def _transfer_create(*, partner: Partner, quote_id: str, sender: dict[str, Any],
         if quote.expires_at <= now:
             raise QuoteExpiredError(f"Quote {quote_id} expired at {quote.expires_at.isoformat()}.")
         corridor = quote.corridor
+        if not corridor.is_active or not corridor.token.is_accepted:
+            # Closed since the quote: a deposit could no longer be credited, only refunded.
+            raise UnknownCorridorError(
+                f"The corridor of quote {quote_id} ({corridor.code}) no longer takes transfers; "
+                "ask for a new quote.")
         # Checked before anything is consumed or allocated: a number the rail cannot pay is
         # refused now, not after the venue order filled.
         recipient = {**recipient, "phone_number": recipient_phone_validate(

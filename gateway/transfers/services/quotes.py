@@ -116,7 +116,10 @@ def recipient_phone_validate(*, corridor: Corridor, phone: str,
 
 def corridor_resolve(*, sell_asset: str, currency_out: str) -> Corridor:
     """Find the active corridor for an asset (CAIP-19 id, ``SYMBOL:chain`` or ``SYMBOL``)."""
-    corridors = Corridor.objects.filter(is_active=True, currency_out=currency_out.upper())
+    # A token no longer accepted is still watched (its deposits are flagged and refunded),
+    # never quoted.
+    corridors = Corridor.objects.filter(is_active=True, token__is_accepted=True,
+                                        currency_out=currency_out.upper())
     corridors = corridors.select_related("token__chain", "venue", "rail")
     asset = sell_asset.strip()
     if "/erc20:" in asset:

@@ -349,3 +349,18 @@ def test_transfer_creation_reads_a_cash_pickup_number_in_the_recipients_country(
                     HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
     assert response.status_code == 201, response.content
     assert Transfer.objects.get().recipient["phone_number"] == AIRTEL_KE
+
+
+def test_a_corridor_whose_token_is_no_longer_accepted_gives_no_quote(partner_client, corridor):
+    """Its deposits would be flagged and refunded, never credited: no quote is issued for it,
+    and a quote given before cannot open a transfer."""
+    early = quote_for(partner_client)
+    from ramps.chain.models import Token
+
+    Token.objects.filter(pk=corridor.token_id).update(is_accepted=False)
+    problem(post(partner_client, "/api/v1/quotes",
+                 {"sell_asset": "USDC:anvil", "sell_amount": "100.00", "buy_currency": "KES"}),
+            422, "unknown-corridor")
+    assert Quote.objects.count() == 1
+    problem(create_transfer(partner_client, early, SAFARICOM), 422, "unknown-corridor")
+    assert not Transfer.objects.exists()
