@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import CharField, Exists, F, OuterRef, Value
 from django.db.models.functions import Cast, Concat
 
+from compliance.selectors import sanctioned_address_hits
 from gateway.common.money import (
     from_base_units,
     money_round,
@@ -117,8 +118,37 @@ def transfer_refund_destination(*, transfer: Transfer | None,
     node whether the payer is a contract, so it is called before any transaction opens."""
     given = [] if transfer is None else [
         ("transfer", transfer.refund_address), ("partner", transfer.partner.refund_address)]
-    return refund_destination_choose(chain=deposit.chain, given=given,
-                                     paying_address=deposit.from_address)
+    listed = _listed_address_reason(deposit.from_address, "the funds came from it")
+    if listed:
+        # Not even held for an operator's destination: nothing of it goes out. Every caller
+        # logs this and leaves the deposit where it is (a rejected transfer stays rejected).
+        raise FundsBlockedError(listed)
+    destination = refund_destination_choose(chain=deposit.chain, given=given,
+                                            paying_address=deposit.from_address)
+    listed = _listed_address_reason(destination.address, "the refund would go to it")
+    if listed:
+        return RefundDestination(address="", source="operator", review_reason=listed)
+    return destination
+
+
+class FundsBlockedError(DomainError):
+    slug = "funds-blocked"
+    title = "Funds from an address on a sanctions list are blocked, not refunded"
+    status = 409
+
+
+def _listed_address_reason(address: str, role: str) -> str:
+    """Why no refund may go out on its own when ``address`` is on an active sanctions list
+    (funds from or to a listed party are blocked property: frozen and reported, not returned),
+    else "". Checked at refund time: the list may have changed since the transfer's screening,
+    and a late deposit was never screened."""
+    hits = sanctioned_address_hits(addresses=[address]) if address else []
+    if not hits:
+        return ""
+    hit = hits[0]
+    return (f"{address} is on the sanctions list {hit.sanctions_list.source} (entry "
+            f"{hit.entry_id or '-'}, {hit.ticker or '-'}) and {role}: the funds are blocked; "
+            "report them, and send nothing back unless compliance decides so")
 
 
 def _refund_record(*, deposit: Deposit, amount: int, reference: str,

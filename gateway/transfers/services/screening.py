@@ -41,7 +41,9 @@ def transfer_screen(*, transfer_id: int) -> Transfer:
     names = [party.get("name", "") for party in (transfer.sender or {}, transfer.recipient or {})]
     with transaction.atomic():
         decision = screening_run(subject=ScreeningSubject(
-            reference=transfer.reference, party_names=names, addresses=paying_addresses,
+            reference=transfer.reference, party_names=names,
+            # where a refund would go is screened too (compliance rule sanctioned-address)
+            addresses=[*paying_addresses, *filter(None, [transfer.refund_address])],
             amount_in=transfer.amount_in, review_amount_in=transfer.corridor.review_amount_in,
         ))
         monitoring = [
