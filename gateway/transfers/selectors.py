@@ -200,7 +200,7 @@ def partner_info(*, partner: Partner) -> dict:
     from gateway.transfers.services.quotes import pricing_for
 
     corridors = []
-    for corridor in (Corridor.objects.filter(is_active=True)
+    for corridor in (Corridor.objects.filter(is_active=True, token__is_accepted=True)
                      .select_related("token__chain", "rail").order_by("code")):
         token = corridor.token
         methods = [corridor.payout_method]

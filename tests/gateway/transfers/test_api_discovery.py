@@ -42,6 +42,9 @@ def test_info_lists_open_corridors_with_the_partners_own_fees(db, settings):
     partner, key = make_partner()
     corridor = make_corridor()
     make_corridor(chain=make_chain(caip2="eip155:1", name="eth", chain_id=1), is_active=False)
+    withdrawn = make_corridor(chain=make_chain(caip2="eip155:10", name="op", chain_id=10))
+    withdrawn.token.is_accepted = False  # watched for refunds, never quoted
+    withdrawn.token.save()
     PartnerPricing.objects.create(partner=partner, corridor=corridor, fee_rate=Decimal("0.002"))
     KycTier.objects.create(code="basic", name="Basic", level=1,
                            natural_person_fields=["first_name", "last_name"],
