@@ -481,6 +481,9 @@ class ListDiff:
     added: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
     changed: set[str] = field(default_factory=set)  # names, dates of birth or countries
+    # Addresses (normalized, as ``SanctionedAddress.normalized``) the new version lists and
+    # the old did not: payers and refund addresses of transfers in flight are checked on them.
+    addresses_added: set[str] = field(default_factory=set)
 
     @property
     def to_screen(self) -> set[str]:
@@ -503,11 +506,15 @@ def sanctions_list_diff(*, old: SanctionsList | None, new: SanctionsList) -> Lis
                           slug="diff-different-sources", status=422)
     before = _entry_fingerprints(old) if old is not None else {}
     after = _entry_fingerprints(new)
+    addresses_before = set(SanctionedAddress.objects.filter(
+        sanctions_list=old).values_list("normalized", flat=True)) if old is not None else set()
     return ListDiff(
         source=new.source, old_version=old.version if old else "", new_version=new.version,
         added=set(after) - set(before), removed=set(before) - set(after),
         changed={entry_id for entry_id in set(after) & set(before)
                  if after[entry_id] != before[entry_id]},
+        addresses_added=set(SanctionedAddress.objects.filter(sanctions_list=new).values_list(
+            "normalized", flat=True)) - addresses_before,
     )
 
 

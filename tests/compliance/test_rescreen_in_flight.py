@@ -15,6 +15,7 @@ from gateway.ledger.models import JournalEntry
 from gateway.transfers.models import Transfer
 from gateway.transfers.services.screening import transfer_screen
 from gateway.transfers.states import TransferState as S
+from ramps.chain.models import Deposit
 from ramps.payouts.agents.models import LookupAudit
 from ramps.payouts.agents.services import (
     Counter,
@@ -289,3 +290,45 @@ def test_the_operator_decides_a_list_change_hold_and_the_transfer_follows(lists_
     moved = transfer_hold_review(transfer_id=converting.pk)
 
     assert (moved.state, moved.compliance_decision_id, moved.holds) == (state, decided.pk, [])
+
+
+CRYPTO = SDN_CSV.parents[1] / "crypto-addresses-2024-09"
+LISTED_PAYER = "0x01e2919679362dFBC9ee1644Ba9C6da6D6245BB1"  # in sanctioned_addresses_ETH.json
+
+
+@pytest.mark.parametrize("where", ["payer", "refund_address"])
+def test_a_newly_listed_payer_or_refund_address_stops_a_transfer_in_flight(tmp_path, where):
+    import json
+
+    from compliance.normalize import address_normalize
+    from tests.ramps.chain.factories import make_deposit
+
+    addresses = json.loads((CRYPTO / "sanctioned_addresses_ETH.json").read_text())
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "sanctioned_addresses_ETH.json").write_text(json.dumps(
+        [address for address in addresses
+         if address_normalize(address) != address_normalize(LISTED_PAYER)]))
+    sanctions_import(source="ofac-crypto", files=[folder / "sanctioned_addresses_ETH.json"])
+    approved = make_transfer(state=S.APPROVED,
+                             refund_address=LISTED_PAYER if where == "refund_address" else "")
+    deposit = make_deposit(token=approved.corridor.token,
+                           deposit_address=approved.deposit_address)
+    Deposit.objects.filter(pk=deposit.pk).update(
+        credited_at=deposit.created_at,
+        from_address=LISTED_PAYER if where == "payer" else deposit.from_address)
+    other = make_transfer(state=S.APPROVED, corridor=approved.corridor)
+    new = sanctions_import(source="ofac-crypto",
+                           files=[CRYPTO / "sanctioned_addresses_ETH.json"])
+
+    sanctions_list_rescreen(sanctions_list=new)
+
+    approved.refresh_from_db()
+    assert approved.state == S.ON_HOLD
+    assert [(reason["rule"], reason["trigger"], reason["address"])
+            for reason in approved.compliance_decision.reasons] == [
+        ("sanctioned-address", "list-change", LISTED_PAYER)]
+    assert Case.objects.filter(subject_reference=approved.reference).count() == 1
+    assert Transfer.objects.get(pk=other.pk).state == S.APPROVED
+    sanctions_list_rescreen(sanctions_list=new)  # again: nothing new
+    assert ScreeningDecision.objects.filter(subject_reference=approved.reference).count() == 1

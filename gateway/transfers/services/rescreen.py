@@ -3,8 +3,9 @@
 A transfer screened before the change was screened against the old list; until its payout is
 sent, a newly listed sender or recipient can still be stopped. So after a list change, the
 parties of every transfer that is funded but not yet paid out are screened against only the
-entries the new version added or altered (``compliance.services.rescreen_subjects``), and a hit
-is acted on by state:
+entries the new version added or altered (``compliance.services.rescreen_subjects``), its
+payers and refund address against the addresses the new version added (reason
+``sanctioned-address``), and a hit is acted on by state:
 
 - ``funded`` (not screened yet): screened now, in full (``transfer_screen``: names against the
   whole active list, paying addresses, monitoring), which holds it with a case;
@@ -38,12 +39,15 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from compliance.cases.services import case_open
+from compliance.normalize import address_normalize
 from compliance.sanctions.rescreen import rescreen_decision_record
+from compliance.selectors import sanctioned_address_hits
 from compliance.services import ListDiff, RescreenSubject, ScreeningParty, rescreen_subjects
 from gateway.common.problems import InvalidTransitionError
 from gateway.transfers.models import Transfer
 from gateway.transfers.services.screening import transfer_apply_decision, transfer_screen
 from gateway.transfers.states import TransferState
+from ramps.chain.models import Deposit
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +90,83 @@ def _record_only(decision, transfer: Transfer, outcome: RescreenTransfers) -> No
                  "for an operator", transfer.reference, transfer.state)
 
 
-def transfers_rescreen(*, diff: ListDiff) -> RescreenTransfers:
-    """Screen the parties of every transfer in flight against what ``diff`` added or changed
-    and stop the ones with a hit (see the module docstring for what each state gets)."""
-    outcome = RescreenTransfers()
+@dataclass
+class _Finding:
+    """The hits of one transfer (names and addresses), as ``rescreen_decision_record`` takes."""
+
+    subject: RescreenSubject
+    reasons: list[dict]
+
+
+def _address_findings(diff: ListDiff) -> list[tuple[Transfer, _Finding]]:
+    """Transfers in flight paid from, or to be refunded to, an address ``diff`` newly lists:
+    funds from a listed party must not be paid on (nor returned, see refunds)."""
+    if not diff.addresses_added:
+        return []
+    found = []
+    transfers = Transfer.objects.filter(state__in=IN_FLIGHT).select_related(
+        "compliance_decision").order_by("pk")
+    batch: list[Transfer] = []
+    for transfer in transfers.iterator(chunk_size=500):
+        decision = transfer.compliance_decision
+        if decision is None or decision.list_versions.get(diff.source) != diff.new_version:
+            batch.append(transfer)
+        if len(batch) == 500:
+            found.extend(_address_batch(batch, diff))
+            batch = []
+    found.extend(_address_batch(batch, diff))
+    return found
+
+
+def _address_batch(batch: list[Transfer], diff: ListDiff) -> list[tuple[Transfer, _Finding]]:
+    payers: dict[int, set[str]] = {}
+    for deposit_address_id, from_address in Deposit.objects.filter(
+            deposit_address_id__in=[transfer.deposit_address_id for transfer in batch],
+            credited_at__isnull=False).values_list("deposit_address_id", "from_address"):
+        payers.setdefault(deposit_address_id, set()).add(from_address)
+    found = []
+    for transfer in batch:
+        addresses = {*payers.get(transfer.deposit_address_id, ()),
+                     *filter(None, [transfer.refund_address])}
+        listed = [address for address in sorted(addresses)
+                  if address_normalize(address) in diff.addresses_added]
+        hits = [hit for hit in sanctioned_address_hits(addresses=listed)
+                if hit.sanctions_list.source == diff.source] if listed else []
+        if hits:
+            found.append((transfer, _Finding(
+                subject=RescreenSubject(reference=transfer.reference, parties=()),
+                reasons=[{"rule": "sanctioned-address", "trigger": "list-change",
+                          "list": hit.sanctions_list.source,
+                          "list_version": hit.sanctions_list.version, "entry_id": hit.entry_id,
+                          "ticker": hit.ticker, "address": hit.address} for hit in hits])))
+    return found
+
+
+def _findings(diff: ListDiff) -> tuple[int, list[tuple[Transfer, _Finding]]]:
+    """(transfers screened by name, every transfer with a name or address hit and its
+    reasons, in transfer order)."""
     pairs = list(_transfer_subjects(diff))
     by_reference = {subject.reference: transfer for transfer, subject in pairs}
+    merged: dict[str, tuple[Transfer, _Finding]] = {}
     for finding in rescreen_subjects(subjects=[subject for _, subject in pairs], diff=diff):
-        transfer = Transfer.objects.get(pk=by_reference[finding.subject.reference].pk)
+        merged[finding.subject.reference] = (by_reference[finding.subject.reference],
+                                             _Finding(finding.subject, finding.reasons))
+    for transfer, finding in _address_findings(diff):
+        if transfer.reference in merged:
+            merged[transfer.reference][1].reasons.extend(finding.reasons)
+        else:
+            merged[transfer.reference] = (transfer, finding)
+    return len(pairs), sorted(merged.values(), key=lambda pair: pair[0].pk)
+
+
+def transfers_rescreen(*, diff: ListDiff) -> RescreenTransfers:
+    """Screen the parties of every transfer in flight against what ``diff`` added or changed,
+    and its payers and refund address against the addresses it newly lists, and stop the ones
+    with a hit (see the module docstring for what each state gets)."""
+    outcome = RescreenTransfers()
+    screened, findings = _findings(diff)
+    for found_transfer, finding in findings:
+        transfer = Transfer.objects.get(pk=found_transfer.pk)
         reference = transfer.reference
         if transfer.state in SCREEN_STATES:
             screened = transfer_screen(transfer_id=transfer.pk)
@@ -125,6 +198,6 @@ def transfers_rescreen(*, diff: ListDiff) -> RescreenTransfers:
                     _record_only(decision, transfer, outcome)
     logger.info("list %s %s -> %s: %s transfers in flight screened, %s held, %s screened in "
                 "full, %s recorded only", diff.source, diff.old_version[:12],
-                diff.new_version[:12], len(pairs), len(outcome.held), len(outcome.screened),
+                diff.new_version[:12], screened, len(outcome.held), len(outcome.screened),
                 len(outcome.recorded_only))
     return outcome
