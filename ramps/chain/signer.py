@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from bip_utils import Bip39SeedGenerator, Bip44, Bip44Changes, Bip44Coins
+from bip_utils import Bip39MnemonicValidator, Bip39SeedGenerator, Bip44, Bip44Changes, Bip44Coins
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -56,6 +56,20 @@ class Signer(Protocol):
         """Sign ``transaction`` with the hot wallet (``None``) or a deposit address's key."""
 
 
+def _mnemonic_check(mnemonic_encrypted: str) -> None:
+    """A mnemonic that does not decrypt or is not a BIP-39 phrase is a configuration error
+    when the signer is built (at start), not a failure at the first sweep."""
+    try:
+        Bip39MnemonicValidator().Validate(decrypt_text(mnemonic_encrypted))
+    except ImproperlyConfigured:
+        raise
+    except Exception as exc:  # a wrong key, a damaged token, a phrase with a bad checksum
+        raise ImproperlyConfigured(
+            "CHAIN_SIGNER_MNEMONIC_ENCRYPTED does not decrypt to a valid BIP-39 mnemonic "
+            f"({type(exc).__name__}): sweeps could not be signed."
+        ) from exc
+
+
 class KeystoreSigner:
     """Signs with an encrypted keystore (hot wallet) and an encrypted HD mnemonic (deposits)."""
 
@@ -70,6 +84,8 @@ class KeystoreSigner:
                 "The signer's keystore does not open with its password."
             ) from exc
         self._hot_address = Account.from_key(self._hot_key).address
+        if mnemonic_encrypted:
+            _mnemonic_check(mnemonic_encrypted)
         self._mnemonic_encrypted = mnemonic_encrypted
         self._account = account
 
@@ -172,6 +188,9 @@ def signer_status() -> SignerStatus:
         return SignerStatus(ok=True, path=path, hot_wallet=signer.hot_wallet_address())
     except ImproperlyConfigured as exc:
         return SignerStatus(ok=False, path=path, error=str(exc))
+    except Exception as exc:  # a plug-in signer failing in its own way: shown, not a 500
+        return SignerStatus(ok=False, path=path,
+                            error=f"the signer failed: {type(exc).__name__}: {exc}"[:500])
 
 
 def signer_check_at_start() -> None:

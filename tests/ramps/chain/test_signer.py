@@ -11,6 +11,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from eth_account import Account
 
+from gateway.common.crypto import encrypt_text
 from ramps.chain.devchain import dev_private_key
 from ramps.chain.signer import (
     DEFAULT_SIGNER,
@@ -75,6 +76,62 @@ def test_a_misconfigured_signer_is_improperly_configured_and_shows_why(
     assert fragment in status.error
     assert status.hot_wallet == ""
     assert "s3cret" not in status.error
+
+
+MNEMONIC = "test test test test test test test test test test test junk"
+
+
+@pytest.mark.parametrize("stored", [
+    "not-a-token",                                         # no key id, not Fernet
+    "v1:gAAAAABdamaged",                                   # a damaged token
+    "encrypt:" + "test test test test test test test test test test test test",  # bad checksum
+])
+def test_a_mnemonic_that_does_not_decrypt_to_a_phrase_stops_the_signer_at_start(
+        settings, keystore_file, stored):
+    """Found at start, not at the first sweep: every deposit would otherwise stay unswept."""
+    if stored.startswith("encrypt:"):
+        stored = encrypt_text(stored.removeprefix("encrypt:"))
+    settings.CHAIN_SIGNER = ""
+    settings.CHAIN_SIGNER_KEYSTORE_PATH = str(keystore_file)
+    settings.CHAIN_SIGNER_KEYSTORE_PASSWORD = "s3cret"
+    settings.CHAIN_SIGNER_MNEMONIC_ENCRYPTED = stored
+    settings.CHAIN_SIGNER_CHECK_AT_START = True
+    with pytest.raises(ImproperlyConfigured, match=r"MNEMONIC|encryption key"):
+        signer_check_at_start()
+    assert signer_status().ok is False
+    assert "test test" not in signer_status().error
+
+
+def test_a_valid_encrypted_mnemonic_builds_and_derives(settings, keystore_file):
+    settings.CHAIN_SIGNER = ""
+    settings.CHAIN_SIGNER_KEYSTORE_PATH = str(keystore_file)
+    settings.CHAIN_SIGNER_KEYSTORE_PASSWORD = "s3cret"
+    settings.CHAIN_SIGNER_MNEMONIC_ENCRYPTED = encrypt_text(MNEMONIC)
+    # Index 0 of the standard test mnemonic's first account (anvil's account 0).
+    assert signer_get().deposit_address(derivation_index=0) == \
+        "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+
+
+def test_a_plug_in_signer_failing_in_its_own_way_shows_on_the_health_page(settings):
+    settings.CHAIN_SIGNER = "tests.ramps.chain.test_signer.broken_signer"
+    status = signer_status()
+    assert status.ok is False
+    assert "RuntimeError: HSM unreachable" in status.error
+
+
+class _BrokenSigner:
+    def hot_wallet_address(self) -> str:
+        raise RuntimeError("HSM unreachable")
+
+    def deposit_address(self, *, derivation_index: int) -> str:
+        raise RuntimeError("HSM unreachable")
+
+    def sign_transaction(self, *, transaction, derivation_index):
+        raise RuntimeError("HSM unreachable")
+
+
+def broken_signer() -> _BrokenSigner:
+    return _BrokenSigner()
 
 
 def test_the_start_check_can_be_turned_off_for_commands_that_sign_nothing(settings):
