@@ -124,11 +124,21 @@ def _rescreen_claim(sanctions_list: SanctionsList) -> Iterator[bool]:
 
 def sanctions_list_rescreen(*, sanctions_list: SanctionsList) -> ListDiff:
     """Hand what ``sanctions_list`` changed against the version it replaced to each re-screen
-    hook in turn, then mark it re-screened. A failing hook stops the chain and the whole chain
-    runs again next time, so every hook must be idempotent (the default ones are)."""
+    hook in turn, then mark it re-screened. A failing hook does not keep the next ones from
+    running (customers failing must not leave transfers in flight unstopped); the first
+    failure is raised once all ran, the version stays unmarked and the whole chain runs again
+    next time, so every hook must be idempotent (the default ones are)."""
     diff = sanctions_list_diff(old=sanctions_list.replaced, new=sanctions_list)
+    failures: list[Exception] = []
     for hook in rescreen_hooks():
-        import_string(hook)(diff=diff)
+        try:
+            import_string(hook)(diff=diff)
+        except Exception as exc:  # the others still run; raised below
+            logger.exception("re-screen hook %s failed for %s version %s", hook,
+                             sanctions_list.source, sanctions_list.version[:12])
+            failures.append(exc)
+    if failures:
+        raise failures[0]
     SanctionsList.objects.filter(pk=sanctions_list.pk).update(rescreened_at=timezone.now())
     return diff
 

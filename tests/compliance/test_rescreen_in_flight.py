@@ -332,3 +332,29 @@ def test_a_newly_listed_payer_or_refund_address_stops_a_transfer_in_flight(tmp_p
     assert Transfer.objects.get(pk=other.pk).state == S.APPROVED
     sanctions_list_rescreen(sanctions_list=new)  # again: nothing new
     assert ScreeningDecision.objects.filter(subject_reference=approved.reference).count() == 1
+
+
+def failing_customers_hook(*, diff):
+    raise RuntimeError("customer records unreadable")
+
+
+def test_a_failing_hook_does_not_leave_transfers_in_flight_unstopped(settings, lists_29584):
+    from compliance.sanctions.refresh import sanctions_refresh
+
+    settings.SANCTIONS_SOURCE_URLS = {}
+    settings.SANCTIONS_RESCREEN_HOOK = (
+        "tests.compliance.test_rescreen_in_flight.failing_customers_hook,"
+        "gateway.transfers.services.rescreen.transfers_rescreen")
+    approved = make_transfer(state=S.APPROVED,
+                             recipient={"name": LISTED, "phone_number": "+254708374149"})
+
+    [failed] = sanctions_refresh()
+
+    assert (failed.rescreen, failed.detail) == ("failed", "customer records unreadable")
+    assert Transfer.objects.get(pk=approved.pk).state == S.ON_HOLD
+    lists_29584.refresh_from_db()
+    assert lists_29584.rescreened_at is None  # retried by the next run
+    settings.SANCTIONS_RESCREEN_HOOK = "gateway.transfers.services.rescreen.transfers_rescreen"
+    [done] = sanctions_refresh()
+    assert done.rescreen == "done"
+    assert Case.objects.filter(subject_reference=approved.reference).count() == 1
