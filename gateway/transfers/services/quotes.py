@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway.common.money import (
+    currency_exponent,
     money_round,
     money_round_down,
     parse_amount,
@@ -23,6 +24,7 @@ from gateway.treasury.services import (
     treasury_float_check,
 )
 from ramps.liquidity.router import NoRouteError, route_quote_firm
+from ramps.liquidity.rules import OrderBelowVenueMinimumError, decimal_text
 from ramps.liquidity.selectors import venues_active
 from ramps.liquidity.services import (
     InsufficientLiquidityError,
@@ -160,6 +162,56 @@ def pricing_for(*, partner: Partner, corridor: Corridor) -> Pricing:
                    margin_rate=pick("margin_rate"))
 
 
+def sell_amount_covering(*, convertible: Decimal, corridor: Corridor,
+                         pricing: "Pricing") -> Decimal:
+    """The smallest ``sell_amount`` (in the token's units) that leaves at least ``convertible``
+    to convert once the fixed and variable fees are taken, as ``quote_create`` takes them."""
+    symbol = corridor.token.symbol
+    unit = Decimal(1).scaleb(-currency_exponent(symbol))
+    fee_fixed = money_round(pricing.fee_fixed, symbol)
+
+    def left(amount: Decimal) -> Decimal:
+        return amount - fee_fixed - money_round(amount * pricing.fee_rate, symbol,
+                                                rounding=ROUND_UP)
+
+    amount = money_round((convertible + fee_fixed) / (Decimal(1) - pricing.fee_rate), symbol,
+                         rounding=ROUND_UP)
+    while left(amount) < convertible:  # the variable fee rounds up: at most a unit or two
+        amount += unit
+    while amount > unit and left(amount - unit) >= convertible:
+        amount -= unit
+    return max(amount, money_round(corridor.min_amount_in, symbol))
+
+
+def venue_minimum_in_sell_terms(*, error: OrderBelowVenueMinimumError, corridor: Corridor,
+                                pricing: "Pricing", amount: Decimal,
+                                fee_total: Decimal) -> OrderBelowVenueMinimumError:
+    """The venue's refusal of a too small order, said in the sender's terms: the venue speaks
+    of the amount left after the fee (``0.49 USDC is below ... 1 USDC``), which a sender who
+    asked to sell 1.00, within the corridor's advertised minimum, cannot act on. The answer
+    names the smallest ``sell_amount`` that clears the venue's minimum (``min_sell_amount``),
+    where the venue gave its minimum as an amount of the token."""
+    symbol = corridor.token.symbol
+    try:
+        venue_minimum = Decimal(str(error.extra.get("venue_minimum", "")))
+    except ArithmeticError:
+        return error
+    if not venue_minimum.is_finite() or venue_minimum <= 0:
+        return error
+    smallest = sell_amount_covering(convertible=venue_minimum, corridor=corridor,
+                                    pricing=pricing)
+    if smallest <= amount:  # refused for another reason (the venue's step): keep its words
+        return error
+    detail = (f"Selling {money_round(amount, symbol)} {symbol} leaves "
+              f"{money_round(amount - fee_total, symbol)} {symbol} to convert after the fee of "
+              f"{fee_total} {symbol}, below the conversion venue's minimum order of "
+              f"{decimal_text(venue_minimum)} {symbol}. ")
+    if smallest <= corridor.max_amount_in:
+        detail += f"Sell at least {smallest} {symbol}."
+    return OrderBelowVenueMinimumError(detail, extra={
+        **error.extra, "min_sell_amount": str(smallest)})
+
+
 def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
                  currency_out: str, recipient_phone: str = "") -> Quote:
     """A firm quote for selling ``amount_in``, or the problem that stops the pipeline from
@@ -203,6 +255,9 @@ def quote_create(*, partner: Partner, sell_asset: str, amount_in: str,
     except (NoRouteError, InsufficientLiquidityError, StaleMarketDataError,
             VenueUnavailableError) as exc:
         raise QuoteUnavailableError(exc.detail) from exc
+    except OrderBelowVenueMinimumError as exc:
+        raise venue_minimum_in_sell_terms(error=exc, corridor=corridor, pricing=pricing,
+                                          amount=amount, fee_total=fee_total) from exc
     # What the order will carry: the venue's step, truncated (the router priced this amount).
     sold = routed.amount_base
     rounding = convertible - sold

@@ -17,7 +17,7 @@ from gateway.transfers.services.quotes import (
     quote_create,
     recipient_phone_validate,
 )
-from ramps.chain.models import DepositAddress
+from ramps.chain.models import DepositAddress, Token
 from ramps.liquidity.models import LiquidityReservation
 from ramps.liquidity.rules import OrderBelowVenueMinimumError
 from ramps.payouts.models import PayoutAttempt, Rail
@@ -364,3 +364,49 @@ def test_a_corridor_whose_token_is_no_longer_accepted_gives_no_quote(partner_cli
     assert Quote.objects.count() == 1
     problem(create_transfer(partner_client, early, SAFARICOM), 422, "unknown-corridor")
     assert not Transfer.objects.exists()
+
+
+def test_a_sell_amount_too_small_for_the_venue_says_the_smallest_that_works(partner_client,
+                                                                            corridor):
+    # 1.00 USDC is within the corridor's 1-10000, but after 0.50 + 0.5% in fees only 0.495 is
+    # left to sell, and the sandbox market's minimum order is 1 USDC.
+    body = problem(post(partner_client, "/api/v1/quotes",
+                        {"sell_asset": "USDC:anvil", "sell_amount": "1.00",
+                         "buy_currency": "KES"}), 422, "below-venue-minimum")
+    assert body["venue_minimum"] == "1"
+    assert body["min_sell_amount"] == "1.507538"
+    assert body["detail"] == (
+        "Selling 1.000000 USDC leaves 0.495000 USDC to convert after the fee of 0.505000 USDC, "
+        "below the conversion venue's minimum order of 1 USDC. Sell at least 1.507538 USDC.")
+    assert not Quote.objects.exists()
+    problem(post(partner_client, "/api/v1/quotes",
+                 {"sell_asset": "USDC:anvil", "sell_amount": "1.507537", "buy_currency": "KES"}),
+            422, "below-venue-minimum")
+    accepted = post(partner_client, "/api/v1/quotes",
+                    {"sell_asset": "USDC:anvil", "sell_amount": "1.507538",
+                     "buy_currency": "KES"})
+    assert accepted.status_code == 201, accepted.content
+    assert accepted.json()["fee"]["total"] == "0.507538"
+
+
+@settings(max_examples=200, deadline=None)
+@given(convertible=st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("500"),
+                               places=6),
+       fee_fixed=st.decimals(min_value=Decimal("0"), max_value=Decimal("5"), places=2),
+       fee_rate=st.decimals(min_value=Decimal("0"), max_value=Decimal("0.05"), places=4))
+def test_the_smallest_sell_amount_leaves_exactly_enough_after_the_fees(convertible, fee_fixed,
+                                                                       fee_rate):
+    from gateway.common.money import money_round
+    from gateway.transfers.services.quotes import Pricing, sell_amount_covering
+
+    corridor = Corridor(min_amount_in=Decimal("0.000001"), max_amount_in=Decimal("10000"),
+                        token=Token(symbol="USDC"))
+    pricing = Pricing(fee_fixed=fee_fixed, fee_rate=fee_rate, margin_rate=Decimal("0"))
+
+    def left(amount: Decimal) -> Decimal:  # what quote_create leaves to convert
+        return amount - fee_fixed - money_round(amount * fee_rate, "USDC", rounding="ROUND_UP")
+
+    smallest = sell_amount_covering(convertible=convertible, corridor=corridor, pricing=pricing)
+    assert smallest == smallest.quantize(Decimal("0.000001"))
+    assert left(smallest) >= convertible
+    assert left(smallest - Decimal("0.000001")) < convertible
