@@ -137,6 +137,14 @@ def transfer_correction_screen(*, transfer_id: int, name: str) -> ScreeningDecis
     latest = screening_decision_latest(subject_reference=transfer.reference)
     if latest is not None and latest.outcome != ScreeningDecision.Outcome.APPROVE:
         return latest  # already held (this correction sent before, or a list change)
+    if latest is not None and latest.supersedes_id is not None and any(
+            reason.get("trigger") == "correction" and reason.get("screened_name") == name
+            for reason in latest.reasons):
+        # An operator's case cleared this very name for this transfer: the sender sends the
+        # correction again to start the payout, and screening it anew would only hold it for
+        # another case on the same hit, leaving the refund at the window's end as the only way
+        # out.
+        return None
     with transaction.atomic():
         decision = screening_name_hold(subject_reference=transfer.reference, name=name,
                                        trigger="correction")
