@@ -22,8 +22,9 @@ How a query is scored:
    candidate must share as many voting tokens as the shorter name has, up to two; names
    written as one word (``Alqaqa`` / ``AL-QA'QA``) meet through the skeleton of the joined
    tokens. An initial keeps only names with a word of that letter. If more than
-   ``PREFILTER_LIMIT`` candidates remain, those more voting words found go first, then the
-   closest by rapidfuzz ratio of the sorted canonical spellings.
+   ``PREFILTER_LIMIT`` candidates remain, those more voting words found go first, then those
+   holding more of the query's words as spelt (canonical spellings), then the closest by
+   rapidfuzz ratio of the sorted canonical spellings.
 3. Each candidate is scored by aligning tokens (best pairs first; the close pairs of a query
    are found once over all its candidates' words, ``token_table``): Indel similarity, raised to
    ``VARIANT_SIMILARITY`` for tokens with the same consonant skeleton and close folded
@@ -99,6 +100,7 @@ RARE_TOKEN_NAMES = 40
 COMMON_TOKEN_NAMES = 600
 COMMON_KEY_NAMES = 400
 MAX_VOTING_TOKENS = 4
+SAME_WORDS_RANKED = 600  # a prefilter group ranked by the query words its names hold
 PREFILTER_SCORER = fuzz.ratio
 VARIANT_SIMILARITY = 0.92
 VOWEL_FOLD_SIMILARITY = 0.9  # one Arabic name in two transliterations (vowel_fold)
@@ -739,11 +741,14 @@ class NameIndex:
         self.names = names
         self.tokens: list[tuple[str, ...]] = []
         self.sorted_text: list[str] = []
+        self.name_words: list[frozenset[str]] = []  # canonical spellings
         postings: dict[str, list[int]] = {}
         for position, listed in enumerate(names):
             tokens = query_tokens(listed.name)
             self.tokens.append(tokens)
-            self.sorted_text.append(" ".join(sorted(canonical_token(token) for token in tokens)))
+            canonical = [canonical_token(token) for token in tokens]
+            self.sorted_text.append(" ".join(sorted(canonical)))
+            self.name_words.append(frozenset(canonical))
             keys = {key for token in tokens for key in _token_index_keys(token)}
             # The unvocalised form, for queries in Arabic script (abjad_form).
             keys.update("a" + abjad_form(token) for token in tokens if len(token) > 1)
@@ -867,7 +872,7 @@ class NameIndex:
                         if initials <= first_letters[position]} or selected
             if len(selected) <= PREFILTER_LIMIT:
                 return list(selected)
-        sorted_text = self.sorted_text
+        query_words = frozenset(canonical_token(token) for token in tokens if len(token) > 1)
         words = " ".join(sorted(canonical_token(token) for token in tokens if len(token) > 1)) \
             or " ".join(tokens)
         # Names more query words voted for go first (Victor Bout finds BOUT, Viktor through
@@ -891,11 +896,33 @@ class NameIndex:
             # name holding the query's words first (100 for "khalid mohammad" against
             # Mohammad Khalid Hassan); names with middle names the query leaves out come in
             # through the vote groups above.
-            texts = itemgetter(*group)(sorted_text) if len(group) > 1 else (sorted_text[group[0]],)
-            best = process.extract(words, texts, scorer=PREFILTER_SCORER, limit=room)
-            chosen.extend(group[index] for _, _, index in best)
+            if len(query_words) > 1 and len(group) <= SAME_WORDS_RANKED:
+                # Names holding more of the query's words as they are spelt go first (A.
+                # AL-MASLI finds ABD-AL-HAMID AL-MASLI before AL-MASRI), the ratio within.
+                name_words = self.name_words
+                by_count: dict[int, list[int]] = {}
+                for position in group:
+                    by_count.setdefault(len(query_words & name_words[position]), []).append(
+                        position)
+                for count in sorted(by_count, reverse=True):
+                    bucket = by_count[count]
+                    room = PREFILTER_LIMIT - len(chosen)
+                    if len(bucket) <= room:
+                        chosen.extend(bucket)
+                        continue
+                    chosen.extend(self._closest(words, bucket, room))
+                    return chosen
+                return chosen
+            chosen.extend(self._closest(words, group, room))
             return chosen
         return chosen
+
+    def _closest(self, words: str, group: list[int], room: int) -> list[int]:
+        """The ``room`` names of ``group`` closest to the query's sorted canonical words."""
+        sorted_text = self.sorted_text
+        texts = itemgetter(*group)(sorted_text) if len(group) > 1 else (sorted_text[group[0]],)
+        return [group[index] for _, _, index in
+                process.extract(words, texts, scorer=PREFILTER_SCORER, limit=room)]
 
     def search(self, name: str, *, thresholds: Thresholds, date_of_birth: str = "",
                country: str = "", gender: str = "", use_index: bool = True) -> list[Hit]:

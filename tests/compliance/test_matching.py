@@ -350,6 +350,8 @@ def test_a_common_given_name_and_surname_inside_a_longer_listed_name_are_not_hel
     ("MOHAMAD ABDURRAHMAN", "un-consolidated", "QDi.086",
      "MOHAMAD IQBAL ABDURRAHMAN"),  # a middle name left out
     ("PAEKMA CO", "un-consolidated", "KPe.069", "PAEKMA SHIPPING CO"),  # an entity's word
+    # Among 125 names sharing AL and a word like MASLI, the one holding MASLI as spelt.
+    ("A. AL-MASLI", "un-consolidated", "QDi.320", "ABD-AL-HAMID AL-MASLI"),
 ])
 def test_a_query_within_a_listed_name_with_a_rare_word_is_held(index, query, source, entry_id,
                                                                matched):
