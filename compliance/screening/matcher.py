@@ -28,10 +28,11 @@ How a query is scored:
 3. Each candidate is scored by aligning tokens (best pairs first; the close pairs of a query
    are found once over all its candidates' words, ``token_table``): Indel similarity, raised to
    ``VARIANT_SIMILARITY`` for tokens with the same consonant skeleton and close folded
-   spellings, ``INITIAL_SIMILARITY`` for an
-   initial against a name with that first letter. Pairs are weighted by length; a token only one
-   side has weighs ``MISSING_TOKEN_WEIGHT``. A person's name that keeps the listed given name
-   and surname but leaves out middle names (``Viktor Bout`` for ``BOUT, Viktor Anatolijevitch``)
+   spellings, ``INITIAL_SIMILARITY`` for an initial against a name with that first letter or
+   another spelling of the name with it (``initials_of``: M. for Mykola, Nikolai). Pairs are
+   weighted by length; a token only one side has weighs ``MISSING_TOKEN_WEIGHT``. A person's
+   name that keeps the listed given name and surname but leaves out middle names
+   (``Viktor Bout`` for ``BOUT, Viktor Anatolijevitch``)
    is scored on the tokens it has, less ``MISSING_NAME_PENALTY`` per listed name left out
    (``MISSING_PARTICLE_PENALTY`` for a particle such as bin or al): people rarely give their
    full patronymic chain, so a long missing middle name must not weigh by its length. A single
@@ -86,6 +87,7 @@ from compliance.normalize import (
     token_key,
 )
 from compliance.screening.rarity import (
+    NAME_VARIANTS,
     TokenRarity,
     canonical_token,
     same_name,
@@ -280,12 +282,24 @@ def _query_index_keys(token: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
+@lru_cache(maxsize=65536)
+def initials_of(token: str) -> frozenset[str]:
+    """The letters a word's initial may be written with: its own first letter and those of the
+    other spellings of its name (M. for Mykola is N. for Nikolai, O. for Oleksandr A. for
+    Aleksandr, Y. for Yevgeny E. for Evgeny)."""
+    group = variant_group(token) if len(token) > 1 else None
+    if group is None:
+        return frozenset(token[:1])
+    return frozenset((token[0], *(word[0] for word in NAME_VARIANTS[group])))
+
+
 @lru_cache(maxsize=262144)
 def _token_similarity(left: str, right: str) -> float:
     if left == right:
         return 1.0
     if len(left) == 1 or len(right) == 1:
-        return INITIAL_SIMILARITY if left[0] == right[0] else 0.0
+        initial, word = (left, right) if len(left) == 1 else (right, left)
+        return INITIAL_SIMILARITY if initial in initials_of(word) else 0.0
     similarity = max(Indel.normalized_similarity(left, right), _typo_similarity(left, right))
     if similarity < VARIANT_SIMILARITY and same_name(left, right):
         return VARIANT_SIMILARITY  # variants of one name: uthman / usman, yusuf / youssef
@@ -362,12 +376,13 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
     forms: list[str] | None = None
     for qi, q in enumerate(query):
         if len(q) == 1:
-            close = dict.fromkeys(word for word in vocabulary if word[0] == q)
+            close = dict.fromkeys(word for word in vocabulary if q in initials_of(word))
         else:
             close = dict.fromkeys(word for word, _, _ in process.extract(
                 q, vocabulary, scorer=Indel.normalized_similarity, score_cutoff=PAIR_FLOOR,
                 limit=None))
-            close.update(dict.fromkeys(word for word in listed_initials if word == q[0]))
+            letters = initials_of(q)
+            close.update(dict.fromkeys(word for word in listed_initials if word in letters))
             if len(q) >= 4:
                 # Spellings far apart letter by letter but one slip apart once folded
                 # (Koonee / Kuni, Al-Jadheeree / Al-Jaziri).
@@ -771,7 +786,8 @@ class NameIndex:
         self.vowel_words = {form: tuple(words) for form, words in vowel_words.items()}
         self.folded = {word: token_fold(word) for word in self.vocabulary}
         self._pair_cache: dict[tuple[str, str, bool], float] = {}
-        self.first_letters = [frozenset(token[0] for token in tokens) for tokens in self.tokens]
+        self.first_letters = [frozenset().union(*map(initials_of, tokens))
+                              for tokens in self.tokens]
         if rarity is None:
             # Counted here only for names not imported as a list (tests, tools); an imported
             # list's counts are made at import (list_token_counts) and handed in.

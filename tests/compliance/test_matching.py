@@ -13,6 +13,7 @@ from compliance.sanctions.parsers import sanctions_parse_ofac_sdn_csv, sanctions
 from compliance.screening.evaluation import evaluate, labelled_rows
 from compliance.screening.matcher import (
     ENTITY_WORD_LEFT_OUT_PENALTY,
+    INITIAL_SIMILARITY,
     NAME_PARTICLES,
     RARE_WORD_BITS,
     VOWEL_FOLD_SIMILARITY,
@@ -352,6 +353,7 @@ def test_a_common_given_name_and_surname_inside_a_longer_listed_name_are_not_hel
     ("PAEKMA CO", "un-consolidated", "KPe.069", "PAEKMA SHIPPING CO"),  # an entity's word
     # Among 125 names sharing AL and a word like MASLI, the one holding MASLI as spelt.
     ("A. AL-MASLI", "un-consolidated", "QDi.320", "ABD-AL-HAMID AL-MASLI"),
+    ("M. KOZITSYN", "ofac-sdn", "17241", "KOZITSYN, Nikolai"),  # M. for Mykola, Nikolai
 ])
 def test_a_query_within_a_listed_name_with_a_rare_word_is_held(index, query, source, entry_id,
                                                                matched):
@@ -412,6 +414,13 @@ def test_transliterations_of_one_arabic_name_fold_together(left, right):
     assert vowel_fold(left) == vowel_fold(right)
     assert name_similarity((left, "x"), (right, "x"), person=False)[1][0][2] \
         >= VOWEL_FOLD_SIMILARITY
+
+
+def test_an_initial_may_stand_for_another_spelling_of_the_name():
+    assert name_similarity(("o", "x"), ("aleksandr", "x"), person=False)[1][0][2] \
+        == INITIAL_SIMILARITY
+    assert name_similarity(("b", "x"), ("aleksandr", "x"), person=False)[1][:1] \
+        == [("x", "x", 1.0)]
 
 
 @pytest.mark.parametrize(("left", "right"), [("maria", "mario"), ("omar", "amr"),
