@@ -284,13 +284,19 @@ def _query_index_keys(token: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=65536)
 def initials_of(token: str) -> frozenset[str]:
-    """The letters a word's initial may be written with: its own first letter and those of the
-    other spellings of its name (M. for Mykola is N. for Nikolai, O. for Oleksandr A. for
-    Aleksandr, Y. for Yevgeny E. for Evgeny)."""
-    group = variant_group(token) if len(token) > 1 else None
-    if group is None:
-        return frozenset(token[:1])
-    return frozenset((token[0], *(word[0] for word in NAME_VARIANTS[group])))
+    """The letters a word's initial may be written with: its own first letter, that of its
+    folded spelling, and those of the other spellings of its name (M. for Mykola is N. for
+    Nikolai, O. for Oleksandr A. for Aleksandr, Y. for Yevgeny E. for Evgeny)."""
+    if len(token) < 2:
+        return frozenset(token)
+    letters = {token[0]}
+    folded = token_fold(token)[:1]
+    if folded and folded != "i":
+        letters.add(folded)  # V. for Winai, K. for Qassem (not I. for Juan or Yury)
+    group = variant_group(token)
+    if group is not None:
+        letters.update(word[0] for word in NAME_VARIANTS[group])
+    return frozenset(letters)
 
 
 @lru_cache(maxsize=262144)
@@ -497,8 +503,8 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: 
     for c in missing_listed:
         denominator += MISSING_TOKEN_WEIGHT * len(c)
     score = numerator / denominator if denominator else 0.0
-    if person and missing_listed and len(used_query) == len(query) and 0 in used_listed \
-            and len(listed) - 1 in used_listed:
+    if person and missing_listed and len(used_query) == len(query) \
+            and _ends_matched(listed, used_listed):
         # Given name and surname present, only middle names left out.
         penalty = sum(MISSING_PARTICLE_PENALTY if c in NAME_PARTICLES or len(c) == 1
                       else MISSING_NAME_PENALTY for c in missing_listed)
@@ -526,6 +532,15 @@ def name_similarity(query: tuple[str, ...], listed: tuple[str, ...], *, person: 
         if explanation:
             explanation["common_names_cap"] = False
     return score, [pair[1:] for pair in sorted(matched)]
+
+
+def _ends_matched(listed: tuple[str, ...], used_listed: set[int]) -> bool:
+    """The first and the last listed word matched, or a word equal to it (VALLE VALLE, Juan
+    Antonio: Juan Valle is matched to the first VALLE)."""
+    if 0 in used_listed and len(listed) - 1 in used_listed:
+        return True
+    words = {listed[ci] for ci in used_listed}
+    return listed[0] in words and listed[-1] in words
 
 
 def _core_matched(query: tuple[str, ...], used_query: set[int]) -> bool:

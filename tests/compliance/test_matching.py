@@ -354,6 +354,8 @@ def test_a_common_given_name_and_surname_inside_a_longer_listed_name_are_not_hel
     # Among 125 names sharing AL and a word like MASLI, the one holding MASLI as spelt.
     ("A. AL-MASLI", "un-consolidated", "QDi.320", "ABD-AL-HAMID AL-MASLI"),
     ("M. KOZITSYN", "ofac-sdn", "17241", "KOZITSYN, Nikolai"),  # M. for Mykola, Nikolai
+    ("V. PICHAYOS", "ofac-sdn", "9537", "PICHAYOS, Winai"),  # V. for W (folded alike)
+    ("Juan VALLE", "ofac-sdn", "28525", "VALLE VALLE, Juan Antonio"),  # a surname twice
 ])
 def test_a_query_within_a_listed_name_with_a_rare_word_is_held(index, query, source, entry_id,
                                                                matched):
