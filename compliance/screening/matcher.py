@@ -102,7 +102,6 @@ RARE_TOKEN_NAMES = 40
 COMMON_TOKEN_NAMES = 600
 COMMON_KEY_NAMES = 400
 MAX_VOTING_TOKENS = 4
-SAME_WORDS_RANKED = 600  # a prefilter group ranked by the query words its names hold
 PREFILTER_SCORER = fuzz.ratio
 VARIANT_SIMILARITY = 0.92
 VOWEL_FOLD_SIMILARITY = 0.9  # one Arabic name in two transliterations (vowel_fold)
@@ -771,14 +770,15 @@ class NameIndex:
         self.names = names
         self.tokens: list[tuple[str, ...]] = []
         self.sorted_text: list[str] = []
-        self.name_words: list[frozenset[str]] = []  # canonical spellings
+        word_names: dict[str, list[int]] = {}  # canonical spelling -> names holding it
         postings: dict[str, list[int]] = {}
         for position, listed in enumerate(names):
             tokens = query_tokens(listed.name)
             self.tokens.append(tokens)
             canonical = [canonical_token(token) for token in tokens]
             self.sorted_text.append(" ".join(sorted(canonical)))
-            self.name_words.append(frozenset(canonical))
+            for word in set(canonical):
+                word_names.setdefault(word, []).append(position)
             keys = {key for token in tokens for key in _token_index_keys(token)}
             # The unvocalised form, for queries in Arabic script (abjad_form).
             keys.update("a" + abjad_form(token) for token in tokens if len(token) > 1)
@@ -787,6 +787,7 @@ class NameIndex:
             for key in keys:
                 postings.setdefault(key, []).append(position)
         self.postings = {key: tuple(value) for key, value in postings.items()}
+        self.word_names = {word: frozenset(names) for word, names in word_names.items()}
         self.token_counts = [len(tokens) for tokens in self.tokens]
         self.word_counts = [sum(len(token) > 1 for token in tokens) for tokens in self.tokens]
         self.word_letters = [sum(len(token) for token in tokens if len(token) > 1)
@@ -903,7 +904,7 @@ class NameIndex:
                         if initials <= first_letters[position]} or selected
             if len(selected) <= PREFILTER_LIMIT:
                 return list(selected)
-        query_words = frozenset(canonical_token(token) for token in tokens if len(token) > 1)
+        query_words = {canonical_token(token) for token in tokens if len(token) > 1}
         words = " ".join(sorted(canonical_token(token) for token in tokens if len(token) > 1)) \
             or " ".join(tokens)
         # Names more query words voted for go first (Victor Bout finds BOUT, Viktor through
@@ -927,14 +928,19 @@ class NameIndex:
             # name holding the query's words first (100 for "khalid mohammad" against
             # Mohammad Khalid Hassan); names with middle names the query leaves out come in
             # through the vote groups above.
-            if len(query_words) > 1 and len(group) <= SAME_WORDS_RANKED:
+            if len(query_words) > 1:
                 # Names holding more of the query's words as they are spelt go first (A.
                 # AL-MASLI finds ABD-AL-HAMID AL-MASLI before AL-MASRI), the ratio within.
-                name_words = self.name_words
+                holding: dict[int, int] = {}
+                group_set = set(group)
+                for word in query_words:
+                    for position in group_set.intersection(self.word_names.get(word, ())):
+                        holding[position] = holding.get(position, 0) + 1
                 by_count: dict[int, list[int]] = {}
-                for position in group:
-                    by_count.setdefault(len(query_words & name_words[position]), []).append(
-                        position)
+                for position in holding:
+                    by_count.setdefault(holding[position], []).append(position)
+                if len(holding) < len(group):
+                    by_count[0] = [position for position in group if position not in holding]
                 for count in sorted(by_count, reverse=True):
                     bucket = by_count[count]
                     room = PREFILTER_LIMIT - len(chosen)
