@@ -379,7 +379,13 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
     folded_vocabulary: list[str] | None = None
     vocabulary_set: set[str] | None = None
     forms: list[str] | None = None
+    found: dict[str, list[tuple[str, float]]] = {}  # a word the query repeats is looked up once
     for qi, q in enumerate(query):
+        if q in found:
+            for word, similarity in found[q]:
+                table.setdefault(word, []).append((qi, similarity))
+            continue
+        pairs = found[q] = []
         if len(q) == 1:
             close = dict.fromkeys(word for word in vocabulary if q in initials_of(word))
         else:
@@ -438,6 +444,7 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
                         pair_cache.clear()
                     pair_cache[key] = similarity
             if similarity >= PAIR_FLOOR:
+                pairs.append((word, similarity))
                 table.setdefault(word, []).append((qi, similarity))
     return table
 
@@ -915,7 +922,8 @@ class NameIndex:
         for at_least in (*tiers, None):
             # The last group: names one voting word found, or only a rare word or the joined
             # spelling.
-            group = list(remaining if at_least is None else remaining & at_least)
+            group_set = remaining if at_least is None else remaining & at_least
+            group = list(group_set)
             if not group:
                 continue
             if at_least is not None:
@@ -928,29 +936,30 @@ class NameIndex:
             # name holding the query's words first (100 for "khalid mohammad" against
             # Mohammad Khalid Hassan); names with middle names the query leaves out come in
             # through the vote groups above.
+            # Names holding more of the query's words as they are spelt go first (A. AL-MASLI
+            # finds ABD-AL-HAMID AL-MASLI before AL-MASRI), the ratio within; words in more than
+            # COMMON_TOKEN_NAMES names (al, mohammed) tell no name apart and are not counted.
+            holding: dict[int, int] = {}
             if len(query_words) > 1:
-                # Names holding more of the query's words as they are spelt go first (A.
-                # AL-MASLI finds ABD-AL-HAMID AL-MASLI before AL-MASRI), the ratio within.
-                holding: dict[int, int] = {}
-                group_set = set(group)
                 for word in query_words:
-                    for position in group_set.intersection(self.word_names.get(word, ())):
-                        holding[position] = holding.get(position, 0) + 1
-                by_count: dict[int, list[int]] = {}
-                for position in holding:
-                    by_count.setdefault(holding[position], []).append(position)
-                if len(holding) < len(group):
-                    by_count[0] = [position for position in group if position not in holding]
-                for count in sorted(by_count, reverse=True):
-                    bucket = by_count[count]
-                    room = PREFILTER_LIMIT - len(chosen)
-                    if len(bucket) <= room:
-                        chosen.extend(bucket)
-                        continue
+                    names = self.word_names.get(word)
+                    if names is not None and len(names) <= COMMON_TOKEN_NAMES:
+                        for position in group_set.intersection(names):
+                            holding[position] = holding.get(position, 0) + 1
+            by_count: dict[int, list[int]] = {}
+            for position, count in holding.items():
+                by_count.setdefault(count, []).append(position)
+            for count in sorted(by_count, reverse=True):
+                bucket = by_count[count]
+                room = PREFILTER_LIMIT - len(chosen)
+                if len(bucket) > room:
                     chosen.extend(self._closest(words, bucket, room))
                     return chosen
-                return chosen
-            chosen.extend(self._closest(words, group, room))
+                chosen.extend(bucket)
+            rest = list(group_set.difference(holding)) if holding else group
+            room = PREFILTER_LIMIT - len(chosen)
+            if room > 0 and rest:
+                chosen.extend(self._closest(words, rest, room))
             return chosen
         return chosen
 
