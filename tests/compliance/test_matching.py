@@ -32,12 +32,12 @@ THRESHOLDS = Thresholds(review=0.85, block=0.95)
 
 # The labelled set (compliance/data/screening: 1,760 positives from 16 perturbation kinds, 3,800
 # negatives of which 2,400 are common corridor names), review 0.85. Measured on the held-out
-# part: recall 0.986 (was 0.973; lowest kinds: missing-middle 0.949, initial 0.955),
-# false-positive rate 0.0026, on common names alone 0.0. The gate is recall >= 0.99 and
-# FPR <= 0.005: the FPR gates are enforced as they stand; the recall gate is not reached yet,
-# so the floors below are the measured figures less a small drift (overall, and for every
-# perturbation kind). The failure message is the per-kind table of recall and false-positive
-# rate, both parts.
+# part: recall 0.987 (was 0.973; lowest kinds: missing-middle 0.949, initial and dropped-token
+# 0.970), false-positive rate 0.0031 (was 0.0022), on common names alone 0.0. The gate
+# is recall >= 0.99 and FPR <= 0.005: the FPR gates are enforced as they stand; the recall gate
+# is not reached yet, so the floors below are the measured figures less a small drift
+# (overall, and for every perturbation kind). The failure message is the per-kind table of
+# recall and false-positive rate, both parts.
 RECALL_GATE = 0.99
 RECALL_FLOOR = 0.98
 KIND_RECALL_FLOOR = 0.93
