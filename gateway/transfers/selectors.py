@@ -159,9 +159,12 @@ def transfers_refunds_prefetch(transfers: list[Transfer]) -> None:
     by_id = {str(t.public_id): t for t in transfers}
     for transfer in transfers:
         transfer._refund_payments = []
-    for row in refunds_referring_to(fragments=list(by_id)):
+    addresses = [t.deposit_address_id for t in transfers if t.deposit_address_id is not None]
+    for row in refunds_referring_to(fragments=list(by_id), deposit_address_ids=addresses):
+        address = row.deposit.deposit_address_id if row.deposit is not None else None
         for public_id, transfer in by_id.items():
-            if public_id in row.reference:
+            if public_id in row.reference or (
+                    address is not None and address == transfer.deposit_address_id):
                 transfer._refund_payments.append(_refund_payment(row))
 
 
@@ -173,8 +176,9 @@ def transfer_refund_payments(*, transfer: Transfer) -> list[RefundPayment]:
     cached = getattr(transfer, "_refund_payments", None)
     if cached is not None:
         return cached
-    payments = [_refund_payment(row)
-                for row in refunds_referring_to(fragments=[str(transfer.public_id)])]
+    addresses = [transfer.deposit_address_id] if transfer.deposit_address_id else []
+    payments = [_refund_payment(row) for row in refunds_referring_to(
+        fragments=[str(transfer.public_id)], deposit_address_ids=addresses)]
     transfer._refund_payments = payments
     return payments
 

@@ -150,16 +150,22 @@ def deposit_get(*, deposit_id: int, lock: bool = False) -> Deposit:
     return deposits.get(pk=deposit_id)
 
 
-def refunds_referring_to(*, fragments: list[str]) -> QuerySet[OutboundTransaction]:
+def refunds_referring_to(*, fragments: list[str], deposit_address_ids: list[int] | None = None
+                         ) -> QuerySet[OutboundTransaction]:
     """Refunds whose idempotency reference contains one of ``fragments`` (a transfer's public
-    id is in the reference of each of its refunds), oldest first."""
+    id is in the reference of each of its rejection and overpayment refunds), or of a deposit
+    to one of ``deposit_address_ids`` (a late deposit's refund names only the deposit), oldest
+    first, with their deposit."""
     condition = Q()
     for fragment in fragments:
         condition |= Q(reference__contains=fragment)
-    if not fragments:
+    if deposit_address_ids:
+        condition |= Q(deposit__deposit_address_id__in=deposit_address_ids)
+    if not condition:
         return OutboundTransaction.objects.none()
     return OutboundTransaction.objects.filter(
-        condition, kind=OutboundTransaction.Kind.REFUND).order_by("created_at", "pk")
+        condition, kind=OutboundTransaction.Kind.REFUND).select_related("deposit").order_by(
+        "created_at", "pk")
 
 
 def outbound_transactions_with_reference_prefix(

@@ -21,6 +21,7 @@ from gateway.ledger.models import JournalEntry
 from gateway.ledger.selectors import account_balance, unbalanced_entries
 from gateway.ledger.services import credit, debit, ledger_entry_post
 from gateway.transfers import tasks as transfer_tasks
+from gateway.transfers.models import Transfer
 from gateway.transfers.services.deposits import transfer_deposit_progress, transfer_fund
 from gateway.transfers.services.driver import transfer_advance
 from gateway.transfers.services.machine import transfer_transition
@@ -367,6 +368,31 @@ def test_a_late_deposit_to_an_expired_transfer_is_refunded_once(refund_setup):
     with pytest.raises(DepositAlreadyRefundedError), transaction.atomic():
         deposit_mark_credited(deposit=late)
     assert OutboundTransaction.objects.count() == 1
+
+
+def test_a_sender_sees_the_refund_of_a_deposit_paid_after_cancelling(refund_setup):
+    """Cancelled, then paid (the payment was already on its way): the refund of that late
+    deposit names only the deposit, and the transfer shows it like any other refund of its."""
+    from gateway.transfers.selectors import transfer_refund_payments, transfers_refunds_prefetch
+
+    _, _, corridor = refund_setup
+    cancelled = make_transfer(corridor=corridor, state=S.CANCELLED)
+    other = make_transfer(corridor=corridor, state=S.EXPIRED)
+    late = add_deposit(cancelled, amount=42_170_000, flag=Deposit.Flag.ADDRESS_CLOSED)
+
+    refunds_drive(chain=corridor.token.chain)
+    refunds_drive(chain=corridor.token.chain)
+
+    refund = OutboundTransaction.objects.get()
+    assert (refund.reference, refund.status) == (f"late-deposit:{late.pk}",
+                                                 OutboundTransaction.Status.CONFIRMED)
+    shown = [(p.tx_hash, p.amount, p.to_address.lower(), p.status)
+             for p in transfer_refund_payments(transfer=Transfer.objects.get(pk=cancelled.pk))]
+    assert shown == [(refund.tx_hash, 42_170_000, SENDER_WALLET.lower(), "completed")]
+    page = list(Transfer.objects.filter(pk__in=[cancelled.pk, other.pk]).order_by("pk"))
+    transfers_refunds_prefetch(page)
+    assert [[p.tx_hash for p in t._refund_payments] for t in page] == [[refund.tx_hash], []]
+    assert transfer_refund_payments(transfer=Transfer.objects.get(pk=other.pk)) == []
 
 
 def test_a_deposit_stamped_after_the_window_is_refunded_not_credited(refund_setup):
