@@ -14,6 +14,7 @@ from gateway.ledger.services import credit, debit, ledger_entry_post
 from gateway.partners.models import Partner
 from gateway.partners.services import partner_api_key_create
 from gateway.transfers.models import Corridor
+from gateway.treasury.models import FloatPolicy
 from gateway.webhooks.models import WebhookEndpoint
 from ramps.chain.addresses import xpub_from_mnemonic
 from ramps.chain.models import Chain, Token
@@ -73,6 +74,12 @@ def demo_seed(*, chain_id: int, rpc_url: str, token_address: str, token_decimals
             margin_rate=Decimal("0.004"), min_amount_in=Decimal("1"),
             max_amount_in=Decimal("10000"), review_amount_in=Decimal("5000"),
         )
+        # The rail's float policy: where the admin's "adjust the rail's float" action lives (a
+        # transfer the float cannot cover is held until the float is topped up), and what the
+        # refill task proposes from.
+        FloatPolicy.objects.create(
+            rail_code=rail.code, currency="KES", refill_threshold=RAIL_FLOAT_KES / 5,
+            refill_target=RAIL_FLOAT_KES, venue=venue, venue_symbol="USDC/KES")
         partner = Partner.objects.create(name="Demo Remit Ltd")
         _, api_key = partner_api_key_create(partner=partner, name="demo")
         endpoint = WebhookEndpoint.objects.create(partner=partner, url=webhook_url)
