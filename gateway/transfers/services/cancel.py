@@ -30,6 +30,18 @@ def transfer_cancel(*, transfer_id: int, actor: str, reason: str = "") -> Transf
     def cancel(transfer: Transfer) -> Move | None:
         if transfer.state == TransferState.CANCELLED:
             return None
+        if transfer.state == TransferState.DEPOSIT_SEEN:
+            # Still pending_sender, so the general answer below would read as a contradiction
+            # to a sender who paid part of the amount: say what happens to the money instead.
+            raise TransferNotCancellableError(
+                f"A deposit to transfer {transfer.public_id} was seen on chain; it can no "
+                "longer be cancelled. Once final, deposits that cover the amount are paid out; "
+                "deposits short of it wait for the rest until "
+                f"{transfer.deposit_expires_at.isoformat()}, then what arrived is refunded or "
+                "paid out at a new quote, as an operator decides.",
+                extra={"transfer_status": transfer.sender_status, "transfer_state": transfer.state,
+                       "deposit_expires_at": transfer.deposit_expires_at.isoformat()},
+            )
         if transfer.state != TransferState.AWAITING_DEPOSIT:
             raise TransferNotCancellableError(
                 f"Transfer {transfer.public_id} is {transfer.sender_status} ({transfer.state}); "

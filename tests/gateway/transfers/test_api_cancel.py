@@ -104,6 +104,28 @@ def test_a_deposit_seen_before_the_transfer_caught_up_makes_it_too_late(setup, d
     assert moved.state != S.AWAITING_DEPOSIT
 
 
+def test_a_partly_paid_transfer_refuses_a_cancel_saying_what_happens_to_the_money(setup):
+    partner, corridor, client = setup
+    transfer = make_transfer(partner=partner, corridor=corridor, state=S.DEPOSIT_SEEN)
+    deposit = record_deposit(transfer)
+    Deposit.objects.filter(pk=deposit.pk).update(amount=transfer.amount_in_base_units // 2)
+
+    body = assert_problem(cancel(client, transfer), 409, "transfer-not-cancellable")
+
+    deadline = transfer.deposit_expires_at.isoformat()
+    assert body["detail"] == (
+        f"A deposit to transfer {transfer.public_id} was seen on chain; it can no longer be "
+        "cancelled. Once final, deposits that cover the amount are paid out; deposits short of "
+        f"it wait for the rest until {deadline}, then what arrived is refunded or paid out at a "
+        "new quote, as an operator decides.")
+    assert (body["transfer_status"], body["transfer_state"], body["deposit_expires_at"]) == (
+        "pending_sender", "deposit_seen", deadline)
+    transfer.refresh_from_db()
+    assert (transfer.state, transfer.events.count()) == (S.DEPOSIT_SEEN, 1)
+    assert transfer.deposit_address.closed_at is None
+    assert WebhookDelivery.objects.count() == 0
+
+
 def test_a_deposit_removed_by_a_reorg_does_not_prevent_a_cancel(setup):
     partner, corridor, client = setup
     transfer = make_transfer(partner=partner, corridor=corridor)
