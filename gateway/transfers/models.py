@@ -12,6 +12,19 @@ from gateway.transfers.states import SENDER_STATUS, TransferState
 from ramps.chain.validators import checksum_address_validator
 
 
+def _pricing_errors(priced: "Corridor | PartnerPricing") -> dict[str, str]:
+    """What no quote could honour in a corridor's or a partner's pricing (empty values are
+    left to the corridor's): a rate outside [0, 1), a negative fixed fee."""
+    errors: dict[str, str] = {}
+    for name in ("fee_rate", "margin_rate"):
+        value = getattr(priced, name)
+        if value is not None and not 0 <= value < 1:
+            errors[name] = "Between 0 (nothing) and 1 (the whole amount), 1 excluded."
+    if priced.fee_fixed is not None and priced.fee_fixed < 0:
+        errors["fee_fixed"] = "A fee cannot be negative."
+    return errors
+
+
 class Corridor(BaseModel):
     """A route from one stablecoin on one chain to one local currency through one payout rail."""
 
@@ -63,13 +76,7 @@ class Corridor(BaseModel):
         corridor: a fee or margin below nothing or of the whole amount (a negative fee sells
         more than was deposited), a largest amount below the smallest, a rail paying another
         currency than the corridor's."""
-        errors: dict[str, str] = {}
-        for name in ("fee_rate", "margin_rate"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value < 1:
-                errors[name] = "Between 0 (nothing) and 1 (the whole amount), 1 excluded."
-        if self.fee_fixed is not None and self.fee_fixed < 0:
-            errors["fee_fixed"] = "A fee cannot be negative."
+        errors = _pricing_errors(self)
         if (self.min_amount_in is not None and self.max_amount_in is not None
                 and self.max_amount_in < self.min_amount_in):
             errors["max_amount_in"] = "The largest amount is below the smallest."
@@ -110,13 +117,7 @@ class PartnerPricing(BaseModel):
     def clean(self) -> None:
         """The corridor's own rules for the values set here (an empty one keeps the
         corridor's)."""
-        errors: dict[str, str] = {}
-        for name in ("fee_rate", "margin_rate"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value < 1:
-                errors[name] = "Between 0 (nothing) and 1 (the whole amount), 1 excluded."
-        if self.fee_fixed is not None and self.fee_fixed < 0:
-            errors["fee_fixed"] = "A fee cannot be negative."
+        errors = _pricing_errors(self)
         if errors:
             raise ValidationError(errors)
 

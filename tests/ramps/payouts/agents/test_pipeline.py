@@ -30,8 +30,9 @@ CRYPTO_DIR = (Path(__file__).resolve().parents[4]
               / "compliance/data/sanctions/crypto-addresses-2024-09")
 
 
-def test_a_cash_pickup_transfer_gets_a_code_and_completes_at_the_counter(db, exchange_venue,
-                                                                         monkeypatch):
+def _cash_transfer_paid(exchange_venue, monkeypatch):
+    """A cash-pickup corridor with one agent (and its cashier), and a transfer whose exact
+    deposit is final on the chain, not yet driven: (agent, staff, transfer, deposit)."""
     from ramps.payouts.agents.models import CashPickupCorridor
 
     monkeypatch.setattr(transfer_tasks.transfer_advance, "delay", lambda pk: None)
@@ -44,13 +45,19 @@ def test_a_cash_pickup_transfer_gets_a_code_and_completes_at_the_counter(db, exc
                              payout_method=Corridor.PayoutMethod.CASH_PICKUP)
     CashPickupCorridor.objects.create(corridor=corridor, network=network)
     transfer = make_transfer(corridor=corridor)
-    Deposit.objects.create(
+    deposit = Deposit.objects.create(
         chain=corridor.token.chain, token=corridor.token, deposit_address=transfer.deposit_address,
         tx_hash="0x" + secrets.token_hex(32), log_index=0, block_number=10,
         block_hash="0x" + secrets.token_hex(32),
         from_address="0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
         amount=transfer.amount_in_base_units, status=Deposit.Status.CONFIRMED,
         confirmed_at=timezone.now())
+    return agent, staff, transfer, deposit
+
+
+def test_a_cash_pickup_transfer_gets_a_code_and_completes_at_the_counter(db, exchange_venue,
+                                                                         monkeypatch):
+    agent, staff, transfer, _ = _cash_transfer_paid(exchange_venue, monkeypatch)
 
     transfer = transfer_advance(transfer_id=transfer.pk)
     assert transfer.state == S.PAYOUT_PENDING
@@ -81,26 +88,10 @@ def test_cash_waits_while_the_credited_deposit_is_off_the_chain(db, exchange_ven
     final on the chain again; then the same code pays."""
     import pytest
 
-    from ramps.payouts.agents.models import CashPickupCorridor
     from ramps.payouts.agents.services import RedemptionNotPayableError, redemption_lookup
 
-    monkeypatch.setattr(transfer_tasks.transfer_advance, "delay", lambda pk: None)
-    monkeypatch.setattr(webhook_tasks.webhook_deliver, "delay", lambda pk: None)
-    sanctions_import(source="ofac-crypto", files=sorted(CRYPTO_DIR.glob("*.json")))
-    network = make_network("kiosk")
-    agent = make_agent(network, "nairobi-1", float_amount="50000.00")
-    counter = Counter(agent=agent, staff=make_staff(agent, "cashier"), channel="portal")
-    corridor = make_corridor(venue=exchange_venue, rail=None,
-                             payout_method=Corridor.PayoutMethod.CASH_PICKUP)
-    CashPickupCorridor.objects.create(corridor=corridor, network=network)
-    transfer = make_transfer(corridor=corridor)
-    deposit = Deposit.objects.create(
-        chain=corridor.token.chain, token=corridor.token, deposit_address=transfer.deposit_address,
-        tx_hash="0x" + secrets.token_hex(32), log_index=0, block_number=10,
-        block_hash="0x" + secrets.token_hex(32),
-        from_address="0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-        amount=transfer.amount_in_base_units, status=Deposit.Status.CONFIRMED,
-        confirmed_at=timezone.now())
+    agent, staff, transfer, deposit = _cash_transfer_paid(exchange_venue, monkeypatch)
+    counter = Counter(agent=agent, staff=staff, channel="portal")
     assert transfer_advance(transfer_id=transfer.pk).state == S.PAYOUT_PENDING
     deposit.refresh_from_db()
     assert deposit.credited_at is not None
