@@ -151,6 +151,10 @@ class Plan:
     retry_deadline: int = 20
     unsettled_review: int = 30
     quiet: float = 20.0              # settling stops once nothing moved for this long
+    min_kills: int = 2               # the chaos goes on until it has killed this many
+    # Whether the listed actions are taken as soon as a transfer waits on one, while processes
+    # are still being killed (quick), or only once the chaos is over (the full run).
+    act_during_chaos: bool = False
 
     @classmethod
     def make(cls, *, quick: bool, transfers: int | None, seed: int, keep: bool,
@@ -161,7 +165,8 @@ class Plan:
         if quick:  # every clock short: one of each kind through in well under a minute
             return cls(count, seed, (0.05, 0.2), (5.0, 10.0), (0.3, 1.0), 20, 15, 45.0, keep,
                        only, stuck_after=2, redrive_every=2.0, correction_window=8,
-                       retry_deadline=8, unsettled_review=10, quiet=8.0)
+                       retry_deadline=8, unsettled_review=10, quiet=8.0,
+                       act_during_chaos=True)
         return cls(count, seed, (0.3, 0.9), (10.0, 20.0), (0.3, 2.0), 150, 60, 300.0, keep,
                    only)
 
@@ -194,8 +199,10 @@ class Chaos:
     """Owns the web, worker and beat processes: starts them, kills one with SIGKILL at seeded
     random moments, restarts it after a short outage."""
 
-    def __init__(self, stack: Any, *, web_port: int, rng: random.Random, plan: Plan) -> None:
+    def __init__(self, stack: Any, *, web_port: int, rng: random.Random, plan: Plan,
+                 say: Any = None) -> None:
         self.stack = stack
+        self.say = say or (lambda text: None)
         self.web_port = web_port
         self.rng = rng
         self.plan = plan
@@ -230,6 +237,7 @@ class Chaos:
             child.process.wait(timeout=10)                     # and Celery's children too
             self.stack.children.remove(child)
         self.kills[role] += 1
+        self.say(f"killed {role} (SIGKILL)")
 
     def ensure_up(self) -> None:
         with self.lock:
@@ -250,7 +258,9 @@ class Chaos:
                     self.kill(role)
                 if self.stop_event.wait(down):
                     break
+                started = time.monotonic()
                 self.ensure_up()
+                self.say(f"{role} restarted in {time.monotonic() - started:.1f}s")
             except Exception as exc:  # reported; the run goes on
                 self.errors.append(f"restart of {role} failed: {exc}")
         self.ensure_up()
@@ -552,7 +562,7 @@ class FaultRun:
         }
 
     def setup(self) -> None:
-        from gateway.demo.stack import Stack, free_port_base, sandbox_start
+        from gateway.demo.stack import Stack, free_port_base, sandbox_spawn, sandbox_wait
 
         base = free_port_base()
         self.ports = {"web": base, "anvil": base + 1, "exchange": base + 2, "daraja": base + 3,
@@ -576,14 +586,16 @@ class FaultRun:
             template_save(self.database)
         self.stack = Stack(var_dir=self.var_dir, env={**os.environ})
         self.chaos = Chaos(self.stack, web_port=self.ports["web"], rng=random.Random(
-            self.plan.seed + 1), plan=self.plan)
-        # Web, worker and beat need only the migrated database to start: they come up (gunicorn
-        # imports the project, builds the schema) while the chain and sandboxes are set up.
-        self.say("web, worker, beat starting; anvil, stablecoin, sandboxes")
+            self.plan.seed + 1), plan=self.plan, say=self.say)
+        # Web, worker, beat and the sandboxes need only the migrated database to start: they
+        # come up (each imports the project; gunicorn builds the schema) while anvil and the
+        # stablecoin are set up.
+        self.say("web, worker, beat, sandboxes starting; anvil, stablecoin")
+        sandbox_spawn(self.stack, ports=self.ports)
         starting = threading.Thread(target=self.chaos.ensure_up, name="processes", daemon=True)
         starting.start()
         self.chain_start()
-        self.sandboxes = sandbox_start(self.stack, ports=self.ports)
+        self.sandboxes = sandbox_wait(self.stack)
         self.say("seeding corridors (M-Pesa KES, MoMo UGX, cash pickup NGN), lists, floats")
         self.seed()
         starting.join()
@@ -898,36 +910,83 @@ class FaultRun:
             return set(holds_standing(transfer)) != {HoldKind.FLOAT}
         return transfer.state == "payout_pending" and sent.scenario.route == "cash"
 
-    def settle(self, timeout: float, *, until_final: bool = False,
-               quiet: float | None = None) -> None:
-        """Wait until every transfer is final (or waits on an action), or nothing has moved for
-        ``quiet`` seconds while no deposit window is still open, or ``timeout``."""
+    def finish(self, timeout: float) -> None:
+        """Settle and take the listed actions until every transfer is final, or nothing can
+        move any more, or ``timeout`` (twice that once the chaos is over).
+
+        While the chaos goes on, the run waits until every transfer is final or waits on an
+        action, and the chaos has killed ``plan.min_kills`` processes (or nothing moved for
+        ``plan.quiet`` seconds, or ``timeout``); then the chaos ends. Each
+        round (about a second) the agent pays the codes that are ready, deadlines past their
+        time are met, and (once the chaos is over, or all along with ``plan.act_during_chaos``)
+        each waiting transfer gets its action as soon as it waits on one, not in rounds after
+        the whole run has settled. The run ends as soon as every transfer is final; otherwise
+        once nothing moved for ``plan.quiet`` seconds while no deadline (a deposit window, a
+        pickup window, a MoMo correction window) is still to come.
+        """
         from django.utils import timezone
 
-        quiet = self.plan.quiet if quiet is None else quiet
+        from ramps.payouts.agents.models import Redemption
+
+        plan = self.plan
         deadline = time.monotonic() + timeout
         by_id = {s.public_id: s for s in self.sent}
         last_seen: dict[str, str] = {}
         last_change = time.monotonic()
+        pause = 0.5 if len(self.sent) <= 50 else 1.0
         while True:
+            chaos_on = not self.chaos.stop_event.is_set()
             self.collect_cash()
+            if (not chaos_on or plan.act_during_chaos) and self.act():
+                last_change = time.monotonic()
             current = self.states()
             seen = {pid: t.state for pid, t in current.items()}
             if seen != last_seen:
                 last_seen, last_change = seen, time.monotonic()
-            pending = [pid for pid, t in current.items()
-                       if (t.state not in FINAL_STATES if until_final
-                           else not self.waiting_for_action(t, by_id[pid]))]
-            window_open = any(t.state in ("awaiting_deposit", "deposit_seen")
-                              and t.deposit_expires_at > timezone.now()
-                              for t in current.values())
-            still = time.monotonic() - last_change > quiet and not window_open
-            if not pending or still or time.monotonic() > deadline:
+            now = timezone.now()
+            # Deadlines still to come: nothing moves until they pass.
+            to_come = any(t.state in ("awaiting_deposit", "deposit_seen")
+                          and t.deposit_expires_at > now for t in current.values())
+            still = not to_come and time.monotonic() - last_change > plan.quiet
+            if chaos_on:
+                waiting = all(self.waiting_for_action(t, by_id[pid])
+                              for pid, t in current.items())
+                enough = sum(self.chaos.kills.values()) >= plan.min_kills
+                if (waiting and enough) or still or time.monotonic() > deadline:
+                    counts = Counter(t.state for t in current.values())
+                    moving = sum(1 for pid, t in current.items()
+                                 if not self.waiting_for_action(t, by_id[pid]))
+                    self.say(f"settled under chaos: {dict(sorted(counts.items()))}"
+                             + (f"; {moving} still moving" if moving else ""))
+                    self.chaos.end()
+                    deadline = time.monotonic() + 2 * timeout
+                    self.say(f"processes killed: {dict(self.chaos.kills)}; chaos over"
+                             + ("" if plan.act_during_chaos else "; taking the listed actions"))
+                    last_change = time.monotonic()
+                    continue
+            else:
+                if all(t.state in FINAL_STATES for t in current.values()):
+                    counts = Counter(t.state for t in current.values())
+                    self.say(f"all final: {dict(sorted(counts.items()))}")
+                    return
+                to_come = to_come or Redemption.objects.filter(
+                    status=Redemption.Status.ISSUED,
+                    expires_at__gt=now - timedelta(seconds=2 * plan.redrive_every)).exists()
+                to_come = to_come or any(
+                    t.state == "payout_failed" and by_id[pid].scenario.route == "momo"
+                    and t.updated_at > now - timedelta(seconds=plan.correction_window
+                                                       + 2 * plan.redrive_every + 5)
+                    for pid, t in current.items())
+                if not to_come and time.monotonic() - last_change > plan.quiet:
+                    counts = Counter(t.state for t in current.values())
+                    self.say(f"nothing moved for {plan.quiet:.0f}s: "
+                             f"{dict(sorted(counts.items()))}")
+                    return
+            if time.monotonic() > deadline:
                 counts = Counter(t.state for t in current.values())
-                self.say(f"settled: {dict(sorted(counts.items()))}"
-                         + (f"; {len(pending)} still moving" if pending else ""))
+                self.say(f"settling timed out: {dict(sorted(counts.items()))}")
                 return
-            time.sleep(1.0)
+            time.sleep(pause)
 
     def act(self) -> int:
         """Take the action each waiting transfer lists (what an operator, the sender or the
@@ -958,7 +1017,9 @@ class FaultRun:
             try:
                 action(transfer_id=transfer.pk, **arguments)
             except DomainError as exc:  # may be taken in a later round
-                sent.actions.append(f"{label} refused: {exc.detail}")
+                refused = f"{label} refused: {exc.detail}"
+                if refused not in sent.actions:
+                    sent.actions.append(refused)
                 return 0
             sent.actions.append(label)
             return 1
@@ -1255,43 +1316,40 @@ class FaultRun:
     # -- whole run -------------------------------------------------------------------------
 
     def run(self) -> Outcome:
+        phases: dict[str, float] = {}
+        mark = time.monotonic()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            phases[f"{name}_seconds"] = round(now - mark, 1)
+            mark = now
+
         try:
             self.setup()
+            phase("setup")
             self.drive()
-            self.settle(self.plan.settle_timeout)
-            self.chaos.end()
-            self.say(f"processes killed: {dict(self.chaos.kills)}; taking the listed actions")
-            self.settle(30)
-            for _ in range(3):
-                if not self.act():
-                    break
-                self.settle(self.plan.settle_timeout / 2)
-            self.wait_pickup_deadline()
-            self.settle(self.plan.settle_timeout / 2, until_final=True)
-            return self.prove()
+            phase("drive")
+            self.finish(self.plan.settle_timeout)
+            phase("settle")
+            outcome = self.prove()
+            phase("prove")
         finally:
             self.teardown()
-
-    def wait_pickup_deadline(self) -> None:
-        from ramps.payouts.agents.models import Redemption
-
-        issued = Redemption.objects.filter(status=Redemption.Status.ISSUED).order_by(
-            "-expires_at").first()
-        if issued is not None:
-            from django.utils import timezone
-
-            wait = (issued.expires_at - timezone.now()).total_seconds()
-            if 0 < wait < self.plan.pickup_window + 5:
-                self.say(f"waiting {wait:.0f}s for the last pickup window to end")
-                time.sleep(wait + 0.5)
-            self.collect_cash()
+        phase("teardown")
+        outcome.figures.update(phases)
+        outcome.figures["seconds"] = round(time.monotonic() - self.started, 1)
+        return outcome
 
     def teardown(self) -> None:
         chaos = getattr(self, "chaos", None)
         if chaos is not None:
             chaos.stop_event.set()
         stack = getattr(self, "stack", None)
-        if stack is not None:
+        if stack is not None:  # the proof is taken: nothing of theirs is needed any more
+            for child in list(stack.children):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.process.pid, signal.SIGKILL)
             with contextlib.suppress(Exception):
                 stack.stop()
         receiver = getattr(self, "receiver", None)

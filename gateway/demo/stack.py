@@ -114,6 +114,13 @@ def python() -> str:
 
 
 def sandbox_start(stack: Stack, *, ports: dict[str, int], timeout: float = 120) -> dict:
+    sandbox_spawn(stack, ports=ports)
+    return sandbox_wait(stack, timeout=timeout)
+
+
+def sandbox_spawn(stack: Stack, *, ports: dict[str, int]) -> None:
+    """Start the sandbox simulators without waiting for them (``sandbox_wait`` does): a caller
+    can set up other things while they import."""
     ready = stack.var_dir / "sandbox.json"
     ready.unlink(missing_ok=True)
     stack.spawn("sandbox", [python(), "manage.py", "sandbox",
@@ -122,6 +129,11 @@ def sandbox_start(stack: Stack, *, ports: dict[str, int], timeout: float = 120) 
                             "--momo-port", str(ports["momo"]),
                             "--bitso-port", str(ports["bitso"]),
                             "--ready-file", str(ready)])
+
+
+def sandbox_wait(stack: Stack, *, timeout: float = 120) -> dict:
+    """The sandboxes' addresses and credentials, once ``sandbox_spawn``'s process is ready."""
+    ready = stack.var_dir / "sandbox.json"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         stack.check_alive()
