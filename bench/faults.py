@@ -150,6 +150,10 @@ class Plan:
     correction_window: int = 20
     retry_deadline: int = 20
     unsettled_review: int = 30
+    # How long a queued advance keeps others from being queued for the same transfer
+    # (TRANSFER_ADVANCE_QUEUED_SECONDS; 0: the gateway's default): a worker killed with the
+    # message in hand leaves the transfer still until then.
+    advance_queued: int = 0
     quiet: float = 20.0              # settling stops once nothing moved for this long
     min_kills: int = 2               # the chaos goes on until it has killed this many
     # Whether the listed actions are taken as soon as a transfer waits on one, while processes
@@ -165,7 +169,7 @@ class Plan:
         if quick:  # every clock short: one of each kind through in well under a minute
             return cls(count, seed, (0.05, 0.2), (5.0, 10.0), (0.3, 1.0), 20, 15, 45.0, keep,
                        only, stuck_after=2, redrive_every=2.0, correction_window=8,
-                       retry_deadline=8, unsettled_review=10, quiet=8.0,
+                       retry_deadline=8, unsettled_review=10, advance_queued=5, quiet=8.0,
                        act_during_chaos=True)
         return cls(count, seed, (0.3, 0.9), (10.0, 20.0), (0.3, 2.0), 150, 60, 300.0, keep,
                    only)
@@ -224,7 +228,10 @@ class Chaos:
         name = role if number == 0 else f"{role}.{number}"
         self.starts[role] += 1
         if role == "web":
-            web_start(self.stack, port=self.web_port, name=name, timeout=180)
+            # Up once the project answers (an unauthenticated call: 401), not once the schema is
+            # built: a restart after a kill costs less of the machine's time.
+            web_start(self.stack, port=self.web_port, name=name, timeout=180,
+                      ready_path="/api/v1/info", ready_statuses=(401,))
         elif role == "worker":
             worker_start(self.stack, name=name)
         else:
@@ -555,6 +562,8 @@ class FaultRun:
             "TRANSFER_REDRIVE_SECONDS": str(self.plan.redrive_every),
             "TRANSFER_STUCK_AFTER_SECONDS": str(self.plan.stuck_after),
             "TRANSFER_DEPOSIT_WINDOW_SECONDS": str(self.plan.deposit_window),
+            **({"TRANSFER_ADVANCE_QUEUED_SECONDS": str(self.plan.advance_queued)}
+               if self.plan.advance_queued else {}),
             "OUTBOUND_HTTP_TIMEOUT_SECONDS": "5",
             "CHAIN_SIGNER_KEYSTORE_PATH": str(keystore),
             "CHAIN_SIGNER_KEYSTORE_PASSWORD": password,
@@ -595,7 +604,9 @@ class FaultRun:
         starting = threading.Thread(target=self.chaos.ensure_up, name="processes", daemon=True)
         starting.start()
         self.chain_start()
+        self.say("anvil and the stablecoin ready")
         self.sandboxes = sandbox_wait(self.stack)
+        self.say("sandboxes ready")
         self.say("seeding corridors (M-Pesa KES, MoMo UGX, cash pickup NGN), lists, floats")
         self.seed()
         starting.join()
@@ -914,9 +925,10 @@ class FaultRun:
         """Settle and take the listed actions until every transfer is final, or nothing can
         move any more, or ``timeout`` (twice that once the chaos is over).
 
-        While the chaos goes on, the run waits until every transfer is final or waits on an
-        action, and the chaos has killed ``plan.min_kills`` processes (or nothing moved for
-        ``plan.quiet`` seconds, or ``timeout``); then the chaos ends. Each
+        While the chaos goes on, the run waits until every transfer has been final or waiting on
+        an action (as at the end of the first settling before, whether or not an action has
+        moved it on since), and the chaos has killed ``plan.min_kills`` processes (or nothing
+        moved for ``plan.quiet`` seconds, or ``timeout``); then the chaos ends. Each
         round (about a second) the agent pays the codes that are ready, deadlines past their
         time are met, and (once the chaos is over, or all along with ``plan.act_during_chaos``)
         each waiting transfer gets its action as soon as it waits on one, not in rounds after
@@ -933,15 +945,32 @@ class FaultRun:
         by_id = {s.public_id: s for s in self.sent}
         last_seen: dict[str, str] = {}
         last_change = time.monotonic()
+        reached: set[str] = set()  # transfers seen final or waiting on an action
         pause = 0.5 if len(self.sent) <= 50 else 1.0
+        # Once the chaos is over, a transfer whose queued advance a kill lost moves again when
+        # the re-drive finds it: the quiet period outlasts that.
+        from django.conf import settings
+
+        recovery = (plan.advance_queued or settings.TRANSFER_ADVANCE_QUEUED_SECONDS) + (
+            plan.stuck_after + 2 * plan.redrive_every)
+        quiet_after = max(plan.quiet, recovery)
         while True:
             chaos_on = not self.chaos.stop_event.is_set()
             self.collect_cash()
+            current = self.states()
+            if chaos_on:  # before the actions move any of them on
+                reached.update(pid for pid, t in current.items()
+                               if self.waiting_for_action(t, by_id[pid]))
             if (not chaos_on or plan.act_during_chaos) and self.act():
                 last_change = time.monotonic()
-            current = self.states()
+                current = self.states()
             seen = {pid: t.state for pid, t in current.items()}
             if seen != last_seen:
+                if os.environ.get("FAULTS_TRACE"):  # each change of state, as it is seen
+                    self.say("moved: " + ", ".join(
+                        f"{by_id[pid].scenario.name}={state}" for pid, state in sorted(
+                            seen.items(), key=lambda item: by_id[item[0]].scenario.name)
+                        if state != last_seen.get(pid)))
                 last_seen, last_change = seen, time.monotonic()
             now = timezone.now()
             # Deadlines still to come: nothing moves until they pass.
@@ -949,8 +978,7 @@ class FaultRun:
                           and t.deposit_expires_at > now for t in current.values())
             still = not to_come and time.monotonic() - last_change > plan.quiet
             if chaos_on:
-                waiting = all(self.waiting_for_action(t, by_id[pid])
-                              for pid, t in current.items())
+                waiting = reached >= set(current)
                 enough = sum(self.chaos.kills.values()) >= plan.min_kills
                 if (waiting and enough) or still or time.monotonic() > deadline:
                     counts = Counter(t.state for t in current.values())
@@ -977,9 +1005,9 @@ class FaultRun:
                     and t.updated_at > now - timedelta(seconds=plan.correction_window
                                                        + 2 * plan.redrive_every + 5)
                     for pid, t in current.items())
-                if not to_come and time.monotonic() - last_change > plan.quiet:
+                if not to_come and time.monotonic() - last_change > quiet_after:
                     counts = Counter(t.state for t in current.values())
-                    self.say(f"nothing moved for {plan.quiet:.0f}s: "
+                    self.say(f"nothing moved for {quiet_after:.0f}s: "
                              f"{dict(sorted(counts.items()))}")
                     return
             if time.monotonic() > deadline:

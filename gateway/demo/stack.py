@@ -146,11 +146,15 @@ def sandbox_wait(stack: Stack, *, timeout: float = 120) -> dict:
     raise StackError(f"the sandbox simulators did not start within {timeout:.0f}s")
 
 
-def web_start(stack: Stack, *, port: int, timeout: float = 120, name: str = "web") -> str:
-    """Start gunicorn and wait until it answers (a busy machine takes its time: the first
-    request imports the whole project and builds the schema)."""
+def web_start(stack: Stack, *, port: int, timeout: float = 120, name: str = "web",
+              workers: int = 2, ready_path: str = "/api/schema/",
+              ready_statuses: tuple[int, ...] = (200,)) -> str:
+    """Start gunicorn and wait until ``ready_path`` answers with one of ``ready_statuses`` (a
+    busy machine takes its time: each worker imports the whole project, and the schema is
+    built at its first request). A caller that only needs the project loaded can ask for a
+    cheaper page (an unauthenticated API call answers 401 at once)."""
     stack.spawn(name, [python(), "-m", "gunicorn", "gateway.wsgi", "--bind",
-                        f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+                        f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "4",
                         "--timeout", "60", "--access-logfile", "-",
                         # keeps the rails' callback secrets out of the access log
                         "--logger-class", "gateway.common.log_redaction.RedactingGunicornLogger"])
@@ -159,7 +163,7 @@ def web_start(stack: Stack, *, port: int, timeout: float = 120, name: str = "web
     while time.monotonic() < deadline:
         stack.check_alive()
         try:
-            if requests.get(f"{base}/api/schema/", timeout=15).status_code == 200:
+            if requests.get(base + ready_path, timeout=15).status_code in ready_statuses:
                 return base
         except requests.RequestException:
             pass
