@@ -9,14 +9,17 @@ amount reviews, a conversion the venue rejects and reorgs (a deposit dropped, or
 another block, by ``anvil_reorg``). Meanwhile the worker, beat and web processes are killed with
 SIGKILL at seeded random moments and restarted.
 
-At the end the run takes the named actions that waiting transfers list (an operator's approve
-or reject, a release, settling a payout under review by hand, the agent paying the cash, the
-pickup deadline). A transfer left neither final nor in a state whose named actions
-(``states.ACTIONS``, ``HOLD_ACTIONS``) can move it on is ``stranded``, with its state and
-reason; one that still waits on such an action is counted apart (``waiting_on_named_actions``),
-with the actions listed. Then it checks: at most one payment per transfer in the sandboxes' own
-records; every
-refund on chain exactly once; the ledger balanced per currency and no liability left on a
+The run takes the named actions that waiting transfers list (an operator's approve or reject,
+a release, settling a payout under review by hand, the agent paying the cash, the pickup
+deadline) as soon as a transfer waits on one: once the chaos is over in the full run, while it
+goes on with ``--quick``. The chaos lasts until every transfer has been final or waiting on an
+action and at least two processes were killed; the run ends as soon as every transfer is final
+(or nothing moved for a quiet period with no deadline still to come). A transfer left neither
+final nor in a state whose named actions (``states.ACTIONS``, ``HOLD_ACTIONS``) can move it on
+is ``stranded``, with its state and reason; one that still waits on such an action is counted
+apart (``waiting_on_named_actions``), with the actions listed. Then it checks: at most one
+payment per transfer in the sandboxes' own records; every refund on chain exactly once; the
+ledger balanced per currency and no liability left on a
 final transfer. It prints counts per scenario and end state, then one JSON line.
 """
 
