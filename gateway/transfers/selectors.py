@@ -202,6 +202,7 @@ def partner_info(*, partner: Partner) -> dict:
     from gateway.common.money import money_round
     from gateway.transfers.models import Corridor
     from gateway.transfers.services.quotes import pricing_for
+    from ramps.liquidity.services import firm_quote_max_seconds
 
     corridors = []
     for corridor in (Corridor.objects.filter(is_active=True, token__is_accepted=True)
@@ -240,5 +241,8 @@ def partner_info(*, partner: Partner) -> dict:
     } for tier in kyc_tiers()]
     return {"corridors": corridors, "kyc_tiers": tiers,
             "travel_rule_threshold_usd": str(settings.TRAVEL_RULE_THRESHOLD_USD),
-            "quote_lifetime_seconds": int(settings.QUOTE_TTL_SECONDS),
+            # What a quote really gets: the venue depth behind it is held no longer than the
+            # liquidity cap, so a longer QUOTE_TTL_SECONDS is cut to it.
+            "quote_lifetime_seconds": min(int(settings.QUOTE_TTL_SECONDS),
+                                          firm_quote_max_seconds()),
             "deposit_window_seconds": int(settings.TRANSFER_DEPOSIT_WINDOW_SECONDS)}

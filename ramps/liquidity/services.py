@@ -447,11 +447,16 @@ class ReservationExpiredError(ReservationError):
     status = 410
 
 
+def firm_quote_max_seconds() -> int:
+    """The longest a firm quote holds venue depth (``LIQUIDITY_FIRM_QUOTE_MAX_SECONDS``)."""
+    return int(getattr(settings, "LIQUIDITY_FIRM_QUOTE_MAX_SECONDS",
+                       DEFAULT_FIRM_QUOTE_MAX_SECONDS))
+
+
 def firm_quote_expiry(*, requested: dt.datetime | None = None) -> dt.datetime:
     """The server-side expiry of a firm quote: what the client asked for, capped at
     ``LIQUIDITY_FIRM_QUOTE_MAX_SECONDS`` from now (the cap when nothing was asked)."""
-    cap = timezone.now() + dt.timedelta(seconds=getattr(
-        settings, "LIQUIDITY_FIRM_QUOTE_MAX_SECONDS", DEFAULT_FIRM_QUOTE_MAX_SECONDS))
+    cap = timezone.now() + dt.timedelta(seconds=firm_quote_max_seconds())
     if requested is None:
         return cap
     if requested <= timezone.now():

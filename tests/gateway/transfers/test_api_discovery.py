@@ -36,8 +36,29 @@ def assert_problem(response, status: int, slug: str) -> dict:
 # --- info -----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("ttl", "cap", "lifetime"), [(300, 120, 120), (90, 120, 90)])
+def test_info_gives_the_quote_lifetime_quotes_really_get(db, settings, exchange_venue, ttl, cap,
+                                                         lifetime):
+    """QUOTE_TTL_SECONDS is cut to the venue depth's hold (LIQUIDITY_FIRM_QUOTE_MAX_SECONDS):
+    /info says what a quote's expires_at will be, not the longer setting."""
+    from datetime import datetime
+
+    settings.QUOTE_TTL_SECONDS, settings.LIQUIDITY_FIRM_QUOTE_MAX_SECONDS = ttl, cap
+    _partner, key = make_partner()
+    corridor = make_corridor(venue=exchange_venue)
+    fund_rail_float(corridor.rail.code, Decimal("1000000.00"))
+    client = client_for(key)
+
+    assert client.get("/api/v1/info").json()["quote_lifetime_seconds"] == lifetime
+    quote = client.post("/api/v1/quotes", {"sell_asset": "USDC:anvil", "sell_amount": "50.00",
+                                           "buy_currency": "KES"}, format="json").json()
+    created = Quote.objects.get(public_id=quote["id"]).created_at
+    held = datetime.fromisoformat(quote["expires_at"].replace("Z", "+00:00")) - created
+    assert abs(held.total_seconds() - lifetime) < 5
+
+
 def test_info_lists_open_corridors_with_the_partners_own_fees(db, settings):
-    settings.QUOTE_TTL_SECONDS = 240
+    settings.QUOTE_TTL_SECONDS = 100  # under the liquidity cap (120 s), which would cut it
     settings.TRAVEL_RULE_THRESHOLD_USD = "1000"
     partner, key = make_partner()
     corridor = make_corridor()
@@ -50,7 +71,7 @@ def test_info_lists_open_corridors_with_the_partners_own_fees(db, settings):
                            natural_person_fields=["first_name", "last_name"],
                            limit_per_transfer_usd=Decimal("500"))
     body = client_for(key).get("/api/v1/info").json()
-    assert body["quote_lifetime_seconds"] == 240
+    assert body["quote_lifetime_seconds"] == 100
     assert body["travel_rule_threshold_usd"] == "1000"
     assert [c["code"] for c in body["corridors"]] == [corridor.code]
     shown = body["corridors"][0]
