@@ -581,6 +581,9 @@ class FaultRun:
                       "momo": base + 4, "webhooks": base + 5, "bitso": base + 6}
         env = self.environment(self.ports)
         os.environ.update(env)
+        self.stack = Stack(var_dir=self.var_dir, env={**os.environ})
+        # The sandboxes need no database: they import the project while it is made.
+        sandbox_spawn(self.stack, ports=self.ports)
         import redis
 
         redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
@@ -596,14 +599,11 @@ class FaultRun:
             call_command("migrate", interactive=False, verbosity=0)
             connections.close_all()
             template_save(self.database)
-        self.stack = Stack(var_dir=self.var_dir, env={**os.environ})
         self.chaos = Chaos(self.stack, web_port=self.ports["web"], rng=random.Random(
             self.plan.seed + 1), plan=self.plan, say=self.say)
-        # Web, worker, beat and the sandboxes need only the migrated database to start: they
-        # come up (each imports the project; gunicorn builds the schema) while anvil and the
-        # stablecoin are set up.
-        self.say("web, worker, beat, sandboxes starting; anvil, stablecoin")
-        sandbox_spawn(self.stack, ports=self.ports)
+        # Web, worker and beat need only the migrated database to start: they come up (each
+        # imports the project) while anvil and the stablecoin are set up.
+        self.say("web, worker, beat starting (sandboxes already); anvil, stablecoin")
         starting = threading.Thread(target=self.chaos.ensure_up, name="processes", daemon=True)
         starting.start()
         self.chain_start()
