@@ -40,7 +40,8 @@ _APOSTROPHES = re.compile(r"['`\u2018\u2019\u02bc\u02bb]")
 # (as token sequences, because "S.A." tokenises to "s a"). Longest first.
 _COMPANY_SUFFIXES: tuple[tuple[str, ...], ...] = tuple(sorted(
     (tuple(suffix.split()) for suffix in (
-        "s a de c v", "s a s", "s a", "s l", "s r l", "s p a", "s a r l", "l l c", "l t d",
+        "s a de c v", "s a c v", "sa de cv", "sa cv", "s a s", "s a", "s l", "s r l", "s p a",
+        "s a r l", "l l c", "l t d",
         "co ltd", "company limited", "co limited", "pvt ltd", "private limited",
         "ltd", "llc", "limited", "inc", "incorporated", "corp", "corporation", "company", "co",
         "gmbh", "ag", "plc", "srl", "sarl", "sas", "sa", "sl", "spa", "bv", "nv", "oy", "ab",

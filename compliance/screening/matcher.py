@@ -6,7 +6,8 @@ active list versions and then answers queries in memory.
 How a query is scored:
 
 1. Both names become transliterated tokens (``name_tokens``); legal-form suffixes (LTD, S.A.)
-   and honorifics are dropped.
+   and honorifics are dropped, a legal form written first (S.R.L. PETROPARK) as well, and a
+   legal-form word misspelt or misread (COMAPNY, TRADIRIG) like one spelt right.
 2. Candidates come from an inverted index of keys per token: a phonetic skeleton
    (``token_key``), the skeleton without a leading vowel, the first three letters (not the
    last three: every patronymic and every -ov shares those, and the names they find crowded
@@ -152,8 +153,8 @@ def _clean_token(token: str) -> str:
         token = token.translate(_OCR_DIGITS)
     if len(token) >= 5 and token not in _LEGAL_WORDS:
         found = process.extractOne(token, _LEGAL_WORDS, scorer=OSA.distance, score_cutoff=1)
-        if found is None and ("rn" in token or "ii" in token):
-            # A scanner's rn for m, ii for u (CORNPANY, GROIIP).
+        if found is None and ocr_fold(token) != token:
+            # A scanner's rn for m, ii for u, ri for n (CORNPANY, GROIIP, TRADIRIG).
             found = process.extractOne(ocr_fold(token), _LEGAL_WORDS, scorer=OSA.distance,
                                        score_cutoff=1)
         if found is not None:
@@ -165,7 +166,7 @@ def query_tokens(name: str) -> tuple[str, ...]:
     tokens = name_tokens(name)
     if not _HONORIFICS.isdisjoint(tokens):
         tokens = tuple(token for token in tokens if token not in _HONORIFICS)
-    tokens = strip_company_suffixes(tuple(map(_clean_token, tokens)))
+    tokens = strip_company_suffixes(_legal_form_last(tuple(map(_clean_token, tokens))))
     while len(tokens) > 1 and tokens[-1] in _TRAILING_LEGAL_FORMS:
         tokens = tokens[:-1]  # NIIMET AO as AO NIIMET is written
     return tokens
@@ -173,6 +174,27 @@ def query_tokens(name: str) -> tuple[str, ...]:
 
 # Legal forms Russian and Ukrainian registries put first, which a query may put last.
 _TRAILING_LEGAL_FORMS = frozenset({"ao", "tov"})
+
+# Legal forms that close a name in Romance and Germanic registries, which a query may put
+# first (S.R.L. PETROPARK, SA HAVANATUR, GMBH TIMEET): as tokens, longest first. Not S.A. or
+# S.L. written as letters: those are a person's initials as often (S. A. Khan).
+_LEADING_SUFFIXES = tuple(tuple(form.split()) for form in (
+    "s a de c v", "s a c v", "s a s", "s r l", "s a r l", "s p a", "s a c", "sa de cv",
+    "sa cv", "sas", "srl", "sarl", "spa", "sac", "sa", "gmbh", "bv", "nv", "plc", "llp",
+    "eirl", "cia"))
+_LEADING_SUFFIX_WORDS = frozenset(form[0] for form in _LEADING_SUFFIXES)
+
+
+def _legal_form_last(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """A legal form written before the name (S.A. DNP) moved after it, where the suffixes are
+    stripped; never when nothing but single letters would be left."""
+    if not tokens or tokens[0] not in _LEADING_SUFFIX_WORDS:
+        return tokens
+    for form in _LEADING_SUFFIXES:
+        size = len(form)
+        if tokens[:size] == form and any(len(token) > 1 for token in tokens[size:]):
+            return (*tokens[size:], *form)
+    return tokens
 
 
 _OCR_PAIRS = (("rn", "m"), ("cl", "d"), ("ii", "u"), ("vv", "w"), ("ri", "n"))
@@ -940,7 +962,7 @@ class NameIndex:
             # finds ABD-AL-HAMID AL-MASLI before AL-MASRI), the ratio within; words in more than
             # COMMON_TOKEN_NAMES names (al, mohammed) tell no name apart and are not counted.
             holding: dict[int, int] = {}
-            if len(query_words) > 1:
+            if query_words:
                 for word in query_words:
                     names = self.word_names.get(word)
                     if names is not None and len(names) <= COMMON_TOKEN_NAMES:

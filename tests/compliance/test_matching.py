@@ -32,14 +32,14 @@ THRESHOLDS = Thresholds(review=0.85, block=0.95)
 
 # The labelled set (compliance/data/screening: 1,760 positives from 16 perturbation kinds, 3,800
 # negatives of which 2,400 are common corridor names), review 0.85. Measured on the held-out
-# part: recall 0.987 (was 0.973; lowest kinds: missing-middle 0.949, initial and dropped-token
-# 0.970), false-positive rate 0.0031 (was 0.0022), on common names alone 0.0. The gate
-# is recall >= 0.99 and FPR <= 0.005: the FPR gates are enforced as they stand; the recall gate
-# is not reached yet, so the floors below are the measured figures less a small drift
+# part: recall 0.9896 (1047/1058; was 0.987, 0.973 before; lowest kinds: missing-middle 0.949,
+# dropped-token 0.970, keyboard-typo 0.972), false-positive rate 0.0031 (was 0.0022), on
+# common names alone 0.0. The gate is recall >= 0.99 and FPR <= 0.005: the FPR gates
+# are enforced as they stand; the recall gate is not reached yet, so the floors below are the measured figures less a small drift
 # (overall, and for every perturbation kind). The failure message is the per-kind table of
 # recall and false-positive rate, both parts.
 RECALL_GATE = 0.99
-RECALL_FLOOR = 0.98
+RECALL_FLOOR = 0.985
 KIND_RECALL_FLOOR = 0.93
 FALSE_POSITIVE_CEILING = 0.005
 
@@ -484,3 +484,50 @@ def test_an_entity_part_is_not_held_against_a_word_of_another_spelling(index):
     # SABALAN and ZABELIN share a consonant skeleton, not a spelling: the vessel VIKTOR
     # ZABELIN is not SABALAN COMPANY.
     assert [hit[2] for hit in top(index, "SABALAN COMPANY")] == ["SABALAN COMPANY"]
+
+
+@given(word=made_up_words, form=st.sampled_from(["S.R.L.", "S.A.S.", "SA", "GMBH", "S.A. DE C.V.",
+                                                 "SA DE CV", "BV", "CIA."]))
+@settings(max_examples=60, deadline=None)
+def test_a_legal_form_written_before_the_name_is_stripped_like_one_after_it(word, form):
+    # S.R.L. PETROPARK is PETROPARK S.R.L.
+    assert query_tokens(f"{form} {word.upper()}") == query_tokens(f"{word.upper()} {form}") \
+        == (word,)
+
+
+@given(first=st.sampled_from("abdeklmnrs"), word=made_up_words)
+@settings(max_examples=40, deadline=None)
+def test_a_person_s_initials_are_not_taken_for_a_legal_form_in_front(first, word):
+    # S. A. Khan keeps his initials; only three-letter forms (S.R.L.) and words (SA) move.
+    assert query_tokens(f"S. {first.upper()}. {word}") == ("s", first, word)
+
+
+@pytest.mark.parametrize("query", ["TRADIRIG", "CORNPANY", "GROIIP", "HOLDlNG"])
+def test_a_legal_form_word_a_scanner_misread_is_recognised(query):
+    # ri read for n (TRADIRIG), rn for m, ii for u: stripped like the well-spelt word.
+    assert query_tokens(f"TIMEET {query}") == ("timeet",)
+
+
+@pytest.mark.parametrize(("query", "listed"), [
+    ("BIOESPORT S.A. C.V.", "BIOESPORT S.A. DE C.V."),  # de left out of the legal form
+    ("S.R.L. PETROPARK", "PETROPARK S.R.L."),
+])
+def test_legal_forms_written_differently_find_the_entity(index, query, listed):
+    assert listed in [hit[2] for hit in top(index, query)], query
+
+
+@given(word=made_up_words, given_name=st.sampled_from(["Mohamed", "Ahmed", "Ali", "Omar"]))
+@settings(max_examples=30, deadline=None)
+def test_an_initial_and_a_surname_find_the_name_holding_that_surname_among_many_alike(
+        word, given_name):
+    # M. MIRE for MOHAMED MIRE: names of one word spelt like the surname and with the
+    # initial's letter (MIRA, MIKE, MIRAN LLC) outnumber the candidates kept; the name holding
+    # the surname as written is kept before them.
+    surname = given_name[0].lower() + word
+    alike = [surname[:-1] + letter for letter in "bcdfghjklmnpqrstvwxz"
+             if surname[:-1] + letter != surname]
+    names = [(f"{surname.upper()}, {given_name}", "individual")]
+    names += [(spelling.upper(), "entity") for spelling in alike]
+    index = small_index(names)
+    hits = index.search(f"{given_name[0]}. {surname.capitalize()}", thresholds=THRESHOLDS)
+    assert f"{surname.upper()}, {given_name}" in [hit.listed.name for hit in hits]
