@@ -41,9 +41,11 @@ How a query is scored:
    ``SINGLE_TOKEN_CAP``); the joined tokens compared as one string, initials left out, rescue
    names written as one word.
    A word one slip of the keyboard or the scanner away (``_typo_similarity``) scores
-   ``1 - TYPO_COST / length``; variants of one name (``rarity.NAME_VARIANTS``) score as
-   variants; two different common names (Maria / Mario, Saad / Said, a surname against a
-   patronymic) never score above ``DIFFERENT_NAME_SIMILARITY``. A query in Arabic script is
+   ``1 - TYPO_COST / length``; variants of one name (``rarity.NAME_VARIANTS``, looked up by
+   their group however far apart they are spelt, in any reading of the query's digraphs:
+   Ssergej and Serchij for Serhiy) score as variants; two different common names (Maria / Mario,
+   Saad / Said, a surname against a patronymic) never score above
+   ``DIFFERENT_NAME_SIMILARITY``. A query in Arabic script is
    romanised letter by letter (``normalize.arabic_romanize``) and compared without short
    vowels (``abjad_form``): the same consonants are the same word. Two transliterations of
    one Arabic name (Egyptian Shekh / Shaykh, Sabet / Thabet, Gunguaka / Junjuaka) fold to
@@ -328,8 +330,12 @@ def _token_similarity(left: str, right: str) -> float:
         initial, word = (left, right) if len(left) == 1 else (right, left)
         return INITIAL_SIMILARITY if initial in initials_of(word) else 0.0
     similarity = max(Indel.normalized_similarity(left, right), _typo_similarity(left, right))
-    if similarity < VARIANT_SIMILARITY and same_name(left, right):
-        return VARIANT_SIMILARITY  # variants of one name: uthman / usman, yusuf / youssef
+    if similarity < VARIANT_SIMILARITY and (
+            same_name(left, right)
+            or any(same_name(reading, right) for reading in fold_readings(left)[1:])):
+        # Variants of one name (uthman / usman, yusuf / youssef, sergej / serhiy), in any
+        # reading of the query's digraphs (German Serchij is Serhiy).
+        return VARIANT_SIMILARITY
     if similarity < VOWEL_FOLD_SIMILARITY and min(len(left), len(right)) >= 3 \
             and vowel_fold(left) == vowel_fold(right):
         return VOWEL_FOLD_SIMILARITY  # Eman / Ayman, Gunguaka / Junjuaka
@@ -385,7 +391,8 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
                 rarity: TokenRarity | None = None, abjad: bool = False,
                 vowel_words: dict[str, tuple[str, ...]] | None = None,
                 folded: dict[str, str] | None = None,
-                pair_cache: dict[tuple[str, str, bool], float] | None = None) -> TokenTable:
+                pair_cache: dict[tuple[str, str, bool], float] | None = None,
+                group_words: dict[int, tuple[str, ...]] | None = None) -> TokenTable:
     """listed word -> [(query position, similarity)] for every pair at or above ``PAIR_FLOOR``.
 
     Built once per query over the words of all its candidates: rapidfuzz finds the close words
@@ -394,7 +401,8 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
     in what it keeps: ``vowel_words``, the listed words of each ``vowel_fold``; ``folded``,
     each listed word's ``token_fold``; ``pair_cache``, the similarity of pairs of words
     compared before (with its rarity; the consonant form's for Arabic script, which is
-    a function of the pair too).
+    a function of the pair too); ``group_words``, the listed words of each group of
+    ``rarity.NAME_VARIANTS`` (Ssergej and Serhiy are far apart letter by letter).
     """
     table: TokenTable = {}
     listed_initials = [word for word in vocabulary if len(word) == 1]
@@ -428,6 +436,17 @@ def token_table(query: tuple[str, ...], vocabulary: list[str],
                                                process.extract(reading, folded_vocabulary,
                                                                scorer=OSA.distance,
                                                                score_cutoff=1, limit=None)))
+            groups = {variant_group(reading) for reading in (q, *fold_readings(q)[1:])}
+            groups.discard(None)
+            if groups:
+                # Variants of one name far apart letter by letter (Ssergej / Serhiy).
+                if vocabulary_set is None:
+                    vocabulary_set = set(vocabulary)
+                for group in groups:
+                    same_group = group_words.get(group, ()) if group_words is not None \
+                        else [word for word in vocabulary if variant_group(word) == group]
+                    close.update(dict.fromkeys(word for word in same_group
+                                               if word in vocabulary_set))
         if len(q) >= 3:
             # One Arabic name in two transliterations, far apart letter by letter (Goesini /
             # Juaythini): the same vowel_fold.
@@ -830,6 +849,12 @@ class NameIndex:
             vowel_words.setdefault(vowel_fold(word), []).append(word)
         self.vowel_words = {form: tuple(words) for form, words in vowel_words.items()}
         self.folded = {word: token_fold(word) for word in self.vocabulary}
+        group_words: dict[int, list[str]] = {}
+        for word in self.vocabulary:
+            group = variant_group(word)
+            if group is not None:
+                group_words.setdefault(group, []).append(word)
+        self.group_words = {group: tuple(words) for group, words in group_words.items()}
         self._pair_cache: dict[tuple[str, str, bool], float] = {}
         self.first_letters = [frozenset().union(*map(initials_of, tokens))
                               for tokens in self.tokens]
@@ -1010,7 +1035,7 @@ class NameIndex:
                                           for word in name_tokens[position]})
                             if use_index else self.vocabulary, rarity=self.rarity, abjad=abjad,
                             vowel_words=self.vowel_words, folded=self.folded,
-                            pair_cache=self._pair_cache)
+                            pair_cache=self._pair_cache, group_words=self.group_words)
         best: dict[tuple[str, str], Hit] = {}
         floor = thresholds.review - DOB_EXACT - COUNTRY_MATCH
         # Listed words some query word matches strongly. A name with fewer of them than

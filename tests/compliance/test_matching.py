@@ -16,6 +16,7 @@ from compliance.screening.matcher import (
     INITIAL_SIMILARITY,
     NAME_PARTICLES,
     RARE_WORD_BITS,
+    VARIANT_SIMILARITY,
     VOWEL_FOLD_SIMILARITY,
     ListedName,
     NameIndex,
@@ -25,21 +26,25 @@ from compliance.screening.matcher import (
     query_tokens,
     vowel_fold,
 )
-from compliance.screening.rarity import COMMON_NAMES, TokenRarity, canonical_token
+from compliance.screening.rarity import (
+    COMMON_NAMES,
+    NAME_VARIANTS,
+    TokenRarity,
+    canonical_token,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "compliance" / "data" / "sanctions"
 THRESHOLDS = Thresholds(review=0.85, block=0.95)
 
 # The labelled set (compliance/data/screening: 1,760 positives from 16 perturbation kinds, 3,800
 # negatives of which 2,400 are common corridor names), review 0.85. Measured on the held-out
-# part: recall 0.9896 (1047/1058; was 0.987, 0.973 before; lowest kinds: missing-middle 0.949,
-# dropped-token 0.970, keyboard-typo 0.972), false-positive rate 0.0031 (was 0.0022), on
-# common names alone 0.0. The gate is recall >= 0.99 and FPR <= 0.005: the FPR gates
-# are enforced as they stand; the recall gate is not reached yet, so the floors below are the
-# measured figures less a small drift (overall, and for every perturbation kind). The failure
+# part: recall 0.9915 (1049/1058; was 0.9868, 0.973 before; lowest kinds: missing-middle
+# 0.949, dropped-token 0.970, keyboard-typo 0.972), false-positive rate 0.0031, on common
+# names alone 0.0. The gate, recall >= 0.99 and FPR <= 0.005, is enforced as it
+# stands; every perturbation kind has a floor a little below its measured figure. The failure
 # message is the per-kind table of recall and false-positive rate, both parts.
 RECALL_GATE = 0.99
-RECALL_FLOOR = 0.985
+RECALL_FLOOR = 0.99
 KIND_RECALL_FLOOR = 0.93
 FALSE_POSITIVE_CEILING = 0.005
 
@@ -531,3 +536,24 @@ def test_an_initial_and_a_surname_find_the_name_holding_that_surname_among_many_
     index = small_index(names)
     hits = index.search(f"{given_name[0]}. {surname.capitalize()}", thresholds=THRESHOLDS)
     assert f"{surname.upper()}, {given_name}" in [hit.listed.name for hit in hits]
+
+
+@given(group=st.sampled_from(NAME_VARIANTS), data=st.data(), surname=made_up_words)
+@settings(max_examples=80, deadline=None)
+def test_variants_of_one_name_far_apart_letter_by_letter_are_paired(group, data, surname):
+    # Ssergej / Serhiy, Yusuf / Joseph: the pair is looked up by its group of variants, not
+    # only among words close letter by letter.
+    asked, listed = data.draw(st.sampled_from(group)), data.draw(st.sampled_from(group))
+    assume(len(asked) > 1 and len(listed) > 1)
+    _, pairs = name_similarity((asked, surname), (listed, surname))
+    assert (asked, listed) in [(q, c) for q, c, similarity in pairs
+                               if similarity >= VARIANT_SIMILARITY]
+
+
+@pytest.mark.parametrize(("query", "source", "entry_id"), [
+    ("Ssergej Kosjakow", "ofac-sdn", "19053"),  # KOZYAKOV, Serhiy
+    ("Serchij Kusjuk", "ofac-sdn", "23275"),  # KUSYUK, Serhiy: German ch read as kh
+])
+def test_a_given_name_in_another_romanisation_of_its_variants_finds_the_entry(
+        index, query, source, entry_id):
+    assert (source, entry_id) in [hit[:2] for hit in top(index, query)], query
