@@ -279,8 +279,12 @@ def deposits_record(*, locked: Chain, found: list[tuple[TransferLog, DepositAddr
             "deposit_address").filter(chain=locked, tx_hash__in={tx for tx, _ in pending}):
         stored_by_tx.setdefault(deposit.tx_hash, []).append(deposit)
     seen_again: list[tuple[Deposit, TransferLog]] = []
+    logs_by_tx: dict[str, list[TransferLog]] = {}
+    for (tx_hash, _), (transfer, _) in pending.items():
+        if tx_hash in stored_by_tx:
+            logs_by_tx.setdefault(tx_hash, []).append(transfer)
     for tx_hash, stored in stored_by_tx.items():
-        logs = [transfer for (tx, _), (transfer, _) in pending.items() if tx == tx_hash]
+        logs = logs_by_tx.get(tx_hash, [])
         pairs = _moved_logs(found=logs, stored=stored)
         if pairs:
             _log_indices_move(pairs=pairs)
